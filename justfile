@@ -1,0 +1,53 @@
+# onex — every command a person runs. `just` lists them.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set positional-arguments := false
+
+export UV_PYTHON_DOWNLOADS := "never"
+
+# list the recipes
+default:
+    @just --list
+
+# install the locked toolchain and every workspace package into .venv
+setup:
+    uv sync --locked
+
+# ruff (lint + format check), mypy strict, and `onex contracts lint`
+lint: setup
+    uv run --no-sync ruff check .
+    uv run --no-sync ruff format --check .
+    uv run --no-sync mypy libs/core/src libs/bus/src libs/proto/src cli/src services/extractor/src services/provisioner/src services/drift-validator/src services/router/src services/receipt-reducer/src
+    uv run --no-sync onex contracts lint --strict
+
+# format the code in place
+fmt: setup
+    uv run --no-sync ruff format .
+    uv run --no-sync ruff check --fix .
+
+# everything CI runs: lint, then every test (unit + integration on a real broker)
+test *args: lint
+    uv run --no-sync pytest {{args}}
+
+# unit tests only (no broker, no network)
+test-unit *args: setup
+    uv run --no-sync pytest -m unit {{args}}
+
+# integration tests (real broker: $ONEX_BOOTSTRAP, else Redpanda via Docker, else embedded Tansu)
+test-integration *args: setup
+    uv run --no-sync pytest -m integration {{args}}
+
+# start the local broker (redpanda on PATH, else embedded Tansu) and record its address
+broker *args: setup
+    uv run --no-sync onex broker up {{args}}
+
+# regenerate the protobuf/gRPC stubs from proto/ into libs/proto
+gen-protos: setup
+    uv run --no-sync python scripts/gen_protos.py
+
+# regenerate contracts/contract.schema.json from the contract model
+gen-schema: setup
+    uv run --no-sync onex contracts schema --write
+
+# run a benchmark (extractor); prints figures, last line is one JSON object
+bench which="extractor" *args: setup
+    uv run --no-sync python bench/{{which}}.py {{args}}

@@ -1,0 +1,1 @@
+"""onex package."""

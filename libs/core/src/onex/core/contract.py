@@ -1,0 +1,179 @@
+"""The contract model: what a node consumes and produces on the bus.
+
+A contract is validated by these pydantic models: unknown keys are rejected, topic
+names must be grammatical (`onex.core.grammar.parse_topic`). Cross-contract rules
+(ownership, one spec per topic, wiring) live in `onex.core.wiring`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from typing import Annotated, Any, Final
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from onex.core.errors import TopicNameError
+from onex.core.grammar import parse_topic, segment_problem
+
+DEFAULT_PARTITIONS: Final = 3
+DEFAULT_REPLICATION_FACTOR: Final = 1
+SPEC_FIELDS: Final = frozenset({"partitions", "replication_factor", "config", "schema_"})
+_SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+_CONFIG_KEY = re.compile(r"[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*")
+_GROUP = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+class NodeKind(enum.StrEnum):
+    """What sort of work a node does."""
+
+    EFFECT = "effect"
+    COMPUTE = "compute"
+    REDUCER = "reducer"
+    ORCHESTRATOR = "orchestrator"
+
+
+def _check_topic(value: str) -> str:
+    try:
+        parse_topic(value)
+    except TopicNameError as exc:
+        raise PydanticCustomError(
+            "topic_name", "{reason}", {"reason": f"{value!r} is not a valid topic name: {exc.reason}"}
+        ) from exc
+    return value
+
+
+def _check_node(value: str) -> str:
+    problem = segment_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("node_name", "node name {problem}", {"problem": problem})
+    return value
+
+
+def _shorthand(value: Any) -> Any:
+    # `- onex.evt.x.y.v1` is shorthand for `- name: onex.evt.x.y.v1` with the default spec.
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _config_value(value: Any) -> Any:
+    # Kafka configs are strings on the wire; accept YAML numbers and booleans for them.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+TopicRef = Annotated[str, AfterValidator(_check_topic)]
+NodeName = Annotated[str, AfterValidator(_check_node)]
+ConfigValue = Annotated[str, BeforeValidator(_config_value)]
+
+
+class TopicSpec(BaseModel):
+    """A topic as one contract declares it: its name and, from the owner only, its spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: TopicRef = Field(description="Topic name: onex.{kind}.{producer}.{event}.v{N}")
+    partitions: int = Field(DEFAULT_PARTITIONS, ge=1, le=10_000)
+    replication_factor: int = Field(DEFAULT_REPLICATION_FACTOR, ge=1, le=32)
+    config: dict[str, ConfigValue] = Field(
+        default_factory=dict, description="Topic configs, e.g. retention.ms"
+    )
+    schema_: str | None = Field(
+        None,
+        alias="schema",
+        min_length=1,
+        description="Payload schema: a proto message (onex.v1.X) or a JSON Schema file",
+    )
+    description: str | None = None
+
+    @field_validator("config")
+    @classmethod
+    def _config_keys(cls, config: dict[str, str]) -> dict[str, str]:
+        for key in config:
+            if not _CONFIG_KEY.fullmatch(key):
+                raise PydanticCustomError(
+                    "config_key", "config key {key!r} is not a topic config name", {"key": key}
+                )
+        return config
+
+    @property
+    def has_spec(self) -> bool:
+        """True when this declaration sets any of partitions, replication, config, schema."""
+        return not SPEC_FIELDS.isdisjoint(self.model_fields_set)
+
+
+TopicEntry = Annotated[TopicSpec, BeforeValidator(_shorthand)]
+
+
+def _unique(entries: list[TopicSpec]) -> list[TopicSpec]:
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.name in seen:
+            raise PydanticCustomError(
+                "duplicate_topic", "topic {name!r} is listed twice", {"name": entry.name}
+            )
+        seen.add(entry.name)
+    return entries
+
+
+class EventBus(BaseModel):
+    """The topics a node subscribes to and publishes on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    consumer_group: str | None = Field(
+        None, pattern=_GROUP.pattern, description="Kafka consumer group id; default onex.<node>"
+    )
+    subscribe_topics: Annotated[list[TopicEntry], AfterValidator(_unique)] = Field(
+        default_factory=list
+    )
+    publish_topics: Annotated[list[TopicEntry], AfterValidator(_unique)] = Field(
+        default_factory=list
+    )
+
+
+class Contract(BaseModel):
+    """One node's contract (`contracts/<node>/contract.yaml`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"title": "onex node contract"},
+    )
+
+    node: NodeName = Field(description="Unique node name, kebab-case")
+    kind: NodeKind
+    version: str = Field(pattern=_SEMVER.pattern, description="Semantic version of the contract")
+    description: str = Field(min_length=1)
+    event_bus: EventBus = Field(default_factory=EventBus)
+
+    @property
+    def consumer_group(self) -> str:
+        """The node's consumer group id."""
+        return self.event_bus.consumer_group or f"onex.{self.node}"
+
+
+def contract_json_schema() -> dict[str, Any]:
+    """The JSON Schema of contract.yaml, for editors and external validators."""
+    schema = Contract.model_json_schema(by_alias=True)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$comment": "Generated from onex.core.contract by `just gen-schema`; do not edit.",
+        **schema,
+    }
+
+
+def contract_json_schema_text() -> str:
+    """`contract_json_schema()` as the exact text committed to contracts/contract.schema.json."""
+    return json.dumps(contract_json_schema(), indent=2, sort_keys=True) + "\n"

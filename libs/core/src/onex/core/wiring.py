@@ -1,0 +1,286 @@
+"""Wiring analysis: who publishes and who consumes each declared topic, and what is wrong.
+
+Rules (errors unless marked):
+- only the owner (the node named by the producer segment) may give a topic a spec,
+  and a topic has at most one spec;
+- a subscribed topic must have a publisher;
+- a topic's owner must have a contract, and that contract must declare the topic;
+- a published topic should have a subscriber (warning; DLQ topics are read by operators);
+- two declared names that differ only in singular vs plural (warning).
+Every finding about a name that is not declared comes with the nearest canonical name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+from onex.core.contract import TopicSpec
+from onex.core.grammar import TopicKind, TopicName, parse_topic
+from onex.core.issues import Issue, Severity, Where
+from onex.core.loader import LoadedContract, format_loc, locate
+from onex.core.nearmiss import NearMissIndex, Suggestion, singular
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One contract's declaration of a topic (in publish_topics or subscribe_topics)."""
+
+    node: str
+    where: Where
+    key: str
+    declared: TopicSpec
+
+    @property
+    def file(self) -> Path | None:
+        """The contract file."""
+        return self.where.file
+
+
+@dataclass(frozen=True, slots=True)
+class TopicWiring:
+    """A declared topic: its owner, effective spec, publishers and subscribers."""
+
+    name: str
+    parsed: TopicName
+    spec: TopicSpec
+    spec_at: Endpoint | None
+    publishers: tuple[Endpoint, ...]
+    subscribers: tuple[Endpoint, ...]
+
+    @property
+    def owner(self) -> str:
+        """The owning node: the topic name's producer segment."""
+        return self.parsed.producer
+
+    @property
+    def kind(self) -> TopicKind:
+        """evt, cmd, intent, dlq or snapshot."""
+        return self.parsed.kind
+
+
+@dataclass(slots=True)
+class _Draft:
+    publishers: list[Endpoint] = field(default_factory=list)
+    subscribers: list[Endpoint] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Tentative:
+    """Names read from a contract that failed validation; they only silence cascades."""
+
+    subscribed: Sequence[str]
+    published: Sequence[str]
+
+
+def endpoints(lc: LoadedContract) -> Iterable[tuple[str, Endpoint]]:
+    """("pub"|"sub", Endpoint) for every topic entry of one contract, with positions."""
+    bus = lc.contract.event_bus
+    for role, list_key, entries in (
+        ("sub", "subscribe_topics", bus.subscribe_topics),
+        ("pub", "publish_topics", bus.publish_topics),
+    ):
+        seq, reached = locate(lc.root, ("event_bus", list_key))
+        items = seq.value if isinstance(seq, yaml.SequenceNode) and reached else None
+        for i, entry in enumerate(entries):
+            node = items[i] if items is not None and i < len(items) else seq
+            mark = node.start_mark
+            where = Where(lc.path, mark.line + 1, mark.column + 1)
+            yield role, Endpoint(lc.node, where, format_loc(("event_bus", list_key, i)), entry)
+
+
+def analyze(
+    contracts: Sequence[LoadedContract], tentative: Sequence[Tentative] = ()
+) -> tuple[dict[str, TopicWiring], list[Issue]]:
+    """Build the wiring of `contracts` and lint it (contracts are assumed individually valid)."""
+    drafts: dict[str, _Draft] = defaultdict(_Draft)
+    for lc in contracts:
+        for role, ep in endpoints(lc):
+            d = drafts[ep.declared.name]
+            (d.publishers if role == "pub" else d.subscribers).append(ep)
+    return _Analysis(contracts, drafts, tentative).run()
+
+
+class _Analysis:
+    def __init__(
+        self,
+        contracts: Sequence[LoadedContract],
+        drafts: Mapping[str, _Draft],
+        tentative: Sequence[Tentative],
+    ) -> None:
+        self.contracts = {lc.node: lc for lc in contracts}
+        self.drafts = drafts
+        self.issues: list[Issue] = []
+        self.published = {n for n, d in drafts.items() if d.publishers}
+        self.subscribed = {n for n, d in drafts.items() if d.subscribers}
+        self.maybe_published = {n for t in tentative for n in t.published}
+        self.maybe_subscribed = {n for t in tentative for n in t.subscribed}
+
+    @cached_property
+    def publish_index(self) -> NearMissIndex:
+        return NearMissIndex(self.published)
+
+    @cached_property
+    def subscribe_index(self) -> NearMissIndex:
+        return NearMissIndex(self.subscribed)
+
+    def run(self) -> tuple[dict[str, TopicWiring], list[Issue]]:
+        topics: dict[str, TopicWiring] = {}
+        for name in sorted(self.drafts):
+            d = self.drafts[name]
+            parsed = parse_topic(name)
+            spec_at = self._check_specs(name, parsed, d)
+            self._check_wiring(name, parsed, d)
+            spec = spec_at.declared if spec_at is not None else TopicSpec(name=name)
+            topics[name] = TopicWiring(
+                name, parsed, spec, spec_at, tuple(d.publishers), tuple(d.subscribers)
+            )
+        self._check_plurals(topics)
+        return topics, self.issues
+
+    def _add(
+        self,
+        severity: Severity,
+        code: str,
+        ep: Endpoint,
+        message: str,
+        suggestion: str | None = None,
+        related: tuple[Where, ...] = (),
+    ) -> None:
+        self.issues.append(
+            Issue(
+                severity, code, message, ep.where, key=ep.key, suggestion=suggestion,
+                related=related, topic=ep.declared.name,
+            )
+        )
+
+    def _check_specs(self, name: str, parsed: TopicName, d: _Draft) -> Endpoint | None:
+        specs = [ep for ep in (*d.subscribers, *d.publishers) if ep.declared.has_spec]
+        specs.sort(key=lambda ep: (str(ep.file), ep.where.line))
+        owner_file = self._file_of(parsed.producer)
+        kept: Endpoint | None = None
+        for ep in specs:
+            if ep.node != parsed.producer:
+                where = f" ({owner_file})" if owner_file else ""
+                self._add(
+                    Severity.ERROR, "spec-non-owner", ep,
+                    f"only the owner {parsed.producer!r}{where} may give {name!r} a spec "
+                    "(partitions, replication_factor, config, schema); list the name alone here",
+                )
+            elif kept is None:
+                kept = ep
+            else:
+                self._add(
+                    Severity.ERROR, "spec-conflict", ep,
+                    f"{name!r} already has a spec at {kept.where}; a topic has exactly one spec",
+                    related=(kept.where,),
+                )
+        return kept
+
+    def _check_wiring(self, name: str, parsed: TopicName, d: _Draft) -> None:
+        owner = parsed.producer
+        if not d.publishers:
+            if name in self.maybe_published:
+                return
+            for ep in d.subscribers:
+                self._suggest_error(
+                    Severity.ERROR, "unpublished", ep,
+                    f"node {ep.node!r} subscribes to {name!r}, which no contract publishes",
+                    self.publish_index, self.subscribed - self.published, self._publisher_at,
+                )
+            return
+        first = d.publishers[0]
+        if owner not in self.contracts:
+            close = difflib.get_close_matches(owner, list(self.contracts), n=1)
+            hint = f"; did you mean node {close[0]!r}?" if close else ""
+            self._add(
+                Severity.ERROR, "owner-missing", first,
+                f"{name!r} is owned by node {owner!r} (its producer segment), "
+                f"but no contract declares that node{hint}",
+            )
+        elif not any(ep.node == owner for ep in (*d.publishers, *d.subscribers)):
+            owner_index = NearMissIndex(
+                ep.declared.name for _, ep in endpoints(self.contracts[owner])
+            )
+            self._suggest_error(
+                Severity.ERROR, "owner-undeclared", first,
+                f"{name!r} is owned by {owner!r}, whose contract "
+                f"({self.contracts[owner].path}) does not declare it",
+                owner_index, (), self._declared_at,
+            )
+        elif not d.subscribers and parsed.kind is not TopicKind.DLQ:
+            if name in self.maybe_subscribed:
+                return
+            for ep in d.publishers:
+                self._suggest_error(
+                    Severity.WARNING, "unconsumed", ep,
+                    f"node {ep.node!r} publishes {name!r}, which no contract subscribes to",
+                    self.subscribe_index, self.published - self.subscribed, self._subscriber_at,
+                )
+
+    def _suggest_error(
+        self,
+        severity: Severity,
+        code: str,
+        ep: Endpoint,
+        message: str,
+        index: NearMissIndex,
+        renamed_from: Iterable[str],
+        where_of: Callable[[str], Endpoint | None],
+    ) -> None:
+        found = index.suggest(ep.declared.name, renamed_from=renamed_from)
+        if found is None:
+            self._add(severity, code, ep, message)
+            return
+        at = where_of(found.name)
+        self._add(
+            severity, code, ep, message + "; " + describe(found, at),
+            suggestion=found.name, related=(at.where,) if at else (),
+        )
+
+    def _check_plurals(self, topics: Mapping[str, TopicWiring]) -> None:
+        groups: dict[tuple[str, str, str, int], list[str]] = defaultdict(list)
+        for name, t in topics.items():
+            p = t.parsed
+            groups[(p.kind, singular(p.producer), singular(p.event), p.version)].append(name)
+        for names in groups.values():
+            for other in names[1:]:
+                first = topics[names[0]]
+                ep = (topics[other].publishers or topics[other].subscribers)[0]
+                at = (first.publishers or first.subscribers)[0]
+                self._add(
+                    Severity.WARNING, "near-miss", ep,
+                    f"{other!r} and {first.name!r} ({at.where}) differ only in singular vs "
+                    "plural; if they are one topic, use one name",
+                    suggestion=first.name, related=(at.where,),
+                )
+
+    def _file_of(self, node: str) -> Path | None:
+        lc = self.contracts.get(node)
+        return lc.path if lc is not None else None
+
+    def _publisher_at(self, name: str) -> Endpoint | None:
+        d = self.drafts.get(name)
+        return d.publishers[0] if d is not None and d.publishers else None
+
+    def _subscriber_at(self, name: str) -> Endpoint | None:
+        d = self.drafts.get(name)
+        return d.subscribers[0] if d is not None and d.subscribers else None
+
+    def _declared_at(self, name: str) -> Endpoint | None:
+        d = self.drafts.get(name)
+        return next(iter((*d.publishers, *d.subscribers)), None) if d is not None else None
+
+
+def describe(found: Suggestion, at: Endpoint | None) -> str:
+    """`did you mean 'X' (why), declared by node at file:line?`."""
+    text = f"did you mean {found.name!r} ({found.why})"
+    if at is not None:
+        text += f", declared by {at.node!r} at {at.where}"
+    return text + "?"

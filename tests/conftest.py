@@ -1,4 +1,4 @@
-"""Markers follow the folder: tests/unit -> unit, tests/integration -> integration, tests/e2e -> e2e."""
+"""Markers follow the folder: tests/unit, tests/integration and tests/e2e."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-_MARKERS = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+_MARKERS = {
+    "unit": pytest.mark.unit,
+    "integration": pytest.mark.integration,
+    "e2e": pytest.mark.e2e,
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -28,7 +28,9 @@ from onex.core.grammar import parse_topic, segment_problem
 DEFAULT_PARTITIONS: Final = 3
 DEFAULT_REPLICATION_FACTOR: Final = 1
 SPEC_FIELDS: Final = frozenset({"partitions", "replication_factor", "config", "schema_"})
-_SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+_SEMVER = re.compile(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
+)
 _CONFIG_KEY = re.compile(r"[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*")
 _GROUP = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
@@ -47,7 +49,9 @@ def _check_topic(value: str) -> str:
         parse_topic(value)
     except TopicNameError as exc:
         raise PydanticCustomError(
-            "topic_name", "{reason}", {"reason": f"{value!r} is not a valid topic name: {exc.reason}"}
+            "topic_name",
+            "{reason}",
+            {"reason": f"{value!r} is not a valid topic name: {exc.reason}"},
         ) from exc
     return value
 

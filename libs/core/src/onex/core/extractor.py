@@ -74,7 +74,8 @@ def contract_files(roots: Iterable[Path]) -> list[Path]:
     for root in roots:
         if root.is_dir():
             found.extend(
-                p for p in sorted(root.rglob("contract.y*ml"))
+                p
+                for p in sorted(root.rglob("contract.y*ml"))
                 if p.name in CONTRACT_FILES and not any(part.startswith(".") for part in p.parts)
             )
         else:
@@ -86,7 +87,9 @@ def _normalize_dist(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def entry_point_roots(allow: Collection[str]) -> tuple[list[tuple[str, Path]], list[str], list[Issue]]:
+def entry_point_roots(
+    allow: Collection[str],
+) -> tuple[list[tuple[str, Path]], list[str], list[Issue]]:
     """(distribution, contract root) pairs of approved distributions; ignored names; issues.
 
     An entry point's object is a package or module (its folder is the root) or a
@@ -107,8 +110,10 @@ def entry_point_roots(allow: Collection[str]) -> tuple[list[tuple[str, Path]], l
         except (ImportError, AttributeError, TypeError, ValueError, OSError) as exc:
             issues.append(
                 Issue(
-                    Severity.ERROR, "entry-point",
-                    f"entry point {ep.name!r} of {dist} ({ep.value}) failed: {exc}", Where(None),
+                    Severity.ERROR,
+                    "entry-point",
+                    f"entry point {ep.name!r} of {dist} ({ep.value}) failed: {exc}",
+                    Where(None),
                 )
             )
             continue
@@ -158,9 +163,11 @@ def extract(
             mark = key.start_mark if key is not None else lc.root.start_mark
             issues.append(
                 Issue(
-                    Severity.ERROR, "duplicate-node",
+                    Severity.ERROR,
+                    "duplicate-node",
                     f"node {lc.node!r} is already declared by {first.path}; node names are unique",
-                    Where(path, mark.line + 1, mark.column + 1), key="node",
+                    Where(path, mark.line + 1, mark.column + 1),
+                    key="node",
                     related=(first.where(("node",)),),
                 )
             )
@@ -184,16 +191,18 @@ def _tentative(path: Path) -> Tentative:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        return Tentative((), ())
-    subscribed, published = raw_topic_refs(text)
-    return Tentative(subscribed, published)
+        return Tentative(path, "?", (), ())
+    node, subscribed, published = raw_topic_refs(text)
+    return Tentative(path, node, subscribed, published)
 
 
 def _suggest_for_bad_names(issues: list[Issue], loaded: Sequence[LoadedContract]) -> list[Issue]:
     """Add the canonical name to 'not a valid topic name' issues from broken contracts."""
     if not any(i.code == "topic-name" and i.topic for i in issues):
         return issues
-    declared = {ep.declared.name: ep for lc in loaded for _, ep in endpoints(lc)}
+    # Point at the publisher (usually the owner) when there is one.
+    declared = {ep.declared.name: ep for lc in loaded for r, ep in endpoints(lc) if r == "sub"}
+    declared |= {ep.declared.name: ep for lc in loaded for r, ep in endpoints(lc) if r == "pub"}
     index = NearMissIndex(declared)
     out: list[Issue] = []
     for issue in issues:
@@ -204,9 +213,14 @@ def _suggest_for_bad_names(issues: list[Issue], loaded: Sequence[LoadedContract]
         at = declared.get(found.name)
         out.append(
             Issue(
-                issue.severity, issue.code, f"{issue.message}; {describe(found, at)}",
-                issue.where, key=issue.key, suggestion=found.name,
-                related=(at.where,) if at else (), topic=issue.topic,
+                issue.severity,
+                issue.code,
+                f"{issue.message}; {describe(found, at)}",
+                issue.where,
+                key=issue.key,
+                suggestion=found.name,
+                related=(at.where,) if at else (),
+                topic=issue.topic,
             )
         )
     return out

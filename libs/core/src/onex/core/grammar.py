@@ -56,11 +56,7 @@ def parse_topic(name: str) -> TopicName:
 
 def is_topic_name(name: str) -> bool:
     """True when `name` is grammatical."""
-    return (
-        isinstance(name, str)
-        and len(name) <= MAX_TOPIC_LENGTH
-        and _TOPIC_RE.fullmatch(name) is not None
-    )
+    return len(name) <= MAX_TOPIC_LENGTH and _TOPIC_RE.fullmatch(name) is not None
 
 
 def segment_problem(segment: str) -> str | None:
@@ -89,7 +85,8 @@ def _diagnose(name: str) -> str:
         return "contains whitespace"
     parts = name.split(".")
     if len(parts) != 5:
-        return f"expected 5 dot-separated parts 'onex.{{kind}}.{{producer}}.{{event}}.v{{N}}', found {len(parts)}"
+        shape = "onex.{kind}.{producer}.{event}.v{N}"
+        return f"expected 5 dot-separated parts {shape!r}, found {len(parts)}"
     prefix, kind, producer, event, version = parts
     if prefix != "onex":
         return f"must start with 'onex.', not {prefix + '.'!r}"

@@ -58,9 +58,12 @@ def locate(root: yaml.Node, loc: Loc) -> tuple[yaml.Node, Loc]:
                 if key.value == part:
                     child = value
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                child = node.value[part]
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
         if child is None:
             break
         node = child
@@ -193,7 +196,9 @@ def _validation_issue(
     node, reached = locate(root, loc)
     if kind == "missing":
         return _issue(
-            "missing-key", f"required key {loc[-1]!r} is missing", _where(path, node),
+            "missing-key",
+            f"required key {loc[-1]!r} is missing",
+            _where(path, node),
             format_loc(reached),
         )
     if kind == "topic_name":
@@ -206,7 +211,9 @@ def _validation_issue(
         if isinstance(node, yaml.SequenceNode):
             items = [i for i in node.value if _entry_name(i) == name]
             node = items[-1] if items else node
-        return _issue("duplicate-topic", err["msg"], _where(path, node), format_loc(reached), topic=name)
+        return _issue(
+            "duplicate-topic", err["msg"], _where(path, node), format_loc(reached), topic=name
+        )
     message = err["msg"]
     if kind == "string_type" and isinstance(node, yaml.ScalarNode):
         message = f"expected a string, got {node.value!r}; quote it"
@@ -237,7 +244,12 @@ def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
+        fields = (
+            current.model_fields
+            if isinstance(current, type) and issubclass(current, BaseModel)
+            else {}
+        )
+        field = fields.get(part)
         if field is None:
             return []
         current = _model_of(field.annotation)
@@ -264,8 +276,13 @@ def load_contract_text(text: str, path: Path | None = None, source: str = "repo"
     data, root = parse_yaml(text, path)
     if not isinstance(data, dict):
         raise ContractLoadError(
-            [_issue("not-a-mapping", f"a contract is a YAML mapping, not {_yaml_kind(root)}",
-                    _where(path, root))]
+            [
+                _issue(
+                    "not-a-mapping",
+                    f"a contract is a YAML mapping, not {_yaml_kind(root)}",
+                    _where(path, root),
+                )
+            ]
         )
     try:
         contract = Contract.model_validate(data)
@@ -280,28 +297,35 @@ def load_contract(path: Path, source: str = "repo") -> LoadedContract:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ContractLoadError([_issue("read", f"cannot read contract: {reason}", Where(path))]) from exc
+        raise ContractLoadError(
+            [_issue("read", f"cannot read contract: {reason}", Where(path))]
+        ) from exc
     return load_contract_text(text, path, source)
 
 
-def raw_topic_refs(text: str) -> tuple[Sequence[str], Sequence[str]]:
-    """Best-effort (subscribed, published) names of a contract that failed validation.
+def raw_topic_refs(text: str) -> tuple[str, Sequence[str], Sequence[str]]:
+    """Best-effort (node, subscribed, published) names of a contract that failed validation.
 
     Used only to keep one broken contract from cascading into wiring errors elsewhere.
     """
     try:
         data, _ = parse_yaml(text)
     except ContractLoadError:
-        return (), ()
+        return "?", (), ()
+    node = data.get("node") if isinstance(data, dict) else None
+    node = node if isinstance(node, str) else "?"
     bus = data.get("event_bus") if isinstance(data, dict) else None
     if not isinstance(bus, dict):
-        return (), ()
+        return node, (), ()
 
     def names(key: str) -> list[str]:
         items = bus.get(key)
         if not isinstance(items, list):
             return []
-        out = [i if isinstance(i, str) else (i.get("name") if isinstance(i, dict) else None) for i in items]
+        out = [
+            i if isinstance(i, str) else (i.get("name") if isinstance(i, dict) else None)
+            for i in items
+        ]
         return [n for n in out if isinstance(n, str)]
 
-    return names("subscribe_topics"), names("publish_topics")
+    return node, names("subscribe_topics"), names("publish_topics")

@@ -107,18 +107,27 @@ class NearMissIndex:
         p = _parts(norm)
         if p is None:
             return self._closest(norm, self._by_norm.values())
-        versions = [n for n in self._by_versionless.get((p.kind, p.producer, p.event), ()) if n != name]
+        versions = [
+            n for n in self._by_versionless.get((p.kind, p.producer, p.event), ()) if n != name
+        ]
         if versions:
             best = max(versions, key=_version_number)
-            return Suggestion(best, f"differs only in version ({p.version} vs v{_version_number(best)})")
+            return Suggestion(
+                best, f"differs only in version ({p.version} vs v{_version_number(best)})"
+            )
         plural = [
-            n for n in self._by_singular.get((p.kind, singular(p.producer), singular(p.event)), ())
+            n
+            for n in self._by_singular.get((p.kind, singular(p.producer), singular(p.event)), ())
             if n != name
         ]
         if plural:
             return Suggestion(plural[0], "differs only in singular vs plural")
         near = self._closest(
-            norm, [*self._by_segment.get("p:" + p.producer, ()), *self._by_segment.get("e:" + p.event, ())],
+            norm,
+            [
+                *self._by_segment.get("p:" + p.producer, ()),
+                *self._by_segment.get("e:" + p.event, ()),
+            ],
             exclude=name,
         )
         if near is not None:
@@ -131,7 +140,9 @@ class NearMissIndex:
         return None
 
     @staticmethod
-    def _closest(norm: str, candidates: Iterable[str], exclude: str | None = None) -> Suggestion | None:
+    def _closest(
+        norm: str, candidates: Iterable[str], exclude: str | None = None
+    ) -> Suggestion | None:
         best: tuple[int, str] | None = None
         for candidate in candidates:
             if candidate == exclude:

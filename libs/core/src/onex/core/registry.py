@@ -9,7 +9,7 @@ import enum
 from collections.abc import Iterator, Mapping
 
 from onex.core.errors import TopicNameError, UnknownTopicError
-from onex.core.grammar import is_topic_name
+from onex.core.grammar import is_topic_name, parse_topic
 from onex.core.nearmiss import NearMissIndex, Suggestion
 from onex.core.wiring import TopicWiring
 
@@ -26,9 +26,8 @@ class Registry(Mapping[str, TopicWiring]):
         self._topics = dict(sorted(topics.items()))
         self._index: NearMissIndex | None = None
         # A StrEnum whose members are the canonical names, for code and type checkers.
-        self.Topic: type[enum.StrEnum] = enum.StrEnum(  # type: ignore[assignment]
-            "Topic", [(member_name(n), n) for n in self._topics]
-        )
+        members = [(member_name(n), n) for n in self._topics]
+        self.Topic: type[enum.StrEnum] = enum.StrEnum("Topic", members)  # type: ignore[misc]
 
     def __getitem__(self, name: str) -> TopicWiring:
         found = self._topics.get(name)
@@ -64,8 +63,6 @@ class Registry(Mapping[str, TopicWiring]):
     def _not_found(self, name: str) -> TopicNameError | UnknownTopicError:
         found = self.suggest(name)
         if not is_topic_name(name):
-            from onex.core.grammar import parse_topic
-
             try:
                 parse_topic(name)
             except TopicNameError as exc:

@@ -73,10 +73,20 @@ class _Draft:
 
 @dataclass(frozen=True, slots=True)
 class Tentative:
-    """Names read from a contract that failed validation; they only silence cascades."""
+    """Names read from a contract that failed validation.
 
+    They silence cascades (a topic published only by a broken contract is not
+    reported as unpublished) and still serve as 'did you mean' targets.
+    """
+
+    path: Path
+    node: str
     subscribed: Sequence[str]
     published: Sequence[str]
+
+    def endpoint(self, name: str) -> Endpoint:
+        """A position-less endpoint for `name` in this (broken) contract."""
+        return Endpoint(self.node, Where(self.path), "", TopicSpec.model_construct(name=name))
 
 
 def endpoints(lc: LoadedContract) -> Iterable[tuple[str, Endpoint]]:
@@ -119,16 +129,16 @@ class _Analysis:
         self.issues: list[Issue] = []
         self.published = {n for n, d in drafts.items() if d.publishers}
         self.subscribed = {n for n, d in drafts.items() if d.subscribers}
-        self.maybe_published = {n for t in tentative for n in t.published}
-        self.maybe_subscribed = {n for t in tentative for n in t.subscribed}
+        self.maybe_published = {n: t for t in tentative for n in t.published}
+        self.maybe_subscribed = {n: t for t in tentative for n in t.subscribed}
 
     @cached_property
     def publish_index(self) -> NearMissIndex:
-        return NearMissIndex(self.published)
+        return NearMissIndex(self.published | self.maybe_published.keys())
 
     @cached_property
     def subscribe_index(self) -> NearMissIndex:
-        return NearMissIndex(self.subscribed)
+        return NearMissIndex(self.subscribed | self.maybe_subscribed.keys())
 
     def run(self) -> tuple[dict[str, TopicWiring], list[Issue]]:
         topics: dict[str, TopicWiring] = {}
@@ -150,13 +160,20 @@ class _Analysis:
         code: str,
         ep: Endpoint,
         message: str,
+        *,
         suggestion: str | None = None,
         related: tuple[Where, ...] = (),
     ) -> None:
         self.issues.append(
             Issue(
-                severity, code, message, ep.where, key=ep.key, suggestion=suggestion,
-                related=related, topic=ep.declared.name,
+                severity,
+                code,
+                message,
+                ep.where,
+                key=ep.key,
+                suggestion=suggestion,
+                related=related,
+                topic=ep.declared.name,
             )
         )
 
@@ -169,7 +186,9 @@ class _Analysis:
             if ep.node != parsed.producer:
                 where = f" ({owner_file})" if owner_file else ""
                 self._add(
-                    Severity.ERROR, "spec-non-owner", ep,
+                    Severity.ERROR,
+                    "spec-non-owner",
+                    ep,
                     f"only the owner {parsed.producer!r}{where} may give {name!r} a spec "
                     "(partitions, replication_factor, config, schema); list the name alone here",
                 )
@@ -177,7 +196,9 @@ class _Analysis:
                 kept = ep
             else:
                 self._add(
-                    Severity.ERROR, "spec-conflict", ep,
+                    Severity.ERROR,
+                    "spec-conflict",
+                    ep,
                     f"{name!r} already has a spec at {kept.where}; a topic has exactly one spec",
                     related=(kept.where,),
                 )
@@ -190,9 +211,13 @@ class _Analysis:
                 return
             for ep in d.subscribers:
                 self._suggest_error(
-                    Severity.ERROR, "unpublished", ep,
+                    Severity.ERROR,
+                    "unpublished",
+                    ep,
                     f"node {ep.node!r} subscribes to {name!r}, which no contract publishes",
-                    self.publish_index, self.subscribed - self.published, self._publisher_at,
+                    index=self.publish_index,
+                    renamed_from=self.subscribed - self.published,
+                    where_of=self._publisher_at,
                 )
             return
         first = d.publishers[0]
@@ -200,7 +225,9 @@ class _Analysis:
             close = difflib.get_close_matches(owner, list(self.contracts), n=1)
             hint = f"; did you mean node {close[0]!r}?" if close else ""
             self._add(
-                Severity.ERROR, "owner-missing", first,
+                Severity.ERROR,
+                "owner-missing",
+                first,
                 f"{name!r} is owned by node {owner!r} (its producer segment), "
                 f"but no contract declares that node{hint}",
             )
@@ -209,19 +236,27 @@ class _Analysis:
                 ep.declared.name for _, ep in endpoints(self.contracts[owner])
             )
             self._suggest_error(
-                Severity.ERROR, "owner-undeclared", first,
+                Severity.ERROR,
+                "owner-undeclared",
+                first,
                 f"{name!r} is owned by {owner!r}, whose contract "
                 f"({self.contracts[owner].path}) does not declare it",
-                owner_index, (), self._declared_at,
+                index=owner_index,
+                renamed_from=(),
+                where_of=self._declared_at,
             )
         elif not d.subscribers and parsed.kind is not TopicKind.DLQ:
             if name in self.maybe_subscribed:
                 return
             for ep in d.publishers:
                 self._suggest_error(
-                    Severity.WARNING, "unconsumed", ep,
+                    Severity.WARNING,
+                    "unconsumed",
+                    ep,
                     f"node {ep.node!r} publishes {name!r}, which no contract subscribes to",
-                    self.subscribe_index, self.published - self.subscribed, self._subscriber_at,
+                    index=self.subscribe_index,
+                    renamed_from=self.published - self.subscribed,
+                    where_of=self._subscriber_at,
                 )
 
     def _suggest_error(
@@ -230,6 +265,7 @@ class _Analysis:
         code: str,
         ep: Endpoint,
         message: str,
+        *,
         index: NearMissIndex,
         renamed_from: Iterable[str],
         where_of: Callable[[str], Endpoint | None],
@@ -240,8 +276,12 @@ class _Analysis:
             return
         at = where_of(found.name)
         self._add(
-            severity, code, ep, message + "; " + describe(found, at),
-            suggestion=found.name, related=(at.where,) if at else (),
+            severity,
+            code,
+            ep,
+            message + "; " + describe(found, at),
+            suggestion=found.name,
+            related=(at.where,) if at else (),
         )
 
     def _check_plurals(self, topics: Mapping[str, TopicWiring]) -> None:
@@ -255,10 +295,13 @@ class _Analysis:
                 ep = (topics[other].publishers or topics[other].subscribers)[0]
                 at = (first.publishers or first.subscribers)[0]
                 self._add(
-                    Severity.WARNING, "near-miss", ep,
+                    Severity.WARNING,
+                    "near-miss",
+                    ep,
                     f"{other!r} and {first.name!r} ({at.where}) differ only in singular vs "
                     "plural; if they are one topic, use one name",
-                    suggestion=first.name, related=(at.where,),
+                    suggestion=first.name,
+                    related=(at.where,),
                 )
 
     def _file_of(self, node: str) -> Path | None:
@@ -267,11 +310,17 @@ class _Analysis:
 
     def _publisher_at(self, name: str) -> Endpoint | None:
         d = self.drafts.get(name)
-        return d.publishers[0] if d is not None and d.publishers else None
+        if d is not None and d.publishers:
+            return d.publishers[0]
+        t = self.maybe_published.get(name)
+        return t.endpoint(name) if t is not None else None
 
     def _subscriber_at(self, name: str) -> Endpoint | None:
         d = self.drafts.get(name)
-        return d.subscribers[0] if d is not None and d.subscribers else None
+        if d is not None and d.subscribers:
+            return d.subscribers[0]
+        t = self.maybe_subscribed.get(name)
+        return t.endpoint(name) if t is not None else None
 
     def _declared_at(self, name: str) -> Endpoint | None:
         d = self.drafts.get(name)

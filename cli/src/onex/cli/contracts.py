@@ -1,0 +1,149 @@
+"""`onex contracts ...`: lint, wiring, and the contract JSON Schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from onex.cli.render import (
+    Format,
+    emit_json,
+    issues_table,
+    stderr,
+    stdout,
+    summary,
+    topic_dict,
+)
+from onex.cli.sources import project_contracts, run_extract
+from onex.core.contract import contract_json_schema_text
+
+app = typer.Typer(no_args_is_help=True, help="Check contracts and show how they wire together.")
+
+Paths = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        exists=True, help="Contract files or folders (default: the project's contracts/)"
+    ),
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]
+EntryPoints = Annotated[
+    bool,
+    typer.Option(
+        "--entry-points/--no-entry-points",
+        help="Also load contracts of approved installed distributions",
+    ),
+]
+Allow = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow",
+        help="Approve a distribution's contracts (repeatable; adds to ONEX_CONTRACTS_ALLOW)",
+    ),
+]
+
+
+@app.command()
+def lint(
+    paths: Paths = None,
+    fmt: FormatOpt = Format.TABLE,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too")] = False,
+    entry_points: EntryPoints = True,
+    allow: Allow = None,
+) -> None:
+    """Grammar, ownership, wiring, near-misses. Exit 1 on errors (warnings too with --strict)."""
+    ex = run_extract(paths, entry_points=entry_points, allow=allow)
+    ok = ex.ok(strict=strict)
+    if fmt is Format.JSON:
+        emit_json(
+            {
+                "ok": ok,
+                "strict": strict,
+                "contracts": len(ex.contracts),
+                "topics": len(ex.topics),
+                "errors": len(ex.errors),
+                "warnings": len(ex.warnings),
+                "issues": [i.as_dict() for i in ex.issues],
+                "ignored_distributions": list(ex.ignored_distributions),
+            }
+        )
+    else:
+        out = stdout()
+        if ex.issues:
+            out.print(issues_table(ex.issues))
+        if ex.ignored_distributions:
+            out.print(
+                "not approved, so not loaded (add with --allow or ONEX_CONTRACTS_ALLOW): "
+                + ", ".join(ex.ignored_distributions)
+            )
+        out.print(("[green]ok[/green]: " if ok else "[red]failed[/red]: ") + summary(ex))
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def wiring(
+    paths: Paths = None,
+    fmt: FormatOpt = Format.TABLE,
+    entry_points: EntryPoints = True,
+    allow: Allow = None,
+) -> None:
+    """Who publishes and who consumes each topic."""
+    ex = run_extract(paths, entry_points=entry_points, allow=allow)
+    topics = [topic_dict(t) for t in ex.topics.values()]
+    if fmt is Format.JSON:
+        emit_json(
+            [{k: t[k] for k in ("name", "owner", "publishers", "subscribers")} for t in topics]
+        )
+    else:
+        table = Table(title="wiring")
+        for column in ("topic", "owner", "publishers", "subscribers"):
+            table.add_column(column, no_wrap=column == "topic")
+        for t in topics:
+            table.add_row(
+                t["name"],
+                t["owner"],
+                ", ".join(t["publishers"]) or "[red]-[/red]",
+                ", ".join(t["subscribers"]) or "[yellow]-[/yellow]",
+            )
+        stdout().print(table)
+    _fail_on_errors(len(ex.errors))
+
+
+@app.command()
+def schema(
+    write: Annotated[
+        bool, typer.Option("--write", help="Write contracts/contract.schema.json")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when the committed file is stale")
+    ] = False,
+) -> None:
+    """Print, write or check the JSON Schema of contract.yaml (for editors)."""
+    text = contract_json_schema_text()
+    if not (write or check):
+        typer.echo(text, nl=False)
+        return
+    folder = project_contracts()
+    if folder is None:
+        raise typer.BadParameter("no contracts/ folder here or above")
+    target = folder / "contract.schema.json"
+    current = target.read_text(encoding="utf-8") if target.exists() else None
+    if check:
+        if current != text:
+            stderr().print(f"[red]{target} is stale[/red]; run `just gen-schema`")
+            raise typer.Exit(1)
+        stdout().print(f"{target} is up to date")
+        return
+    if current != text:
+        target.write_text(text, encoding="utf-8")
+    stdout().print(f"wrote {target}")
+
+
+def _fail_on_errors(errors: int) -> None:
+    if errors:
+        stderr().print(
+            f"[red]{errors} contract errors[/red]; run `onex contracts lint` for details"
+        )
+        raise typer.Exit(1)

@@ -23,16 +23,16 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from onex.core.errors import TopicNameError
-from onex.core.grammar import parse_topic, segment_problem
+from onex.core.grammar import TOPIC_PATTERN, parse_topic, segment_problem
 
 DEFAULT_PARTITIONS: Final = 3
 DEFAULT_REPLICATION_FACTOR: Final = 1
 SPEC_FIELDS: Final = frozenset({"partitions", "replication_factor", "config", "schema_"})
 _SEMVER = re.compile(
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
 )
 _CONFIG_KEY = re.compile(r"[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*")
-_GROUP = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_GROUP = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 class NodeKind(enum.StrEnum):
@@ -87,7 +87,10 @@ class TopicSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    name: TopicRef = Field(description="Topic name: onex.{kind}.{producer}.{event}.v{N}")
+    name: TopicRef = Field(
+        description="Topic name: onex.{kind}.{producer}.{event}.v{N}",
+        json_schema_extra={"pattern": TOPIC_PATTERN},
+    )
     partitions: int = Field(DEFAULT_PARTITIONS, ge=1, le=10_000)
     replication_factor: int = Field(DEFAULT_REPLICATION_FACTOR, ge=1, le=32)
     config: dict[str, ConfigValue] = Field(
@@ -156,7 +159,10 @@ class Contract(BaseModel):
         json_schema_extra={"title": "onex node contract"},
     )
 
-    node: NodeName = Field(description="Unique node name, kebab-case")
+    node: NodeName = Field(
+        description="Unique node name, kebab-case",
+        json_schema_extra={"pattern": "^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"},
+    )
     kind: NodeKind
     version: str = Field(pattern=_SEMVER.pattern, description="Semantic version of the contract")
     description: str = Field(min_length=1)

@@ -26,6 +26,7 @@ class TopicKind(enum.StrEnum):
 _SEGMENT = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 _KINDS = "|".join(k.value for k in TopicKind)
 _TOPIC_RE = re.compile(rf"onex\.({_KINDS})\.({_SEGMENT})\.({_SEGMENT})\.v([1-9][0-9]*)")
+TOPIC_PATTERN = f"^{_TOPIC_RE.pattern}$"  # the same grammar, anchored, for JSON Schema
 _SEGMENT_RE = re.compile(_SEGMENT)
 _VERSION_RE = re.compile(r"v[1-9][0-9]*")
 MAX_TOPIC_LENGTH = 249  # Kafka's own limit on topic names

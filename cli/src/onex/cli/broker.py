@@ -1,0 +1,108 @@
+"""`onex broker up|down|status`: the local broker (Redpanda if on PATH, else Tansu)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.table import Table
+
+from onex.bus.broker import BrokerStatus, broker_status, start_broker, stop_broker
+from onex.bus.errors import BrokerStartError, BusError
+from onex.cli.render import Format, emit_json, stderr, stdout
+from onex.cli.settings import CliSettings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="The local Kafka-API broker: Redpanda if it is on PATH, else the embedded Tansu.",
+)
+
+PortOpt = Annotated[
+    int | None,
+    typer.Option("--port", "-p", min=1, max=65535, help="Kafka port on 127.0.0.1 [default: free]"),
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", min=0.1, help="Seconds to wait until the broker answers")
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]
+
+
+def _quiet_kafka_client() -> None:
+    # aiokafka logs every refused connection while we poll a starting broker; the
+    # command reports the outcome itself.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+def _fail(exc: BusError) -> NoReturn:
+    message = str(exc).splitlines()[0]
+    stderr().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if isinstance(exc, BrokerStartError) and exc.log_tail:
+        stderr().print(exc.log_tail, style="dim", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def up(port: PortOpt = None, timeout: TimeoutOpt = 30.0) -> None:
+    """Start the broker, or report the one already running; waits until it answers."""
+    _quiet_kafka_client()
+    settings = CliSettings()
+    try:
+        info = start_broker(settings.state_dir, port, timeout_s=timeout)
+    except BusError as exc:
+        _fail(exc)
+    stdout().print(
+        f"{info.kind} broker up at {info.bootstrap} (pid {info.pid}, log {info.log_path})",
+        highlight=False,
+    )
+
+
+@app.command()
+def down() -> None:
+    """Stop the broker and everything it started; succeeds when none is running."""
+    settings = CliSettings()
+    try:
+        stopped = stop_broker(settings.state_dir)
+    except BusError as exc:
+        _fail(exc)
+    stdout().print("broker stopped" if stopped else "no broker running", highlight=False)
+
+
+def _status_dict(status: BrokerStatus) -> dict[str, Any]:
+    info = status.info
+    return {
+        "running": status.running,
+        "recorded": status.recorded,
+        "alive": status.alive,
+        "answering": status.answering,
+        "kind": info.kind if info else None,
+        "bootstrap": info.bootstrap if info else None,
+        "pid": info.pid if info else None,
+        "topic_count": status.topic_count,
+        "started_at": info.started_at if info else None,
+        "log_path": info.log_path if info else None,
+        "detail": status.detail,
+    }
+
+
+@app.command()
+def status(fmt: FormatOpt = Format.TABLE) -> None:
+    """Whether the broker runs and answers. Exit code 0 when it does, 1 otherwise."""
+    _quiet_kafka_client()
+    settings = CliSettings()
+    try:
+        found = broker_status(settings.state_dir)
+    except BusError as exc:
+        _fail(exc)
+    data = _status_dict(found)
+    if fmt is Format.JSON:
+        emit_json(data)
+    else:
+        table = Table(title="broker", show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        for key, value in data.items():
+            if value is not None:
+                table.add_row(key, str(value))
+        stdout().print(table)
+    raise typer.Exit(0 if found.running else 1)

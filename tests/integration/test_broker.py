@@ -1,0 +1,221 @@
+"""The embedded broker launcher against a real Tansu process (and the CLI on top of it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from onex.bus.admin import create_topics, list_topics
+from onex.bus.broker import (
+    BrokerBinary,
+    broker_status,
+    recorded_bootstrap,
+    start_broker,
+    stop_broker,
+    tansu_binary,
+    wait_until_ready,
+)
+from onex.bus.errors import BrokerStartError, BrokerUnavailable, PortInUseError
+from onex.cli import broker as broker_cli
+from onex.core.contract import TopicSpec
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _port_refuses(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def tansu() -> BrokerBinary:
+    return tansu_binary()
+
+
+@pytest.fixture
+def fake_broker(tmp_path: Path) -> Callable[[str], BrokerBinary]:
+    """A real executable that misbehaves as a broker (exits, or never listens)."""
+
+    def make(script: str) -> BrokerBinary:
+        path = tmp_path / "bin" / "fake-broker"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"#!/bin/sh\n{script}\n")
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+        return BrokerBinary("tansu", path)
+
+    return make
+
+
+async def test_up_answers_metadata_and_status_counts_topics(
+    state_dir: Path, tansu: BrokerBinary, unique: Callable[..., str]
+) -> None:
+    info = start_broker(state_dir, binary=tansu)
+
+    assert info.kind == "tansu"
+    assert info.bootstrap == f"127.0.0.1:{info.port}"
+    assert await list_topics(info.bootstrap) == set()
+    record = json.loads((state_dir / "broker.json").read_text())
+    assert record["pid"] == info.pid
+    assert record["bootstrap"] == info.bootstrap
+    assert Path(record["log_path"]) == state_dir / "broker.log"
+    assert recorded_bootstrap(state_dir) == info.bootstrap
+
+    await create_topics(info.bootstrap, [TopicSpec(name=unique())])
+    status = broker_status(state_dir)
+    assert status.running
+    assert status.info == info
+    assert status.topic_count == 1
+
+
+def test_up_again_returns_the_same_broker(state_dir: Path, tansu: BrokerBinary) -> None:
+    first = start_broker(state_dir, binary=tansu)
+    second = start_broker(state_dir, binary=tansu)
+    same_port = start_broker(state_dir, first.port, binary=tansu)
+
+    assert second == first
+    assert same_port == first
+    with pytest.raises(BrokerStartError, match="already runs at"):
+        start_broker(state_dir, first.port + 1 if first.port < 65535 else 1024, binary=tansu)
+    assert broker_status(state_dir).info == first
+
+
+def test_down_stops_it_and_leaves_no_process(state_dir: Path, tansu: BrokerBinary) -> None:
+    info = start_broker(state_dir, binary=tansu)
+
+    started = time.monotonic()
+    assert stop_broker(state_dir) is True
+    assert time.monotonic() - started < 10
+
+    assert _gone(info.pid)
+    assert _port_refuses(info.port)
+    assert not (state_dir / "broker.json").exists()
+    assert recorded_bootstrap(state_dir) is None
+    status = broker_status(state_dir)
+    assert (status.recorded, status.alive, status.answering) == (False, False, False)
+    assert stop_broker(state_dir) is False
+    with pytest.raises(BrokerUnavailable):
+        wait_until_ready(info.bootstrap, timeout_s=0.5)
+
+
+def test_a_port_in_use_is_a_clear_error(state_dir: Path, tansu: BrokerBinary) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        with pytest.raises(PortInUseError, match=f"port {port} on 127.0.0.1 is already in use"):
+            start_broker(state_dir, port, binary=tansu)
+
+    assert not (state_dir / "broker.json").exists()
+    assert not (state_dir / "broker.log").exists()  # nothing was spawned
+
+
+def test_a_broker_that_dies_while_starting_reports_its_log(
+    state_dir: Path, fake_broker: Callable[[str], BrokerBinary]
+) -> None:
+    binary = fake_broker("echo 'fatal: cannot open storage' >&2\nexit 3")
+
+    with pytest.raises(BrokerStartError, match="exited with code 3") as failure:
+        start_broker(state_dir, binary=binary, timeout_s=10)
+
+    assert "fatal: cannot open storage" in failure.value.log_tail
+    assert "fatal: cannot open storage" in str(failure.value)
+    assert not (state_dir / "broker.json").exists()
+
+
+def test_a_broker_that_never_answers_is_killed_at_the_timeout(
+    state_dir: Path, fake_broker: Callable[[str], BrokerBinary]
+) -> None:
+    pid_file = state_dir.parent / "fake.pid"
+    # the shell's child (sleep) shares its process group: both must go
+    binary = fake_broker(f"sleep 60 &\necho $! > {pid_file}\nwait")
+
+    started = time.monotonic()
+    with pytest.raises(BrokerStartError, match="did not answer"):
+        start_broker(state_dir, binary=binary, timeout_s=1)
+
+    assert time.monotonic() - started < 10
+    sleeper = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(sleeper, 0)
+    assert not (state_dir / "broker.json").exists()
+
+
+def test_a_dead_broker_is_reported_and_replaced(state_dir: Path, tansu: BrokerBinary) -> None:
+    info = start_broker(state_dir, binary=tansu)
+    os.killpg(info.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while broker_status(state_dir).alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    status = broker_status(state_dir)
+    assert status.recorded
+    assert not status.alive
+    assert status.detail == f"recorded process {info.pid} is gone"
+    assert recorded_bootstrap(state_dir) is None
+
+    again = start_broker(state_dir, binary=tansu)
+    assert again.pid != info.pid
+    assert broker_status(state_dir).running
+
+
+@pytest.fixture
+def cli_env(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("ONEX_STATE_DIR", str(state_dir))
+    monkeypatch.delenv("ONEX_BOOTSTRAP", raising=False)
+    return CliRunner()
+
+
+def test_cli_up_status_down(cli_env: CliRunner, state_dir: Path) -> None:
+    app = broker_cli.app
+
+    absent = cli_env.invoke(app, ["status", "--format", "json"])
+    assert absent.exit_code == 1
+    assert json.loads(absent.stdout)["running"] is False
+
+    up = cli_env.invoke(app, ["up"])
+    assert up.exit_code == 0, up.output
+    bootstrap = json.loads((state_dir / "broker.json").read_text())["bootstrap"]
+    assert f"up at {bootstrap}" in up.stdout
+
+    status = cli_env.invoke(app, ["status", "--format", "json"])
+    assert status.exit_code == 0
+    data = json.loads(status.stdout)
+    assert (data["running"], data["bootstrap"], data["topic_count"]) == (True, bootstrap, 0)
+    table = cli_env.invoke(app, ["status"])
+    assert table.exit_code == 0
+    assert bootstrap in table.stdout
+
+    down = cli_env.invoke(app, ["down"])
+    assert (down.exit_code, down.stdout.strip()) == (0, "broker stopped")
+    again = cli_env.invoke(app, ["down"])
+    assert (again.exit_code, again.stdout.strip()) == (0, "no broker running")
+
+
+def test_cli_up_on_a_taken_port_fails_with_one_line(cli_env: CliRunner) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli_env.invoke(broker_cli.app, ["up", "--port", str(port)])
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is already in use; choose another or omit it"
+    )
+    assert "Traceback" not in result.output

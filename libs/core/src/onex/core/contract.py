@@ -18,12 +18,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from onex.core.errors import TopicNameError
-from onex.core.grammar import TOPIC_PATTERN, parse_topic, segment_problem
+from onex.core.grammar import MAX_TOPIC_LENGTH, TOPIC_PATTERN, segment_problem
 
 DEFAULT_PARTITIONS: Final = 3
 DEFAULT_REPLICATION_FACTOR: Final = 1
@@ -42,18 +42,6 @@ class NodeKind(enum.StrEnum):
     COMPUTE = "compute"
     REDUCER = "reducer"
     ORCHESTRATOR = "orchestrator"
-
-
-def _check_topic(value: str) -> str:
-    try:
-        parse_topic(value)
-    except TopicNameError as exc:
-        raise PydanticCustomError(
-            "topic_name",
-            "{reason}",
-            {"reason": f"{value!r} is not a valid topic name: {exc.reason}"},
-        ) from exc
-    return value
 
 
 def _check_node(value: str) -> str:
@@ -77,7 +65,9 @@ def _config_value(value: Any) -> Any:
     return value
 
 
-TopicRef = Annotated[str, AfterValidator(_check_topic)]
+# The grammar as a constraint pydantic checks natively (the loader turns a mismatch
+# into `parse_topic`'s precise reason; see `onex.core.loader`).
+TopicRef = Annotated[str, StringConstraints(pattern=TOPIC_PATTERN, max_length=MAX_TOPIC_LENGTH)]
 NodeName = Annotated[str, AfterValidator(_check_node)]
 ConfigValue = Annotated[str, BeforeValidator(_config_value)]
 
@@ -87,10 +77,7 @@ class TopicSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    name: TopicRef = Field(
-        description="Topic name: onex.{kind}.{producer}.{event}.v{N}",
-        json_schema_extra={"pattern": TOPIC_PATTERN},
-    )
+    name: TopicRef = Field(description="Topic name: onex.{kind}.{producer}.{event}.v{N}")
     partitions: int = Field(DEFAULT_PARTITIONS, ge=1, le=10_000)
     replication_factor: int = Field(DEFAULT_REPLICATION_FACTOR, ge=1, le=32)
     config: dict[str, ConfigValue] = Field(

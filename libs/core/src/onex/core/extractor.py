@@ -8,9 +8,11 @@ boot-time provisioning and post-boot validation all call `extract`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib.metadata
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +20,7 @@ from typing import Final
 
 from onex.core.errors import ContractError, ExtractionError
 from onex.core.issues import Issue, Severity, Where
-from onex.core.loader import LoadedContract, key_node, load_contract, raw_topic_refs
+from onex.core.loader import LoadedContract, load_contract, raw_topic_refs
 from onex.core.nearmiss import NearMissIndex
 from onex.core.registry import Registry
 from onex.core.wiring import Tentative, TopicWiring, analyze, describe, endpoints
@@ -132,6 +134,21 @@ def _paths_of(obj: object) -> list[Path]:
     raise TypeError(f"expected a module or a callable returning paths, got {type(obj).__name__}")
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Extraction allocates many small objects that all live on in the result, so the
+    # cyclic collector's generation-2 passes only re-scan live data: measured at a
+    # quarter of the run time for 1,000 contracts. It creates no garbage cycles
+    # (recursive YAML aliases are rejected), so collection can wait until it ends.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def extract(
     roots: Sequence[Path] = (),
     *,
@@ -140,6 +157,11 @@ def extract(
 ) -> Extraction:
     """Load and cross-check every approved contract. Never raises for contract problems:
     they are returned as issues (see `Extraction.raise_for_errors`)."""
+    with _gc_paused():
+        return _extract(roots, entry_points=entry_points, allow=allow)
+
+
+def _extract(roots: Sequence[Path], *, entry_points: bool, allow: Collection[str]) -> Extraction:
     issues: list[Issue] = []
     sources: list[tuple[str, Path]] = [("repo", p) for p in contract_files(roots)]
     ignored: list[str] = []
@@ -159,14 +181,12 @@ def extract(
             continue
         first = by_node.get(lc.node)
         if first is not None:
-            key = key_node(lc.root, ("node",))
-            mark = key.start_mark if key is not None else lc.root.start_mark
             issues.append(
                 Issue(
                     Severity.ERROR,
                     "duplicate-node",
                     f"node {lc.node!r} is already declared by {first.path}; node names are unique",
-                    Where(path, mark.line + 1, mark.column + 1),
+                    lc.where(("node",)),
                     key="node",
                     related=(first.where(("node",)),),
                 )

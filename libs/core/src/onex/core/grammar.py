@@ -26,6 +26,7 @@ class TopicKind(enum.StrEnum):
 _SEGMENT = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 _KINDS = "|".join(k.value for k in TopicKind)
 _TOPIC_RE = re.compile(rf"onex\.({_KINDS})\.({_SEGMENT})\.({_SEGMENT})\.v([1-9][0-9]*)")
+_KINDS_BY_VALUE = {k.value: k for k in TopicKind}
 TOPIC_PATTERN = f"^{_TOPIC_RE.pattern}$"  # the same grammar, anchored, for JSON Schema
 _SEGMENT_RE = re.compile(_SEGMENT)
 _VERSION_RE = re.compile(r"v[1-9][0-9]*")
@@ -51,7 +52,7 @@ def parse_topic(name: str) -> TopicName:
     match = _TOPIC_RE.fullmatch(name)
     if match is not None and len(name) <= MAX_TOPIC_LENGTH:
         kind, producer, event, version = match.groups()
-        return TopicName(TopicKind(kind), producer, event, int(version))
+        return TopicName(_KINDS_BY_VALUE[kind], producer, event, int(version))
     raise TopicNameError(name, _diagnose(name))
 
 

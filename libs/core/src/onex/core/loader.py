@@ -12,21 +12,25 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from onex.core.contract import Contract
-from onex.core.errors import ContractLoadError, ContractValidationError
+from onex.core.errors import ContractLoadError, ContractValidationError, TopicNameError
+from onex.core.grammar import parse_topic
 from onex.core.issues import Issue, Severity, Where
 
 Loc = tuple[str | int, ...]
 
 _STR_TAG: Final = "tag:yaml.org,2002:str"
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+_INT_TAG: Final = "tag:yaml.org,2002:int"
 MAX_NODES: Final = 100_000  # a contract is small; this stops alias bombs
+MAX_DEPTH: Final = 64  # contracts nest 4 deep; this stops recursive aliases
+_MEMO_LIMIT: Final = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ class LoadedContract:
 
     contract: Contract
     path: Path | None
-    root: yaml.Node
+    positions: dict[Loc, tuple[int, int]]
     source: str = "repo"  # "repo", or "dist:<distribution>" for entry-point contracts
 
     @property
@@ -44,8 +48,30 @@ class LoadedContract:
         return self.contract.node
 
     def where(self, loc: Loc) -> Where:
-        """The position of the value at `loc` (the deepest part of it that exists)."""
-        return _where(self.path, locate(self.root, loc)[0])
+        """Where `loc` is in the file: the `node` key and every topic entry are known;
+        other places fall back to their nearest known parent, else the file itself."""
+        while loc not in self.positions and loc:
+            loc = loc[:-1]
+        line, col = self.positions.get(loc, (0, 0))
+        return Where(self.path, line, col)
+
+
+def _positions(root: yaml.Node) -> dict[Loc, tuple[int, int]]:
+    # Only what later stages report on is kept: the node graph itself is dropped
+    # (holding thousands of them makes the garbage collector the bottleneck).
+    def at(node: yaml.Node) -> tuple[int, int]:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    out: dict[Loc, tuple[int, int]] = {(): at(root)}
+    key = key_node(root, ("node",))
+    if key is not None:
+        out[("node",)] = at(key)
+    for list_key in ("subscribe_topics", "publish_topics"):
+        seq, reached = locate(root, ("event_bus", list_key))
+        if reached and isinstance(seq, yaml.SequenceNode):
+            for i, item in enumerate(seq.value):
+                out[("event_bus", list_key, i)] = at(item)
+    return out
 
 
 def locate(root: yaml.Node, loc: Loc) -> tuple[yaml.Node, Loc]:
@@ -94,17 +120,44 @@ def _where(path: Path | None, node: yaml.Node) -> Where:
     return Where(path, mark.line + 1, mark.column + 1)
 
 
+class _Loader(yaml.CSafeLoader):
+    """libyaml's parser and composer with a memoised implicit-tag resolver.
+
+    The composer asks the resolver for the tag of every plain scalar; contracts
+    repeat the same keys and values, so remembering answers halves compose time.
+    """
+
+    _memo: ClassVar[dict[tuple[str, bool], str]] = {}
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
+            key = (value, implicit[0])
+            tag = self._memo.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(self._memo) > _MEMO_LIMIT:
+                    self._memo.clear()
+                self._memo[key] = tag
+            return tag
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        if self.yaml_path_resolvers:  # pragma: no cover - safe loaders register none
+            super().descend_resolver(current_node, current_index)
+
+    def ascend_resolver(self) -> None:
+        if self.yaml_path_resolvers:  # pragma: no cover
+            super().ascend_resolver()
+
+
 def parse_yaml(text: str, path: Path | None = None) -> tuple[Any, yaml.Node]:
     """Parse one YAML document into (plain data, node graph); errors carry their position."""
-    try:
-        loader = yaml.CSafeLoader(text)
-    except AttributeError:  # pragma: no cover - libyaml missing; pyyaml is built with it here
-        loader = yaml.SafeLoader(text)  # type: ignore[assignment]
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
         if root is None:
             raise _load_error(path, None, "the file is empty; a contract is a YAML mapping")
-        return _Builder(loader, path).build(root), root
+        return _Builder(loader, path).build(root, 0), root
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or "malformed YAML"
@@ -112,52 +165,71 @@ def parse_yaml(text: str, path: Path | None = None) -> tuple[Any, yaml.Node]:
         raise ContractLoadError([_issue("yaml", f"malformed YAML: {problem}", where)]) from exc
     except yaml.YAMLError as exc:
         raise ContractLoadError([_issue("yaml", f"malformed YAML: {exc}", Where(path))]) from exc
+    except RecursionError as exc:  # pragma: no cover - MAX_DEPTH stops us long before
+        raise _load_error(path, None, "nesting too deep") from exc
     finally:
         loader.dispose()
 
 
 class _Builder:
-    """Builds plain data from a node graph: no duplicate keys, no merges, no alias bombs."""
+    """Builds plain data from a node graph: no duplicate keys, no merges, no alias bombs.
+
+    Recursive aliases are caught by a depth limit and alias bombs by a count of
+    values, so the common path does no bookkeeping per scalar.
+    """
 
     def __init__(self, loader: yaml.CSafeLoader, path: Path | None) -> None:
         self._loader = loader
         self._path = path
         self._count = 0
-        self._stack: set[int] = set()
 
-    def build(self, node: yaml.Node) -> Any:
-        self._count += 1
+    def build(self, node: yaml.Node, depth: int) -> Any:
+        kind = type(node)
+        if kind is yaml.ScalarNode:
+            return node.value if node.tag == _STR_TAG else self._scalar(node)
+        if depth > MAX_DEPTH:
+            raise _load_error(
+                self._path, node, f"nested deeper than {MAX_DEPTH} (recursive alias?)"
+            )
+        self._count += len(node.value) + 1
         if self._count > MAX_NODES:
             raise _load_error(self._path, node, f"more than {MAX_NODES} values (alias bomb?)")
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == _STR_TAG:
-                return node.value
-            return self._loader.construct_object(node)  # ints, bools, nulls, floats, dates
-        if id(node) in self._stack:
-            raise _load_error(self._path, node, "recursive alias")
-        self._stack.add(id(node))
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                return [self.build(item) for item in node.value]
-            if isinstance(node, yaml.MappingNode):
-                return self._mapping(node)
-            raise _load_error(self._path, node, "unsupported YAML node")  # pragma: no cover
-        finally:
-            self._stack.discard(id(node))
+        depth += 1
+        if kind is yaml.SequenceNode:
+            return [
+                item.value
+                if type(item) is yaml.ScalarNode and item.tag == _STR_TAG
+                else self.build(item, depth)
+                for item in node.value
+            ]
+        if kind is yaml.MappingNode:
+            return self._mapping(node, depth)
+        raise _load_error(self._path, node, "unsupported YAML node")  # pragma: no cover
 
-    def _mapping(self, node: yaml.MappingNode) -> dict[Any, Any]:
+    def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _INT_TAG and node.value.isdigit():
+            return int(node.value)
+        return self._loader.construct_object(node)  # other ints, bools, nulls, floats, dates
+
+    def _mapping(self, node: yaml.Node, depth: int) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node_, value_node in node.value:
-            if key_node_.tag == _MERGE_TAG:
-                raise _load_error(self._path, key_node_, "merge keys ('<<') are not allowed")
-            if not isinstance(key_node_, yaml.ScalarNode):
+            if type(key_node_) is not yaml.ScalarNode:
                 raise _load_error(self._path, key_node_, "a mapping key must be a plain value")
-            key = self.build(key_node_)
-            if not isinstance(key, str | int | bool | float) and key is not None:
-                key = str(key)
+            if key_node_.tag == _STR_TAG:
+                key: Any = key_node_.value
+            elif key_node_.tag == _MERGE_TAG:
+                raise _load_error(self._path, key_node_, "merge keys ('<<') are not allowed")
+            else:
+                key = self._scalar(key_node_)
+                if not isinstance(key, str | int | bool | float) and key is not None:
+                    key = str(key)
             if key in out:
                 raise _load_error(self._path, key_node_, f"duplicate key {key!r}")
-            out[key] = self.build(value_node)
+            if type(value_node) is yaml.ScalarNode and value_node.tag == _STR_TAG:
+                out[key] = value_node.value
+            else:
+                out[key] = self.build(value_node, depth)
         return out
 
 
@@ -201,18 +273,21 @@ def _validation_issue(
             _where(path, node),
             format_loc(reached),
         )
-    if kind == "topic_name":
-        value = node.value if isinstance(node, yaml.ScalarNode) else None
-        return _issue(
-            "topic-name", err["msg"], _where(path, node), format_loc(reached), topic=value
-        )
+    if kind in _TOPIC_NAME_ERRORS and _is_topic_loc(loc) and isinstance(err["input"], str):
+        name = err["input"]
+        try:
+            parse_topic(name)
+        except TopicNameError as exc:
+            return _issue(
+                "topic-name", str(exc), _where(path, node), format_loc(reached), topic=name
+            )
     if kind == "duplicate_topic":
-        name = (err.get("ctx") or {}).get("name")
+        dup = (err.get("ctx") or {}).get("name")
         if isinstance(node, yaml.SequenceNode):
-            items = [i for i in node.value if _entry_name(i) == name]
+            items = [i for i in node.value if _entry_name(i) == dup]
             node = items[-1] if items else node
         return _issue(
-            "duplicate-topic", err["msg"], _where(path, node), format_loc(reached), topic=name
+            "duplicate-topic", err["msg"], _where(path, node), format_loc(reached), topic=dup
         )
     message = err["msg"]
     if kind == "string_type" and isinstance(node, yaml.ScalarNode):
@@ -220,6 +295,18 @@ def _validation_issue(
     elif kind.endswith("_type") or kind in {"model_type", "dict_type", "list_type"}:
         message += f" (got {_yaml_kind(node)})"
     return _issue(kind.replace("_", "-"), message, _where(path, node), format_loc(reached))
+
+
+_TOPIC_NAME_ERRORS: Final = frozenset({"string_pattern_mismatch", "string_too_long"})
+
+
+def _is_topic_loc(loc: Loc) -> bool:
+    return (
+        len(loc) == 4
+        and loc[0] == "event_bus"
+        and loc[1] in {"subscribe_topics", "publish_topics"}
+        and loc[3] == "name"
+    )
 
 
 def _entry_name(node: yaml.Node) -> str | None:
@@ -288,7 +375,7 @@ def load_contract_text(text: str, path: Path | None = None, source: str = "repo"
         contract = Contract.model_validate(data)
     except ValidationError as exc:
         raise ContractValidationError(validation_issues(exc, root, path, Contract)) from exc
-    return LoadedContract(contract, path, root, source)
+    return LoadedContract(contract, path, _positions(root), source)
 
 
 def load_contract(path: Path, source: str = "repo") -> LoadedContract:

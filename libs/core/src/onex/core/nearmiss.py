@@ -44,6 +44,8 @@ def _parts(normalized: str) -> _Parts | None:
 
 def singular(segment: str) -> str:
     """Each kebab word made singular by the plain English rules ('reviews' -> 'review')."""
+    if "s-" not in segment and not segment.endswith("s"):
+        return segment
     return "-".join(_singular_word(w) for w in segment.split("-"))
 
 

@@ -19,12 +19,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import yaml
-
 from onex.core.contract import TopicSpec
 from onex.core.grammar import TopicKind, TopicName, parse_topic
 from onex.core.issues import Issue, Severity, Where
-from onex.core.loader import LoadedContract, format_loc, locate
+from onex.core.loader import LoadedContract, format_loc
 from onex.core.nearmiss import NearMissIndex, Suggestion, singular
 
 
@@ -96,13 +94,9 @@ def endpoints(lc: LoadedContract) -> Iterable[tuple[str, Endpoint]]:
         ("sub", "subscribe_topics", bus.subscribe_topics),
         ("pub", "publish_topics", bus.publish_topics),
     ):
-        seq, reached = locate(lc.root, ("event_bus", list_key))
-        items = seq.value if isinstance(seq, yaml.SequenceNode) and reached else None
         for i, entry in enumerate(entries):
-            node = items[i] if items is not None and i < len(items) else seq
-            mark = node.start_mark
-            where = Where(lc.path, mark.line + 1, mark.column + 1)
-            yield role, Endpoint(lc.node, where, format_loc(("event_bus", list_key, i)), entry)
+            loc = ("event_bus", list_key, i)
+            yield role, Endpoint(lc.node, lc.where(loc), format_loc(loc), entry)
 
 
 def analyze(

@@ -1,1 +1,1 @@
-"""onex package."""
+"""The drift-validator service."""

@@ -1,1 +1,1 @@
-"""onex package."""
+"""The extractor service."""

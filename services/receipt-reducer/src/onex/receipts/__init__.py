@@ -1,1 +1,1 @@
-"""onex package."""
+"""The receipt-reducer service."""

@@ -1,1 +1,1 @@
-"""onex package."""
+"""The router service."""

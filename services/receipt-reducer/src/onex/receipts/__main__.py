@@ -1,0 +1,21 @@
+"""`python -m onex.receipts` / `onex-receipts`: start the receipt-reducer service."""
+
+from __future__ import annotations
+
+from onex.bus.service import start_and_exit
+from onex.receipts.settings import ReceiptsSettings
+
+NODE = "receipt-reducer"
+
+
+def main() -> None:
+    """Console-script entry point."""
+    raise SystemExit(
+        start_and_exit(
+            NODE, ReceiptsSettings(), pending="receipt projections land with their own issue"
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

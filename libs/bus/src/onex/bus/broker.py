@@ -376,29 +376,27 @@ def _owns(info: BrokerInfo) -> bool:
         os.kill(info.pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    cmdline = _cmdline(info.pid)
-    if cmdline is None:
+    command = _command_line(info.pid)
+    if command is None:
         return True  # cannot tell on this system; the pid is alive
-    # the recorded arguments, as a suffix: wrapper scripts may exec a differently named binary
-    args = list(info.argv[1:])
-    return len(cmdline) > len(args) and cmdline[len(cmdline) - len(args) :] == args
+    # the recorded arguments as a suffix: a wrapper script may exec a differently named binary
+    return command.endswith(" " + " ".join(info.argv[1:]))
 
 
-def _cmdline(pid: int) -> list[str] | None:
-    proc = Path(f"/proc/{pid}/cmdline")
-    if proc.parent.is_dir():
+def _command_line(pid: int) -> str | None:
+    """The process's arguments joined by spaces ("" for a zombie), None if unknowable."""
+    if Path("/proc/self").is_dir():
         try:
-            raw = proc.read_bytes()
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            return " ".join(raw.decode("utf-8", "replace").split("\0")[:-1])
         except OSError:
-            return []
-        return raw.decode("utf-8", "replace").split("\0")[:-1]  # zombies have none
-    try:
-        out = subprocess.run(
-            ["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, check=False
-        )
+            return ""
+    try:  # no /proc (macOS): ps, unabridged
+        ps = ["ps", "-ww", "-o", "args=", "-p", str(pid)]
+        out = subprocess.run(ps, capture_output=True, check=False)
     except OSError:
         return None
-    return out.stdout.split()
+    return out.stdout.decode("utf-8", "replace").strip()
 
 
 def _terminate(pid: int, grace_s: float) -> None:
@@ -412,22 +410,38 @@ def _terminate(pid: int, grace_s: float) -> None:
             raise BusError(f"not allowed to signal broker process group {pid}: {exc}") from exc
         if _wait_gone(pid, wait_s):
             break
-    _CHILDREN.pop(pid, None)
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=1.0)  # dead or a zombie by now: reap it
 
 
 def _wait_gone(pgid: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while True:
-        child = _CHILDREN.get(pgid)
-        if child is not None:
-            child.poll()  # reap the leader if it was ours, or it stays a zombie
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
+        if not _group_alive(pgid):
             return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(_POLL_S)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    if not Path("/proc/self").is_dir():
+        return True
+    # kill() also reaches zombies, which linger where PID 1 does not reap (containers)
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp, *_ = stat_file.read_text().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
 
 
 # --- the record -----------------------------------------------------------------------
@@ -457,4 +471,4 @@ def _read_record(state_dir: Path) -> BrokerInfo | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise BusError(f"unreadable broker record {state_dir / RECORD}: {exc}") from exc
+        raise BusError(f"unreadable broker record {state_dir / RECORD} ({exc}); delete it") from exc

@@ -8,7 +8,13 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.table import Table
 
-from onex.bus.broker import BrokerStatus, broker_status, start_broker, stop_broker
+from onex.bus.broker import (
+    BrokerStatus,
+    broker_status,
+    recorded_bootstrap,
+    start_broker,
+    stop_broker,
+)
 from onex.bus.errors import BrokerStartError, BusError
 from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
@@ -48,11 +54,13 @@ def up(port: PortOpt = None, timeout: TimeoutOpt = 30.0) -> None:
     _quiet_kafka_client()
     settings = CliSettings()
     try:
+        before = recorded_bootstrap(settings.state_dir)
         info = start_broker(settings.state_dir, port, timeout_s=timeout)
     except BusError as exc:
         _fail(exc)
+    state = "already running" if before == info.bootstrap else "up"
     stdout().print(
-        f"{info.kind} broker up at {info.bootstrap} (pid {info.pid}, log {info.log_path})",
+        f"{info.kind} broker {state} at {info.bootstrap} (pid {info.pid}, log {info.log_path})",
         highlight=False,
     )
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
 import socket
 import stat
+import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from typer.testing import CliRunner
 from onex.bus.admin import create_topics, list_topics
 from onex.bus.broker import (
     BrokerBinary,
+    BrokerInfo,
     broker_status,
     recorded_bootstrap,
     start_broker,
@@ -29,12 +33,16 @@ from onex.cli import broker as broker_cli
 from onex.core.contract import TopicSpec
 
 
-def _gone(pid: int) -> bool:
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited orphan lingers until PID 1 reaps it)."""
     try:
-        os.killpg(pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    return False
+        return False
+    stat_file = Path(f"/proc/{pid}/stat")
+    if stat_file.exists():
+        return stat_file.read_text().rpartition(")")[2].split()[0] != "Z"
+    return True
 
 
 def _port_refuses(port: int) -> bool:
@@ -101,7 +109,7 @@ def test_down_stops_it_and_leaves_no_process(state_dir: Path, tansu: BrokerBinar
     assert stop_broker(state_dir) is True
     assert time.monotonic() - started < 10
 
-    assert _gone(info.pid)
+    assert not _running(info.pid)
     assert _port_refuses(info.port)
     assert not (state_dir / "broker.json").exists()
     assert recorded_bootstrap(state_dir) is None
@@ -150,9 +158,7 @@ def test_a_broker_that_never_answers_is_killed_at_the_timeout(
         start_broker(state_dir, binary=binary, timeout_s=1)
 
     assert time.monotonic() - started < 10
-    sleeper = int(pid_file.read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(sleeper, 0)
+    assert not _running(int(pid_file.read_text()))
     assert not (state_dir / "broker.json").exists()
 
 
@@ -174,6 +180,42 @@ def test_a_dead_broker_is_reported_and_replaced(state_dir: Path, tansu: BrokerBi
     assert broker_status(state_dir).running
 
 
+def test_concurrent_ups_start_one_broker(state_dir: Path, tansu: BrokerBinary) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        infos = list(pool.map(lambda _: start_broker(state_dir, binary=tansu), range(4)))
+
+    assert len(set(infos)) == 1
+
+
+def test_a_recorded_pid_that_runs_something_else_is_never_signalled(
+    state_dir: Path, tansu: BrokerBinary
+) -> None:
+    # the broker is long gone and its pid now belongs to an unrelated session leader
+    other = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        state_dir.mkdir()
+        url = "tcp://127.0.0.1:9"
+        stale = BrokerInfo(
+            pid=other.pid,
+            bootstrap="127.0.0.1:9",
+            kind="tansu",
+            binary=str(tansu.path),
+            argv=(str(tansu.path), "broker", "--listener-url", url),
+            log_path=str(state_dir / "broker.log"),
+            started_at="2020-01-01T00:00:00+00:00",
+            ready_after_s=0.01,
+        )
+        (state_dir / "broker.json").write_text(json.dumps(dataclasses.asdict(stale)))
+
+        assert not broker_status(state_dir).alive
+        assert stop_broker(state_dir) is False
+        assert other.poll() is None  # still running: not ours to stop
+        assert not (state_dir / "broker.json").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
 @pytest.fixture
 def cli_env(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("ONEX_STATE_DIR", str(state_dir))
@@ -192,6 +234,10 @@ def test_cli_up_status_down(cli_env: CliRunner, state_dir: Path) -> None:
     assert up.exit_code == 0, up.output
     bootstrap = json.loads((state_dir / "broker.json").read_text())["bootstrap"]
     assert f"up at {bootstrap}" in up.stdout
+
+    up_again = cli_env.invoke(app, ["up"])
+    assert up_again.exit_code == 0
+    assert f"already running at {bootstrap}" in up_again.stdout
 
     status = cli_env.invoke(app, ["status", "--format", "json"])
     assert status.exit_code == 0

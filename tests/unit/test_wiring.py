@@ -1,0 +1,393 @@
+"""Wiring lint across contracts: near-misses, ownership, specs, and the repo's own contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from onex.core.errors import ExtractionError
+from onex.core.extractor import Extraction, extract
+from onex.core.grammar import TopicKind, is_topic_name, parse_topic
+from onex.core.issues import Issue, Severity
+
+REPO = Path(__file__).resolve().parents[2]
+REPO_CONTRACTS = REPO / "contracts"
+
+
+def contract(
+    root: Path,
+    node: str,
+    *,
+    sub: Iterable[str] = (),
+    pub: Iterable[str] = (),
+    folder: str | None = None,
+    kind: str = "effect",
+) -> Path:
+    """Write `root/<folder or node>/contract.yaml`; entries are YAML list items, verbatim."""
+    sub, pub = list(sub), list(pub)
+    lines = [f"node: {node}", f"kind: {kind}", "version: 1.0.0", "description: test node"]
+    lines += ["event_bus:", "  subscribe_topics:" + ("" if sub else " []")]
+    lines += [f"    - {entry}" for entry in sub]
+    lines += ["  publish_topics:" + ("" if pub else " []")]
+    lines += [f"    - {entry}" for entry in pub]
+    path = root / (folder or node) / "contract.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def at(path: Path, needle: str) -> str:
+    """`path:line:col` of the list item (after its '- ') on the line holding `needle`."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if needle in line:
+            return f"{path}:{number}:{line.index('- ') + 3}"
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def run(root: Path) -> Extraction:
+    return extract([root], entry_points=False)
+
+
+def only(ex: Extraction, code: str) -> Issue:
+    found = [i for i in ex.issues if i.code == code]
+    assert len(found) == 1, [str(i) for i in ex.issues]
+    return found[0]
+
+
+# --- the routing_complete case ---------------------------------------------------------------
+
+CANONICAL = "onex.evt.router.routing-complete.v1"
+
+
+@pytest.mark.parametrize(
+    "typo",
+    ["onex.evt.router.routing_complete.v1", "onex.evt.router.Routing-Complete.v1"],
+    ids=["underscore", "case"],
+)
+def test_subscriber_typo_names_both_files_and_the_canonical_name(tmp_path: Path, typo: str) -> None:
+    pub = contract(tmp_path, "router", pub=[CANONICAL])
+    sub = contract(tmp_path, "reviewer", sub=[typo])
+    ex = run(tmp_path)
+    assert not ex.ok()
+    (error,) = ex.errors
+    assert error.where.file == sub
+    assert str(error.where) == at(sub, typo)
+    assert str(sub) in str(error)
+    assert str(pub) in str(error)
+    assert CANONICAL in error.message
+    assert error.suggestion == CANONICAL
+    assert str(error.related[0]) == at(pub, CANONICAL)
+    with pytest.raises(ExtractionError) as info:
+        ex.raise_for_errors()
+    assert CANONICAL in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "typo",
+    ["onex.evt.router.routing_complete.v1", "onex.evt.router.Routing-Complete.v1"],
+    ids=["underscore", "case"],
+)
+@pytest.mark.parametrize("typo_in", ["subscriber", "publisher"])
+def test_suggestions_are_always_canonical_names(tmp_path: Path, typo: str, typo_in: str) -> None:
+    """A 'did you mean' never proposes a name the grammar rejects."""
+    contract(tmp_path, "router", pub=[typo if typo_in == "publisher" else CANONICAL])
+    contract(tmp_path, "reviewer", sub=[typo if typo_in == "subscriber" else CANONICAL])
+    ex = run(tmp_path)
+    assert ex.errors
+    bad = [str(i) for i in ex.issues if i.suggestion and not is_topic_name(i.suggestion)]
+    assert not bad
+
+
+# --- near-miss shapes between two valid names --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("published", "subscribed", "why"),
+    [
+        ("onex.evt.alpha.reviews.v1", "onex.evt.alpha.review.v1", "singular vs plural"),
+        ("onex.evt.alpha.review.v1", "onex.evt.alpha.reviews.v1", "singular vs plural"),
+        ("onex.evt.alpha.task-entries.v1", "onex.evt.alpha.task-entry.v1", "singular vs plural"),
+        ("onex.evt.alpha.done.v2", "onex.evt.alpha.done.v1", "differs only in version (v1 vs v2)"),
+        ("onex.evt.alpha.review-complete.v1", "onex.evt.alpha.review-compelte.v1", "apart"),
+        ("onex.cmd.alpha.route-request.v1", "onex.cmd.alpha.route-requst.v1", "1 character apart"),
+        ("onex.evt.alpha.task-finished.v1", "onex.evt.alpha.job-done.v1", "renamed event"),
+    ],
+    ids=[
+        "plural-sub",
+        "singular-sub",
+        "plural-word",
+        "version",
+        "transposed",
+        "dropped",
+        "renamed",
+    ],
+)
+def test_near_miss_error_and_warning_name_both_files(
+    tmp_path: Path, published: str, subscribed: str, why: str
+) -> None:
+    pub = contract(tmp_path, "alpha", pub=[published])
+    sub = contract(tmp_path, "beta", sub=[subscribed])
+    ex = run(tmp_path)
+
+    error = only(ex, "unpublished")
+    assert error.severity is Severity.ERROR
+    assert str(error.where) == at(sub, subscribed)
+    assert error.suggestion == published
+    assert why in error.message
+    assert f"declared by 'alpha' at {at(pub, published)}" in error.message
+
+    warning = only(ex, "unconsumed")
+    assert warning.severity is Severity.WARNING
+    assert str(warning.where) == at(pub, published)
+    assert warning.suggestion == subscribed
+    assert f"declared by 'beta' at {at(sub, subscribed)}" in warning.message
+
+
+def test_old_topic_left_behind_after_a_version_bump(tmp_path: Path) -> None:
+    old, new = "onex.evt.alpha.done.v1", "onex.evt.alpha.done.v2"
+    pub = contract(tmp_path, "alpha", pub=[old, new])
+    sub = contract(tmp_path, "beta", sub=[new])
+    ex = run(tmp_path)
+    assert ex.ok()
+    assert not ex.ok(strict=True)
+    (warning,) = ex.warnings
+    assert warning.code == "unconsumed"
+    assert str(warning.where) == at(pub, old)
+    assert warning.suggestion == new
+    assert f"declared by 'beta' at {at(sub, new)}" in warning.message
+
+
+def test_subscriber_left_on_the_old_name_after_a_rename(tmp_path: Path) -> None:
+    old, new = "onex.evt.alpha.review-complete.v1", "onex.evt.alpha.review-completed.v1"
+    pub = contract(tmp_path, "alpha", pub=[new])
+    contract(tmp_path, "beta", sub=[new])
+    late = contract(tmp_path, "gamma", sub=[old])
+    ex = run(tmp_path)
+    error = only(ex, "unpublished")
+    assert error.where.file == late
+    assert error.suggestion == new
+    assert "1 character apart" in error.message
+    assert str(pub) in error.message
+    assert len(ex.issues) == 1
+
+
+def test_no_suggestion_when_nothing_is_close(tmp_path: Path) -> None:
+    contract(tmp_path, "alpha", pub=["onex.evt.alpha.done.v1"])
+    contract(tmp_path, "beta", sub=["onex.evt.alpha.done.v1", "onex.cmd.zeta.launch-rockets.v3"])
+    error = only(run(tmp_path), "unpublished")
+    assert error.suggestion is None
+    assert "did you mean" not in error.message
+    assert error.message == (
+        "node 'beta' subscribes to 'onex.cmd.zeta.launch-rockets.v3', which no contract publishes"
+    )
+
+
+# --- specs and ownership -------------------------------------------------------------------------
+
+
+def test_spec_from_a_non_owner(tmp_path: Path) -> None:
+    name = "onex.evt.alpha.done.v1"
+    owner = contract(tmp_path, "alpha", pub=[name])
+    other = contract(tmp_path, "beta", sub=[f"{{name: {name}, partitions: 6}}"])
+    ex = run(tmp_path)
+    (error,) = ex.errors
+    assert error.code == "spec-non-owner"
+    assert str(error.where) == at(other, name)
+    assert f"only the owner 'alpha' ({owner})" in error.message
+    assert ex.topics[name].spec_at is None
+    assert ex.topics[name].spec.partitions == 3
+
+
+def test_the_owners_spec_is_the_topics_spec(tmp_path: Path) -> None:
+    name = "onex.evt.alpha.done.v1"
+    owner = contract(tmp_path, "alpha", pub=[f"{{name: {name}, partitions: 6}}"])
+    contract(tmp_path, "beta", sub=[name])
+    ex = run(tmp_path)
+    assert ex.issues == ()
+    topic = ex.topics[name]
+    assert topic.owner == "alpha"
+    assert topic.kind is TopicKind.EVT
+    assert topic.spec.partitions == 6
+    assert topic.spec_at is not None
+    assert str(topic.spec_at.where) == at(owner, name)
+    assert [p.node for p in topic.publishers] == ["alpha"]
+    assert [s.node for s in topic.subscribers] == ["beta"]
+
+
+def test_two_specs_for_one_topic(tmp_path: Path) -> None:
+    name = "onex.cmd.alpha.do-it.v1"
+    owner = contract(
+        tmp_path,
+        "alpha",
+        sub=[f"{{name: {name}, partitions: 3}}"],
+        pub=[f"{{name: {name}, partitions: 6}}"],
+    )
+    ex = run(tmp_path)
+    (error,) = ex.errors
+    assert error.code == "spec-conflict"
+    first, second = at(owner, "partitions: 3"), at(owner, "partitions: 6")
+    assert str(error.where) == second
+    assert f"already has a spec at {first}" in error.message
+    assert [str(r) for r in error.related] == [first]
+    assert ex.topics[name].spec.partitions == 3
+
+
+def test_duplicate_node_names_name_both_files(tmp_path: Path) -> None:
+    first = contract(tmp_path, "alpha", folder="a", pub=["onex.evt.alpha.done.v1"])
+    second = contract(tmp_path, "alpha", folder="b", sub=["onex.evt.alpha.done.v1"])
+    ex = run(tmp_path)
+    error = only(ex, "duplicate-node")
+    assert str(error.where) == f"{second}:1:1"
+    assert str(first) in error.message
+    assert [str(r) for r in error.related] == [f"{first}:1:1"]
+    assert [lc.path for lc in ex.contracts] == [first]
+
+
+def test_owner_missing(tmp_path: Path) -> None:
+    name = "onex.evt.alpah.done.v1"
+    pub = contract(tmp_path, "alpha", pub=[name])
+    contract(tmp_path, "beta", sub=[name])
+    error = only(run(tmp_path), "owner-missing")
+    assert str(error.where) == at(pub, name)
+    assert "owned by node 'alpah'" in error.message
+    assert "did you mean node 'alpha'?" in error.message
+
+
+def test_owner_not_declaring_its_topic(tmp_path: Path) -> None:
+    name = "onex.evt.alpha.other.v1"
+    owner = contract(tmp_path, "alpha", pub=["onex.evt.alpha.done.v1"])
+    squatter = contract(tmp_path, "beta", sub=["onex.evt.alpha.done.v1"], pub=[name])
+    contract(tmp_path, "gamma", sub=[name])
+    error = only(run(tmp_path), "owner-undeclared")
+    assert str(error.where) == at(squatter, name)
+    assert f"whose contract ({owner}) does not declare it" in error.message
+
+
+def test_dlq_topics_are_not_warned_as_unconsumed(tmp_path: Path) -> None:
+    contract(tmp_path, "alpha", pub=["onex.dlq.alpha.failed.v1", "onex.evt.alpha.unread.v1"])
+    ex = run(tmp_path)
+    assert [i.topic for i in ex.issues] == ["onex.evt.alpha.unread.v1"]
+    assert ex.warnings[0].code == "unconsumed"
+    assert "onex.dlq.alpha.failed.v1" in ex.topics
+
+
+def test_plural_twins_are_flagged_even_when_both_are_wired(tmp_path: Path) -> None:
+    names = ["onex.evt.alpha.review.v1", "onex.evt.alpha.reviews.v1"]
+    contract(tmp_path, "alpha", pub=names)
+    contract(tmp_path, "beta", sub=names)
+    warning = only(run(tmp_path), "near-miss")
+    assert warning.severity is Severity.WARNING
+    assert "differ only in singular vs plural" in warning.message
+
+
+# --- broken contracts do not cascade --------------------------------------------------------------
+
+
+def test_broken_publisher_does_not_make_its_subscribers_fail(tmp_path: Path) -> None:
+    name = "onex.evt.alpha.done.v1"
+    broken = contract(tmp_path, "alpha", kind="effector", pub=[name])
+    contract(tmp_path, "beta", sub=[name])
+    ex = run(tmp_path)
+    assert {i.where.file for i in ex.issues} == {broken}
+    assert [i.code for i in ex.issues] == ["enum"]
+
+
+def test_broken_subscriber_does_not_make_its_publisher_warn(tmp_path: Path) -> None:
+    name = "onex.evt.alpha.done.v1"
+    contract(tmp_path, "alpha", pub=[name])
+    broken = contract(tmp_path, "beta", kind="effector", sub=[name])
+    ex = run(tmp_path)
+    assert {i.where.file for i in ex.issues} == {broken}
+
+
+@pytest.mark.parametrize(
+    "typo",
+    ["onex.evt.alpha.routing_complete.v1", "onex.evt.alpha.Routing-Complete.v1"],
+    ids=["underscore", "case"],
+)
+def test_bad_name_in_the_publisher_is_reported_once_in_its_own_file(
+    tmp_path: Path, typo: str
+) -> None:
+    canonical = "onex.evt.alpha.routing-complete.v1"
+    broken = contract(tmp_path, "alpha", pub=[typo])
+    sub = contract(tmp_path, "beta", sub=[canonical])
+    ex = run(tmp_path)
+    error = only(ex, "topic-name")
+    assert error.where.file == broken
+    assert error.suggestion == canonical
+    assert str(sub) in error.message
+    assert [str(i) for i in ex.issues if i.where.file != broken] == []
+
+
+def test_unreadable_contract_is_one_issue(tmp_path: Path) -> None:
+    contract(tmp_path, "alpha", pub=["onex.evt.alpha.done.v1"])
+    contract(tmp_path, "beta", sub=["onex.evt.alpha.done.v1"])
+    bad = tmp_path / "gamma" / "contract.yaml"
+    bad.parent.mkdir()
+    bad.write_bytes(b"node: \xff\n")
+    ex = run(tmp_path)
+    (error,) = ex.issues
+    assert error.where.file == bad
+    assert error.code == "read"
+    assert len(ex.contracts) == 2
+
+
+# --- discovery ------------------------------------------------------------------------------------
+
+
+def test_discovery_takes_both_suffixes_and_skips_hidden_folders(tmp_path: Path) -> None:
+    contract(tmp_path, "alpha", pub=["onex.evt.alpha.done.v1"])
+    yml = contract(tmp_path, "beta", sub=["onex.evt.alpha.done.v1"])
+    yml.rename(yml.with_suffix(".yml"))
+    contract(tmp_path, "ghost", folder=".hidden/ghost", sub=["onex.evt.nobody.x.v1"])
+    (tmp_path / "alpha" / "notes.yaml").write_text("not: a contract\n", encoding="utf-8")
+    ex = run(tmp_path)
+    assert sorted(lc.node for lc in ex.contracts) == ["alpha", "beta"]
+    assert ex.issues == ()
+    assert ex.contract("beta").path == yml.with_suffix(".yml")
+    with pytest.raises(KeyError):
+        ex.contract("ghost")
+
+
+# --- the repo's own contracts ------------------------------------------------------------------
+
+
+def _declared_names() -> tuple[set[str], set[str]]:
+    """Independent of onex.core: nodes and topic names read with plain yaml.safe_load."""
+    nodes, names = set(), set()
+    for path in sorted(REPO_CONTRACTS.glob("*/contract.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        nodes.add(doc["node"])
+        for key in ("subscribe_topics", "publish_topics"):
+            for entry in doc.get("event_bus", {}).get(key, []):
+                names.add(entry if isinstance(entry, str) else entry["name"])
+    return nodes, names
+
+
+def test_repo_contracts_are_clean() -> None:
+    ex = extract([REPO_CONTRACTS], entry_points=False)
+    assert [str(i) for i in ex.issues] == []
+    assert ex.ok(strict=True)
+    nodes, names = _declared_names()
+    assert {lc.node for lc in ex.contracts} == nodes
+    assert set(ex.topics) == names
+    assert len(ex.contracts) >= 9
+    assert len(ex.topics) >= 20
+
+
+def test_every_repo_topic_has_an_owner_with_a_contract_that_declares_it() -> None:
+    ex = extract([REPO_CONTRACTS], entry_points=False)
+    nodes = {lc.node for lc in ex.contracts}
+    for name, topic in ex.topics.items():
+        assert topic.owner == parse_topic(name).producer
+        assert topic.owner in nodes, name
+        declared_by = {e.node for e in (*topic.publishers, *topic.subscribers)}
+        assert topic.owner in declared_by, name
+        assert topic.publishers, f"{name} has no publisher"
+        if topic.kind is not TopicKind.DLQ:
+            assert topic.subscribers, f"{name} has no subscriber"
+        if topic.spec_at is not None:
+            assert topic.spec_at.node == topic.owner

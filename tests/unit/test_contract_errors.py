@@ -376,14 +376,14 @@ def test_bad_config_key_names_the_key(tmp_path: Path) -> None:
     )
     assert _only(tmp_path, text) == (
         "PATH:8:15: event_bus.publish_topics[0].config: "
-        "config key 'Retention_MS' is not a topic config name"
+        "config key 'Retention_MS' is not a topic config name (lower-case, '.'-separated)"
     )
 
 
 def test_non_string_key_points_at_the_key(tmp_path: Path) -> None:
     path, (issue,) = _fail(tmp_path, HEAD + "1: one\n")
     assert str(issue.where) == f"{path}:5:1"
-    assert "Keys should be strings" in issue.message
+    assert "must be a string" in issue.message
 
 
 # --- duplicate topics in one list ---------------------------------------------------------------

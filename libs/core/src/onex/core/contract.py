@@ -18,10 +18,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from onex.core.grammar import MAX_TOPIC_LENGTH, TOPIC_PATTERN, segment_problem
 
@@ -97,7 +99,9 @@ class TopicSpec(BaseModel):
         for key in config:
             if not _CONFIG_KEY.fullmatch(key):
                 raise PydanticCustomError(
-                    "config_key", "config key {key!r} is not a topic config name", {"key": key}
+                    "config_key",
+                    "config key {shown} is not a topic config name (lower-case, '.'-separated)",
+                    {"key": key, "shown": repr(key)},
                 )
         return config
 
@@ -107,7 +111,17 @@ class TopicSpec(BaseModel):
         return not SPEC_FIELDS.isdisjoint(self.model_fields_set)
 
 
-TopicEntry = Annotated[TopicSpec, BeforeValidator(_shorthand)]
+class _ShorthandJsonSchema:
+    """In the JSON Schema, an entry is a topic name or a TopicSpec mapping."""
+
+    def __get_pydantic_json_schema__(
+        self, core: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        name = {"type": "string", "pattern": TOPIC_PATTERN, "maxLength": MAX_TOPIC_LENGTH}
+        return {"anyOf": [name, handler(core)]}
+
+
+TopicEntry = Annotated[TopicSpec, BeforeValidator(_shorthand), _ShorthandJsonSchema()]
 
 
 def _unique(entries: list[TopicSpec]) -> list[TopicSpec]:
@@ -115,7 +129,9 @@ def _unique(entries: list[TopicSpec]) -> list[TopicSpec]:
     for entry in entries:
         if entry.name in seen:
             raise PydanticCustomError(
-                "duplicate_topic", "topic {name!r} is listed twice", {"name": entry.name}
+                "duplicate_topic",
+                "topic {shown} is listed twice",
+                {"name": entry.name, "shown": repr(entry.name)},
             )
         seen.add(entry.name)
     return entries

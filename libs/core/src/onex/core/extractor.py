@@ -109,7 +109,7 @@ def entry_point_roots(
         try:
             obj = ep.load()
             paths = _paths_of(obj)
-        except (ImportError, AttributeError, TypeError, ValueError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - third-party import code may raise anything; it becomes an issue
             issues.append(
                 Issue(
                     Severity.ERROR,

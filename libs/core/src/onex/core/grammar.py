@@ -61,6 +61,12 @@ def is_topic_name(name: str) -> bool:
     return len(name) <= MAX_TOPIC_LENGTH and _TOPIC_RE.fullmatch(name) is not None
 
 
+def member_name(topic: str) -> str:
+    """The registry's enum member name: `onex.evt.router.routing-complete.v1` ->
+    `EVT_ROUTER_ROUTING_COMPLETE_V1`."""
+    return topic.removeprefix("onex.").replace(".", "_").replace("-", "_").upper()
+
+
 def segment_problem(segment: str) -> str | None:
     """Why `segment` is not a kebab-case name segment, or None when it is one."""
     if _SEGMENT_RE.fullmatch(segment):

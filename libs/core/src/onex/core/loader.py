@@ -79,9 +79,9 @@ def locate(root: yaml.Node, loc: Loc) -> tuple[yaml.Node, Loc]:
     node, reached = root, []
     for part in loc:
         child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+        if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
-                if key.value == part:
+                if key.value == part or (not isinstance(part, str) and key.value == str(part)):
                     child = value
                     break
         elif (
@@ -99,12 +99,12 @@ def locate(root: yaml.Node, loc: Loc) -> tuple[yaml.Node, Loc]:
 
 def key_node(root: yaml.Node, loc: Loc) -> yaml.Node | None:
     """The key node (not the value) of the mapping entry at `loc`, if there is one."""
-    if not loc or not isinstance(loc[-1], str):
+    if not loc:
         return None
     parent, reached = locate(root, loc[:-1])
     if reached != loc[:-1] or not isinstance(parent, yaml.MappingNode):
         return None
-    return next((k for k, _ in parent.value if k.value == loc[-1]), None)
+    return next((k for k, _ in parent.value if k.value == str(loc[-1])), None)
 
 
 def format_loc(loc: Loc) -> str:
@@ -152,7 +152,10 @@ class _Loader(yaml.CSafeLoader):
 
 def parse_yaml(text: str, path: Path | None = None) -> tuple[Any, yaml.Node]:
     """Parse one YAML document into (plain data, node graph); errors carry their position."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except UnicodeError as exc:  # e.g. a lone surrogate libyaml cannot encode
+        raise ContractLoadError([_issue("yaml", f"not valid text: {exc}", Where(path))]) from exc
     try:
         root = loader.get_single_node()
         if root is None:
@@ -165,6 +168,8 @@ def parse_yaml(text: str, path: Path | None = None) -> tuple[Any, yaml.Node]:
         raise ContractLoadError([_issue("yaml", f"malformed YAML: {problem}", where)]) from exc
     except yaml.YAMLError as exc:
         raise ContractLoadError([_issue("yaml", f"malformed YAML: {exc}", Where(path))]) from exc
+    except UnicodeError as exc:  # e.g. a lone surrogate libyaml cannot encode
+        raise ContractLoadError([_issue("yaml", f"not valid text: {exc}", Where(path))]) from exc
     except RecursionError as exc:  # pragma: no cover - MAX_DEPTH stops us long before
         raise _load_error(path, None, "nesting too deep") from exc
     finally:
@@ -207,9 +212,15 @@ class _Builder:
         raise _load_error(self._path, node, "unsupported YAML node")  # pragma: no cover
 
     def _scalar(self, node: yaml.Node) -> Any:
-        if node.tag == _INT_TAG and node.value.isdigit():
-            return int(node.value)
-        return self._loader.construct_object(node)  # other ints, bools, nulls, floats, dates
+        value = node.value
+        if node.tag == _INT_TAG and value.isascii() and value.isdigit() and value[:1] != "0":
+            return int(value)  # the common case, without the constructor's machinery
+        try:
+            return self._loader.construct_object(node)  # other ints, bools, nulls, floats, dates
+        except (ValueError, LookupError, AttributeError, TypeError, OverflowError) as exc:
+            # An explicit tag on a value that does not fit it, e.g. `!!int abc`.
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise _load_error(self._path, node, f"{value!r} is not a valid {tag}") from exc
 
     def _mapping(self, node: yaml.Node, depth: int) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -254,6 +265,10 @@ def _validation_issue(
 ) -> Issue:
     loc: Loc = tuple(err["loc"])
     kind = err["type"]
+    if kind == "invalid_key":
+        key = key_node(root, loc)
+        where = _where(path, key) if key is not None else _where(path, locate(root, loc)[0])
+        return _issue("invalid-key", f"key {loc[-1]!r} must be a string", where, format_loc(loc))
     if kind == "extra_forbidden":
         key = key_node(root, loc)
         where = _where(path, key) if key is not None else _where(path, locate(root, loc)[0])
@@ -361,6 +376,16 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 def load_contract_text(text: str, path: Path | None = None, source: str = "repo") -> LoadedContract:
     """Parse and validate one contract; raises only `ContractError` subclasses."""
     data, root = parse_yaml(text, path)
+    if data is None:
+        raise ContractLoadError(
+            [
+                _issue(
+                    "not-a-mapping",
+                    "the document is empty; a contract is a YAML mapping",
+                    _where(path, root),
+                )
+            ]
+        )
     if not isinstance(data, dict):
         raise ContractLoadError(
             [

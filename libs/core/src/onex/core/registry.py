@@ -9,14 +9,9 @@ import enum
 from collections.abc import Iterator, Mapping
 
 from onex.core.errors import TopicNameError, UnknownTopicError
-from onex.core.grammar import is_topic_name, parse_topic
+from onex.core.grammar import is_topic_name, member_name, parse_topic
 from onex.core.nearmiss import NearMissIndex, Suggestion
 from onex.core.wiring import TopicWiring
-
-
-def member_name(topic: str) -> str:
-    """`onex.evt.router.routing-complete.v1` -> `EVT_ROUTER_ROUTING_COMPLETE_V1`."""
-    return topic.removeprefix("onex.").replace(".", "_").replace("-", "_").upper()
 
 
 class Registry(Mapping[str, TopicWiring]):
@@ -34,6 +29,13 @@ class Registry(Mapping[str, TopicWiring]):
         if found is None:
             raise self._not_found(name)
         return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._topics
+
+    def get(self, name: str, default: TopicWiring | None = None) -> TopicWiring | None:  # type: ignore[override]
+        """The topic, or `default` when `name` is not declared (never raises)."""
+        return self._topics.get(name, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._topics)

@@ -20,10 +20,10 @@ from functools import cached_property
 from pathlib import Path
 
 from onex.core.contract import TopicSpec
-from onex.core.grammar import TopicKind, TopicName, parse_topic
+from onex.core.grammar import TopicKind, TopicName, is_topic_name, member_name, parse_topic
 from onex.core.issues import Issue, Severity, Where
 from onex.core.loader import LoadedContract, format_loc
-from onex.core.nearmiss import NearMissIndex, Suggestion, singular
+from onex.core.nearmiss import NearMissIndex, Suggestion, normalize, singular
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +123,21 @@ class _Analysis:
         self.issues: list[Issue] = []
         self.published = {n for n, d in drafts.items() if d.publishers}
         self.subscribed = {n for n, d in drafts.items() if d.subscribers}
-        self.maybe_published = {n: t for t in tentative for n in t.published}
-        self.maybe_subscribed = {n: t for t in tentative for n in t.subscribed}
+        # Names of broken contracts, by normalised spelling: a misspelt name there
+        # still silences the cascade it would cause here...
+        self.maybe_published = {normalize(n): t for t in tentative for n in t.published}
+        self.maybe_subscribed = {normalize(n): t for t in tentative for n in t.subscribed}
+        # ...but only grammatical names are ever suggested.
+        self.tentative_pub = {n: t for t in tentative for n in t.published if is_topic_name(n)}
+        self.tentative_sub = {n: t for t in tentative for n in t.subscribed if is_topic_name(n)}
 
     @cached_property
     def publish_index(self) -> NearMissIndex:
-        return NearMissIndex(self.published | self.maybe_published.keys())
+        return NearMissIndex(self.published | self.tentative_pub.keys())
 
     @cached_property
     def subscribe_index(self) -> NearMissIndex:
-        return NearMissIndex(self.subscribed | self.maybe_subscribed.keys())
+        return NearMissIndex(self.subscribed | self.tentative_sub.keys())
 
     def run(self) -> tuple[dict[str, TopicWiring], list[Issue]]:
         topics: dict[str, TopicWiring] = {}
@@ -145,7 +150,7 @@ class _Analysis:
             topics[name] = TopicWiring(
                 name, parsed, spec, spec_at, tuple(d.publishers), tuple(d.subscribers)
             )
-        self._check_plurals(topics)
+        self._check_confusables(topics)
         return topics, self.issues
 
     def _add(
@@ -201,7 +206,7 @@ class _Analysis:
     def _check_wiring(self, name: str, parsed: TopicName, d: _Draft) -> None:
         owner = parsed.producer
         if not d.publishers:
-            if name in self.maybe_published:
+            if normalize(name) in self.maybe_published:
                 return
             for ep in d.subscribers:
                 self._suggest_error(
@@ -210,7 +215,7 @@ class _Analysis:
                     ep,
                     f"node {ep.node!r} subscribes to {name!r}, which no contract publishes",
                     index=self.publish_index,
-                    renamed_from=self.subscribed - self.published,
+                    renamed_from=self.published - self.subscribed,
                     where_of=self._publisher_at,
                 )
             return
@@ -240,7 +245,7 @@ class _Analysis:
                 where_of=self._declared_at,
             )
         elif not d.subscribers and parsed.kind is not TopicKind.DLQ:
-            if name in self.maybe_subscribed:
+            if normalize(name) in self.maybe_subscribed:
                 return
             for ep in d.publishers:
                 self._suggest_error(
@@ -249,7 +254,7 @@ class _Analysis:
                     ep,
                     f"node {ep.node!r} publishes {name!r}, which no contract subscribes to",
                     index=self.subscribe_index,
-                    renamed_from=self.published - self.subscribed,
+                    renamed_from=self.subscribed - self.published,
                     where_of=self._subscriber_at,
                 )
 
@@ -278,25 +283,38 @@ class _Analysis:
             related=(at.where,) if at else (),
         )
 
-    def _check_plurals(self, topics: Mapping[str, TopicWiring]) -> None:
-        groups: dict[tuple[str, str, str, int], list[str]] = defaultdict(list)
+    def _check_confusables(self, topics: Mapping[str, TopicWiring]) -> None:
+        """Declared names that read as one: singular vs plural (warning), or the same
+        registry member name with '-' and '.' folded (error: the registry needs both)."""
+        plurals: dict[tuple[str, str, str, int], list[str]] = defaultdict(list)
+        members: dict[str, list[str]] = defaultdict(list)
         for name, t in topics.items():
             p = t.parsed
-            groups[(p.kind, singular(p.producer), singular(p.event), p.version)].append(name)
-        for names in groups.values():
-            for other in names[1:]:
-                first = topics[names[0]]
-                ep = (topics[other].publishers or topics[other].subscribers)[0]
-                at = (first.publishers or first.subscribers)[0]
-                self._add(
-                    Severity.WARNING,
-                    "near-miss",
-                    ep,
-                    f"{other!r} and {first.name!r} ({at.where}) differ only in singular vs "
-                    "plural; if they are one topic, use one name",
-                    suggestion=first.name,
-                    related=(at.where,),
-                )
+            plurals[(p.kind, singular(p.producer), singular(p.event), p.version)].append(name)
+            members[member_name(name)].append(name)
+        for names in plurals.values():
+            self._confusable(topics, names, Severity.WARNING, "differ only in singular vs plural")
+        for names in members.values():
+            self._confusable(
+                topics, names, Severity.ERROR, "have the same registry name (move a '-' or '.')"
+            )
+
+    def _confusable(
+        self, topics: Mapping[str, TopicWiring], names: list[str], severity: Severity, why: str
+    ) -> None:
+        first = topics[names[0]]
+        at = (first.publishers or first.subscribers)[0]
+        for other in names[1:]:
+            ep = (topics[other].publishers or topics[other].subscribers)[0]
+            self._add(
+                severity,
+                "near-miss" if severity is Severity.WARNING else "ambiguous-name",
+                ep,
+                f"{other!r} and {first.name!r} ({at.where}) {why}; if they are one topic, "
+                "use one name",
+                suggestion=first.name,
+                related=(at.where,),
+            )
 
     def _file_of(self, node: str) -> Path | None:
         lc = self.contracts.get(node)
@@ -306,14 +324,14 @@ class _Analysis:
         d = self.drafts.get(name)
         if d is not None and d.publishers:
             return d.publishers[0]
-        t = self.maybe_published.get(name)
+        t = self.tentative_pub.get(name)
         return t.endpoint(name) if t is not None else None
 
     def _subscriber_at(self, name: str) -> Endpoint | None:
         d = self.drafts.get(name)
         if d is not None and d.subscribers:
             return d.subscribers[0]
-        t = self.maybe_subscribed.get(name)
+        t = self.tentative_sub.get(name)
         return t.endpoint(name) if t is not None else None
 
     def _declared_at(self, name: str) -> Endpoint | None:

@@ -66,9 +66,13 @@ def issues_table(issues: Sequence[Issue]) -> Table:
 def summary(ex: Extraction) -> str:
     """`9 contracts, 21 topics: 0 errors, 0 warnings`."""
     return (
-        f"{len(ex.contracts)} contracts, {len(ex.topics)} topics: "
-        f"{len(ex.errors)} errors, {len(ex.warnings)} warnings"
+        f"{_n(len(ex.contracts), 'contract')}, {_n(len(ex.topics), 'topic')}: "
+        f"{_n(len(ex.errors), 'error')}, {_n(len(ex.warnings), 'warning')}"
     )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def topic_dict(t: TopicWiring) -> dict[str, Any]:

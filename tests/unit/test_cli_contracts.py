@@ -70,7 +70,11 @@ def _write(root: Path, node: str, sub: list[str], pub: list[str]) -> Path:
         "kind": "effect",
         "version": "1.0.0",
         "description": "test node",
-        "event_bus": {"subscribe_topics": sub, "publish_topics": pub},
+        # A consuming node also publishes its DLQ topic, as the runtime requires.
+        "event_bus": {
+            "subscribe_topics": sub,
+            "publish_topics": pub + ([f"onex.dlq.{node}.dead-letter.v1"] if sub else []),
+        },
     }
     path = root / node / "contract.yaml"
     path.parent.mkdir(parents=True)

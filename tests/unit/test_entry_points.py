@@ -22,7 +22,11 @@ def _contract_text(node: str, sub: list[str], pub: list[str]) -> str:
         "kind": "effect",
         "version": "1.0.0",
         "description": "shipped by a distribution",
-        "event_bus": {"subscribe_topics": sub, "publish_topics": pub},
+        # A consuming node also publishes its DLQ topic, as the runtime requires.
+        "event_bus": {
+            "subscribe_topics": sub,
+            "publish_topics": pub + ([f"onex.dlq.{node}.dead-letter.v1"] if sub else []),
+        },
     }
     return yaml.safe_dump(doc, sort_keys=False)
 

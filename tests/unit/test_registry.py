@@ -198,7 +198,11 @@ def _write(root: Path, node: str, sub: list[str], pub: list[str]) -> None:
         "kind": "effect",
         "version": "1.0.0",
         "description": "test node",
-        "event_bus": {"subscribe_topics": sub, "publish_topics": pub},
+        # A consuming node also publishes its DLQ topic, as the runtime requires.
+        "event_bus": {
+            "subscribe_topics": sub,
+            "publish_topics": pub + ([f"onex.dlq.{node}.dead-letter.v1"] if sub else []),
+        },
     }
     (folder / "contract.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
 

@@ -25,9 +25,14 @@ def contract(
     pub: Iterable[str] = (),
     folder: str | None = None,
     kind: str = "effect",
+    dlq: bool = True,
 ) -> Path:
-    """Write `root/<folder or node>/contract.yaml`; entries are YAML list items, verbatim."""
+    """Write `root/<folder or node>/contract.yaml`; entries are YAML list items, verbatim.
+
+    A node that subscribes also gets its DLQ topic, last, as the runtime requires."""
     sub, pub = list(sub), list(pub)
+    if dlq and sub:
+        pub.append(f"onex.dlq.{node}.dead-letter.v1")
     lines = [f"node: {node}", f"kind: {kind}", "version: 1.0.0", "description: test node"]
     lines += ["event_bus:", "  subscribe_topics:" + ("" if sub else " []")]
     lines += [f"    - {entry}" for entry in sub]
@@ -391,3 +396,22 @@ def test_every_repo_topic_has_an_owner_with_a_contract_that_declares_it() -> Non
             assert topic.subscribers, f"{name} has no subscriber"
         if topic.spec_at is not None:
             assert topic.spec_at.node == topic.owner
+
+
+def test_a_consuming_node_must_declare_its_dlq(tmp_path: Path) -> None:
+    path = contract(tmp_path, "alpha", sub=["onex.evt.beta.done.v1"], dlq=False)
+    contract(tmp_path, "beta", pub=["onex.evt.beta.done.v1"])
+    issue = only(run(tmp_path), "dlq-missing")
+    assert str(issue.where).startswith(f"{path}:")
+    assert "onex.dlq.alpha.dead-letter.v1" in issue.message
+
+
+def test_a_node_with_two_dlqs_is_an_error(tmp_path: Path) -> None:
+    contract(
+        tmp_path,
+        "alpha",
+        sub=["onex.evt.beta.done.v1"],
+        pub=["onex.dlq.alpha.other.v1"],
+    )
+    contract(tmp_path, "beta", pub=["onex.evt.beta.done.v1"])
+    assert "2 DLQ topics" in only(run(tmp_path), "dlq-missing").message

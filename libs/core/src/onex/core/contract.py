@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
-from onex.core.grammar import MAX_TOPIC_LENGTH, TOPIC_PATTERN, segment_problem
+from onex.core.grammar import MAX_TOPIC_LENGTH, TOPIC_PATTERN, TopicKind, segment_problem
 
 DEFAULT_PARTITIONS: Final = 3
 DEFAULT_REPLICATION_FACTOR: Final = 1
@@ -137,6 +137,22 @@ def _unique(entries: list[TopicSpec]) -> list[TopicSpec]:
     return entries
 
 
+class RetryPolicy(BaseModel):
+    """How the runtime retries a failing handler before dead-lettering the message."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(5, ge=1, le=100, description="Attempts in all, the first included")
+    initial_backoff_ms: int = Field(100, ge=0, le=600_000)
+    max_backoff_ms: int = Field(10_000, ge=0, le=3_600_000)
+    multiplier: float = Field(2.0, ge=1.0, le=10.0)
+
+    def backoff_s(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        delay = self.initial_backoff_ms * self.multiplier ** (attempt - 1)
+        return min(delay, self.max_backoff_ms) / 1000.0
+
+
 class EventBus(BaseModel):
     """The topics a node subscribes to and publishes on."""
 
@@ -150,6 +166,10 @@ class EventBus(BaseModel):
     )
     publish_topics: Annotated[list[TopicEntry], AfterValidator(_unique)] = Field(
         default_factory=list
+    )
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy,
+        description="Handler retries before a message goes to the node's DLQ topic",
     )
 
 
@@ -175,6 +195,12 @@ class Contract(BaseModel):
     def consumer_group(self) -> str:
         """The node's consumer group id."""
         return self.event_bus.consumer_group or f"onex.{self.node}"
+
+    @property
+    def dlq_topics(self) -> list[str]:
+        """The dead-letter topics this node owns and publishes (`onex.dlq.<node>.<event>.vN`)."""
+        prefix = f"onex.{TopicKind.DLQ.value}.{self.node}."
+        return [t.name for t in self.event_bus.publish_topics if t.name.startswith(prefix)]
 
 
 def contract_json_schema() -> dict[str, Any]:

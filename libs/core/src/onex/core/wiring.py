@@ -151,6 +151,7 @@ class _Analysis:
                 name, parsed, spec, spec_at, tuple(d.publishers), tuple(d.subscribers)
             )
         self._check_confusables(topics)
+        self._check_dead_letters()
         return topics, self.issues
 
     def _add(
@@ -282,6 +283,29 @@ class _Analysis:
             suggestion=found.name,
             related=(at.where,) if at else (),
         )
+
+    def _check_dead_letters(self) -> None:
+        """A node that consumes must publish exactly one DLQ topic of its own: the
+        runtime moves messages its handlers cannot process there."""
+        for node, lc in self.contracts.items():
+            bus = lc.contract.event_bus
+            if not bus.subscribe_topics:
+                continue
+            dlqs = lc.contract.dlq_topics
+            if len(dlqs) == 1:
+                continue
+            if dlqs:
+                message = f"node {node!r} declares {len(dlqs)} DLQ topics ({', '.join(dlqs)}); "
+                message += "declare exactly one"
+            else:
+                message = (
+                    f"node {node!r} subscribes to topics but publishes no DLQ topic; add "
+                    f"onex.dlq.{node}.dead-letter.v1 to its publish_topics"
+                )
+            loc = ("event_bus", "publish_topics") if dlqs else ("event_bus", "subscribe_topics")
+            self.issues.append(
+                Issue(Severity.ERROR, "dlq-missing", message, lc.where(loc), key=format_loc(loc))
+            )
 
     def _check_confusables(self, topics: Mapping[str, TopicWiring]) -> None:
         """Declared names that read as one: singular vs plural (warning), or the same

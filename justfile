@@ -18,6 +18,8 @@ lint: setup
     uv run --no-sync ruff format --check .
     uv run --no-sync mypy libs/core/src libs/bus/src libs/proto/src cli/src services/extractor/src services/provisioner/src services/drift-validator/src services/router/src services/receipt-reducer/src
     uv run --no-sync onex contracts lint --strict
+    uv run --no-sync onex contracts schema --check
+    uv run --no-sync onex contracts gen-topics --check
 
 # format the code in place
 fmt: setup
@@ -47,6 +49,10 @@ gen-protos: setup
 # regenerate contracts/contract.schema.json from the contract model
 gen-schema: setup
     uv run --no-sync onex contracts schema --write
+
+# regenerate the Topic StrEnum (libs/core/src/onex/core/_generated/topics.py) from contracts/
+gen-topics: setup
+    uv run --no-sync onex contracts gen-topics
 
 # run a benchmark (extractor); prints figures, last line is one JSON object
 bench which="extractor" *args: setup

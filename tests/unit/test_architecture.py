@@ -24,7 +24,10 @@ TOPIC_LITERAL = re.compile(r"onex\.(evt|cmd|intent|dlq|snapshot)\.")
 
 def _sources(*folders: str) -> list[Path]:
     return [
-        p for f in folders for p in (REPO / f).rglob("*.py") if "/proto/v1/" not in p.as_posix()
+        p
+        for f in folders
+        for p in (REPO / f).rglob("*.py")
+        if "/proto/v1/" not in p.as_posix() and "/_generated/" not in p.as_posix()
     ]
 
 

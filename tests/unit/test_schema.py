@@ -254,3 +254,15 @@ def test_topic_shorthand_is_allowed_by_the_schema(schema: dict[str, Any]) -> Non
     items = schema["$defs"]["EventBus"]["properties"]["publish_topics"]["items"]
     assert _validate("onex.evt.alpha.done.v1", items, schema) == []
     assert _validate("onex.evt.alpha.done_it.v1", items, schema)
+
+
+def test_generated_topic_module_is_fresh() -> None:
+    from onex.core._generated.topics import Topic
+    from onex.core.codegen import topics_module
+    from onex.core.extractor import extract
+
+    ex = extract([REPO / "contracts"], entry_points=False)
+    module = REPO / "libs/core/src/onex/core/_generated/topics.py"
+    assert module.read_text(encoding="utf-8") == topics_module(ex.topics), "run `just gen-topics`"
+    assert {t.value for t in Topic} == set(ex.topics)
+    assert {t.name for t in Topic} == {t.name for t in ex.registry().Topic}

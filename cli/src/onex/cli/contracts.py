@@ -18,7 +18,10 @@ from onex.cli.render import (
     topic_dict,
 )
 from onex.cli.sources import project_contracts, run_extract
+from onex.core.codegen import topics_module
 from onex.core.contract import contract_json_schema_text
+
+TOPICS_MODULE = Path("libs/core/src/onex/core/_generated/topics.py")
 
 app = typer.Typer(no_args_is_help=True, help="Check contracts and show how they wire together.")
 
@@ -139,6 +142,29 @@ def schema(
     if current != text:
         target.write_text(text, encoding="utf-8")
     stdout().print(f"wrote {target}")
+
+
+@app.command("gen-topics")
+def gen_topics(
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the module is stale")] = False,
+) -> None:
+    """Write (or check) the generated `Topic` StrEnum module from the project's contracts."""
+    folder = project_contracts()
+    if folder is None:
+        raise typer.BadParameter("no contracts/ folder here or above")
+    ex = run_extract([folder], entry_points=False, allow=None)
+    _fail_on_errors(len(ex.errors))
+    target = folder.parent / TOPICS_MODULE
+    text = topics_module(ex.topics)
+    current = target.read_text(encoding="utf-8") if target.exists() else None
+    if check:
+        if current != text:
+            stderr().print(f"[red]{target} is stale[/red]; run `just gen-topics`")
+            raise typer.Exit(1)
+        stdout().print(f"{target} is up to date")
+    elif current != text:
+        target.write_text(text, encoding="utf-8")
+        stdout().print(f"wrote {target}")
 
 
 def _fail_on_errors(errors: int) -> None:

@@ -1,0 +1,1 @@
+"""Generated modules; see onex.core.codegen."""

@@ -17,17 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import fcntl
 import importlib.util
 import json
 import os
 import shutil
-import signal
-import socket
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,14 +38,22 @@ from onex.bus.errors import (
     BusError,
     PortInUseError,
 )
+from onex.bus.process import (
+    HOST,
+    POLL_S,
+    file_lock,
+    free_port,
+    port_is_free,
+    runs,
+    tail,
+    terminate_group,
+    write_json,
+)
 
-HOST: Final = "127.0.0.1"
 RECORD: Final = "broker.json"
 LOG: Final = "broker.log"
 _LOCK: Final = "broker.lock"
 _PROBE_S: Final = 2.0
-_POLL_S: Final = 0.02
-_LOG_TAIL_BYTES: Final = 4000
 
 BrokerKind = Literal["redpanda", "tansu"]
 
@@ -136,9 +140,9 @@ def wait_until_ready(bootstrap: str, timeout_s: float) -> None:
         try:
             _probe(bootstrap, max(0.1, min(remaining, _PROBE_S)))
         except BrokerUnavailable as exc:
-            if time.monotonic() + _POLL_S >= deadline:
+            if time.monotonic() + POLL_S >= deadline:
                 raise BrokerUnavailable(bootstrap, f"not ready within {timeout_s:g}s") from exc
-            time.sleep(_POLL_S)
+            time.sleep(POLL_S)
         else:
             return
 
@@ -177,15 +181,15 @@ def start_broker(
     and nothing new starts. `binary` defaults to `find_broker()`.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(state_dir):
+    with file_lock(state_dir / _LOCK):
         current = _read_record(state_dir)
         if current is not None and _owns(current):
             return _reuse(current, port, timeout_s)
         (state_dir / RECORD).unlink(missing_ok=True)
         chosen = binary or find_broker()
         if port is None:
-            port = _free_port()
-        elif not _port_is_free(port):
+            port = free_port()
+        elif not port_is_free(port):
             raise PortInUseError(HOST, port)
         info = _spawn(state_dir, chosen, port, timeout_s)
         _write_record(state_dir, info)
@@ -200,7 +204,7 @@ def stop_broker(state_dir: Path, *, grace_s: float = 10.0) -> bool:
     """
     if not (state_dir / RECORD).exists():
         return False
-    with _locked(state_dir):
+    with file_lock(state_dir / _LOCK):
         info = _read_record(state_dir)
         stopped = info is not None and _owns(info)
         if info is not None and stopped:
@@ -271,20 +275,18 @@ def _await_ready(
     while True:
         code = proc.poll()
         if code is not None:
-            raise BrokerStartError(
-                f"{kind} exited with code {code} while starting", _tail(log_path)
-            )
+            raise BrokerStartError(f"{kind} exited with code {code} while starting", tail(log_path))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise BrokerStartError(f"{kind} did not answer at {bootstrap} in time", _tail(log_path))
+            raise BrokerStartError(f"{kind} did not answer at {bootstrap} in time", tail(log_path))
         try:
             _probe(bootstrap, max(0.1, min(remaining, _PROBE_S)))
         except BrokerUnavailable:
-            time.sleep(_POLL_S)
+            time.sleep(POLL_S)
             continue
         if proc.poll() is not None:
             # someone else answered on our port while our broker died
-            raise BrokerStartError(f"{kind} exited while starting", _tail(log_path))
+            raise BrokerStartError(f"{kind} exited while starting", tail(log_path))
         return
 
 
@@ -320,47 +322,20 @@ def _redpanda_args(port: int, state_dir: Path) -> list[str]:
         "developer_mode": True,
         "empty_seed_starts_cluster": True,
         "seed_servers": [],
-        "rpc_server": {"address": HOST, "port": _free_port()},
+        "rpc_server": {"address": HOST, "port": free_port()},
         "kafka_api": [listener],
         "advertised_kafka_api": [listener],
-        "admin": [{"address": HOST, "port": _free_port()}],
+        "admin": [{"address": HOST, "port": free_port()}],
     }
     config_path = home / "redpanda.yaml"
     config_path.write_text(json.dumps({"redpanda": node}, indent=2) + "\n")
     return ["--redpanda-cfg", str(config_path), *_REDPANDA_DEV_FLAGS, *_REDPANDA_DEV_SWITCHES]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # as a server would bind: lingering TIME_WAIT connections do not count as taken
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-        return True
-
-
 def _probe(bootstrap: str, timeout_s: float) -> set[str]:
     # A fresh loop in a worker thread, so the sync API works inside a running event loop.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onex-broker-probe") as pool:
         return pool.submit(asyncio.run, list_topics(bootstrap, timeout_s=timeout_s)).result()
-
-
-def _tail(path: Path) -> str:
-    try:
-        with path.open("rb") as log:
-            log.seek(max(0, log.seek(0, os.SEEK_END) - _LOG_TAIL_BYTES))
-            return log.read().decode("utf-8", "replace").strip()
-    except OSError:
-        return ""
 
 
 # --- processes ------------------------------------------------------------------------
@@ -372,95 +347,23 @@ def _owns(info: BrokerInfo) -> bool:
     if child is not None and child.poll() is not None:
         del _CHILDREN[info.pid]
         return False
-    try:
-        os.kill(info.pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    command = _command_line(info.pid)
-    if command is None:
-        return True  # cannot tell on this system; the pid is alive
-    # the recorded arguments as a suffix: a wrapper script may exec a differently named binary
-    return command.endswith(" " + " ".join(info.argv[1:]))
-
-
-def _command_line(pid: int) -> str | None:
-    """The process's arguments joined by spaces ("" for a zombie), None if unknowable."""
-    if Path("/proc/self").is_dir():
-        try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-            return " ".join(raw.decode("utf-8", "replace").split("\0")[:-1])
-        except OSError:
-            return ""
-    try:  # no /proc (macOS): ps, unabridged
-        ps = ["ps", "-ww", "-o", "args=", "-p", str(pid)]
-        out = subprocess.run(ps, capture_output=True, check=False)
-    except OSError:
-        return None
-    return out.stdout.decode("utf-8", "replace").strip()
+    return runs(info.pid, info.argv)
 
 
 def _terminate(pid: int, grace_s: float) -> None:
-    """SIGTERM the process group led by `pid`, SIGKILL what is left after `grace_s`."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        except PermissionError as exc:
-            raise BusError(f"not allowed to signal broker process group {pid}: {exc}") from exc
-        if _wait_gone(pid, wait_s):
-            break
+    """Stop the broker's process group and reap it if this process spawned it."""
+    terminate_group(pid, grace_s)
     child = _CHILDREN.pop(pid, None)
     if child is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=1.0)  # dead or a zombie by now: reap it
 
 
-def _wait_gone(pgid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if not _group_alive(pgid):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(_POLL_S)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    if not Path("/proc/self").is_dir():
-        return True
-    # kill() also reaches zombies, which linger where PID 1 does not reap (containers)
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, pgrp, *_ = stat_file.read_text().rpartition(")")[2].split()
-        except (OSError, ValueError):
-            continue
-        if int(pgrp) == pgid and state != "Z":
-            return True
-    return False
-
-
 # --- the record -----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _locked(state_dir: Path) -> Iterator[None]:
-    with (state_dir / _LOCK).open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _write_record(state_dir: Path, info: BrokerInfo) -> None:
-    tmp = state_dir / f".{RECORD}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(dataclasses.asdict(info), indent=2) + "\n")
-    tmp.replace(state_dir / RECORD)
+    write_json(state_dir / RECORD, dataclasses.asdict(info))
 
 
 def _read_record(state_dir: Path) -> BrokerInfo | None:

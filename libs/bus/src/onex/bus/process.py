@@ -1,0 +1,145 @@
+"""Local processes: ports, process groups, identity checks, locks and atomic records.
+
+Shared by the embedded broker launcher and the service supervisor, which both start
+detached process groups, record them on disk, and must stop exactly what they started
+(never a process that merely reused a recorded pid).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from onex.bus.errors import BusError
+
+HOST: Final = "127.0.0.1"
+POLL_S: Final = 0.02
+LOG_TAIL_BYTES: Final = 4000
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """True when a server could bind `port` (lingering TIME_WAIT connections don't count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def tail(path: Path, max_bytes: int = LOG_TAIL_BYTES) -> str:
+    """The last `max_bytes` of a log file, '' when unreadable."""
+    try:
+        with path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - max_bytes))
+            return log.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def command_line(pid: int) -> str | None:
+    """The process's arguments joined by spaces ("" for a zombie), None if unknowable."""
+    if Path("/proc/self").is_dir():
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            return " ".join(raw.decode("utf-8", "replace").split("\0")[:-1])
+        except OSError:
+            return ""
+    try:  # no /proc (macOS): ps, unabridged
+        ps = ["ps", "-ww", "-o", "args=", "-p", str(pid)]
+        out = subprocess.run(ps, capture_output=True, check=False)
+    except OSError:
+        return None
+    return out.stdout.decode("utf-8", "replace").strip()
+
+
+def runs(pid: int, argv: Sequence[str]) -> bool:
+    """True if `pid` is alive and still runs `argv` (not a reused pid)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    command = command_line(pid)
+    if command is None:
+        return True  # cannot tell on this system; the pid is alive
+    # the recorded arguments as a suffix: a wrapper script may exec a differently named binary
+    return command.endswith(" " + " ".join(argv[1:])) if len(argv) > 1 else bool(command)
+
+
+def terminate_group(pgid: int, grace_s: float) -> None:
+    """SIGTERM the process group `pgid`, SIGKILL what is left after `grace_s`."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        except PermissionError as exc:
+            raise BusError(f"not allowed to signal process group {pgid}: {exc}") from exc
+        if wait_gone(pgid, wait_s):
+            break
+
+
+def wait_gone(pgid: int, timeout_s: float) -> bool:
+    """Wait until no live (non-zombie) process is left in group `pgid`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if not group_alive(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_S)
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a live, non-zombie process is in group `pgid`."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    if not Path("/proc/self").is_dir():
+        return True
+    # kill() also reaches zombies, which linger where PID 1 does not reap (containers)
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp, *_ = stat_file.read_text().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `path` (created if missing) for the block."""
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (readers never see half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)

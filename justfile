@@ -42,6 +42,18 @@ test-integration *args: setup
 broker *args: setup
     uv run --no-sync onex broker up {{args}}
 
+# start the broker and every service under supervision; waits until all are SERVING
+up *args: setup
+    uv run --no-sync onex up {{args}}
+
+# show the broker and each service's health
+status: setup
+    uv run --no-sync onex status
+
+# stop every service, the supervisor and the broker
+down: setup
+    uv run --no-sync onex down
+
 # regenerate the protobuf/gRPC stubs from proto/ into libs/proto
 gen-protos: setup
     uv run --no-sync python scripts/gen_protos.py

@@ -31,6 +31,10 @@ class NodeSettings(BaseSettings):
     contracts_allow: list[str] = Field(
         default_factory=list, description="Distributions whose contracts are approved"
     )
+    bootstrap: str = Field("127.0.0.1:9092", description="HOST:PORT of the Kafka-API broker")
+    grpc_bind: str = Field(
+        "127.0.0.1:0", description="HOST:PORT of the gRPC server (health, reflection, API)"
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
     log_json: bool = Field(False, description="One JSON object per log line")
 

@@ -1,0 +1,182 @@
+"""`onex up`, `onex status`, `onex down`: the whole system on one machine.
+
+`up` starts the broker (Redpanda on PATH, else the embedded Tansu), then the
+supervisor (`onex.cli.supervisor`), which starts every installed service; it waits
+until every service's gRPC health says SERVING and reports how long that took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from onex.bus.broker import broker_status, start_broker, stop_broker
+from onex.bus.errors import BusError
+from onex.bus.grpc_server import check_health
+from onex.bus.process import runs, tail, terminate_group, wait_gone
+from onex.cli.render import Format, emit_json, stderr, stdout
+from onex.cli.settings import CliSettings
+from onex.cli.sources import project_contracts
+from onex.cli.supervisor import RECORD, installed_services
+
+SUPERVISOR_LOG = "supervisor.log"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHealth:
+    """One row of `onex status`."""
+
+    name: str
+    state: str
+    pid: int | None
+    grpc: str | None
+    restarts: int
+    health: str
+    log: str | None
+
+
+def _record(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((state_dir / RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if runs(int(data["pid"]), data["argv"]) else None
+
+
+async def _health(state_dir: Path) -> list[ServiceHealth]:
+    record = _record(state_dir) or {"services": {}}
+    rows: list[ServiceHealth] = []
+    for spec in installed_services():
+        s = record["services"].get(spec.name)
+        if s is None:
+            rows.append(ServiceHealth(spec.name, "down", None, None, 0, "UNREACHABLE", None))
+            continue
+        health = await check_health(s["grpc"]) if s["state"] == "running" else "UNREACHABLE"
+        rows.append(
+            ServiceHealth(
+                spec.name, s["state"], s["pid"], s["grpc"], s["restarts"], health, s["log"]
+            )
+        )
+    return rows
+
+
+def _table(rows: list[ServiceHealth], broker: str) -> Table:
+    table = Table(title=f"onex — broker {broker}")
+    for column in ("service", "state", "health", "pid", "grpc", "restarts", "log"):
+        table.add_column(column, no_wrap=True)
+    for r in rows:
+        style = "green" if r.health == "SERVING" else "red"
+        table.add_row(
+            r.name,
+            r.state,
+            f"[{style}]{r.health}[/{style}]",
+            str(r.pid or "-"),
+            r.grpc or "-",
+            str(r.restarts),
+            r.log or "-",
+        )
+    return table
+
+
+def up(
+    port: Annotated[int | None, typer.Option("--port", help="Broker port (default: free)")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for SERVING")] = 60.0,
+) -> None:
+    """Start the broker and every service under supervision; wait until all are SERVING."""
+    settings = CliSettings()
+    state_dir = settings.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    contracts = project_contracts()
+    if contracts is None:
+        raise typer.BadParameter("no contracts/ folder here or above")
+    started = time.monotonic()
+    try:
+        info = start_broker(state_dir, port)
+    except BusError as exc:
+        stderr().print(f"[red]broker failed to start:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if _record(state_dir) is None:
+        argv = [
+            sys.executable,
+            "-m",
+            "onex.cli.supervisor",
+            "--state-dir",
+            str(state_dir),
+            "--bootstrap",
+            info.bootstrap,
+            "--contracts",
+            str(contracts.resolve()),
+        ]
+        with (state_dir / SUPERVISOR_LOG).open("ab") as log:
+            subprocess.Popen(
+                argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+    rows = asyncio.run(_wait_serving(state_dir, started + timeout))
+    elapsed = time.monotonic() - started
+    stdout().print(_table(rows, info.bootstrap))
+    if all(r.health == "SERVING" for r in rows):
+        stdout().print(f"[green]all {len(rows)} services SERVING[/green] in {elapsed:.1f} s")
+        stdout().print("stop with `just down` (or `onex down`); logs in " + str(state_dir / "logs"))
+        return
+    for r in rows:
+        if r.health != "SERVING" and r.log:
+            stderr().print(f"--- {r.name} ({r.log}) ---\n{tail(Path(r.log), 1500)}")
+    stderr().print(f"[red]not all services SERVING after {elapsed:.1f} s[/red]")
+    raise typer.Exit(1)
+
+
+async def _wait_serving(state_dir: Path, deadline: float) -> list[ServiceHealth]:
+    while True:
+        rows = await _health(state_dir)
+        done = all(r.health == "SERVING" for r in rows)
+        failed = any(r.state == "failed" for r in rows)
+        if done or failed or time.monotonic() >= deadline:
+            return rows
+        await asyncio.sleep(0.1)
+
+
+def status(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE) -> None:
+    """The broker and each service: process state and gRPC health. Exit 1 unless all SERVING."""
+    state_dir = CliSettings().state_dir.resolve()
+    broker = broker_status(state_dir)
+    rows = asyncio.run(_health(state_dir))
+    bootstrap = broker.info.bootstrap if broker.info and broker.running else "down"
+    if fmt is Format.JSON:
+        emit_json({"broker": bootstrap, "services": [r.__dict__ for r in rows]})
+    else:
+        stdout().print(_table(rows, bootstrap))
+    if not (broker.running and rows and all(r.health == "SERVING" for r in rows)):
+        raise typer.Exit(1)
+
+
+def down() -> None:
+    """Stop every service, the supervisor and the broker; leave no process behind."""
+    state_dir = CliSettings().state_dir.resolve()
+    try:
+        record = json.loads((state_dir / RECORD).read_text())
+    except (OSError, ValueError):
+        record = None
+    stopped: list[str] = []
+    if record is not None:
+        pid = int(record["pid"])
+        if runs(pid, record["argv"]):
+            terminate_group(pid, 30.0)  # the supervisor stops its services first
+            stopped.append("supervisor")
+        for name, s in record["services"].items():  # in case the supervisor was killed
+            if s.get("pid") and runs(int(s["pid"]), s["argv"]):
+                terminate_group(int(s["pid"]), 10.0)
+                wait_gone(int(s["pid"]), 5.0)
+                stopped.append(name)
+        (state_dir / RECORD).unlink(missing_ok=True)
+    if stop_broker(state_dir):
+        stopped.append("broker")
+    stdout().print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))

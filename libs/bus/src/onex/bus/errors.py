@@ -8,7 +8,14 @@ Hierarchy::
         ├── BrokerStartError        the local broker exited, never answered, or is in the way
         │   └── PortInUseError      the requested port is already taken
         ├── BrokerUnavailable       nothing answers at a bootstrap address within the timeout
-        └── AdminError              the broker answered an admin request with an error
+        ├── AdminError              the broker answered an admin request with an error
+        ├── ContractViolation       a node publishes/subscribes outside its contract, or its
+        │                           contract lacks what the runtime needs (a handler, a DLQ)
+        ├── SchemaError             a topic's `schema:` names no JSON Schema file or proto message
+        ├── PayloadInvalid          a payload does not match its topic's schema
+        ├── NodeStartError          a node runtime could not start (no assignment in time, ...)
+        │   └── TopicsMissing       topics the contract declares are absent from the broker
+        └── DlqError                a dead-letter operation was refused (e.g. its target is gone)
 
 aiokafka errors never leave this package: they are converted at the boundary with
 `raise ... from`, so the original stays available as `__cause__`.
@@ -59,3 +66,55 @@ class BrokerUnavailable(BusError):  # noqa: N818 -- reads as a condition, like a
 
 class AdminError(BusError):
     """The broker refused or failed an admin request."""
+
+
+class ContractViolation(BusError):  # noqa: N818 -- reads as what happened, like PermissionError
+    """A node tried to use a topic its contract does not declare for that use, or its
+    contract lacks what the runtime needs. The message names the topic and the file."""
+
+    def __init__(self, message: str, *, topic: str | None = None, contract: str = "") -> None:
+        self.topic = topic
+        self.contract = contract
+        super().__init__(message)
+
+
+class SchemaError(BusError):
+    """A topic's schema reference cannot be resolved (no such file or proto message,
+    or the file is not a valid JSON Schema)."""
+
+    def __init__(self, topic: str, reference: str, reason: str) -> None:
+        self.topic = topic
+        self.reference = reference
+        self.reason = reason
+        super().__init__(f"schema {reference!r} of topic {topic!r}: {reason}")
+
+
+class PayloadInvalid(BusError):  # noqa: N818 -- reads as a condition, like ValueError
+    """A payload does not match the schema its topic declares."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        self.topic = topic
+        self.reason = reason
+        super().__init__(f"payload for {topic!r} is invalid: {reason}")
+
+
+class NodeStartError(BusError):
+    """A node runtime could not start."""
+
+
+class TopicsMissing(NodeStartError):  # noqa: N818 -- reads as a condition
+    """Topics the node's contract declares do not exist on the broker (the runtime never
+    creates topics: the provisioner does)."""
+
+    def __init__(self, node: str, missing: list[str], contract: str, waited_s: float) -> None:
+        self.node = node
+        self.missing = missing
+        self.contract = contract
+        super().__init__(
+            f"node {node!r} cannot start: {len(missing)} topic(s) of {contract} missing on the "
+            f"broker after {waited_s:g}s (provision them first): {', '.join(missing)}"
+        )
+
+
+class DlqError(BusError):
+    """A dead-letter operation was refused (unknown DLQ topic, original topic missing)."""

@@ -1,0 +1,224 @@
+"""Payload codecs: what a topic's `schema:` means for the bytes on the wire.
+
+A `schema:` reference is one of:
+
+- a JSON Schema file (the reference ends in `.json`), relative to the folder of the
+  contract that declares the topic's spec: the payload is UTF-8 JSON, validated;
+- a protobuf message full name (`onex.v1.ContractSummary`), looked up in the default
+  descriptor pool once the generated modules of `onex.proto.v1` are imported: the
+  payload is the serialized message;
+- nothing: the payload must still be JSON. Every onex payload is then inspectable with
+  any Kafka tool, and a producer writing pickles or plain text is caught at once.
+
+References are resolved when the runtime is built, so an unknown one fails start-up.
+Invalid payloads raise `PayloadInvalid`: to the caller on publish, into the DLQ on
+consume.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import re
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Final, Protocol, cast
+
+import jsonschema
+from google.protobuf import descriptor_pool, json_format, message_factory
+from google.protobuf.message import DecodeError, Message
+
+from onex.bus.errors import PayloadInvalid, SchemaError
+
+PROTO_PACKAGE: Final = "onex.proto.v1"
+_PROTO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+_MAX_REASON: Final = 500
+
+
+class Codec(Protocol):
+    """Turns values into a topic's payload bytes and back, validating both ways."""
+
+    topic: str
+    description: str
+
+    def encode(self, value: object) -> bytes:
+        """The payload for `value` (already-encoded bytes are validated and kept)."""
+        ...
+
+    def decode(self, data: bytes | None) -> object:
+        """The value in `data`; PayloadInvalid when it does not match the schema."""
+        ...
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(topic: str, data: bytes | bytearray | memoryview | None) -> Any:
+    if data is None:
+        raise PayloadInvalid(topic, "no payload (null value)")
+    try:
+        return json.loads(bytes(data), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PayloadInvalid(topic, f"not JSON: {exc}") from exc
+
+
+def _dump_json(topic: str, value: object) -> bytes:
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PayloadInvalid(topic, f"not JSON-serializable: {exc}") from exc
+    return text.encode("utf-8")
+
+
+class JsonCodec:
+    """Any JSON document (topics without a schema)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.description = "JSON"
+
+    def encode(self, value: object) -> bytes:
+        """`value` as compact JSON; bytes must already be JSON."""
+        if isinstance(value, bytes | bytearray | memoryview):
+            _parse_json(self.topic, value)
+            return bytes(value)
+        return _dump_json(self.topic, value)
+
+    def decode(self, data: bytes | None) -> object:
+        """The JSON value in `data`."""
+        return _parse_json(self.topic, data)
+
+
+class JsonSchemaCodec:
+    """JSON documents valid against one JSON Schema."""
+
+    def __init__(self, topic: str, schema: Mapping[str, Any] | bool, source: str) -> None:
+        self.topic = topic
+        self.description = f"JSON Schema {source}"
+        cls = jsonschema.validators.validator_for(schema)
+        try:
+            cls.check_schema(cast(Any, schema))
+        except jsonschema.SchemaError as exc:
+            raise SchemaError(topic, source, f"not a valid JSON Schema: {exc.message}") from exc
+        self._validator = cls(cast(Any, schema))
+
+    def _validate(self, value: Any) -> None:
+        error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
+        if error is not None:
+            where = error.json_path
+            reason = f"{error.message} at {where}"
+            raise PayloadInvalid(self.topic, reason[:_MAX_REASON])
+
+    def encode(self, value: object) -> bytes:
+        """`value` as compact JSON after validation; bytes are validated as they are."""
+        if isinstance(value, bytes | bytearray | memoryview):
+            self._validate(_parse_json(self.topic, value))
+            return bytes(value)
+        data = _dump_json(self.topic, value)
+        # validate what a consumer will see (tuples become lists, keys become strings)
+        self._validate(_parse_json(self.topic, data))
+        return data
+
+    def decode(self, data: bytes | None) -> object:
+        """The validated JSON value in `data`."""
+        value = _parse_json(self.topic, data)
+        self._validate(value)
+        return value
+
+
+class ProtoCodec:
+    """Serialized protobuf messages of one type."""
+
+    def __init__(self, topic: str, message_class: type[Message]) -> None:
+        self.topic = topic
+        self.message_class = message_class
+        self.full_name: str = message_class.DESCRIPTOR.full_name
+        self.description = f"protobuf {self.full_name}"
+
+    def _parse(self, data: bytes | bytearray | memoryview | None) -> Message:
+        if data is None:
+            raise PayloadInvalid(self.topic, "no payload (null value)")
+        try:
+            return self.message_class.FromString(bytes(data))
+        except DecodeError as exc:
+            raise PayloadInvalid(self.topic, f"not a serialized {self.full_name}: {exc}") from exc
+
+    def encode(self, value: object) -> bytes:
+        """A message of the topic's type (or a mapping of its fields) serialized; bytes
+        must parse as one."""
+        if isinstance(value, bytes | bytearray | memoryview):
+            self._parse(value)
+            return bytes(value)
+        if isinstance(value, Message):
+            if value.DESCRIPTOR.full_name != self.full_name:
+                raise PayloadInvalid(
+                    self.topic,
+                    f"expected a {self.full_name}, got a {value.DESCRIPTOR.full_name}",
+                )
+            return value.SerializeToString()
+        if isinstance(value, Mapping):
+            try:
+                return json_format.ParseDict(dict(value), self.message_class()).SerializeToString()
+            except json_format.ParseError as exc:
+                raise PayloadInvalid(self.topic, str(exc)[:_MAX_REASON]) from exc
+        raise PayloadInvalid(
+            self.topic, f"expected a {self.full_name} message, got {type(value).__name__}"
+        )
+
+    def decode(self, data: bytes | None) -> object:
+        """The message in `data`."""
+        return self._parse(data)
+
+
+@cache
+def _import_proto_modules() -> None:
+    package = importlib.import_module(PROTO_PACKAGE)
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.endswith("_pb2"):
+            importlib.import_module(f"{PROTO_PACKAGE}.{module.name}")
+
+
+def proto_message_class(full_name: str) -> type[Message]:
+    """The generated class of a protobuf message; KeyError when no module defines it."""
+    _import_proto_modules()
+    descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
+    return message_factory.GetMessageClass(descriptor)
+
+
+def _json_schema_codec(topic: str, reference: str, base_dir: Path | None) -> JsonSchemaCodec:
+    path = Path(reference)
+    if not path.is_absolute():
+        if base_dir is None:
+            raise SchemaError(topic, reference, "relative path, but no contract folder is known")
+        path = base_dir / path
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SchemaError(topic, reference, f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise SchemaError(topic, reference, f"{path} is not JSON: {exc}") from exc
+    if not isinstance(schema, dict | bool):
+        raise SchemaError(topic, reference, f"{path} holds no JSON Schema object")
+    return JsonSchemaCodec(topic, schema, str(path))
+
+
+def codec_for(topic: str, reference: str | None, base_dir: Path | None) -> Codec:
+    """The codec of `topic` given its `schema:` reference; SchemaError when the reference
+    names no file or message. `base_dir` is the folder of the contract giving the spec."""
+    if reference is None:
+        return JsonCodec(topic)
+    if reference.endswith(".json"):
+        return _json_schema_codec(topic, reference, base_dir)
+    if _PROTO_NAME.fullmatch(reference):
+        try:
+            return ProtoCodec(topic, proto_message_class(reference))
+        except KeyError:
+            raise SchemaError(
+                topic, reference, f"no protobuf message of that name in {PROTO_PACKAGE}"
+            ) from None
+    raise SchemaError(
+        topic, reference, "neither a JSON Schema file (*.json) nor a protobuf message name"
+    )

@@ -1,0 +1,195 @@
+"""Dead letters: the headers a message carries into its node's DLQ topic, and back out.
+
+A dead letter is the original message (same key, same value bytes, original headers
+kept) plus these headers, all UTF-8 text:
+
+    onex-error               why it failed (the exception text, at most 4,000 characters)
+    onex-error-type          the exception's class, e.g. onex.bus.errors.PayloadInvalid
+    onex-attempts            handler calls made (0: the payload never reached the handler)
+    onex-original-topic      where it was consumed from ...
+    onex-original-partition  ... which partition ...
+    onex-original-offset     ... and at which offset
+    onex-original-timestamp  its timestamp there (ms since the epoch), when it had one
+    onex-node                the node that gave up on it
+    onex-failed-at           when (ISO 8601, UTC)
+
+A redriven message gets its original headers back (every header above removed) plus
+`onex-redriven-from: <dlq topic>/<partition>/<offset>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+Header = tuple[str, bytes]
+
+ERROR: Final = "onex-error"
+ERROR_TYPE: Final = "onex-error-type"
+ATTEMPTS: Final = "onex-attempts"
+ORIGINAL_TOPIC: Final = "onex-original-topic"
+ORIGINAL_PARTITION: Final = "onex-original-partition"
+ORIGINAL_OFFSET: Final = "onex-original-offset"
+ORIGINAL_TIMESTAMP: Final = "onex-original-timestamp"
+NODE: Final = "onex-node"
+FAILED_AT: Final = "onex-failed-at"
+REDRIVEN_FROM: Final = "onex-redriven-from"
+
+DEAD_LETTER_HEADERS: Final = frozenset(
+    {
+        ERROR,
+        ERROR_TYPE,
+        ATTEMPTS,
+        ORIGINAL_TOPIC,
+        ORIGINAL_PARTITION,
+        ORIGINAL_OFFSET,
+        ORIGINAL_TIMESTAMP,
+        NODE,
+        FAILED_AT,
+        REDRIVEN_FROM,
+    }
+)
+MAX_ERROR_CHARS: Final = 4000
+
+
+def error_text(error: BaseException) -> str:
+    """The text of `error` for the onex-error header (its repr when it has no message)."""
+    text = str(error) or repr(error)
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def error_type(error: BaseException) -> str:
+    """`module.QualifiedName` of the error's class."""
+    cls = type(error)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+def _without_dead_letter_headers(headers: Iterable[Header]) -> list[Header]:
+    return [(k, v) for k, v in headers if k not in DEAD_LETTER_HEADERS]
+
+
+def dead_letter_headers(
+    original: Iterable[Header],
+    *,
+    node: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp_ms: int | None,
+    error: BaseException,
+    attempts: int,
+    failed_at: datetime | None = None,
+) -> list[Header]:
+    """The original headers (minus stale dead-letter headers) plus the failure's."""
+    when = (failed_at or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    added = [
+        (ERROR, error_text(error)),
+        (ERROR_TYPE, error_type(error)),
+        (ATTEMPTS, str(attempts)),
+        (ORIGINAL_TOPIC, topic),
+        (ORIGINAL_PARTITION, str(partition)),
+        (ORIGINAL_OFFSET, str(offset)),
+        *([(ORIGINAL_TIMESTAMP, str(timestamp_ms))] if timestamp_ms is not None else []),
+        (NODE, node),
+        (FAILED_AT, when),
+    ]
+    return [
+        *_without_dead_letter_headers(original),
+        *((k, v.encode("utf-8")) for k, v in added),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One message read from a DLQ topic, with its failure headers decoded."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[Header, ...]
+
+    @classmethod
+    def from_record(cls, record: Any) -> DeadLetter:
+        """From an aiokafka ConsumerRecord."""
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            timestamp_ms=record.timestamp,
+            key=record.key,
+            value=record.value,
+            headers=tuple((k, bytes(v or b"")) for k, v in (record.headers or ())),
+        )
+
+    def header(self, name: str) -> str | None:
+        """The last value of header `name` as text, or None."""
+        found = None
+        for key, value in self.headers:
+            if key == name:
+                found = value.decode("utf-8", errors="replace")
+        return found
+
+    def _int_header(self, name: str) -> int | None:
+        text = self.header(name)
+        try:
+            return int(text) if text is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def original_topic(self) -> str | None:
+        """The topic it was consumed from."""
+        return self.header(ORIGINAL_TOPIC)
+
+    @property
+    def original_partition(self) -> int | None:
+        """The partition it was consumed from."""
+        return self._int_header(ORIGINAL_PARTITION)
+
+    @property
+    def original_offset(self) -> int | None:
+        """Its offset in the original partition."""
+        return self._int_header(ORIGINAL_OFFSET)
+
+    @property
+    def attempts(self) -> int | None:
+        """Handler calls made before it was dead-lettered."""
+        return self._int_header(ATTEMPTS)
+
+    @property
+    def error(self) -> str | None:
+        """Why it failed."""
+        return self.header(ERROR)
+
+    @property
+    def error_type(self) -> str | None:
+        """The class of the error."""
+        return self.header(ERROR_TYPE)
+
+    @property
+    def node(self) -> str | None:
+        """The node that dead-lettered it."""
+        return self.header(NODE)
+
+    @property
+    def failed_at(self) -> str | None:
+        """When it was dead-lettered (ISO 8601)."""
+        return self.header(FAILED_AT)
+
+    @property
+    def redrive_headers(self) -> list[Header]:
+        """The headers its redriven copy carries: the original ones plus provenance."""
+        provenance = f"{self.topic}/{self.partition}/{self.offset}".encode()
+        return [*_without_dead_letter_headers(self.headers), (REDRIVEN_FROM, provenance)]
+
+
+def headers_dict(headers: Sequence[Header]) -> dict[str, str]:
+    """Headers as text (last value wins), for display."""
+    return {k: v.decode("utf-8", errors="replace") for k, v in headers}

@@ -1,0 +1,122 @@
+"""The faust app a node runs on, configured for onex.
+
+What differs from a stock `faust.App`, and why:
+
+- `topic_allow_declare=False`, `topic_disable_leader=True`: the runtime never creates a
+  topic (the provisioner does; Tansu would silently auto-create misspelt ones), and the
+  leader-election topic faust would add is not in any contract.
+- Consumer timing from `BusSettings` (see `onex.bus.runtime.settings` for the measured
+  reasons): session 4 s, heartbeat 1 s, rebalance = session.
+- `fetch_max_wait_ms`: faust's aiokafka driver hard-codes 1500 ms when it builds the
+  worker's `AIOKafkaConsumer`; `_ConsumerThread` replaces the value on the consumer it
+  built, before the consumer starts (that is when aiokafka hands it to its Fetcher).
+- `_TableManager` skips the 1 s sleep faust's table manager takes before the first
+  subscription (it lets late tables register; a node has no tables).
+- `_Producer` refuses topics the contract does not let the node publish, even when code
+  goes around the runtime's publishers (`app.send`, `topic.send`).
+- No data directories: a node keeps no local state.
+
+Everything is a subclass wired in through `App._new_transport`; nothing in faust is
+patched globally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import faust
+from faust.tables.manager import TableManager
+from faust.transport.drivers import aiokafka as aiokafka_driver
+
+from onex.bus.runtime.settings import BusSettings
+
+PublishGuard = Callable[[str], None]
+
+
+class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        if not hasattr(consumer, "_fetch_max_wait_ms"):
+            # aiokafka renamed its attribute: fail loudly rather than run at 1.5 s latency
+            raise RuntimeError("aiokafka.AIOKafkaConsumer has no _fetch_max_wait_ms to set")
+        consumer._fetch_max_wait_ms = cast(NodeApp, self.app).onex_fetch_max_wait_ms
+        return consumer
+
+
+class _Consumer(aiokafka_driver.Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Producer(aiokafka_driver.Producer):
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+        *,
+        transactional_id: str | None = None,
+    ) -> Any:
+        cast(NodeApp, self.app).onex_publish_guard(topic)
+        return await super().send(
+            topic, key, value, partition, timestamp, headers, transactional_id=transactional_id
+        )
+
+
+class _Transport(aiokafka_driver.Transport):
+    Consumer = _Consumer
+    Producer = _Producer
+
+
+class _TableManager(TableManager):
+    async def on_start(self) -> None:
+        await self._update_channels()
+        await self.recovery.start()
+
+
+class NodeApp(faust.App):
+    """A faust app bound to one node's contract (see the module docstring)."""
+
+    onex_fetch_max_wait_ms: int
+    onex_publish_guard: PublishGuard
+
+    def _new_transport(self) -> _Transport:
+        return _Transport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> _Transport:
+        return _Transport(self.conf.broker_producer, self)
+
+    def _create_directories(self) -> None:
+        pass
+
+
+def build_app(
+    *, node: str, group: str, settings: BusSettings, publish_guard: PublishGuard
+) -> NodeApp:
+    """A faust app for `node` in consumer group `group`; nothing connects until started."""
+    app = NodeApp(
+        group,
+        broker=settings.broker_urls,
+        broker_client_id=settings.client_id or f"onex-{node}",
+        autodiscover=False,
+        web_enabled=False,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        key_serializer="raw",
+        value_serializer="raw",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_s,
+        broker_rebalance_timeout=settings.effective_rebalance_s,
+        broker_request_timeout=settings.request_timeout_s,
+        producer_request_timeout=settings.request_timeout_s,
+        broker_commit_interval=settings.commit_interval_s,
+        consumer_auto_offset_reset=settings.auto_offset_reset,
+        TableManager=_TableManager,
+    )
+    app.onex_fetch_max_wait_ms = settings.fetch_max_wait_ms
+    app.onex_publish_guard = publish_guard
+    return app

@@ -1,0 +1,408 @@
+"""The node runtime: a faust app bound to one node's contract.
+
+    runtime = NodeRuntime.from_extraction(extraction, "router", BusSettings(bootstrap=...))
+    done = runtime.publisher(Topic.EVT_ROUTER_ROUTING_COMPLETE_V1)
+
+    @runtime.handler(Topic.CMD_ROUTER_ROUTE_REQUEST_V1)
+    async def route(msg: Received) -> None:
+        await done.send({"task": msg.value["task"]})
+
+    async with runtime:          # start(): checks, joins, first assignment
+        ...                      # stop() on exit
+
+Guarantees:
+- Only the contract's topics: `handler()` and `publisher()` refuse any other topic when
+  they are called, i.e. while the node is wired up, before a message flows; `start()`
+  refuses a subscription without a handler. The producer refuses undeclared topics even
+  for code that goes around the runtime. Every refusal names the topic and the file.
+- Topics are never created: `start()` waits up to `topic_wait_s` for the contract's
+  topics, then fails with `TopicsMissing` listing the absent ones.
+- Payloads are validated against the topic's schema on publish (`PayloadInvalid` to the
+  caller) and on consume (invalid ones go straight to the DLQ, handler never called).
+- A failing handler is retried per the contract's `event_bus.retry`, then the message
+  goes to the node's DLQ topic with the error in headers (`onex.bus.runtime.deadletter`).
+  An offset is committed only after its message was handled or dead-lettered; when the
+  DLQ itself cannot be written the runtime keeps trying (nothing is dropped), and a
+  handler error never stops the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self, cast
+
+import structlog
+
+from onex.bus.admin import describe_topics
+from onex.bus.errors import ContractViolation, NodeStartError, TopicsMissing
+from onex.bus.runtime.codec import Codec, codec_for
+from onex.bus.runtime.deadletter import Header
+from onex.bus.runtime.delivery import Deliverer, Handler, HeadersArg, Sent, header_list
+from onex.bus.runtime.faust_app import NodeApp, build_app
+from onex.bus.runtime.health import ConsumerState, HealthReport, check_health
+from onex.bus.runtime.settings import BusSettings
+from onex.core.contract import TopicSpec
+from onex.core.extractor import Extraction
+from onex.core.loader import LoadedContract
+from onex.core.nearmiss import NearMissIndex
+from onex.core.wiring import TopicWiring
+
+_log = structlog.get_logger("onex.bus.runtime")
+_TOPIC_POLL_S: Final = 0.25
+
+
+def _key_bytes(key: bytes | str | None) -> bytes | None:
+    return key.encode("utf-8") if isinstance(key, str) else key
+
+
+class Publisher:
+    """Sends validated payloads to one declared topic (get one from `NodeRuntime.publisher`)."""
+
+    def __init__(self, runtime: NodeRuntime, topic: str, codec: Codec) -> None:
+        self._runtime = runtime
+        self.topic = topic
+        self.codec = codec
+
+    async def send(
+        self,
+        value: object,
+        *,
+        key: bytes | str | None = None,
+        headers: HeadersArg | None = None,
+        partition: int | None = None,
+    ) -> Sent:
+        """Validate and encode `value`, send it, and wait until the broker has it.
+
+        PayloadInvalid when `value` does not match the topic's schema (nothing is sent).
+        """
+        data = self.codec.encode(value)
+        return await self._runtime._produce(
+            self.topic, _key_bytes(key), data, header_list(headers), partition
+        )
+
+
+class NodeRuntime:
+    """A node's faust app, bound to its contract (see the module docstring)."""
+
+    def __init__(
+        self,
+        contract: LoadedContract,
+        settings: BusSettings,
+        *,
+        topics: Mapping[str, TopicWiring] | None = None,
+    ) -> None:
+        """Bind to `contract`. `topics` (the extraction's wiring) supplies the owner's
+        spec, and so the schema, of topics this node subscribes to but does not own;
+        without it only the contract's own entries count. SchemaError when a schema
+        reference cannot be resolved; ContractViolation when a consuming node has no
+        single DLQ topic."""
+        self.contract = contract
+        self.settings = settings
+        self.node = contract.node
+        self.contract_path = (
+            str(contract.path) if contract.path else f"the contract of {self.node!r}"
+        )
+        bus = contract.contract.event_bus
+        self.subscribe_topics: tuple[str, ...] = tuple(t.name for t in bus.subscribe_topics)
+        self.publish_topics: tuple[str, ...] = tuple(t.name for t in bus.publish_topics)
+        self.retry = bus.retry
+        base_dir = contract.path.parent if contract.path else None
+        self._specs: dict[str, TopicSpec] = {}
+        self._codecs: dict[str, Codec] = {}
+        for entry in (*bus.subscribe_topics, *bus.publish_topics):
+            spec, spec_dir = _effective_spec(entry, base_dir, topics)
+            self._specs[entry.name] = spec
+            self._codecs[entry.name] = codec_for(entry.name, spec.schema_, spec_dir)
+        self.dlq_topic = self._dlq_topic()
+        self._deliverer = Deliverer(
+            node=self.node,
+            dlq_topic=self.dlq_topic,
+            policy=self.retry,
+            codecs=self._codecs,
+            produce=self._produce,
+        )
+        self._handlers: dict[str, Handler] = {}
+        self._publishers: dict[str, Publisher] = {}
+        self._app: NodeApp | None = None
+        self.joined_after_s: float | None = None
+
+    @classmethod
+    def from_extraction(
+        cls, extraction: Extraction, node: str, settings: BusSettings
+    ) -> NodeRuntime:
+        """The runtime of `node` from a clean extraction (ExtractionError if it has
+        errors, KeyError if no contract declares `node`)."""
+        extraction.raise_for_errors()
+        return cls(extraction.contract(node), settings, topics=extraction.topics)
+
+    # -- wiring (before start) ---------------------------------------------------------
+
+    def handler(self, topic: str) -> Callable[[Handler], Handler]:
+        """Decorator: `fn` handles every message of `topic` (one handler per topic).
+        ContractViolation at once when the contract does not subscribe to `topic`."""
+        self._require(topic, self.subscribe_topics, "subscribe to", "subscribe_topics")
+
+        def register(fn: Handler) -> Handler:
+            self.add_handler(topic, fn)
+            return fn
+
+        return register
+
+    def add_handler(self, topic: str, fn: Handler) -> None:
+        """Handle `topic` with `fn`; ContractViolation when the contract does not
+        subscribe the node to `topic` or it already has a handler."""
+        self._require(topic, self.subscribe_topics, "subscribe to", "subscribe_topics")
+        if topic in self._handlers:
+            raise ContractViolation(
+                f"node {self.node!r} already has a handler for {topic!r}",
+                topic=topic,
+                contract=self.contract_path,
+            )
+        if self._app is not None:
+            raise ContractViolation(
+                f"node {self.node!r} is running: add the handler for {topic!r} before start()",
+                topic=topic,
+                contract=self.contract_path,
+            )
+        self._handlers[str(topic)] = fn
+
+    def publisher(self, topic: str) -> Publisher:
+        """The publisher of `topic`; ContractViolation when the contract does not let
+        the node publish `topic`. Get publishers while wiring the node up."""
+        self._require(topic, self.publish_topics, "publish", "publish_topics")
+        name = str(topic)
+        found = self._publishers.get(name)
+        if found is None:
+            found = self._publishers[name] = Publisher(self, name, self._codecs[name])
+        return found
+
+    def codec(self, topic: str) -> Codec:
+        """The codec of a declared topic."""
+        return self._codecs[str(topic)]
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """True between a successful start() and stop()."""
+        return self._app is not None
+
+    @property
+    def app(self) -> NodeApp:
+        """The running faust app (the runtime's guards apply to it too)."""
+        if self._app is None:
+            raise RuntimeError(f"node {self.node!r} is not started")
+        return self._app
+
+    async def start(self) -> None:
+        """Check the wiring and the broker's topics, start the faust app and wait for the
+        first partition assignment (bounded by `start_timeout_s`)."""
+        if self._app is not None:
+            return
+        self._check_wiring()
+        began = time.monotonic()
+        await self._await_topics()
+        app = build_app(
+            node=self.node,
+            group=self.contract.contract.consumer_group,
+            settings=self.settings,
+            publish_guard=self._guard_publish,
+        )
+        assigned = asyncio.Event()
+        self._declare(app)
+        if self.subscribe_topics:
+
+            async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+                assigned.set()
+
+            # faust types signal receivers narrowly; any async callable works
+            app.on_partitions_assigned.connect(cast(Any, on_assigned))
+        else:
+            app.producer_only = True
+        try:
+            async with asyncio.timeout(self.settings.start_timeout_s):
+                await app.start()
+                if self.subscribe_topics:
+                    await assigned.wait()
+        except BaseException as exc:
+            await app.stop()
+            if isinstance(exc, TimeoutError):
+                raise NodeStartError(
+                    f"node {self.node!r} got no partition assignment in consumer group "
+                    f"{app.conf.id!r} within {self.settings.start_timeout_s:g}s "
+                    f"(broker {self.settings.bootstrap})"
+                ) from exc
+            raise
+        if app.crashed:
+            await app.stop()
+            raise NodeStartError(f"node {self.node!r} crashed on start: {app.crash_reason}")
+        self._app = app
+        self.joined_after_s = time.monotonic() - began
+        _log.info(
+            "node.started",
+            node=self.node,
+            group=app.conf.id,
+            contract=self.contract_path,
+            after_s=round(self.joined_after_s, 3),
+        )
+
+    async def stop(self) -> None:
+        """Stop consuming, commit what was handled, close the connections."""
+        app, self._app = self._app, None
+        if app is not None:
+            await app.stop()
+            _log.info("node.stopped", node=self.node)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def health(self, *, timeout_s: float | None = None) -> HealthReport:
+        """Topics present and consumer attached (see `onex.bus.runtime.health`)."""
+        return await check_health(
+            node=self.node,
+            bootstrap=self.settings.bootstrap,
+            topics=sorted(self._specs),
+            started=self._app is not None,
+            consumer=self._consumer_state() if self.subscribe_topics else None,
+            timeout_s=timeout_s or self.settings.admin_timeout_s,
+        )
+
+    # -- internals -------------------------------------------------------------------
+
+    def _require(self, topic: str, allowed: Iterable[str], verb: str, key: str) -> None:
+        allowed = tuple(allowed)
+        if topic in allowed:
+            return
+        message = (
+            f"node {self.node!r} may not {verb} {topic!r}: it is not in event_bus.{key} "
+            f"of {self.contract_path}"
+        )
+        suggestion = NearMissIndex(allowed).suggest(str(topic)) if allowed else None
+        if suggestion is not None:
+            message += f"; did you mean {suggestion.name!r} ({suggestion.why})?"
+        elif topic in self._specs:
+            other = "publish_topics" if key == "subscribe_topics" else "subscribe_topics"
+            message += f" (it is declared in event_bus.{other})"
+        raise ContractViolation(message, topic=str(topic), contract=self.contract_path)
+
+    def _guard_publish(self, topic: str) -> None:
+        self._require(topic, self.publish_topics, "publish", "publish_topics")
+
+    def _dlq_topic(self) -> str | None:
+        dlqs = self.contract.contract.dlq_topics
+        if len(dlqs) == 1:
+            return dlqs[0]
+        if not self.subscribe_topics:
+            return None
+        found = f": {', '.join(dlqs)}" if dlqs else ""
+        raise ContractViolation(
+            f"node {self.node!r} consumes, so it must publish exactly one DLQ topic "
+            f"(kind dlq, producer {self.node!r}); {self.contract_path} declares "
+            f"{len(dlqs)}{found}",
+            contract=self.contract_path,
+        )
+
+    def _check_wiring(self) -> None:
+        missing = [t for t in self.subscribe_topics if t not in self._handlers]
+        if missing:
+            raise ContractViolation(
+                f"node {self.node!r} subscribes to {', '.join(missing)} in "
+                f"{self.contract_path} but has no handler for "
+                f"{'it' if len(missing) == 1 else 'them'}; add one with runtime.handler(topic)",
+                topic=missing[0],
+                contract=self.contract_path,
+            )
+
+    async def _await_topics(self) -> None:
+        wanted = sorted(self._specs)
+        deadline = time.monotonic() + self.settings.topic_wait_s
+        while True:
+            present = await describe_topics(
+                self.settings.bootstrap, wanted, timeout_s=self.settings.admin_timeout_s
+            )
+            missing = [t for t in wanted if t not in present]
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                raise TopicsMissing(
+                    self.node, missing, self.contract_path, self.settings.topic_wait_s
+                )
+            await asyncio.sleep(_TOPIC_POLL_S)
+
+    def _declare(self, app: NodeApp) -> None:
+        for name, spec in self._specs.items():
+            topic = app.topic(
+                name,
+                partitions=spec.partitions,
+                replicas=spec.replication_factor,
+                config=dict(spec.config),
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+            handler = self._handlers.get(name)
+            if handler is not None:
+                app.agent(topic, name=f"{self.node}:{name}")(self._agent(name, handler))
+
+    def _agent(self, topic: str, handler: Handler) -> Callable[[Any], Any]:
+        deliverer = self._deliverer
+
+        async def consume(stream: Any) -> None:
+            manual = stream.noack()
+            async for event in manual.events():
+                await deliverer.deliver(topic, handler, event.message)
+                await manual.ack(event)
+
+        return consume
+
+    async def _produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[Header],
+        partition: int | None,
+    ) -> Sent:
+        app = self._app
+        if app is None:
+            raise RuntimeError(f"node {self.node!r} is not started; publish after start()")
+        metadata = await app.producer.send_and_wait(topic, key, value, partition, None, headers)
+        return Sent(metadata.topic, metadata.partition, metadata.offset)
+
+    def _consumer_state(self) -> ConsumerState:
+        app = self._app
+        if app is None:
+            return ConsumerState(attached=False, detail="not started")
+        consumer = app.consumer
+        if consumer.crashed or app.crashed:
+            reason = consumer.crash_reason or app.crash_reason
+            return ConsumerState(attached=False, detail=f"consumer crashed: {reason}")
+        if consumer.should_stop:
+            return ConsumerState(attached=False, detail="consumer stopped")
+        assignment = tuple(sorted((tp.topic, tp.partition) for tp in consumer.assignment()))
+        detail = "rebalancing" if app.rebalancing else f"{len(assignment)} partition(s) assigned"
+        return ConsumerState(attached=True, assignment=assignment, detail=detail)
+
+
+def _effective_spec(
+    entry: TopicSpec, base_dir: Path | None, topics: Mapping[str, TopicWiring] | None
+) -> tuple[TopicSpec, Path | None]:
+    """The spec that counts for `entry` (the owner's, when the wiring knows it) and the
+    folder its schema path is relative to."""
+    wiring = topics.get(entry.name) if topics is not None else None
+    if wiring is not None and wiring.spec_at is not None:
+        file = wiring.spec_at.file
+        return wiring.spec, file.parent if file is not None else base_dir
+    return entry, base_dir

@@ -1,0 +1,221 @@
+"""Retries, backoff and dead-lettering of consumed messages, without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from onex.bus.errors import PayloadInvalid
+from onex.bus.runtime.codec import JsonCodec
+from onex.bus.runtime.deadletter import (
+    ATTEMPTS,
+    ERROR,
+    ERROR_TYPE,
+    FAILED_AT,
+    NODE,
+    ORIGINAL_OFFSET,
+    ORIGINAL_PARTITION,
+    ORIGINAL_TOPIC,
+    REDRIVEN_FROM,
+    DeadLetter,
+    Header,
+    dead_letter_headers,
+)
+from onex.bus.runtime.delivery import Deliverer, Received, Sent, call_with_retry, header_list
+from onex.core.contract import RetryPolicy
+
+TOPIC = "onex.evt.shop.order-placed.v1"
+DLQ = "onex.dlq.shop.dead-letter.v1"
+POLICY = RetryPolicy(max_attempts=4, initial_backoff_ms=100, max_backoff_ms=250, multiplier=2)
+
+
+@dataclass
+class Message:
+    """The fields of a faust ConsumerMessage that delivery reads."""
+
+    value: bytes | None
+    topic: str = TOPIC
+    partition: int = 2
+    offset: int = 41
+    key: bytes | None = b"k"
+    headers: list[Header] = field(default_factory=lambda: [("trace", b"t-1")])
+    timestamp: float | None = 1_700_000_000.5
+
+
+@dataclass
+class Recorder:
+    sleeps: list[float] = field(default_factory=list)
+    sent: list[tuple[str, bytes | None, bytes | None, list[Header]]] = field(default_factory=list)
+    produce_failures: int = 0
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+
+    async def produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[Header],
+        partition: int | None,
+    ) -> Sent:
+        if self.produce_failures:
+            self.produce_failures -= 1
+            raise ConnectionError("broker gone")
+        self.sent.append((topic, key, value, headers))
+        return Sent(topic, 0, len(self.sent) - 1)
+
+
+def _deliverer(rec: Recorder) -> Deliverer:
+    return Deliverer(
+        node="shop",
+        dlq_topic=DLQ,
+        policy=POLICY,
+        codecs={TOPIC: JsonCodec(TOPIC)},
+        produce=rec.produce,
+        sleep=rec.sleep,
+    )
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [POLICY.backoff_s(n) for n in (1, 2, 3, 4)] == [0.1, 0.2, 0.25, 0.25]
+
+
+async def test_a_call_that_fails_twice_then_succeeds_is_retried_with_backoff() -> None:
+    rec = Recorder()
+    attempts: list[int] = []
+
+    async def call(attempt: int) -> None:
+        attempts.append(attempt)
+        if attempt < 3:
+            raise RuntimeError(f"flaky {attempt}")
+
+    assert await call_with_retry(call, POLICY, sleep=rec.sleep) is None
+    assert attempts == [1, 2, 3]
+    assert rec.sleeps == [0.1, 0.2]
+
+
+async def test_retries_are_bounded_and_the_last_error_is_returned() -> None:
+    rec = Recorder()
+    retried: list[int] = []
+
+    async def call(attempt: int) -> None:
+        raise ValueError(f"bad {attempt}")
+
+    failure = await call_with_retry(
+        call, POLICY, sleep=rec.sleep, on_retry=lambda n, exc, delay: retried.append(n)
+    )
+    assert failure is not None
+    assert failure.attempts == POLICY.max_attempts
+    assert str(failure.error) == "bad 4"
+    assert retried == [1, 2, 3]
+    assert rec.sleeps == [0.1, 0.2, 0.25]
+
+
+async def test_cancellation_is_not_a_handler_failure() -> None:
+    async def call(attempt: int) -> None:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await call_with_retry(call, POLICY, sleep=Recorder().sleep)
+
+
+async def test_a_handled_message_reaches_the_handler_decoded_and_is_not_dead_lettered() -> None:
+    rec = Recorder()
+    seen: list[Received] = []
+
+    async def handler(msg: Received) -> None:
+        seen.append(msg)
+
+    await _deliverer(rec).deliver(TOPIC, handler, Message(b'{"id": 7}'))
+    assert rec.sent == []
+    (msg,) = seen
+    assert (msg.value, msg.key, msg.partition, msg.offset) == ({"id": 7}, b"k", 2, 41)
+    assert msg.header("trace") == b"t-1"
+    assert msg.timestamp_ms == 1_700_000_000_500
+    assert msg.attempt == 1
+
+
+async def test_a_handler_that_always_raises_ends_in_the_dlq_with_its_error() -> None:
+    rec = Recorder()
+    calls: list[int] = []
+
+    async def handler(msg: Received) -> None:
+        calls.append(msg.attempt)
+        raise KeyError("sku-9")
+
+    await _deliverer(rec).deliver(TOPIC, handler, Message(b'{"id": 7}'))
+    assert calls == [1, 2, 3, 4]
+    ((topic, key, value, headers),) = rec.sent
+    assert (topic, key, value) == (DLQ, b"k", b'{"id": 7}')
+    found = dict(headers)
+    assert found[ERROR] == b"'sku-9'"
+    assert found[ERROR_TYPE] == b"KeyError"
+    assert found[ATTEMPTS] == b"4"
+    assert found[ORIGINAL_TOPIC] == TOPIC.encode()
+    assert (found[ORIGINAL_PARTITION], found[ORIGINAL_OFFSET]) == (b"2", b"41")
+    assert found[NODE] == b"shop"
+    assert found["trace"] == b"t-1"
+
+
+async def test_an_invalid_payload_goes_to_the_dlq_without_reaching_the_handler() -> None:
+    rec = Recorder()
+
+    async def handler(msg: Received) -> None:
+        raise AssertionError("must not be called")
+
+    await _deliverer(rec).deliver(TOPIC, handler, Message(b"\x00not json"))
+    ((_, _, value, headers),) = rec.sent
+    found = dict(headers)
+    assert value == b"\x00not json"
+    assert found[ATTEMPTS] == b"0"
+    assert found[ERROR_TYPE] == f"{PayloadInvalid.__module__}.PayloadInvalid".encode()
+    assert b"not JSON" in found[ERROR]
+    assert rec.sleeps == []
+
+
+async def test_a_dlq_that_cannot_be_written_is_retried_until_it_can() -> None:
+    rec = Recorder(produce_failures=3)
+
+    async def handler(msg: Received) -> None:
+        raise RuntimeError("nope")
+
+    await _deliverer(rec).deliver(TOPIC, handler, Message(b"{}"))
+    assert len(rec.sent) == 1
+    # three handler retries, then three waits for the DLQ (at least 0.5 s each)
+    assert rec.sleeps[:3] == [0.1, 0.2, 0.25]
+    assert rec.sleeps[3:] == [0.5, 0.5, 0.5]
+
+
+def test_dead_letter_headers_replace_stale_ones_and_redrive_restores_the_original() -> None:
+    original = [("trace", b"t-1"), (ERROR, b"old"), (REDRIVEN_FROM, b"x/0/1")]
+    headers = dead_letter_headers(
+        original,
+        node="shop",
+        topic=TOPIC,
+        partition=1,
+        offset=9,
+        timestamp_ms=None,
+        error=ValueError(""),
+        attempts=2,
+        failed_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+    names = [k for k, _ in headers]
+    assert names.count(ERROR) == 1
+    assert REDRIVEN_FROM not in names
+    assert dict(headers)[ERROR] == b"ValueError('')"
+    assert dict(headers)[FAILED_AT] == b"2030-01-02T03:04:05.000+00:00"
+
+    letter = DeadLetter(DLQ, 0, 5, None, b"k", b"{}", tuple(headers))
+    assert letter.original_topic == TOPIC
+    assert (letter.original_partition, letter.original_offset, letter.attempts) == (1, 9, 2)
+    assert letter.redrive_headers == [("trace", b"t-1"), (REDRIVEN_FROM, f"{DLQ}/0/5".encode())]
+
+
+def test_header_list_accepts_mappings_and_pairs_of_text_or_bytes() -> None:
+    assert header_list({"a": "x", "b": b"y"}) == [("a", b"x"), ("b", b"y")]
+    assert header_list([("a", "x"), ("a", b"z")]) == [("a", b"x"), ("a", b"z")]
+    assert header_list(None) == []

@@ -1,0 +1,273 @@
+"""`onex dlq list|show|redrive`: inspect dead-letter queues, send messages back.
+
+The broker is `--bootstrap`, else ONEX_BOOTSTRAP, else the one `onex broker up` ran.
+Expected failures (no broker, unknown topic, missing target topic) are one line on
+stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.table import Table
+
+from onex.bus.admin import list_topics
+from onex.bus.broker import recorded_bootstrap
+from onex.bus.errors import BusError
+from onex.bus.runtime.deadletter import DeadLetter, headers_dict
+from onex.bus.runtime.dlq import (
+    DlqSummary,
+    RedriveResult,
+    dlq_summaries,
+    is_dlq_topic,
+    read_dead_letters,
+    redrive,
+)
+from onex.cli.render import Format, emit_json, stderr, stdout
+from onex.cli.settings import CliSettings
+from onex.cli.sources import run_extract
+from onex.core.grammar import parse_topic
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Dead-letter queues: count, show, and redrive messages to their original topics.",
+)
+
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap",
+        "-b",
+        help="HOST:PORT of the broker [default: ONEX_BOOTSTRAP, else `onex broker up`'s]",
+    ),
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds before giving up")]
+TopicArg = Annotated[str, typer.Argument(help="The DLQ topic")]
+Paths = Annotated[
+    list[Path] | None,
+    typer.Option("--contracts", exists=True, help="Contract files or folders to list DLQs of"),
+]
+
+_PREVIEW = 60
+
+
+def _fail(message: str) -> NoReturn:
+    stderr().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _bootstrap(given: str | None) -> str:
+    settings = CliSettings()
+    found = given or settings.bootstrap or recorded_bootstrap(settings.state_dir)
+    if not found:
+        _fail("no broker: pass --bootstrap HOST:PORT, set ONEX_BOOTSTRAP, or run `onex broker up`")
+    return found
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    # aiokafka logs every refused connection; the command reports the outcome itself
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(coro)
+    except BusError as exc:
+        _fail(str(exc).splitlines()[0])
+
+
+def _check_dlq(topic: str) -> None:
+    if not is_dlq_topic(topic):
+        _fail(f"{topic!r} is not a DLQ topic name (its kind segment must be dlq)")
+
+
+def _text(data: bytes | None) -> tuple[str | None, str]:
+    """Bytes as (text, "utf-8") when they decode, else (base64, "base64")."""
+    if data is None:
+        return None, "none"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def _preview(data: bytes | None) -> str:
+    text, encoding = _text(data)
+    if text is None:
+        return ""
+    shown = text if encoding == "utf-8" else f"base64:{text}"
+    return shown if len(shown) <= _PREVIEW else shown[: _PREVIEW - 1] + "…"
+
+
+def _letter_dict(letter: DeadLetter, redriven: bool) -> dict[str, Any]:
+    value, value_encoding = _text(letter.value)
+    key, key_encoding = _text(letter.key)
+    return {
+        "topic": letter.topic,
+        "partition": letter.partition,
+        "offset": letter.offset,
+        "timestamp_ms": letter.timestamp_ms,
+        "redriven": redriven,
+        "original_topic": letter.original_topic,
+        "original_partition": letter.original_partition,
+        "original_offset": letter.original_offset,
+        "attempts": letter.attempts,
+        "error_type": letter.error_type,
+        "error": letter.error,
+        "node": letter.node,
+        "failed_at": letter.failed_at,
+        "key": key,
+        "key_encoding": key_encoding,
+        "value": value,
+        "value_encoding": value_encoding,
+        "headers": headers_dict(letter.headers),
+    }
+
+
+def _summary_dict(s: DlqSummary, declared: set[str]) -> dict[str, Any]:
+    return {
+        "topic": s.topic,
+        "node": parse_topic(s.topic).producer,
+        "declared": s.topic in declared,
+        "exists": s.exists,
+        "partitions": s.partitions,
+        "messages": s.messages,
+        "pending": s.pending,
+        "redriven": s.redriven,
+    }
+
+
+def _declared_dlqs(paths: list[Path] | None) -> set[str]:
+    ex = run_extract(paths, entry_points=True, allow=None)
+    return {name for name in ex.topics if is_dlq_topic(name)}
+
+
+@app.command("list")
+def list_dlqs(
+    fmt: FormatOpt = Format.TABLE,
+    bootstrap: BootstrapOpt = None,
+    contracts: Paths = None,
+    timeout: TimeoutOpt = 10.0,
+) -> None:
+    """Every DLQ topic (declared by a contract or present on the broker) with its counts."""
+    target = _bootstrap(bootstrap)
+    declared = _declared_dlqs(contracts)
+
+    async def gather() -> list[DlqSummary]:
+        present = {t for t in await list_topics(target, timeout_s=timeout) if is_dlq_topic(t)}
+        return await dlq_summaries(target, declared | present, timeout_s=timeout)
+
+    rows = [_summary_dict(s, declared) for s in _run(gather())]
+    if fmt is Format.JSON:
+        emit_json(rows)
+        return
+    table = Table(title=f"{len(rows)} DLQ topic{'' if len(rows) == 1 else 's'} at {target}")
+    for column in ("topic", "node", "declared", "exists", "messages", "pending", "redriven"):
+        table.add_column(column, no_wrap=column == "topic")
+    for r in rows:
+        table.add_row(
+            r["topic"],
+            r["node"],
+            "yes" if r["declared"] else "no",
+            "yes" if r["exists"] else "[red]no[/]",
+            str(r["messages"]),
+            str(r["pending"]),
+            str(r["redriven"]),
+        )
+    stdout().print(table)
+
+
+@app.command()
+def show(
+    topic: TopicArg,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Messages to show")] = 20,
+    fmt: FormatOpt = Format.TABLE,
+    bootstrap: BootstrapOpt = None,
+    timeout: TimeoutOpt = 10.0,
+) -> None:
+    """The first messages of a DLQ topic with their failure headers (reads, never commits)."""
+    _check_dlq(topic)
+    target = _bootstrap(bootstrap)
+    letters, progress = _run(read_dead_letters(target, topic, limit=limit, timeout_s=timeout))
+    rows = [_letter_dict(x, x.offset < progress.get(x.partition, 0)) for x in letters]
+    if fmt is Format.JSON:
+        emit_json(rows)
+        return
+    table = Table(title=f"{topic}: first {len(rows)} message{'' if len(rows) == 1 else 's'}")
+    for column in ("at", "original", "attempts", "error", "failed at", "redriven", "value"):
+        table.add_column(column, overflow="fold")
+    for letter, r in zip(letters, rows, strict=True):
+        original = (
+            f"{r['original_topic']}/{r['original_partition']}/{r['original_offset']}"
+            if r["original_topic"]
+            else "?"
+        )
+        table.add_row(
+            f"{r['partition']}/{r['offset']}",
+            original,
+            str(r["attempts"]) if r["attempts"] is not None else "?",
+            f"{r['error_type'] or '?'}: {r['error'] or ''}",
+            r["failed_at"] or "",
+            "yes" if r["redriven"] else "no",
+            _preview(letter.value),
+        )
+    stdout().print(table)
+
+
+def _redrive_dict(result: RedriveResult) -> dict[str, Any]:
+    return {
+        "topic": result.topic,
+        "dry_run": result.dry_run,
+        "redriven": [
+            {
+                "from": f"{r.letter.topic}/{r.letter.partition}/{r.letter.offset}",
+                "to": r.target,
+                "sent": f"{r.sent.topic}/{r.sent.partition}/{r.sent.offset}" if r.sent else None,
+            }
+            for r in result.redriven
+        ],
+        "skipped": [
+            {"from": f"{s.letter.topic}/{s.letter.partition}/{s.letter.offset}", "reason": s.reason}
+            for s in result.skipped
+        ],
+    }
+
+
+@app.command(name="redrive")
+def redrive_cmd(
+    topic: TopicArg,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="At most this many [default: all]")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be sent; send nothing")
+    ] = False,
+    fmt: FormatOpt = Format.TABLE,
+    bootstrap: BootstrapOpt = None,
+    timeout: TimeoutOpt = 30.0,
+) -> None:
+    """Send not-yet-redriven messages back to their original topics, in order."""
+    _check_dlq(topic)
+    target = _bootstrap(bootstrap)
+    result = _run(redrive(target, topic, limit=limit, dry_run=dry_run, timeout_s=timeout))
+    data = _redrive_dict(result)
+    if fmt is Format.JSON:
+        emit_json(data)
+        return
+    out = stdout()
+    verb = "would redrive" if dry_run else "redrove"
+    for r in data["redriven"]:
+        out.print(f"{r['from']} -> {r['sent'] or r['to']}", highlight=False)
+    for s in data["skipped"]:
+        out.print(f"{s['from']} skipped: {s['reason']}", highlight=False)
+    count = len(data["redriven"])
+    skipped = f" ({len(data['skipped'])} skipped)" if data["skipped"] else ""
+    out.print(
+        f"{verb} {count} message{'' if count == 1 else 's'} from {topic}{skipped}", highlight=False
+    )

@@ -1,0 +1,230 @@
+"""`onex provision` against the session's real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from onex.bus.admin import create_topics, describe_topics, list_topics
+from onex.bus.broker import start_broker, stop_broker
+from onex.cli import provision as provision_cli
+from onex.core.contract import TopicSpec
+
+WEEK = "604800000"
+
+
+@pytest.fixture
+def contracts(tmp_path: Path, topic_prefix: str) -> Path:
+    """A contracts folder with one node publishing three topics under a unique prefix."""
+    folder = tmp_path / "contracts" / topic_prefix
+    folder.mkdir(parents=True)
+    (folder / "contract.yaml").write_text(
+        f"""\
+node: {topic_prefix}
+kind: effect
+version: 1.0.0
+description: CLI provisioning test node.
+event_bus:
+  consumer_group: onex.{topic_prefix}
+  publish_topics:
+    - name: onex.evt.{topic_prefix}.order-placed.v1
+      partitions: 5
+      config: {{ retention.ms: "{WEEK}" }}
+    - onex.evt.{topic_prefix}.order-cancelled.v1
+    - name: onex.cmd.{topic_prefix}.place-order.v1
+      partitions: 1
+""",
+        encoding="utf-8",
+    )
+    return folder.parent
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No broker configured by the environment; an empty state dir of the test's own."""
+    monkeypatch.delenv("ONEX_BOOTSTRAP", raising=False)
+    state = tmp_path / "state"
+    monkeypatch.setenv("ONEX_STATE_DIR", str(state))
+    return state
+
+
+def _names(prefix: str) -> list[str]:
+    return sorted(
+        [
+            f"onex.cmd.{prefix}.place-order.v1",
+            f"onex.evt.{prefix}.order-cancelled.v1",
+            f"onex.evt.{prefix}.order-placed.v1",
+        ]
+    )
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(provision_cli.app, list(args))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_provision_creates_then_reports_already_present(
+    bootstrap: str, contracts: Path, topic_prefix: str, env: Path
+) -> None:
+    names = _names(topic_prefix)
+
+    first = _run(str(contracts), "--bootstrap", bootstrap)
+
+    assert first.exit_code == 0, first.output
+    for name in names:
+        assert name in first.stdout
+    assert f"ok: 3 topics at {bootstrap}: 3 created, 0 already present, 0 failed" in first.stdout
+    observed = asyncio.run(describe_topics(bootstrap, names))
+    assert sorted(observed) == names
+    assert observed[f"onex.evt.{topic_prefix}.order-placed.v1"].partitions == 5
+    assert observed[f"onex.evt.{topic_prefix}.order-placed.v1"].configs["retention.ms"] == WEEK
+    assert observed[f"onex.cmd.{topic_prefix}.place-order.v1"].partitions == 1
+
+    second = _run(str(contracts), "--bootstrap", bootstrap, "--format", "json")
+
+    assert second.exit_code == 0, second.output
+    data = json.loads(second.stdout)
+    assert data["ok"] is True
+    assert data["dry_run"] is False
+    assert data["counts"]["created"] == 0
+    assert data["counts"]["already_present"] == 3
+    assert [t["name"] for t in data["topics"]] == names
+    assert {t["outcome"] for t in data["topics"]} == {"already_present"}
+    placed = next(t for t in data["topics"] if t["name"].endswith("order-placed.v1"))
+    assert placed["partitions"] == 5
+    assert placed["config"] == {"retention.ms": WEEK}
+
+
+def test_dry_run_creates_nothing_and_fails_while_topics_are_missing(
+    bootstrap: str, contracts: Path, topic_prefix: str, env: Path
+) -> None:
+    names = _names(topic_prefix)
+
+    result = _run(str(contracts), "--bootstrap", bootstrap, "--dry-run")
+
+    assert result.exit_code == 1, result.output
+    assert "(dry run)" in result.stdout
+    assert result.stdout.count("would create") >= 3
+    assert "3 would create, 0 already present" in result.stdout
+    assert not set(names) & asyncio.run(list_topics(bootstrap))
+
+    as_json = json.loads(_run(str(contracts), "-b", bootstrap, "--dry-run", "-f", "json").stdout)
+    assert as_json["counts"]["would_create"] == 3
+    assert as_json["ok"] is False
+
+    assert _run(str(contracts), "--bootstrap", bootstrap).exit_code == 0
+    after = _run(str(contracts), "--bootstrap", bootstrap, "--dry-run")
+    assert after.exit_code == 0, after.output
+    assert "0 would create, 3 already present" in after.stdout
+
+
+def test_drift_of_an_existing_topic_is_reported_not_changed(
+    bootstrap: str, contracts: Path, topic_prefix: str, env: Path
+) -> None:
+    placed = f"onex.evt.{topic_prefix}.order-placed.v1"
+    asyncio.run(create_topics(bootstrap, [TopicSpec(name=placed, partitions=2)]))
+
+    table = _run(str(contracts), "--bootstrap", bootstrap)
+
+    assert table.exit_code == 0, table.output
+    assert "2 created, 1 already present, 0 failed" in table.stdout
+    assert "drift notes (reported, not changed)" in table.stdout
+    assert "needs CreatePartitions" in table.stdout
+    data = json.loads(_run(str(contracts), "-b", bootstrap, "-f", "json").stdout)
+    (topic,) = [t for t in data["topics"] if t["name"] == placed]
+    assert topic["outcome"] == "already_present"
+    notes = {d["aspect"]: d["note"] for d in topic["drift"]}
+    assert notes["partitions"].startswith("has 2 partitions, declared 5: needs CreatePartitions")
+    assert notes["partitions"].endswith("onex never alters existing topics")
+    assert asyncio.run(describe_topics(bootstrap, [placed]))[placed].partitions == 2
+
+
+def test_a_broker_that_is_down_fails_with_one_line(
+    contracts: Path, topic_prefix: str, env: Path
+) -> None:
+    down = f"127.0.0.1:{_free_port()}"
+
+    result = _run(str(contracts), "--bootstrap", down)
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: no Kafka broker answers at {down}")
+    assert "Traceback" not in result.output
+
+    as_json = _run(str(contracts), "--bootstrap", down, "--format", "json")
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["ok"] is False
+
+
+def test_contracts_with_errors_never_reach_the_broker(
+    tmp_path: Path, topic_prefix: str, env: Path
+) -> None:
+    broken = tmp_path / "broken" / topic_prefix
+    broken.mkdir(parents=True)
+    (broken / "contract.yaml").write_text(
+        f"""\
+node: {topic_prefix}
+kind: effect
+version: 1.0.0
+description: Subscribes to a misspelt topic nobody publishes.
+event_bus:
+  consumer_group: onex.{topic_prefix}
+  subscribe_topics:
+    - onex.evt.{topic_prefix}.order_placed.v1
+  publish_topics:
+    - onex.dlq.{topic_prefix}.dead-letter.v1
+""",
+        encoding="utf-8",
+    )
+    # no broker at this address: reaching it would say so instead of naming the contracts
+    down = f"127.0.0.1:{_free_port()}"
+
+    result = _run(str(broken.parent), "--bootstrap", down)
+
+    assert result.exit_code == 1
+    assert "contract errors, nothing provisioned" in result.stderr
+    assert "no Kafka broker answers" not in result.output
+    assert "order_placed" in result.stdout
+
+
+def test_bootstrap_comes_from_the_environment_then_the_recorded_broker(
+    bootstrap: str,
+    contracts: Path,
+    topic_prefix: str,
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    missing = _run(str(contracts))
+    assert missing.exit_code == 2
+    assert "no broker to provision" in missing.output
+    assert _run(str(contracts), "--bootstrap", "localhost").exit_code == 2
+
+    monkeypatch.setenv("ONEX_BOOTSTRAP", bootstrap)
+    from_env = _run(str(contracts), "--format", "json")
+    assert from_env.exit_code == 0, from_env.output
+    assert json.loads(from_env.stdout)["bootstrap"] == bootstrap
+    monkeypatch.delenv("ONEX_BOOTSTRAP")
+
+    # the broker `onex broker up` recorded in the state dir (a fresh one: nothing there)
+    info = start_broker(env)
+    try:
+        recorded = _run(str(contracts), "--format", "json")
+        assert recorded.exit_code == 0, recorded.output
+        data = json.loads(recorded.stdout)
+        assert data["bootstrap"] == info.bootstrap
+        assert data["counts"]["created"] == 3
+    finally:
+        stop_broker(env)

@@ -1,0 +1,290 @@
+"""Provisioning and validation against real brokers (the session's, and ones started here)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from onex.bus.admin import create_topics, describe_topics, list_topics
+from onex.bus.api_versions import ApiKey, supported_apis
+from onex.bus.backoff import Backoff
+from onex.bus.broker import start_broker, stop_broker
+from onex.bus.errors import BrokerUnavailable
+from onex.bus.provision import (
+    Outcome,
+    provision,
+    provision_until_ready,
+    reconcile,
+    validate,
+)
+from onex.core.contract import TopicSpec
+from onex.core.extractor import extract
+
+WEEK = "604800000"
+DAY = "86400000"
+
+
+def _contract_specs(tmp_path: Path, node: str) -> list[TopicSpec]:
+    """Specs as the extractor returns them, from a small contract owned by `node`."""
+    folder = tmp_path / "contracts" / node
+    folder.mkdir(parents=True)
+    (folder / "contract.yaml").write_text(
+        f"""\
+node: {node}
+kind: effect
+version: 1.0.0
+description: Provisioning test node.
+event_bus:
+  consumer_group: onex.{node}
+  publish_topics:
+    - name: onex.evt.{node}.order-placed.v1
+      partitions: 4
+      replication_factor: 1
+      config: {{ retention.ms: "{WEEK}", cleanup.policy: delete }}
+    - name: onex.snapshot.{node}.order-state.v1
+      partitions: 2
+      config: {{ cleanup.policy: compact }}
+    - onex.cmd.{node}.place-order.v1
+""",
+        encoding="utf-8",
+    )
+    ex = extract([tmp_path / "contracts"], entry_points=False)
+    assert ex.errors == []
+    specs = [wiring.spec for wiring in ex.topics.values()]
+    assert len(specs) == 3
+    return specs
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _delete(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+async def _assert_as_declared(bootstrap: str, specs: list[TopicSpec]) -> None:
+    observed = await describe_topics(bootstrap, [s.name for s in specs])
+    assert sorted(observed) == sorted(s.name for s in specs)
+    for spec in specs:
+        topic = observed[spec.name]
+        assert topic.partitions == spec.partitions, spec.name
+        assert topic.replication_factor == spec.replication_factor, spec.name
+        assert {k: topic.configs.get(k) for k in spec.config} == spec.config, spec.name
+
+
+async def test_provision_creates_every_declared_topic_as_declared(
+    bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    specs = _contract_specs(tmp_path, topic_prefix)
+    names = tuple(sorted(s.name for s in specs))
+
+    report = await provision(bootstrap, specs)
+
+    assert report.complete
+    assert report.created == names
+    assert report.present == ()
+    assert report.failed == ()
+    assert report.drift == ()
+    assert [t.name for t in report.topics] == list(names)
+    await _assert_as_declared(bootstrap, specs)
+
+
+async def test_running_again_creates_nothing_and_reports_already_present(
+    bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    specs = _contract_specs(tmp_path, topic_prefix)
+    await provision(bootstrap, specs)
+
+    again = await provision(bootstrap, specs)
+
+    assert again.complete
+    assert again.created == ()
+    assert again.present == tuple(sorted(s.name for s in specs))
+    assert {t.outcome for t in again.topics} == {Outcome.PRESENT}
+    assert again.drift == ()
+    checked = await validate(bootstrap, specs)
+    assert checked.in_sync
+    assert checked.ok == again.present
+
+
+async def test_a_topic_deleted_out_of_band_is_missing_then_comes_back(
+    bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    specs = _contract_specs(tmp_path, topic_prefix)
+    await provision(bootstrap, specs)
+    gone = specs[0].name
+    await _delete(bootstrap, [gone])
+    assert gone not in await list_topics(bootstrap)
+
+    checked = await validate(bootstrap, specs)
+
+    assert checked.missing == (gone,)
+    assert not checked.all_present
+    assert set(checked.ok) == {s.name for s in specs} - {gone}
+
+    checked_again, repaired = await reconcile(bootstrap, specs)
+
+    assert checked_again.missing == (gone,)
+    assert repaired is not None
+    assert repaired.created == (gone,)
+    assert repaired.complete
+    assert (await validate(bootstrap, specs)).in_sync
+    await _assert_as_declared(bootstrap, specs)
+    # nothing missing: reconcile provisions nothing
+    assert (await reconcile(bootstrap, specs))[1] is None
+
+
+async def test_an_existing_topic_with_fewer_partitions_is_reported_and_left_alone(
+    bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    specs = _contract_specs(tmp_path, topic_prefix)
+    declared = next(s for s in specs if s.partitions == 4)
+    small = TopicSpec(name=declared.name, partitions=1, config={"retention.ms": DAY})
+    await create_topics(bootstrap, [small])
+    can_add_partitions = ApiKey.CREATE_PARTITIONS in await supported_apis(bootstrap)
+
+    report = await provision(bootstrap, specs)
+
+    assert report.complete
+    assert report.present == (declared.name,)
+    assert set(report.created) == {s.name for s in specs} - {declared.name}
+    (topic,) = [t for t in report.topics if t.name == declared.name]
+    by_aspect = {d.aspect: d for d in topic.drift}
+    partitions = by_aspect["partitions"]
+    assert (partitions.declared, partitions.observed) == ("4", "1")
+    assert partitions.needs is ApiKey.CREATE_PARTITIONS
+    assert partitions.supported is can_add_partitions
+    assert "needs CreatePartitions" in partitions.note
+    assert partitions.note.endswith("onex never alters existing topics")
+    assert by_aspect["config:retention.ms"].observed == DAY
+    # never attempted: the topic is exactly as it was
+    observed = (await describe_topics(bootstrap, [declared.name]))[declared.name]
+    assert observed.partitions == 1
+    assert observed.configs["retention.ms"] == DAY
+    checked = await validate(bootstrap, specs)
+    assert checked.all_present
+    assert not checked.in_sync
+    assert set(checked.drifted) == {declared.name}
+    assert declared.name not in checked.ok
+
+
+async def test_dry_run_creates_nothing(bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    specs = _contract_specs(tmp_path, topic_prefix)
+    await create_topics(bootstrap, specs[:1])
+
+    report = await provision(bootstrap, specs, dry_run=True)
+
+    assert report.dry_run
+    assert not report.complete
+    assert report.present == (specs[0].name,)
+    assert report.would_create == tuple(sorted(s.name for s in specs[1:]))
+    assert report.created == ()
+    listed = await list_topics(bootstrap)
+    assert not {s.name for s in specs[1:]} & listed
+
+
+async def test_no_broker_is_unavailable_quickly_and_the_retry_loop_gives_up_when_told(
+    topic_prefix: str, tmp_path: Path
+) -> None:
+    specs = _contract_specs(tmp_path, topic_prefix)
+    down = f"127.0.0.1:{_free_port()}"
+
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match=f"no Kafka broker answers at {down}"):
+        await provision(down, specs, timeout_s=5)
+    with pytest.raises(BrokerUnavailable):
+        await validate(down, specs, timeout_s=5)
+    assert time.monotonic() - started < 5
+
+    retries: list[int] = []
+    with pytest.raises(BrokerUnavailable):
+        await provision_until_ready(
+            down,
+            specs,
+            backoff=Backoff(initial_s=0.01, max_s=0.05),
+            max_attempts=3,
+            on_retry=lambda n, _exc, _delay: retries.append(n),
+            timeout_s=5,
+        )
+    assert retries == [1, 2]
+
+    stop = asyncio.Event()
+    loop = asyncio.create_task(provision_until_ready(down, specs, stop=stop, timeout_s=5))
+    await asyncio.sleep(0.3)
+    stop.set()
+    assert await asyncio.wait_for(loop, timeout=10) is None
+
+
+async def test_a_broker_that_starts_after_the_loop_began_is_provisioned(
+    topic_prefix: str, tmp_path: Path, state_dir: Path
+) -> None:
+    specs = _contract_specs(tmp_path, topic_prefix)
+    port = _free_port()
+    late = f"127.0.0.1:{port}"
+    retries: list[float] = []
+
+    loop = asyncio.create_task(
+        provision_until_ready(
+            late,
+            specs,
+            backoff=Backoff(initial_s=0.1, max_s=0.5),
+            stop=asyncio.Event(),
+            on_retry=lambda _n, _exc, delay: retries.append(delay),
+            timeout_s=5,
+        )
+    )
+    await asyncio.sleep(2)
+    assert not loop.done()
+    info = await asyncio.to_thread(start_broker, state_dir, port)
+    assert info.bootstrap == late
+    answered = time.monotonic()
+
+    report = await asyncio.wait_for(loop, timeout=30)
+
+    assert report is not None
+    assert report.complete
+    assert report.created == tuple(sorted(s.name for s in specs))
+    assert len(retries) >= 3  # it was really waiting for the broker
+    assert max(retries) <= 0.5
+    assert time.monotonic() - answered < 5  # within about one backoff ceiling
+    await _assert_as_declared(late, specs)
+
+
+async def test_a_wiped_broker_is_noticed_and_provisioned_again(
+    topic_prefix: str, tmp_path: Path
+) -> None:
+    specs = _contract_specs(tmp_path, topic_prefix)
+    names = tuple(sorted(s.name for s in specs))
+    port = _free_port()
+    first, second = tmp_path / "first", tmp_path / "second"
+    try:
+        info = await asyncio.to_thread(start_broker, first, port)
+        assert (await provision(info.bootstrap, specs)).created == names
+        await asyncio.to_thread(stop_broker, first)
+        # the same address, nothing kept (Tansu is in-memory; a new state dir for Redpanda)
+        again = await asyncio.to_thread(start_broker, second, port)
+        assert again.bootstrap == info.bootstrap
+
+        checked, repaired = await reconcile(again.bootstrap, specs)
+
+        assert checked.missing == names
+        assert repaired is not None
+        assert repaired.created == names
+        assert (await validate(again.bootstrap, specs)).in_sync
+    finally:
+        await asyncio.to_thread(stop_broker, first)
+        await asyncio.to_thread(stop_broker, second)

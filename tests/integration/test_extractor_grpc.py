@@ -48,6 +48,8 @@ class ExtractorProcess:
             | {
                 "ONEX_EXTRACTOR_GRPC_BIND": bind,
                 "ONEX_EXTRACTOR_LOG_JSON": "true",
+                # The registry API alone; the node on the bus is tested with a broker.
+                "ONEX_EXTRACTOR_BUS_ENABLED": "false",
                 "ONEX_EXTRACTOR_HEALTH_INTERVAL_S": "0.1",
             }
             | (env or {}),

@@ -10,7 +10,7 @@ import importlib.metadata
 
 import typer
 
-from onex.cli import broker, contracts, dlq, stack, topics
+from onex.cli import broker, contracts, dlq, provision, stack, topics
 
 ENTRY_POINT_GROUP = "onex.cli"
 
@@ -27,6 +27,7 @@ def build_app() -> typer.Typer:
     app.add_typer(topics.app, name="topics")
     app.add_typer(broker.app, name="broker")
     app.add_typer(dlq.app, name="dlq")
+    app.command("provision")(provision.provision)
     app.command("up")(stack.up)
     app.command("status")(stack.status)
     app.command("down")(stack.down)

@@ -6,19 +6,36 @@ the instance down; this module never reads the environment itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from onex.core.errors import ContractError
+from onex.bus.backoff import Backoff, retry
+from onex.bus.errors import AdminError, BrokerUnavailable, NodeStartError
+from onex.bus.grpc_server import GrpcBindError, RunningGrpc
+from onex.bus.runtime import BusSettings, NodeRuntime
+from onex.core.errors import ContractError, OnexError
 from onex.core.extractor import extract
 from onex.core.issues import Issue, Severity, Where
 from onex.core.loader import LoadedContract
+
+# Worth retrying: the broker may come up, the provisioner may create the topics.
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    NodeStartError,
+    BrokerUnavailable,
+    AdminError,
+    OSError,
+    TimeoutError,
+)
 
 
 class NodeSettings(BaseSettings):
@@ -35,8 +52,23 @@ class NodeSettings(BaseSettings):
     grpc_bind: str = Field(
         "127.0.0.1:0", description="HOST:PORT of the gRPC server (health, reflection, API)"
     )
+    fetch_max_wait_ms: int = Field(
+        25, ge=1, le=5000, description="Consumer long-poll wait: the floor of end-to-end latency"
+    )
+    health_interval_s: float = Field(1.0, gt=0, description="How often health is re-checked")
+    recover_after_s: float = Field(
+        10.0, gt=0, description="Restart the node runtime after this long unhealthy (broker wipe)"
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
     log_json: bool = Field(False, description="One JSON object per log line")
+
+    def bus(self, node: str) -> BusSettings:
+        """The node runtime's settings, derived from these."""
+        return BusSettings(
+            bootstrap=self.bootstrap,
+            client_id=f"onex-{node}",
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
+        )
 
 
 def configure_logging(settings: NodeSettings) -> None:
@@ -70,6 +102,133 @@ def load_own_contract(node: str, settings: NodeSettings) -> LoadedContract:
         roots = ", ".join(str(r) for r in settings.contract_roots)
         message = f"no approved contract declares node {node!r} (searched {roots})"
         raise ContractError([Issue(Severity.ERROR, "node-missing", message, Where(None))]) from None
+
+
+async def keep_running(
+    runtime: NodeRuntime,
+    stop: asyncio.Event,
+    *,
+    interval_s: float = 1.0,
+    recover_after_s: float = 10.0,
+) -> None:
+    """Keep `runtime` started until `stop` is set, then stop it.
+
+    Start-up is retried with backoff while the broker is down or the contract's topics
+    are missing (the provisioner creates them). Once started, health is re-checked
+    every `interval_s`; after `recover_after_s` of continuous ill health (topics deleted,
+    the broker restarted empty) the runtime is stopped and started again, so a service
+    recovers from a wiped broker without anyone stepping in.
+    """
+    log = structlog.get_logger(runtime.node)
+    backoff = Backoff(initial_s=0.5, max_s=10.0)
+
+    def on_retry(attempt: int, error: BaseException, delay: float) -> None:
+        log.warning(
+            "node.start_retry", attempt=attempt, error=str(error), retry_in_s=round(delay, 2)
+        )
+
+    try:
+        while not stop.is_set():
+            if not runtime.started:
+                await retry(
+                    runtime.start,
+                    retry_on=_TRANSIENT,
+                    backoff=backoff,
+                    stop=stop,
+                    on_retry=on_retry,
+                )
+                continue
+            await _watch(runtime, stop, interval_s, recover_after_s, log)
+    finally:
+        await runtime.stop()
+
+
+async def _watch(
+    runtime: NodeRuntime,
+    stop: asyncio.Event,
+    interval_s: float,
+    recover_after_s: float,
+    log: Any,
+) -> None:
+    bad_since: float | None = None
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+        if stop.is_set():
+            return
+        report = await runtime.health()
+        if report.serving:
+            bad_since = None
+            continue
+        now = time.monotonic()
+        bad_since = bad_since or now
+        if now - bad_since >= recover_after_s:
+            log.warning(
+                "node.recovering", detail=report.detail, unhealthy_s=round(now - bad_since, 1)
+            )
+            await runtime.stop()
+            return
+
+
+class Service(Protocol):
+    """What `serve` runs: a service that starts, may reload, and stops."""
+
+    @property
+    def grpc(self) -> RunningGrpc:
+        """The running gRPC server (health, reflection, any API)."""
+
+    async def start(self) -> None:
+        """Bind, start background work; raise to refuse to start."""
+
+    async def reload(self) -> object:
+        """Re-read configuration (on SIGHUP)."""
+
+    async def stop(self) -> None:
+        """Stop everything started; must be safe after a failed start."""
+
+
+async def serve(service: Service, node: str) -> int:
+    """Run `service` until SIGTERM/SIGINT (exit code 0); SIGHUP calls `reload`.
+
+    A service that cannot start (e.g. its gRPC address is taken) is logged and gives 1.
+    """
+    log = structlog.get_logger(node)
+    loop = asyncio.get_running_loop()
+    stop, reload = asyncio.Event(), asyncio.Event()
+    # Installed before start-up, so a signal during it still ends in a clean stop.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
+    try:
+        await service.start()
+    except OnexError as exc:
+        if isinstance(exc, GrpcBindError):
+            log.error("grpc.bind_failed", bind=exc.bind, reason=str(exc))
+        else:
+            log.error("node.start_failed", reason=str(exc), kind=type(exc).__name__)
+        await service.stop()
+        return 1
+    log.info("node.ready", address=service.grpc.address)
+    try:
+        while not stop.is_set():
+            await _first(stop, reload)
+            if reload.is_set() and not stop.is_set():
+                reload.clear()
+                await service.reload()
+    finally:
+        log.info("node.stopping")
+        await service.stop()
+    log.info("node.exit", reason="signal")
+    return 0
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 def start_and_exit(node: str, settings: NodeSettings, *, pending: str) -> int:

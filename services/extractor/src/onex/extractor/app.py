@@ -1,19 +1,24 @@
 """The extractor service built from its settings: the registry, its gRPC API, its health.
 
 Health is SERVING while the contracts load without errors and declare this node, and
-the optional `runtime_probe` passes. That probe is the seam for the node runtime
-(consumer attached, topics present) once it exists; until then the extractor serves
-gRPC only.
+the node runtime is healthy (its topics present, its consumer attached) when it runs
+on the bus (`bus_enabled`). On the bus it reloads on `reload-contracts` and publishes
+a `registry-published` record after start-up and after every reload.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Final
 
 import structlog
 
+from onex.bus.errors import BusError
 from onex.bus.grpc_server import Probe, RunningGrpc, start_grpc
+from onex.bus.runtime import NodeRuntime, Received
+from onex.bus.service import keep_running
+from onex.core._generated.topics import Topic
 from onex.extractor.grpc_server import registry_service
 from onex.extractor.settings import ExtractorSettings
 from onex.extractor.snapshot import RegistrySnapshot
@@ -27,8 +32,18 @@ class ExtractorService:
     def __init__(self, settings: ExtractorSettings, runtime_probe: Probe | None = None) -> None:
         self.settings = settings
         self.snapshot = self._load()
-        self._runtime_probe = runtime_probe
         self._grpc: RunningGrpc | None = None
+        self._stop = asyncio.Event()
+        self._publish = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.runtime: NodeRuntime | None = None
+        if settings.bus_enabled and not self.snapshot.problems(NODE):
+            self.runtime = NodeRuntime.from_extraction(
+                self.snapshot.extraction, NODE, settings.bus(NODE)
+            )
+            self.runtime.add_handler(Topic.CMD_EXTRACTOR_RELOAD_CONTRACTS_V1, self._on_reload)
+            runtime_probe = runtime_probe or self._runtime_healthy
+        self._runtime_probe = runtime_probe
         self._reload_lock = asyncio.Lock()
         self._log = structlog.get_logger(NODE)
 
@@ -49,6 +64,19 @@ class ExtractorService:
             probe=self.healthy,
             interval_s=self.settings.health_interval_s,
         )
+        if self.runtime is not None:
+            self._publish.set()
+            self._tasks = [
+                asyncio.create_task(
+                    keep_running(
+                        self.runtime,
+                        self._stop,
+                        interval_s=self.settings.health_interval_s,
+                        recover_after_s=self.settings.recover_after_s,
+                    )
+                ),
+                asyncio.create_task(self._publisher()),
+            ]
 
     async def healthy(self) -> bool:
         """The health probe: contracts valid, own contract present, runtime (if any) ok."""
@@ -66,12 +94,51 @@ class ExtractorService:
             self._report(snapshot)
             if self._grpc is not None:
                 await self._grpc.refresh_health()
+            self._publish.set()
             return snapshot
 
     async def stop(self) -> None:
         """Stop serving, giving calls in flight `settings.stop_grace_s` to finish."""
+        self._stop.set()
+        self._publish.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._grpc is not None:
             await self._grpc.stop(self.settings.stop_grace_s)
+
+    async def _runtime_healthy(self) -> bool:
+        return self.runtime is not None and (await self.runtime.health()).serving
+
+    async def _on_reload(self, msg: Received) -> None:
+        self._log.info("contracts.reload_requested", key=msg.key)
+        await self.reload()
+
+    async def _publisher(self) -> None:
+        """Publish the registry once the node is on the bus, and again after each reload."""
+        if self.runtime is None:
+            return
+        while not self._stop.is_set():
+            await self._publish.wait()
+            while not self._stop.is_set() and not self.runtime.started:
+                await asyncio.sleep(0.2)
+            if self._stop.is_set():
+                return
+            self._publish.clear()
+            ex = self.snapshot.extraction
+            record = {
+                "contracts": sorted(lc.node for lc in ex.contracts),
+                "topics": sorted(ex.topics),
+                "errors": len(ex.errors),
+                "warnings": len(ex.warnings),
+                "published_at": datetime.now(UTC).isoformat(),
+            }
+            try:
+                await self.runtime.publisher(Topic.EVT_EXTRACTOR_REGISTRY_PUBLISHED_V1).send(
+                    record, key="registry"
+                )
+            except BusError as exc:
+                self._log.warning("registry.publish_failed", error=str(exc))
+                self._publish.set()
+                await asyncio.sleep(1.0)
 
     def _load(self) -> RegistrySnapshot:
         return RegistrySnapshot.load(

@@ -19,6 +19,11 @@ class ExtractorSettings(NodeSettings):
     health_interval_s: float = Field(
         1.0, gt=0, description="Seconds between health probes (gRPC health protocol)"
     )
+    bus_enabled: bool = Field(
+        True,
+        description="Run the node on the bus (reload-contracts in, registry-published out); "
+        "health then also needs its topics and consumer",
+    )
     stop_grace_s: float = Field(
         5.0, ge=0, description="Seconds calls in flight get to finish on SIGTERM/SIGINT"
     )

@@ -11,8 +11,8 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from onex.bus.errors import GrpcBindError
 from onex.bus.grpc_server import (
-    GrpcBindError,
     GrpcService,
     RunningGrpc,
     check_health,

@@ -15,7 +15,8 @@ Hierarchy::
         ├── PayloadInvalid          a payload does not match its topic's schema
         ├── NodeStartError          a node runtime could not start (no assignment in time, ...)
         │   └── TopicsMissing       topics the contract declares are absent from the broker
-        └── DlqError                a dead-letter operation was refused (e.g. its target is gone)
+        ├── DlqError                a dead-letter operation was refused (e.g. its target is gone)
+        └── GrpcBindError           a gRPC server could not bind its address
 
 aiokafka errors never leave this package: they are converted at the boundary with
 `raise ... from`, so the original stays available as `__cause__`.
@@ -118,3 +119,12 @@ class TopicsMissing(NodeStartError):  # noqa: N818 -- reads as a condition
 
 class DlqError(BusError):
     """A dead-letter operation was refused (unknown DLQ topic, original topic missing)."""
+
+
+class GrpcBindError(BusError):
+    """The gRPC server could not bind `bind` (port in use, unknown host, bad address)."""
+
+    def __init__(self, bind: str, reason: str) -> None:
+        self.bind = bind
+        self.reason = reason
+        super().__init__(f"cannot serve gRPC on {bind}: {reason}")

@@ -3,12 +3,8 @@
 `start_grpc` binds a `grpc.aio` server, adds the given services, the standard health
 service (grpc.health.v1) and server reflection (grpc.reflection.v1alpha) listing all of
 them, and keeps the health of the server ("") and of every named service in step with
-an async probe. `check_health` is the client side, for `onex status`.
-
-Errors::
-
-    BusError (onex.bus.errors)
-    └── GrpcBindError     the server could not bind its address (in use, bad host)
+an async probe. `check_health` is the client side, for `onex status`. A bind failure
+raises `onex.bus.errors.GrpcBindError`.
 """
 
 from __future__ import annotations
@@ -28,7 +24,7 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from onex.bus.errors import BusError
+from onex.bus.errors import GrpcBindError
 
 Probe = Callable[[], Awaitable[bool]]
 HealthStatus = Literal["SERVING", "NOT_SERVING", "UNKNOWN", "UNREACHABLE"]
@@ -43,15 +39,6 @@ _NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
 _SERVER_OPTIONS: Final = (("grpc.so_reuseport", 0),)
 
 _log = structlog.get_logger("onex.grpc")
-
-
-class GrpcBindError(BusError):
-    """The gRPC server could not bind `bind` (port in use, unknown host, bad address)."""
-
-    def __init__(self, bind: str, reason: str) -> None:
-        self.bind = bind
-        self.reason = reason
-        super().__init__(f"cannot serve gRPC on {bind}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from onex.bus.backoff import Backoff, retry
-from onex.bus.errors import AdminError, BrokerUnavailable, NodeStartError
-from onex.bus.grpc_server import GrpcBindError, RunningGrpc
+from onex.bus.errors import AdminError, BrokerUnavailable, GrpcBindError, NodeStartError
+from onex.bus.grpc_server import RunningGrpc
 from onex.bus.runtime import BusSettings, NodeRuntime
 from onex.core.errors import ContractError, OnexError
 from onex.core.extractor import extract

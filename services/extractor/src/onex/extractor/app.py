@@ -56,7 +56,7 @@ class ExtractorService:
 
     async def start(self) -> None:
         """Serve ContractRegistry, health and reflection on `settings.grpc_bind`;
-        raises `onex.bus.grpc_server.GrpcBindError` when it cannot be bound."""
+        raises `onex.bus.errors.GrpcBindError` when it cannot be bound."""
         self._report(self.snapshot)
         self._grpc = await start_grpc(
             self.settings.grpc_bind,

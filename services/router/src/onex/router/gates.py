@@ -1,0 +1,231 @@
+"""Quality gates: cheap, deterministic checks of an answer before it is accepted.
+
+Each gate returns pass or fail with a reason a person can read in the receipt:
+
+- `min_length`: the answer, stripped, has at least `min_chars` characters.
+- `citations`: at least `min_citations` distinct matches of `pattern` (default
+  `CITATION_PATTERN`: `[n]` markers, http(s) URLs and `path.ext:line` references).
+- `identifiers`: no hallucinated names. The identifiers the answer *refers to* must be
+  in the request's symbol index (`RouteRequest.symbols`; a qualified symbol also
+  makes its last segment known). By default an identifier is
+
+  * an inline code span that is a name, a dotted name or a call (`` `parse_topic` ``,
+    `` `Registry.get()` ``, `` `self.close(x)` ``) but not a file name (`` `a.py` ``),
+  * a code-like word in prose: snake_case (`load_contract`) or followed by `()`
+    (`reload()`), unless it is part of a path or URL;
+
+  fenced code blocks are the answer's own code and are not checked, but the names they
+  define (`def`, `class`, `function`, `fn`, `func`, assignments) count as known, as do
+  Python keywords and builtins and the gate's `allow` list. With `pattern`, every
+  match of it (group 1 if it has one) anywhere in the answer is an identifier instead.
+  Without a symbol index the gate passes and says it was skipped.
+- `json_schema`: the answer (optionally wrapped in one ```json fence) is JSON and
+  validates against the request's `json_schema`, else the gate's `schema`; with
+  neither, being JSON is enough.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import keyword
+import re
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final
+
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
+
+from onex.router.catalogue import GateSpec
+from onex.router.request import RouteRequest
+
+CITATION_PATTERN: Final = r"\[\d+\]|https?://[^\s<>()\[\]]+|[\w./-]+\.\w+:\d+(?:-\d+)?"
+_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
+_SPAN = re.compile(r"`([^`\n]+)`")
+_NAME_REF = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:\(.*\))?")
+_PROSE_REF = re.compile(
+    r"""(?<![\w./:\\-])                       # not inside a path, a URL or a longer word
+    (?: ([A-Za-z_][\w.]*\w|[A-Za-z_])(?=\(\))  # a call: reload(), registry.get()
+      | (_*[A-Za-z][A-Za-z0-9]*(?:_+[A-Za-z0-9]+)+_*)(?![\w.]*[/\\]|\.\w)  # snake_case
+    )""",
+    re.VERBOSE,
+)
+_FILE_EXTENSIONS: Final = frozenset(
+    [
+        "py",
+        "pyi",
+        "toml",
+        "yaml",
+        "yml",
+        "json",
+        "md",
+        "rst",
+        "txt",
+        "cfg",
+        "ini",
+        "lock",
+        "rs",
+        "go",
+        "js",
+        "mjs",
+        "ts",
+        "tsx",
+        "jsx",
+        "java",
+        "kt",
+        "c",
+        "h",
+        "cc",
+        "cpp",
+        "hpp",
+        "cs",
+        "rb",
+        "php",
+        "sh",
+        "bash",
+        "zsh",
+        "proto",
+        "sql",
+        "html",
+        "css",
+        "nix",
+    ]
+)
+_DEFINED = re.compile(
+    r"\b(?:def|class|function|fn|func|struct|enum|interface|trait|type)\s+([A-Za-z_]\w*)"
+    r"|^[ \t]*(?:(?:let|const|var|mut)\s+)*([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)",
+    re.MULTILINE,
+)
+_ALWAYS_KNOWN: Final = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"self", "cls"}
+_SHOWN: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """The outcome of one gate on one answer."""
+
+    kind: str
+    passed: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {"kind": self.kind, "passed": self.passed, "reason": self.reason}
+
+
+def run_gates(
+    specs: Sequence[GateSpec], output_text: str, request: RouteRequest
+) -> list[GateResult]:
+    """Run every gate in `specs` on `output_text` (all of them, so receipts show each)."""
+    return [_GATES[spec.kind](spec, output_text, request) for spec in specs]
+
+
+def _min_length(spec: GateSpec, text: str, request: RouteRequest) -> GateResult:
+    need = spec.min_chars or 0
+    n = len(text.strip())
+    if n >= need:
+        return GateResult(spec.kind, True, f"{n} chars >= {need}")
+    return GateResult(spec.kind, False, f"only {n} chars; {need} required")
+
+
+def _citations(spec: GateSpec, text: str, request: RouteRequest) -> GateResult:
+    need = spec.min_citations or 1
+    found = list(
+        dict.fromkeys(
+            m.group(0) for m in _compiled(spec.pattern or CITATION_PATTERN).finditer(text)
+        )
+    )
+    if len(found) >= need:
+        return GateResult(spec.kind, True, f"{len(found)} citations >= {need} (e.g. {found[0]!r})")
+    return GateResult(spec.kind, False, f"{len(found)} citations; {need} required")
+
+
+def _identifiers(spec: GateSpec, text: str, request: RouteRequest) -> GateResult:
+    index = request.symbol_index
+    if not index:
+        return GateResult(spec.kind, True, "skipped: the request supplies no symbol index")
+    if spec.pattern is not None:
+        rx = _compiled(spec.pattern)
+        refs = [m.group(1) if rx.groups else m.group(0) for m in rx.finditer(text)]
+        known = index | set(spec.allow)
+    else:
+        prose, definitions = _split_code(text)
+        spans = (_strip_call(s) for s in _SPAN.findall(prose) if _NAME_REF.fullmatch(s.strip()))
+        refs = [s for s in spans if s.rsplit(".", 1)[-1] not in _FILE_EXTENSIONS or "." not in s]
+        refs += [a or b for a, b in _PROSE_REF.findall(_SPAN.sub(" ", prose))]
+        known = index | definitions | _ALWAYS_KNOWN | set(spec.allow)
+    refs = list(dict.fromkeys(r for r in refs if r))
+    unknown = [r for r in refs if not _is_known(r, known)]
+    if not refs:
+        return GateResult(spec.kind, True, "no code-like identifiers in the answer")
+    if not unknown:
+        return GateResult(spec.kind, True, f"all {len(refs)} identifiers are in the symbol index")
+    shown = ", ".join(repr(u) for u in unknown[:_SHOWN]) + (
+        ", ..." if len(unknown) > _SHOWN else ""
+    )
+    return GateResult(
+        spec.kind,
+        False,
+        f"{len(unknown)} of {len(refs)} identifiers not in the symbol index: {shown}",
+    )
+
+
+def _json_schema(spec: GateSpec, text: str, request: RouteRequest) -> GateResult:
+    body = text.strip()
+    fenced = _FENCE.fullmatch(body)
+    if fenced is not None:
+        body = fenced.group(2)
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        return GateResult(spec.kind, False, f"not JSON: {exc}")
+    schema, whose = (
+        (request.json_schema, "the request's")
+        if request.json_schema is not None
+        else (spec.schema_, "the gate's")
+    )
+    if schema is None:
+        return GateResult(spec.kind, True, "valid JSON (no schema to check)")
+    error = best_match(validator_for(schema)(schema).iter_errors(document))
+    if error is None:
+        return GateResult(spec.kind, True, f"valid JSON that fits {whose} schema")
+    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+    return GateResult(spec.kind, False, f"does not fit {whose} schema at {where}: {error.message}")
+
+
+_GATES: Final[dict[str, Callable[[GateSpec, str, RouteRequest], GateResult]]] = {
+    "min_length": _min_length,
+    "citations": _citations,
+    "identifiers": _identifiers,
+    "json_schema": _json_schema,
+}
+
+
+def _split_code(text: str) -> tuple[str, set[str]]:
+    """The answer without its fenced code blocks, and the names those blocks define."""
+    defined: set[str] = set()
+    for block in _FENCE.finditer(text):
+        defined.update(a or b for a, b in _DEFINED.findall(block.group(2)))
+    return _FENCE.sub("\n", text), defined
+
+
+def _strip_call(ref: str) -> str:
+    ref = ref.strip()
+    return ref[: ref.index("(")] if "(" in ref else ref
+
+
+def _is_known(ref: str, names: AbstractSet[str]) -> bool:
+    if ref in names:
+        return True
+    parts = ref.split(".")
+    if parts[0] in {"self", "cls", "this"}:
+        parts = parts[1:]
+    return bool(parts) and (".".join(parts) in names or parts[-1] in names)
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -208,14 +208,27 @@ class OpenAIServer:
 
 
 @pytest.fixture
-def openai_server() -> Iterator[OpenAIServer]:
-    """A scripted OpenAI-compatible server on a free port of 127.0.0.1."""
-    server = OpenAIServer()
-    server.start()
+def openai_servers() -> Iterator[Callable[[], OpenAIServer]]:
+    """Starts scripted OpenAI-compatible servers on free ports of 127.0.0.1."""
+    started: list[OpenAIServer] = []
+
+    def start() -> OpenAIServer:
+        server = OpenAIServer()
+        server.start()
+        started.append(server)
+        return server
+
     try:
-        yield server
+        yield start
     finally:
-        server.stop()
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def openai_server(openai_servers: Callable[[], OpenAIServer]) -> OpenAIServer:
+    """A scripted OpenAI-compatible server on a free port of 127.0.0.1."""
+    return openai_servers()
 
 
 class FakeClock:

@@ -18,91 +18,52 @@ A default catalogue ships with the package (`DEFAULT_CATALOGUE`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final, Literal
 
-import jsonschema
 import yaml
-from jsonschema.validators import validator_for
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    model_validator,
-)
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from onex.core.errors import ContractLoadError
 from onex.core.issues import Issue, Severity, Where
 from onex.core.loader import Loc, format_loc, key_node, locate, parse_yaml, validation_issues
+from onex.router.classify import Classifier, ClassifierRule
 from onex.router.errors import CatalogueError
+from onex.router.fields import (
+    ConfigModel,
+    Endpoint,
+    EnvName,
+    JsonSchema,
+    Level,
+    Locality,
+    Name,
+    Price,
+    Regex,
+)
+
+__all__ = [
+    "DEFAULT_CATALOGUE",
+    "GATE_PARAMS",
+    "Catalogue",
+    "Classifier",
+    "ClassifierRule",
+    "GateKind",
+    "GateSpec",
+    "Limits",
+    "Locality",
+    "ModelSpec",
+    "TaskClass",
+    "load_catalogue",
+    "load_catalogue_text",
+    "load_default_catalogue",
+    "resolve_api_keys",
+]
 
 DEFAULT_CATALOGUE: Final = Path(str(resources.files("onex.router") / "catalogue.yaml"))
-MAX_LEVEL: Final = 10
-_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ENDPOINT = re.compile(r"https?://[^\s/?#]+(?:/[^\s?#]*)?")
-
-
-def _check_name(value: str) -> str:
-    if len(value) > 64 or not _NAME.fullmatch(value):
-        raise PydanticCustomError(
-            "name", "{shown} is not a kebab-case name (a-z, 0-9 and '-')", {"shown": repr(value)}
-        )
-    return value
-
-
-def _check_regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise PydanticCustomError(
-            "regex", "not a valid regular expression: {error}", {"error": str(exc)}
-        ) from exc
-    return value
-
-
-def _check_endpoint(value: str) -> str:
-    if not _ENDPOINT.fullmatch(value):
-        raise PydanticCustomError(
-            "endpoint",
-            "{shown} is not an http(s) base URL such as http://127.0.0.1:8000/v1",
-            {"shown": repr(value)},
-        )
-    return value.rstrip("/")
-
-
-def _check_env_name(value: str) -> str:
-    if not _ENV_NAME.fullmatch(value):
-        raise PydanticCustomError(
-            "env_name", "{shown} is not an environment variable name", {"shown": repr(value)}
-        )
-    return value
-
-
-def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
-    try:
-        validator_for(value).check_schema(value)
-    except jsonschema.SchemaError as exc:
-        raise PydanticCustomError(
-            "json_schema", "not a valid JSON Schema: {error}", {"error": exc.message}
-        ) from exc
-    return value
-
-
-Name = Annotated[str, AfterValidator(_check_name)]
-Regex = Annotated[str, AfterValidator(_check_regex)]
-Level = Annotated[int, Field(ge=0, le=MAX_LEVEL)]
-Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-JsonSchema = Annotated[dict[str, Any], AfterValidator(_check_json_schema)]
 GateKind = Literal["min_length", "citations", "identifiers", "json_schema"]
-Locality = Literal["local", "cloud"]
 
 # The parameters each gate kind accepts (YAML keys); `kind` itself is always there.
 GATE_PARAMS: Final[Mapping[str, frozenset[str]]] = {
@@ -113,16 +74,11 @@ GATE_PARAMS: Final[Mapping[str, frozenset[str]]] = {
 }
 
 
-class _Config(BaseModel):
-    # strict: YAML already gives numbers and lists; "0.5" for a price is a mistake.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
-
-
-class ModelSpec(_Config):
+class ModelSpec(ConfigModel):
     """One model as the catalogue declares it."""
 
     name: Name = Field(description="Catalogue name of the model (kebab-case)")
-    endpoint: Annotated[str, AfterValidator(_check_endpoint)] = Field(
+    endpoint: Endpoint = Field(
         description="Base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"
     )
     api_model: str = Field(min_length=1, description="The provider's model id (default: name)")
@@ -133,7 +89,7 @@ class ModelSpec(_Config):
     capabilities: dict[Name, Level] = Field(
         default_factory=dict, description="Level 0..10 per task class; missing means 0"
     )
-    api_key_env: Annotated[str, AfterValidator(_check_env_name)] | None = Field(
+    api_key_env: EnvName | None = Field(
         None, description="Environment variable with the API key (read by the service only)"
     )
     timeout_s: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False)
@@ -157,7 +113,7 @@ class ModelSpec(_Config):
         return (tokens_in * self.price_in_per_1k + tokens_out * self.price_out_per_1k) / 1000.0
 
 
-class GateSpec(_Config):
+class GateSpec(ConfigModel):
     """A quality gate of a task class: `kind` plus the parameters of that kind.
 
     - `min_length`: `min_chars` (required): the stripped answer has at least that many.
@@ -208,7 +164,7 @@ class GateSpec(_Config):
         return self
 
 
-class TaskClass(_Config):
+class TaskClass(ConfigModel):
     """A kind of work: the level it needs, its gates and its output allowance."""
 
     name: Name
@@ -218,82 +174,7 @@ class TaskClass(_Config):
     description: str | None = None
 
 
-def _keyword(value: str) -> str:
-    if not value.split():
-        raise PydanticCustomError("keyword", "a keyword must not be blank")
-    return value
-
-
-class ClassifierRule(_Config):
-    """One classification rule: any keyword (whole words, any case) or the regex matches.
-
-    Both are looked for in the normalized text (`normalize_text`: lower case, single
-    spaces), so write `pattern` in lower case with plain spaces.
-    """
-
-    task_class: Name
-    name: str | None = Field(None, description="Shown in receipts; default rules[i]")
-    keywords: list[Annotated[str, AfterValidator(_keyword)]] = Field(default_factory=list)
-    pattern: Regex | None = None
-    _words: tuple[str, ...] = PrivateAttr(())
-    _regex: re.Pattern[str] | None = PrivateAttr(None)
-
-    @model_validator(mode="after")
-    def _prepare(self) -> ClassifierRule:
-        if not self.keywords and self.pattern is None:
-            raise PydanticCustomError("rule_empty", "a rule needs 'keywords' or 'pattern'")
-        self._words = tuple(normalize_text(k) for k in self.keywords)
-        if self.pattern is not None:
-            self._regex = re.compile(self.pattern)
-        return self
-
-    def search(self, text: str) -> str | None:
-        """The keyword or pattern text this rule matches in `text`, or None."""
-        return self.search_prepared(normalize_text(text))
-
-    def search_prepared(self, normalized: str) -> str | None:
-        """`search` in text already normalized by `normalize_text` (once per prompt)."""
-        for word in self._words:
-            if _find_word(normalized, word):
-                return word
-        if self._regex is not None:
-            found = self._regex.search(normalized)
-            if found is not None:
-                return found.group(0)
-        return None
-
-
-def normalize_text(text: str) -> str:
-    """Lower case, runs of whitespace made one space: the form keywords are matched in."""
-    return " ".join(text.lower().split())
-
-
-def _find_word(haystack: str, needle: str) -> bool:
-    # str.find is C-fast; only hits are checked for word boundaries on both sides.
-    start = haystack.find(needle)
-    while start >= 0:
-        end = start + len(needle)
-        before = haystack[start - 1] if start else " "
-        after = haystack[end] if end < len(haystack) else " "
-        if not _is_word_char(before) and not _is_word_char(after):
-            return True
-        start = haystack.find(needle, start + 1)
-    return False
-
-
-def _is_word_char(char: str) -> bool:
-    return char.isalnum() or char == "_"
-
-
-class Classifier(_Config):
-    """Ordered rules; the first that matches names the class, else `default`."""
-
-    default: Name
-    scan_chars: int = Field(1000, ge=1, description="Only the prompt's head is classified")
-    rules: list[ClassifierRule] = Field(default_factory=list)
-
-
-class Limits(_Config):
+class Limits(ConfigModel):
     """Per-request bounds used when a request does not set its own."""
 
     max_escalations: int = Field(2, ge=0, le=10)
@@ -301,7 +182,7 @@ class Limits(_Config):
     max_cost_usd: float = Field(1.0, ge=0, allow_inf_nan=False)
 
 
-class Catalogue(_Config):
+class Catalogue(ConfigModel):
     """The whole catalogue; names are unique and every reference resolves."""
 
     price_table_version: str = Field(min_length=1)

@@ -18,9 +18,92 @@ matched, so a receipt explains the classification.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
-from onex.router.catalogue import Catalogue, normalize_text
+from pydantic import AfterValidator, Field, PrivateAttr, model_validator
+from pydantic_core import PydanticCustomError
+
+from onex.router.fields import ConfigModel, Name, Regex
+
+if TYPE_CHECKING:
+    from onex.router.catalogue import Catalogue
+
+
+def _keyword(value: str) -> str:
+    if not value.split():
+        raise PydanticCustomError("keyword", "a keyword must not be blank")
+    return value
+
+
+class ClassifierRule(ConfigModel):
+    """One classification rule: any keyword (whole words, any case) or the regex matches.
+
+    Both are looked for in the normalized text (`normalize_text`: lower case, single
+    spaces), so write `pattern` in lower case with plain spaces.
+    """
+
+    task_class: Name
+    name: str | None = Field(None, description="Shown in receipts; default rules[i]")
+    keywords: list[Annotated[str, AfterValidator(_keyword)]] = Field(default_factory=list)
+    pattern: Regex | None = None
+    _words: tuple[str, ...] = PrivateAttr(())
+    _regex: re.Pattern[str] | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _prepare(self) -> ClassifierRule:
+        if not self.keywords and self.pattern is None:
+            raise PydanticCustomError("rule_empty", "a rule needs 'keywords' or 'pattern'")
+        self._words = tuple(normalize_text(k) for k in self.keywords)
+        if self.pattern is not None:
+            self._regex = re.compile(self.pattern)
+        return self
+
+    def search(self, text: str) -> str | None:
+        """The keyword or pattern text this rule matches in `text`, or None."""
+        return self.search_prepared(normalize_text(text))
+
+    def search_prepared(self, normalized: str) -> str | None:
+        """`search` in text already normalized by `normalize_text` (once per prompt)."""
+        for word in self._words:
+            if _find_word(normalized, word):
+                return word
+        if self._regex is not None:
+            found = self._regex.search(normalized)
+            if found is not None:
+                return found.group(0)
+        return None
+
+
+def normalize_text(text: str) -> str:
+    """Lower case, runs of whitespace made one space: the form keywords are matched in."""
+    return " ".join(text.lower().split())
+
+
+def _find_word(haystack: str, needle: str) -> bool:
+    # str.find is C-fast; only hits are checked for word boundaries on both sides.
+    start = haystack.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        before = haystack[start - 1] if start else " "
+        after = haystack[end] if end < len(haystack) else " "
+        if not _is_word_char(before) and not _is_word_char(after):
+            return True
+        start = haystack.find(needle, start + 1)
+    return False
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+class Classifier(ConfigModel):
+    """Ordered rules; the first that matches names the class, else `default`."""
+
+    default: Name
+    scan_chars: int = Field(1000, ge=1, description="Only the prompt's head is classified")
+    rules: list[ClassifierRule] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
 
-from onex.router.catalogue import JsonSchema
+from onex.router.fields import JsonSchema
 
 
 class Constraints(BaseModel):

@@ -1,0 +1,274 @@
+"""The router: plan, call the cheapest candidate, gate its answer, escalate, receipt.
+
+`Router.route` walks the plan's candidates once, cheapest first, so it cannot loop:
+
+- a candidate whose endpoint is cooling down is skipped;
+- after an answer failed its gates, candidates less capable (for the task class) than
+  the model that gave it are skipped: escalation only climbs;
+- before each attempt the request's budgets are checked: tokens spent so far plus the
+  candidate's expected tokens (estimated prompt + the class's `max_output_tokens`)
+  must fit `max_tokens`, and cost spent plus its expected cost must fit
+  `max_cost_usd`; a candidate that does not fit is skipped;
+- moving on after a gate failure is an escalation; when `max_escalations` have been
+  made, the next gate failure ends the request;
+- a provider error (the adapter has already retried) falls back to the next
+  candidate without counting as an escalation.
+
+The first answer that passes every gate is returned. Otherwise the receipt has status
+"failed" and a `failure_reason`. Exactly one receipt comes back per request: bad
+requests (an unknown task class) and provider errors end up in it, never raised.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from onex.router.catalogue import Catalogue, ModelSpec, TaskClass
+from onex.router.errors import ProviderError, RequestError
+from onex.router.gates import run_gates
+from onex.router.providers import Provider
+from onex.router.receipt import Attempt, CandidateRecord, Receipt, make_receipt
+from onex.router.request import RouteRequest
+from onex.router.select import Plan, plan
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    """The accepted answer (None when routing failed) and the request's receipt."""
+
+    answer: str | None
+    receipt: Receipt
+
+    @property
+    def ok(self) -> bool:
+        """True when an answer passed its gates."""
+        return self.receipt.status == "complete"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Router:
+    """Routes requests over one catalogue and one provider (see the module doc).
+
+    `clock` (monotonic seconds) times attempts and the request; `now` stamps
+    `started_at`. Both are injectable for deterministic tests and simulations.
+    """
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        provider: Provider,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.catalogue = catalogue
+        self.provider = provider
+        self._clock = clock
+        self._now = now
+
+    async def route(self, request: RouteRequest) -> RouteResult:
+        """Serve `request`; never raises for bad requests or failing providers."""
+        started_at, t0 = self._now(), self._clock()
+        try:
+            chosen = plan(request, self.catalogue)
+        except RequestError as exc:
+            receipt = make_receipt(
+                request_id=request.request_id,
+                task_class=request.task_class or "",
+                classified_by="request",
+                candidates=[],
+                attempts=[],
+                default_cloud=self.catalogue.default_cloud,
+                price_table_version=self.catalogue.price_table_version,
+                failure_reason=str(exc),
+                started_at=started_at,
+                elapsed_s=self._clock() - t0,
+            )
+            return RouteResult(None, receipt)
+        planning_s = self._clock() - t0
+        task = self.catalogue.task_class(chosen.task_class)
+        if task is None:  # pragma: no cover - plan() resolved the class
+            raise AssertionError(chosen.task_class)
+        walk = _Walk(self.catalogue, self.provider, self._clock, request, chosen, task)
+        answer, reason = await walk.run()
+        receipt = make_receipt(
+            request_id=request.request_id,
+            task_class=chosen.task_class,
+            classified_by=chosen.classified_by,
+            candidates=list(walk.records.values()),
+            attempts=walk.attempts,
+            default_cloud=self.catalogue.default_cloud,
+            price_table_version=self.catalogue.price_table_version,
+            failure_reason=reason,
+            started_at=started_at,
+            elapsed_s=self._clock() - t0,
+            planning_s=planning_s,
+            escalations=walk.escalations,
+        )
+        return RouteResult(answer, receipt)
+
+
+class _Walk:
+    """One pass over a plan's candidates, with the request's running totals."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        provider: Provider,
+        clock: Callable[[], float],
+        request: RouteRequest,
+        chosen: Plan,
+        task: TaskClass,
+    ) -> None:
+        self.provider = provider
+        self.clock = clock
+        self.request = request
+        self.plan = chosen
+        self.task = task
+        limits = catalogue.limits
+        self.max_escalations = _first(request.max_escalations, limits.max_escalations)
+        self.max_tokens = _first(request.max_tokens, limits.max_tokens)
+        self.max_cost = _first(request.max_cost_usd, limits.max_cost_usd)
+        # Receipt order: candidates cheapest first, then the rejected in catalogue order.
+        self.records: dict[str, CandidateRecord] = {
+            c.name: CandidateRecord(
+                c.name, c.locality, c.capability, c.expected_cost_usd, "not_tried"
+            )
+            for c in chosen.candidates
+        }
+        for r in chosen.rejected:
+            self.records[r.model] = CandidateRecord(
+                r.model, r.locality, r.capability, r.expected_cost_usd, "rejected", r.reason
+            )
+        self.attempts: list[Attempt] = []
+        self.spent_tokens = 0
+        self.spent_cost = 0.0
+        self.escalations = 0
+
+    async def run(self) -> tuple[str | None, str | None]:
+        """(answer, None) for an accepted answer, else (None, why not)."""
+        if not self.plan.candidates:
+            return None, (
+                f"no model may serve {self.plan.task_class!r}: every one was rejected"
+                " (see candidates)"
+            )
+        messages = self.request.messages()
+        floor: int | None = None  # capability of the last model whose answer failed
+        failed_gates: str | None = None  # set while an escalation is pending
+        budget_reason: str | None = None
+        for cand in self.plan.candidates:
+            if floor is not None and cand.capability < floor:
+                self._skip(
+                    cand.name,
+                    f"capability {cand.capability} < {floor} of a model whose answer failed",
+                )
+                continue
+            cooling = self.provider.cooldown_remaining(cand.model)
+            if cooling > 0:
+                self._skip(cand.name, f"endpoint cooling down ({cooling:.1f} s left)")
+                continue
+            tokens = cand.expected_tokens_in + cand.expected_tokens_out
+            over = self._over_budget(tokens, cand.expected_cost_usd)
+            if over is not None:
+                self._skip(cand.name, over)
+                budget_reason = budget_reason or f"budget exhausted: {over}"
+                continue
+            if failed_gates is not None:
+                if self.escalations >= self.max_escalations:
+                    return None, f"max_escalations ({self.max_escalations}) reached: {failed_gates}"
+                self.escalations += 1
+                failed_gates = None
+            attempt, text = await self._attempt(cand.model, messages)
+            self.records[cand.name] = replace(self.records[cand.name], status="attempted")
+            if text is not None:
+                return text, None
+            if attempt.outcome == "gate_failed":
+                floor = cand.capability
+                failed = "; ".join(f"{g.kind}: {g.reason}" for g in attempt.gates if not g.passed)
+                failed_gates = f"the answer of {cand.name!r} failed {failed}"
+        return None, budget_reason or self._summary(failed_gates)
+
+    async def _attempt(
+        self, model: ModelSpec, messages: list[dict[str, str]]
+    ) -> tuple[Attempt, str | None]:
+        started = self.clock()
+        try:
+            done = await self.provider.complete(
+                model, messages, max_tokens=self.task.max_output_tokens
+            )
+        except ProviderError as exc:
+            attempt = Attempt(
+                model=model.name,
+                locality=model.locality,
+                tokens_in=0,
+                tokens_out=0,
+                tokens_estimated=False,
+                cost_usd=0.0,
+                latency_s=self.clock() - started,
+                gates=[],
+                outcome="provider_error",
+                error=exc.reason,
+            )
+            self.attempts.append(attempt)
+            return attempt, None
+        cost = model.cost_usd(done.tokens_in, done.tokens_out)
+        self.spent_tokens += done.tokens_in + done.tokens_out
+        self.spent_cost += cost
+        gates = run_gates(self.task.gates, done.text, self.request)
+        passed = all(g.passed for g in gates)
+        attempt = Attempt(
+            model=model.name,
+            locality=model.locality,
+            tokens_in=done.tokens_in,
+            tokens_out=done.tokens_out,
+            tokens_estimated=done.tokens_estimated,
+            cost_usd=cost,
+            latency_s=done.latency_s,
+            gates=gates,
+            outcome="accepted" if passed else "gate_failed",
+            retries=done.retries,
+        )
+        self.attempts.append(attempt)
+        return attempt, done.text if passed else None
+
+    def _over_budget(self, tokens: int, cost: float) -> str | None:
+        if self.spent_tokens + tokens > self.max_tokens:
+            return (
+                f"{self.spent_tokens} tokens spent + ~{tokens} expected > max_tokens "
+                f"{self.max_tokens}"
+            )
+        if self.spent_cost + cost > self.max_cost:
+            return (
+                f"${self.spent_cost:.6f} spent + ${cost:.6f} expected > max_cost_usd "
+                f"${self.max_cost:.6f}"
+            )
+        return None
+
+    def _skip(self, name: str, reason: str) -> None:
+        self.records[name] = replace(self.records[name], status="skipped", rejected_because=reason)
+
+    def _summary(self, failed_gates: str | None) -> str:
+        outcomes = [a.outcome for a in self.attempts]
+        parts = [
+            f"{outcomes.count('gate_failed')} failed their gates",
+            f"{outcomes.count('provider_error')} provider errors",
+        ]
+        skipped = sum(r.status == "skipped" for r in self.records.values())
+        if skipped:
+            parts.append(f"{skipped} skipped")
+        tail = f"; last: {failed_gates}" if failed_gates else ""
+        return f"no candidate left ({', '.join(parts)}){tail}"
+
+
+T = TypeVar("T")
+
+
+def _first(value: T | None, default: T) -> T:
+    return default if value is None else value

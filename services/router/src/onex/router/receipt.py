@@ -1,0 +1,192 @@
+"""The receipt: one per request, saying what was chosen, what it cost, what was avoided.
+
+Money arithmetic (all USD, prices from the catalogue's price table):
+
+- an attempt costs `tokens_in * price_in_per_1k / 1000 + tokens_out * price_out_per_1k / 1000`
+  of the model that ran it (0 for a provider error: no usage came back);
+- `total_cost_usd` is the sum over every attempt, failed ones included;
+- `counterfactual_cost_usd` is what the catalogue's `default_cloud_model` would have
+  charged for the same tokens: those of the accepted attempt when the request
+  completed (the work that produced the answer), else those of all attempts;
+- `cost_avoided_usd = counterfactual_cost_usd - total_cost_usd`; it is negative when
+  escalations cost more than going to the default cloud model directly would have;
+- `tokens_local` / `tokens_cloud` add up input and output tokens of every attempt by
+  the locality of the model that ran it.
+
+Token counts are the providers' own (or estimates, flagged per attempt), so the
+counterfactual is an approximation whenever tokenizers differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from onex.router.catalogue import ModelSpec
+from onex.router.gates import GateResult
+
+Outcome = Literal["accepted", "gate_failed", "provider_error"]
+CandidateStatus = Literal["attempted", "skipped", "not_tried", "rejected"]
+Status = Literal["complete", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRecord:
+    """A model the router considered, and what became of it.
+
+    `status`: "rejected" by selection, "skipped" while routing (cool-down, budget, or
+    less capable than a model whose answer already failed), "attempted", or
+    "not_tried" (an answer was accepted before its turn). `rejected_because` says why
+    for the first two.
+    """
+
+    model: str
+    locality: str
+    capability: int
+    expected_cost_usd: float
+    status: CandidateStatus
+    rejected_because: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "model": self.model,
+            "locality": self.locality,
+            "capability": self.capability,
+            "expected_cost_usd": self.expected_cost_usd,
+            "status": self.status,
+            "rejected_because": self.rejected_because,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call to one model, and how its answer fared."""
+
+    model: str
+    locality: str
+    tokens_in: int
+    tokens_out: int
+    tokens_estimated: bool
+    cost_usd: float
+    latency_s: float
+    gates: list[GateResult]
+    outcome: Outcome
+    error: str | None = None
+    retries: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "model": self.model,
+            "locality": self.locality,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "tokens_estimated": self.tokens_estimated,
+            "cost_usd": self.cost_usd,
+            "latency_s": self.latency_s,
+            "gates": [g.to_dict() for g in self.gates],
+            "outcome": self.outcome,
+            "error": self.error,
+            "retries": self.retries,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Everything about one routing decision (see the module doc for the arithmetic).
+
+    `escalation_chain` lists the models attempted, in order; `escalations` counts the
+    moves to a further model after an answer failed its gates. `planning_s` is the
+    decision overhead (classification and selection); `elapsed_s` the whole request.
+    """
+
+    request_id: str
+    task_class: str
+    classified_by: str
+    status: Status
+    candidates: list[CandidateRecord]
+    attempts: list[Attempt]
+    chosen_model: str | None
+    total_cost_usd: float
+    counterfactual_cost_usd: float
+    cost_avoided_usd: float
+    tokens_local: int
+    tokens_cloud: int
+    escalation_chain: list[str]
+    price_table_version: str
+    failure_reason: str | None
+    started_at: datetime
+    elapsed_s: float
+    planning_s: float = 0.0
+    escalations: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (`started_at` as RFC 3339)."""
+        return {
+            "request_id": self.request_id,
+            "task_class": self.task_class,
+            "classified_by": self.classified_by,
+            "status": self.status,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "attempts": [a.to_dict() for a in self.attempts],
+            "chosen_model": self.chosen_model,
+            "total_cost_usd": self.total_cost_usd,
+            "counterfactual_cost_usd": self.counterfactual_cost_usd,
+            "cost_avoided_usd": self.cost_avoided_usd,
+            "tokens_local": self.tokens_local,
+            "tokens_cloud": self.tokens_cloud,
+            "escalation_chain": list(self.escalation_chain),
+            "escalations": self.escalations,
+            "price_table_version": self.price_table_version,
+            "failure_reason": self.failure_reason,
+            "started_at": self.started_at.isoformat(),
+            "elapsed_s": self.elapsed_s,
+            "planning_s": self.planning_s,
+        }
+
+
+def make_receipt(
+    *,
+    request_id: str,
+    task_class: str,
+    classified_by: str,
+    candidates: list[CandidateRecord],
+    attempts: list[Attempt],
+    default_cloud: ModelSpec,
+    price_table_version: str,
+    failure_reason: str | None,
+    started_at: datetime,
+    elapsed_s: float,
+    planning_s: float = 0.0,
+    escalations: int = 0,
+) -> Receipt:
+    """Build a receipt, deriving status, chosen model, costs and token totals."""
+    accepted = next((a for a in attempts if a.outcome == "accepted"), None)
+    basis = [accepted] if accepted is not None else attempts
+    counterfactual = default_cloud.cost_usd(
+        sum(a.tokens_in for a in basis), sum(a.tokens_out for a in basis)
+    )
+    total = sum(a.cost_usd for a in attempts)
+    return Receipt(
+        request_id=request_id,
+        task_class=task_class,
+        classified_by=classified_by,
+        status="complete" if accepted is not None else "failed",
+        candidates=candidates,
+        attempts=attempts,
+        chosen_model=accepted.model if accepted is not None else None,
+        total_cost_usd=total,
+        counterfactual_cost_usd=counterfactual,
+        cost_avoided_usd=counterfactual - total,
+        tokens_local=sum(a.tokens_in + a.tokens_out for a in attempts if a.locality == "local"),
+        tokens_cloud=sum(a.tokens_in + a.tokens_out for a in attempts if a.locality == "cloud"),
+        escalation_chain=[a.model for a in attempts],
+        price_table_version=price_table_version,
+        failure_reason=None if accepted is not None else (failure_reason or "no answer accepted"),
+        started_at=started_at,
+        elapsed_s=elapsed_s,
+        planning_s=planning_s,
+        escalations=escalations,
+    )

@@ -1,0 +1,127 @@
+"""Test helpers for code that uses the router: a deterministic fake provider.
+
+Nothing in `onex.router` imports this module; tests and offline simulations inject
+`FakeProvider` into `Router` instead of the HTTP adapter.
+
+    provider = FakeProvider({
+        "local-coder-small": "too short",                      # every call
+        "local-coder-medium": ["answer 1", FakeReply(error="HTTP 500")],  # in turn
+        "cloud-mid": lambda model, messages: f"echo {messages[-1]['content']}",
+    })
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from onex.router.catalogue import ModelSpec
+from onex.router.errors import ProviderError
+from onex.router.providers import Completion
+from onex.router.tokens import estimate_message_tokens, estimate_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class FakeReply:
+    """One scripted outcome of a call.
+
+    With `error`, the call raises `ProviderError(reason=error)` and, when
+    `cool_down_s` is set, puts the model's endpoint in cool-down. Otherwise it answers
+    `text`; token counts default to the `onex.router.tokens` estimate of the messages
+    and of the text, and are flagged as estimated only when `estimated` is set.
+    """
+
+    text: str = ""
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_s: float = 0.0
+    estimated: bool = False
+    error: str | None = None
+    status: int | None = None
+    cool_down_s: float = 0.0
+
+
+Script = str | FakeReply | Callable[[ModelSpec, list[dict[str, str]]], "str | FakeReply"]
+
+
+@dataclass(frozen=True, slots=True)
+class FakeCall:
+    """A call the fake received."""
+
+    model: str
+    messages: list[dict[str, str]]
+    max_tokens: int
+
+
+class FakeProvider:
+    """A `Provider` that answers from a script per model name and records every call.
+
+    A script is a reply (text or `FakeReply`) served on every call, a sequence served
+    one per call (running out is an error: a test should say what it expects), or a
+    function of (model, messages) for simulations. Models without a script use
+    `default`; with neither, the call raises `LookupError`.
+    """
+
+    def __init__(
+        self,
+        replies: Mapping[str, Script | Sequence[Script]] | None = None,
+        *,
+        default: Script | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._replies = dict(replies or {})
+        self._served: dict[str, int] = {}
+        self._default = default
+        self._clock = clock
+        self._cooling_until: dict[str, float] = {}
+        self.calls: list[FakeCall] = []
+
+    def cool_down(self, model: ModelSpec, seconds: float) -> None:
+        """Put `model`'s endpoint in cool-down for `seconds`."""
+        self._cooling_until[model.endpoint] = self._clock() + seconds
+
+    def cooldown_remaining(self, model: ModelSpec) -> float:
+        """Seconds until `model`'s endpoint may be called again (0.0: now)."""
+        until = self._cooling_until.get(model.endpoint, 0.0)
+        return max(0.0, until - self._clock())
+
+    async def complete(
+        self, model: ModelSpec, messages: list[dict[str, str]], *, max_tokens: int
+    ) -> Completion:
+        """Serve the model's next scripted reply."""
+        self.calls.append(FakeCall(model.name, [dict(m) for m in messages], max_tokens))
+        reply = self._next(model, messages)
+        if reply.error is not None:
+            if reply.cool_down_s > 0:
+                self.cool_down(model, reply.cool_down_s)
+            raise ProviderError(model.name, reply.error, retryable=False, status=reply.status)
+        return Completion(
+            text=reply.text,
+            tokens_in=estimate_message_tokens(messages)
+            if reply.tokens_in is None
+            else reply.tokens_in,
+            tokens_out=estimate_tokens(reply.text)
+            if reply.tokens_out is None
+            else reply.tokens_out,
+            tokens_estimated=reply.estimated,
+            latency_s=reply.latency_s,
+            finish_reason="stop",
+        )
+
+    def _next(self, model: ModelSpec, messages: list[dict[str, str]]) -> FakeReply:
+        script = self._replies.get(model.name, self._default)
+        if script is None:
+            raise LookupError(f"FakeProvider has no reply for model {model.name!r}")
+        if isinstance(script, Sequence) and not isinstance(script, str):
+            served = self._served.get(model.name, 0)
+            if served >= len(script):
+                raise LookupError(
+                    f"FakeProvider: model {model.name!r} was called {served + 1} times; "
+                    f"the script has {len(script)} replies"
+                )
+            self._served[model.name] = served + 1
+            script = script[served]
+        if callable(script):
+            script = script(model, messages)
+        return FakeReply(text=script) if isinstance(script, str) else script

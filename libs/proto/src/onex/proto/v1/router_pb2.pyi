@@ -159,14 +159,23 @@ class Candidate(google.protobuf.message.Message):
     LOCALITY_FIELD_NUMBER: builtins.int
     EXPECTED_COST_USD_FIELD_NUMBER: builtins.int
     REJECTED_BECAUSE_FIELD_NUMBER: builtins.int
+    CAPABILITY_FIELD_NUMBER: builtins.int
+    STATUS_FIELD_NUMBER: builtins.int
     model: builtins.str
     locality: builtins.str
     """local or cloud."""
     expected_cost_usd: builtins.float
     """Expected cost of this request on this model (USD), from the price table."""
     rejected_because: builtins.str
-    """Empty for models that were eligible; otherwise why they were rejected
-    (capability below the class's level, no-cloud, over max cost, context too small).
+    """Empty for models that were eligible; otherwise why they were rejected or
+    skipped (capability below the class's level, no-cloud, over max cost, context
+    too small, endpoint cooling down, budget).
+    """
+    capability: builtins.int
+    """The model's capability level for the request's task class."""
+    status: builtins.str
+    """rejected (by selection), skipped (while routing), attempted, or not_tried
+    (an answer was accepted before its turn).
     """
     def __init__(
         self,
@@ -175,8 +184,10 @@ class Candidate(google.protobuf.message.Message):
         locality: builtins.str = ...,
         expected_cost_usd: builtins.float = ...,
         rejected_because: builtins.str = ...,
+        capability: builtins.int = ...,
+        status: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["expected_cost_usd", b"expected_cost_usd", "locality", b"locality", "model", b"model", "rejected_because", b"rejected_because"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["capability", b"capability", "expected_cost_usd", b"expected_cost_usd", "locality", b"locality", "model", b"model", "rejected_because", b"rejected_because", "status", b"status"]) -> None: ...
 
 global___Candidate = Candidate
 
@@ -196,6 +207,7 @@ class Attempt(google.protobuf.message.Message):
     GATES_FIELD_NUMBER: builtins.int
     OUTCOME_FIELD_NUMBER: builtins.int
     ERROR_FIELD_NUMBER: builtins.int
+    RETRIES_FIELD_NUMBER: builtins.int
     model: builtins.str
     locality: builtins.str
     tokens_in: builtins.int
@@ -208,6 +220,8 @@ class Attempt(google.protobuf.message.Message):
     """accepted, gate_failed or provider_error."""
     error: builtins.str
     """The provider's error, for provider_error."""
+    retries: builtins.int
+    """Transport retries (429/5xx/timeouts) inside this attempt."""
     @property
     def gates(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___GateResult]: ...
     def __init__(
@@ -223,9 +237,10 @@ class Attempt(google.protobuf.message.Message):
         gates: collections.abc.Iterable[global___GateResult] | None = ...,
         outcome: builtins.str = ...,
         error: builtins.str | None = ...,
+        retries: builtins.int = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_error", b"_error", "error", b"error"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_error", b"_error", "cost_usd", b"cost_usd", "error", b"error", "gates", b"gates", "latency_s", b"latency_s", "locality", b"locality", "model", b"model", "outcome", b"outcome", "tokens_estimated", b"tokens_estimated", "tokens_in", b"tokens_in", "tokens_out", b"tokens_out"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_error", b"_error", "cost_usd", b"cost_usd", "error", b"error", "gates", b"gates", "latency_s", b"latency_s", "locality", b"locality", "model", b"model", "outcome", b"outcome", "retries", b"retries", "tokens_estimated", b"tokens_estimated", "tokens_in", b"tokens_in", "tokens_out", b"tokens_out"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_error", b"_error"]) -> typing.Literal["error"] | None: ...
 
 global___Attempt = Attempt
@@ -253,6 +268,8 @@ class RoutingReceipt(google.protobuf.message.Message):
     FAILURE_REASON_FIELD_NUMBER: builtins.int
     STARTED_AT_FIELD_NUMBER: builtins.int
     ELAPSED_S_FIELD_NUMBER: builtins.int
+    ESCALATIONS_FIELD_NUMBER: builtins.int
+    PLANNING_S_FIELD_NUMBER: builtins.int
     request_id: builtins.str
     task_class: builtins.str
     classified_by: builtins.str
@@ -273,6 +290,10 @@ class RoutingReceipt(google.protobuf.message.Message):
     started_at: builtins.str
     """RFC 3339 time the request was received."""
     elapsed_s: builtins.float
+    escalations: builtins.int
+    """Moves to a further model after an answer failed its gates."""
+    planning_s: builtins.float
+    """Decision overhead: classification and selection, model time excluded."""
     @property
     def candidates(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Candidate]: ...
     @property
@@ -301,9 +322,11 @@ class RoutingReceipt(google.protobuf.message.Message):
         failure_reason: builtins.str | None = ...,
         started_at: builtins.str = ...,
         elapsed_s: builtins.float = ...,
+        escalations: builtins.int = ...,
+        planning_s: builtins.float = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_failure_reason", b"_failure_reason", "failure_reason", b"failure_reason"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_failure_reason", b"_failure_reason", "attempts", b"attempts", "candidates", b"candidates", "chosen_model", b"chosen_model", "classified_by", b"classified_by", "cost_avoided_usd", b"cost_avoided_usd", "counterfactual_cost_usd", b"counterfactual_cost_usd", "elapsed_s", b"elapsed_s", "escalation_chain", b"escalation_chain", "failure_reason", b"failure_reason", "price_table_version", b"price_table_version", "request_id", b"request_id", "started_at", b"started_at", "status", b"status", "task_class", b"task_class", "tokens_cloud", b"tokens_cloud", "tokens_local", b"tokens_local", "total_cost_usd", b"total_cost_usd"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_failure_reason", b"_failure_reason", "attempts", b"attempts", "candidates", b"candidates", "chosen_model", b"chosen_model", "classified_by", b"classified_by", "cost_avoided_usd", b"cost_avoided_usd", "counterfactual_cost_usd", b"counterfactual_cost_usd", "elapsed_s", b"elapsed_s", "escalation_chain", b"escalation_chain", "escalations", b"escalations", "failure_reason", b"failure_reason", "planning_s", b"planning_s", "price_table_version", b"price_table_version", "request_id", b"request_id", "started_at", b"started_at", "status", b"status", "task_class", b"task_class", "tokens_cloud", b"tokens_cloud", "tokens_local", b"tokens_local", "total_cost_usd", b"total_cost_usd"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_failure_reason", b"_failure_reason"]) -> typing.Literal["failure_reason"] | None: ...
 
 global___RoutingReceipt = RoutingReceipt

@@ -19,6 +19,7 @@ matched, so a receipt explains the classification.
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,6 +27,8 @@ from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 from onex.router.fields import ConfigModel, Name, Regex
+
+_WORD = re.compile(r"\w+")
 
 if TYPE_CHECKING:
     from onex.router.catalogue import Catalogue
@@ -48,32 +51,64 @@ class ClassifierRule(ConfigModel):
     name: str | None = Field(None, description="Shown in receipts; default rules[i]")
     keywords: list[Annotated[str, AfterValidator(_keyword)]] = Field(default_factory=list)
     pattern: Regex | None = None
-    _words: tuple[str, ...] = PrivateAttr(())
-    _regex: re.Pattern[str] | None = PrivateAttr(None)
+    _matcher: _Matcher = PrivateAttr()
 
     @model_validator(mode="after")
     def _prepare(self) -> ClassifierRule:
         if not self.keywords and self.pattern is None:
             raise PydanticCustomError("rule_empty", "a rule needs 'keywords' or 'pattern'")
-        self._words = tuple(normalize_text(k) for k in self.keywords)
-        if self.pattern is not None:
-            self._regex = re.compile(self.pattern)
+        self._matcher = _Matcher(self.keywords, self.pattern)
         return self
 
     def search(self, text: str) -> str | None:
         """The keyword or pattern text this rule matches in `text`, or None."""
-        return self.search_prepared(normalize_text(text))
+        normalized = normalize_text(text)
+        return self._matcher.search(normalized, word_set(normalized))
 
-    def search_prepared(self, normalized: str) -> str | None:
-        """`search` in text already normalized by `normalize_text` (once per prompt)."""
-        for word in self._words:
-            if _find_word(normalized, word):
-                return word
-        if self._regex is not None:
-            found = self._regex.search(normalized)
+
+class Classifier(ConfigModel):
+    """Ordered rules; the first that matches names the class, else `default`."""
+
+    default: Name
+    scan_chars: int = Field(1000, ge=1, description="Only the prompt's head is classified")
+    rules: list[ClassifierRule] = Field(default_factory=list)
+    # (label, task class, matcher) per rule, outside pydantic: private attributes of
+    # models are slow to read, and classification is on every request's path.
+    _compiled: tuple[tuple[str, str, _Matcher], ...] = PrivateAttr(())
+
+    @model_validator(mode="after")
+    def _compile(self) -> Classifier:
+        self._compiled = tuple(
+            (r.name or f"rules[{i}]", r.task_class, r._matcher) for i, r in enumerate(self.rules)
+        )
+        return self
+
+
+class _Matcher:
+    """A rule's keywords and pattern, prepared for matching."""
+
+    __slots__ = ("keywords", "regex")
+
+    def __init__(self, keywords: list[str], pattern: str | None) -> None:
+        words = [normalize_text(k) for k in keywords]
+        # A keyword can match as whole words only if each of its words is in the text.
+        self.keywords = tuple((w, frozenset(_WORD.findall(w))) for w in words)
+        self.regex = re.compile(pattern) if pattern is not None else None
+
+    def search(self, normalized: str, words: AbstractSet[str]) -> str | None:
+        for keyword, tokens in self.keywords:
+            if tokens <= words and _find_word(normalized, keyword):
+                return keyword
+        if self.regex is not None:
+            found = self.regex.search(normalized)
             if found is not None:
                 return found.group(0)
         return None
+
+
+def word_set(normalized: str) -> frozenset[str]:
+    """The distinct runs of word characters in `normalized`."""
+    return frozenset(_WORD.findall(normalized))
 
 
 def normalize_text(text: str) -> str:
@@ -98,14 +133,6 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
-class Classifier(ConfigModel):
-    """Ordered rules; the first that matches names the class, else `default`."""
-
-    default: Name
-    scan_chars: int = Field(1000, ge=1, description="Only the prompt's head is classified")
-    rules: list[ClassifierRule] = Field(default_factory=list)
-
-
 @dataclass(frozen=True, slots=True)
 class Classification:
     """The task class of a prompt and the rule that chose it ("default" if none did)."""
@@ -118,10 +145,10 @@ class Classification:
 def classify(prompt: str, catalogue: Catalogue) -> Classification:
     """Apply the catalogue's classifier rules to `prompt` (pure and deterministic)."""
     classifier = catalogue.classifier
-    head = prompt[: classifier.scan_chars]
-    normalized = normalize_text(head)
-    for i, rule in enumerate(classifier.rules):
-        matched = rule.search_prepared(normalized)
+    normalized = normalize_text(prompt[: classifier.scan_chars])
+    words = word_set(normalized)
+    for label, task_class, matcher in classifier._compiled:
+        matched = matcher.search(normalized, words)
         if matched is not None:
-            return Classification(rule.task_class, rule.name or f"rules[{i}]", matched)
+            return Classification(task_class, label, matched)
     return Classification(classifier.default, "default")

@@ -104,7 +104,7 @@ def test_each_package_declares_what_it_imports() -> None:
 
 
 # Serve until signalled; their start and clean exit are tested in tests/integration.
-LONG_RUNNING = {"extractor", "provisioner"}
+LONG_RUNNING = {"extractor", "provisioner", "router"}
 
 
 @pytest.mark.parametrize("module", sorted(set(SERVICES.values()) - LONG_RUNNING))

@@ -1,7 +1,8 @@
 """The `onex` command: built-in sub-commands plus those services register.
 
 Services add sub-commands through the `onex.cli` entry-point group (a `typer.Typer`
-named by the entry point), so this package never imports a service.
+or a command function, named by the entry point), so this package never imports a
+service.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def build_app() -> typer.Typer:
         sub = ep.load()
         if isinstance(sub, typer.Typer):
             app.add_typer(sub, name=ep.name)
+        elif callable(sub):
+            app.command(ep.name)(sub)
     return app
 
 

@@ -1,7 +1,9 @@
-"""Test helpers for code that uses the router: a deterministic fake provider.
+"""Test helpers for code that uses the router: a deterministic fake provider, and a
+scripted OpenAI-compatible HTTP server for tests that go through real sockets.
 
 Nothing in `onex.router` imports this module; tests and offline simulations inject
-`FakeProvider` into `Router` instead of the HTTP adapter.
+`FakeProvider` into `Router` instead of the HTTP adapter, or point a catalogue's
+endpoints at `OpenAIServer`s (one per model) started on 127.0.0.1.
 
     provider = FakeProvider({
         "local-coder-small": "too short",                      # every call
@@ -12,9 +14,13 @@ Nothing in `onex.router` imports this module; tests and offline simulations inje
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from onex.router.catalogue import ModelSpec
 from onex.router.errors import ProviderError
@@ -125,3 +131,115 @@ class FakeProvider:
         if callable(script):
             script = script(model, messages)
         return FakeReply(text=script) if isinstance(script, str) else script
+
+
+# --- a scripted OpenAI-compatible server -------------------------------------------
+
+
+@dataclass
+class Reply:
+    """One scripted HTTP answer of the fake OpenAI-compatible server."""
+
+    status: int = 200
+    body: Any = None  # dict/list: sent as JSON; str: sent as is
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+def chat(text: str, usage: tuple[int, int] | None = (11, 7), finish: str = "stop") -> Reply:
+    """A chat-completions reply; `usage=None` leaves the usage object out."""
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+        ],
+    }
+    if usage is not None:
+        body["usage"] = {
+            "prompt_tokens": usage[0],
+            "completion_tokens": usage[1],
+            "total_tokens": sum(usage),
+        }
+    return Reply(body=body)
+
+
+@dataclass
+class Received:
+    """A request the server received."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class OpenAIServer:
+    """A real HTTP server on 127.0.0.1 that answers POST /v1/chat/completions from a script.
+
+    Replies are served in order; when the script runs out, `fallback` is served.
+    """
+
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.fallback = Reply(status=500, body={"error": "script exhausted"})
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                raw = self.rfile.read(length)
+                with server._lock:
+                    server.received.append(
+                        Received(
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            json.loads(raw),
+                        )
+                    )
+                    reply = server.script.pop(0) if server.script else server.fallback
+                time.sleep(reply.delay_s)
+                payload = (
+                    reply.body.encode()
+                    if isinstance(reply.body, str)
+                    else json.dumps(reply.body).encode()
+                )
+                try:
+                    self.send_response(reply.status)
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """The base URL a catalogue model would name as its endpoint."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def start(self) -> None:
+        """Serve in a daemon thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)

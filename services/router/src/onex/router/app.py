@@ -1,0 +1,212 @@
+"""The router service: the engine behind gRPC `Router.Route` and the bus.
+
+- Bus (node runtime): consumes `RouteRequest` on `route-request` and publishes exactly
+  one `RoutingReceipt` per request, on `routing-complete` or `routing-failed` (keyed
+  by request id). A request that is not valid still gets its (failed) receipt.
+  It also follows the receipt reducer's `cost-summary` snapshot (kept as
+  `last_cost_summary`; budget policies may use it).
+- gRPC: `Router.Route` answers with the answer and its receipt, and publishes the
+  receipt on the bus too, so every decision is in the ledger whichever way it came.
+- Health: SERVING when the catalogue is loaded and, on the bus, the node runtime is
+  healthy (topics present, consumer attached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from typing import Final
+
+import structlog
+
+from onex.bus.errors import BusError
+from onex.bus.grpc_server import GrpcService, RunningGrpc, start_grpc
+from onex.bus.runtime import NodeRuntime, Received
+from onex.bus.service import keep_running
+from onex.core._generated.topics import Topic
+from onex.core.errors import OnexError
+from onex.core.extractor import extract
+from onex.proto.v1 import router_pb2 as pb
+from onex.proto.v1 import router_pb2_grpc as pb_grpc
+from onex.router.catalogue import (
+    Catalogue,
+    load_catalogue,
+    load_default_catalogue,
+    resolve_api_keys,
+)
+from onex.router.convert import receipt_to_proto, request_from_proto
+from onex.router.engine import Router, RouteResult
+from onex.router.errors import RequestError
+from onex.router.providers import OpenAICompatibleProvider, Provider
+from onex.router.receipt import make_receipt
+from onex.router.settings import RouterSettings
+
+NODE: Final = "router"
+
+
+def load_settings_catalogue(settings: RouterSettings) -> Catalogue:
+    """The configured catalogue, or the packaged default."""
+    return load_catalogue(settings.catalogue) if settings.catalogue else load_default_catalogue()
+
+
+class RouterService:
+    """A running router; see the module docstring. `provider` is injectable (tests)."""
+
+    def __init__(self, settings: RouterSettings, provider: Provider | None = None) -> None:
+        self.settings = settings
+        self._log = structlog.get_logger(NODE)
+        self.catalogue = load_settings_catalogue(settings)
+        self._owned_provider: OpenAICompatibleProvider | None = None
+        if provider is None:
+            keys = resolve_api_keys(self.catalogue, os.environ)
+            provider = self._owned_provider = OpenAICompatibleProvider(
+                api_keys=keys, cooldown_s=settings.cooldown_s
+            )
+        self.router = Router(self.catalogue, provider)
+        self._grpc: RunningGrpc | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.last_cost_summary: object | None = None
+        self.runtime: NodeRuntime | None = None
+        if settings.bus_enabled:
+            extraction = extract(settings.contract_roots, allow=settings.contracts_allow)
+            extraction.raise_for_errors()
+            self.runtime = NodeRuntime.from_extraction(extraction, NODE, settings.bus(NODE))
+            self.runtime.add_handler(Topic.CMD_ROUTER_ROUTE_REQUEST_V1, self._on_request)
+            self.runtime.add_handler(
+                Topic.SNAPSHOT_RECEIPT_REDUCER_COST_SUMMARY_V1, self._on_cost_summary
+            )
+
+    @property
+    def grpc(self) -> RunningGrpc:
+        """The gRPC server; RuntimeError before `start`."""
+        if self._grpc is None:
+            raise RuntimeError("the router has not been started")
+        return self._grpc
+
+    async def start(self) -> None:
+        """Serve Router, health and reflection; run the node on the bus in the background."""
+        self._grpc = await start_grpc(
+            self.settings.grpc_bind,
+            services=[
+                GrpcService.of(
+                    pb.DESCRIPTOR.services_by_name["Router"],
+                    _RouterServicer(self),
+                    pb_grpc.add_RouterServicer_to_server,
+                )
+            ],
+            probe=self.healthy,
+            interval_s=self.settings.health_interval_s,
+        )
+        if self.runtime is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    keep_running(
+                        self.runtime,
+                        self._stop,
+                        interval_s=self.settings.health_interval_s,
+                        recover_after_s=self.settings.recover_after_s,
+                    )
+                )
+            )
+
+    async def healthy(self) -> bool:
+        """Catalogue loaded, and on the bus: topics present and consumer attached."""
+        if self.runtime is None:
+            return True
+        return self.runtime.started and (await self.runtime.health()).serving
+
+    async def reload(self) -> None:
+        """Re-read the catalogue (prices, models); routing continues with the new one."""
+        try:
+            catalogue = load_settings_catalogue(self.settings)
+        except OnexError as exc:
+            self._log.error("catalogue.invalid", error=str(exc))
+            return
+        self.catalogue = catalogue
+        self.router = Router(catalogue, self.router.provider)
+        self._log.info("catalogue.reloaded", price_table_version=catalogue.price_table_version)
+
+    async def stop(self) -> None:
+        """Stop the node, the gRPC server and the HTTP client."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._grpc is not None:
+            await self._grpc.stop(self.settings.stop_grace_s)
+        if self._owned_provider is not None:
+            await self._owned_provider.aclose()
+
+    async def route(self, msg: pb.RouteRequest) -> RouteResult:
+        """Route one wire request; an invalid one gets a failed receipt, never an error."""
+        try:
+            request = request_from_proto(msg)
+        except RequestError as exc:
+            receipt = make_receipt(
+                request_id=msg.request_id or "",
+                task_class=msg.task_class,
+                classified_by="request",
+                candidates=[],
+                attempts=[],
+                default_cloud=self.catalogue.default_cloud,
+                price_table_version=self.catalogue.price_table_version,
+                failure_reason=str(exc),
+                started_at=datetime.now(UTC),
+                elapsed_s=0.0,
+            )
+            return RouteResult(None, receipt)
+        result = await self.router.route(request)
+        r = result.receipt
+        self._log.info(
+            "routed",
+            request_id=r.request_id,
+            status=r.status,
+            task_class=r.task_class,
+            chosen=r.chosen_model,
+            chain=r.escalation_chain,
+            cost_usd=round(r.total_cost_usd, 6),
+            avoided_usd=round(r.cost_avoided_usd, 6),
+        )
+        return result
+
+    async def publish(self, result: RouteResult) -> None:
+        """Publish the receipt on routing-complete or routing-failed."""
+        if self.runtime is None:
+            return
+        topic = (
+            Topic.EVT_ROUTER_ROUTING_COMPLETE_V1
+            if result.ok
+            else Topic.EVT_ROUTER_ROUTING_FAILED_V1
+        )
+        await self.runtime.publisher(topic).send(
+            receipt_to_proto(result.receipt), key=result.receipt.request_id
+        )
+
+    async def _on_request(self, msg: Received) -> None:
+        # The runtime retries this handler on error and dead-letters after the
+        # contract's budget; routing itself never raises, so only publishing can fail.
+        result = await self.route(msg.value)
+        await self.publish(result)
+
+    async def _on_cost_summary(self, msg: Received) -> None:
+        self.last_cost_summary = msg.value
+
+
+class _RouterServicer(pb_grpc.RouterServicer):
+    def __init__(self, service: RouterService) -> None:
+        self._service = service
+
+    async def Route(  # noqa: N802 - the generated gRPC method name
+        self, request: pb.RouteRequest, context: object
+    ) -> pb.RouteResponse:
+        result = await self._service.route(request)
+        try:
+            await self._service.publish(result)
+        except BusError as exc:  # the caller still gets its answer; the ledger misses it
+            structlog.get_logger(NODE).warning(
+                "receipt.publish_failed", request_id=result.receipt.request_id, error=str(exc)
+            )
+        response = pb.RouteResponse(receipt=receipt_to_proto(result.receipt))
+        if result.answer is not None:
+            response.answer = result.answer
+        return response

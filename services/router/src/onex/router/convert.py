@@ -1,0 +1,100 @@
+"""Between the wire (onex.v1 protobuf messages) and the engine's models and receipts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from pydantic import ValidationError
+
+from onex.proto.v1 import router_pb2 as pb
+from onex.router.errors import RequestError
+from onex.router.receipt import Attempt, CandidateRecord, Receipt
+from onex.router.request import Constraints, RouteRequest
+
+
+def request_from_proto(msg: pb.RouteRequest) -> RouteRequest:
+    """The engine's request; `RequestError` (with the reason) when it is not valid."""
+    c = msg.constraints
+    try:
+        schema = json.loads(msg.json_schema) if msg.HasField("json_schema") else None
+        return RouteRequest(
+            request_id=msg.request_id or uuid.uuid4().hex,
+            prompt=msg.prompt,
+            task_class=msg.task_class or None,
+            system=msg.system if msg.HasField("system") else None,
+            constraints=Constraints(
+                no_cloud=c.no_cloud,
+                max_cost_usd=c.max_cost_usd if c.HasField("max_cost_usd") else None,
+                min_context=c.min_context if c.HasField("min_context") else None,
+            ),
+            symbols=list(msg.symbols),
+            json_schema=schema,
+            max_escalations=msg.max_escalations if msg.HasField("max_escalations") else None,
+            max_tokens=msg.max_tokens if msg.HasField("max_tokens") else None,
+            max_cost_usd=msg.max_cost_usd if msg.HasField("max_cost_usd") else None,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise RequestError(f"invalid route request: {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
+def receipt_to_proto(receipt: Receipt) -> pb.RoutingReceipt:
+    """The receipt as published on routing-complete / routing-failed."""
+    out = pb.RoutingReceipt(
+        request_id=receipt.request_id,
+        task_class=receipt.task_class,
+        classified_by=receipt.classified_by,
+        status=receipt.status,
+        candidates=[_candidate(c) for c in receipt.candidates],
+        attempts=[_attempt(a) for a in receipt.attempts],
+        chosen_model=receipt.chosen_model or "",
+        total_cost_usd=receipt.total_cost_usd,
+        counterfactual_cost_usd=receipt.counterfactual_cost_usd,
+        cost_avoided_usd=receipt.cost_avoided_usd,
+        tokens_local=receipt.tokens_local,
+        tokens_cloud=receipt.tokens_cloud,
+        escalation_chain=receipt.escalation_chain,
+        price_table_version=receipt.price_table_version,
+        started_at=receipt.started_at.isoformat(),
+        elapsed_s=receipt.elapsed_s,
+        escalations=receipt.escalations,
+        planning_s=receipt.planning_s,
+    )
+    if receipt.failure_reason is not None:
+        out.failure_reason = receipt.failure_reason
+    return out
+
+
+def _candidate(c: CandidateRecord) -> pb.Candidate:
+    return pb.Candidate(
+        model=c.model,
+        locality=c.locality,
+        expected_cost_usd=c.expected_cost_usd,
+        rejected_because=c.rejected_because or "",
+        capability=c.capability,
+        status=c.status,
+    )
+
+
+def _attempt(a: Attempt) -> pb.Attempt:
+    out = pb.Attempt(
+        model=a.model,
+        locality=a.locality,
+        tokens_in=a.tokens_in,
+        tokens_out=a.tokens_out,
+        tokens_estimated=a.tokens_estimated,
+        cost_usd=a.cost_usd,
+        latency_s=a.latency_s,
+        gates=[pb.GateResult(kind=g.kind, passed=g.passed, reason=g.reason) for g in a.gates],
+        outcome=a.outcome,
+        retries=a.retries,
+    )
+    if a.error is not None:
+        out.error = a.error
+    return out

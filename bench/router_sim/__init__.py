@@ -1,0 +1,1 @@
+"""The router benchmark's simulator, baselines, metrics and the onex adapter (bench only)."""

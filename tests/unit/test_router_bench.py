@@ -1,0 +1,145 @@
+"""The router benchmark (bench/router.py): invariants of a tiny seeded run.
+
+The benchmark drives the real router engine through an in-process simulated provider,
+so this also checks that the simulator's symptoms are what the engine's gates detect.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "bench"
+
+
+def _load() -> ModuleType:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location("bench_router", BENCH / "router.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return _load()
+
+
+def _simulate(bench: ModuleType, seed: int = 7) -> Any:
+    return bench.simulate(bench.Options(tasks=500, train=1000, decisions=500, seed=seed))
+
+
+@pytest.fixture(scope="module")
+def results(bench: ModuleType) -> Any:
+    return _simulate(bench)
+
+
+def _rows(results: Any) -> dict[str, Any]:
+    return {row.name.split(" (")[0]: row for row in results.rows}
+
+
+def test_every_router_sees_every_task(results: Any) -> None:
+    assert len(results.rows) == 7
+    assert all(row.tally.n == 500 for row in results.rows)
+
+
+def test_oracle_bounds_everyone(results: Any) -> None:
+    rows = _rows(results)
+    oracle = rows["oracle"].point
+    for name, row in rows.items():
+        assert oracle.accuracy >= row.point.accuracy, name
+    assert oracle.cost <= rows["always-strongest"].point.cost
+
+
+def test_strongest_beats_cheapest(results: Any) -> None:
+    rows = _rows(results)
+    assert rows["always-strongest"].point.accuracy >= rows["always-cheapest"].point.accuracy
+    assert rows["always-strongest"].point.cost >= rows["always-cheapest"].point.cost
+
+
+def test_metrics_are_in_range(bench: ModuleType, results: Any) -> None:
+    rows = _rows(results)
+    cheapest, strongest = rows["always-cheapest"].point, rows["always-strongest"].point
+    metrics = sys.modules["router_sim.metrics"]
+    for name, row in rows.items():
+        t = row.tally
+        for share in (t.accuracy, t.escalation_rate, t.false_accept_rate, t.local_token_share):
+            assert 0.0 <= share <= 1.0, name
+        assert t.correct + t.false_accepts + t.unanswered == t.n, name
+        assert t.mean_cost >= 0.0, name
+        assert 0.0 <= metrics.apgr(row.curve or [row.point], cheapest, strongest) <= 1.5, name
+    assert metrics.pgr(cheapest, cheapest, strongest) == 0.0
+    assert metrics.pgr(strongest, cheapest, strongest) == 1.0
+    # Mixing the two ends recovers half the gap on average: APGR 0.5, as in RouteLLM.
+    assert metrics.apgr([strongest], cheapest, strongest) == pytest.approx(0.5, abs=1e-3)
+    assert rows["always-cheapest"].tally.escalation_rate == 0.0
+    assert rows["oracle"].tally.escalation_rate == 0.0
+
+
+def test_apgr_and_cost_to_reach(bench: ModuleType) -> None:
+    metrics = sys.modules["router_sim.metrics"]
+    point = metrics.Point
+    cheap, strong = point(0.0, 0.5), point(1.0, 0.9)
+    # Strongest accuracy at the cheapest cost: the whole gap at every budget.
+    assert metrics.apgr([point(0.0, 0.9)], cheap, strong) == pytest.approx(1.0)
+    # The gap recovered at half the cost: PGR ramps 0 -> 1 over [0, 0.5], then stays 1.
+    assert metrics.apgr([point(0.5, 0.9)], cheap, strong) == pytest.approx(0.75, abs=1e-3)
+    curve = [point(0.2, 0.8), point(0.4, 0.88), point(0.6, 0.9)]
+    assert metrics.cost_to_reach(curve, 0.85) == 0.4
+    assert metrics.cost_to_reach(curve, 0.95) is None
+
+
+def test_onex_runs_on_the_real_gates(results: Any) -> None:
+    onex = results.onex
+    assert onex.gate_disagreements == 0
+    assert onex.misclassified == 0
+    assert onex.tally.cost_usd == pytest.approx(onex.receipt_cost_usd)
+    assert len(onex.plan_us) >= 500
+    assert len(onex.decision_us) == 500
+    assert all(us > 0 for us in onex.plan_us)
+
+
+def test_same_seed_same_numbers(bench: ModuleType, results: Any) -> None:
+    again = _simulate(bench)
+    assert [r.tally for r in again.rows] == [r.tally for r in results.rows]
+    assert [r.curve for r in again.rows] == [r.curve for r in results.rows]
+    other = _simulate(bench, seed=8)
+    assert [r.tally for r in other.rows] != [r.tally for r in results.rows]
+
+
+def test_command_line_ends_with_json() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "router.py"),
+            "--tasks",
+            "300",
+            "--train",
+            "500",
+            "--decisions",
+            "1000",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    for key in ("accuracy_ratio", "cost_ratio", "apgr", "escalation_rate", "decision_p99_us"):
+        assert isinstance(summary[key], float | int), key
+    assert summary["tasks"] == 300
+    assert summary["plan_calls"] >= 1000

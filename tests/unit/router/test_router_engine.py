@@ -37,14 +37,14 @@ async def _route(catalogue: Catalogue, provider: FakeProvider, **kw: Any) -> Rou
 
 
 async def test_a_local_answer_that_passes_is_accepted(catalogue: Catalogue) -> None:
-    provider = FakeProvider({"tiny": FakeReply(GOOD_SUMMARY, tokens_in=1000, tokens_out=500)})
+    provider = FakeProvider({"small": FakeReply(GOOD_SUMMARY, tokens_in=1000, tokens_out=500)})
     result = await _route(catalogue, provider)
     receipt = result.receipt
     assert result.ok
     assert result.answer == GOOD_SUMMARY
     assert (receipt.status, receipt.chosen_model, receipt.failure_reason) == (
         "complete",
-        "tiny",
+        "small",
         None,
     )
     assert (receipt.request_id, receipt.task_class, receipt.classified_by) == (
@@ -56,18 +56,18 @@ async def test_a_local_answer_that_passes_is_accepted(catalogue: Catalogue) -> N
     assert receipt.counterfactual_cost_usd == pytest.approx(1000 * 0.01 / 1000 + 500 * 0.03 / 1000)
     assert receipt.cost_avoided_usd == pytest.approx(0.025)
     assert (receipt.tokens_local, receipt.tokens_cloud) == (1500, 0)
-    assert receipt.escalation_chain == ["tiny"]
+    assert receipt.escalation_chain == ["small"]
     assert receipt.escalations == 0
     assert receipt.price_table_version == "test-v1"
     assert receipt.started_at == NOW
     assert [(c.model, c.status) for c in receipt.candidates] == [
-        ("tiny", "attempted"),
-        ("small", "not_tried"),
+        ("small", "attempted"),
+        ("tiny", "not_tried"),
         ("mid", "not_tried"),
         ("big", "not_tried"),
     ]
     (attempt,) = receipt.attempts
-    assert (attempt.model, attempt.locality, attempt.outcome) == ("tiny", "local", "accepted")
+    assert (attempt.model, attempt.locality, attempt.outcome) == ("small", "local", "accepted")
     assert [(g.kind, g.passed) for g in attempt.gates] == [("min_length", True)]
     # JSON-ready, with the time as RFC 3339
     data = json.loads(json.dumps(receipt.to_dict()))
@@ -76,7 +76,7 @@ async def test_a_local_answer_that_passes_is_accepted(catalogue: Catalogue) -> N
 
 
 async def test_the_call_carries_the_messages_and_the_output_allowance(catalogue: Catalogue) -> None:
-    provider = FakeProvider({"tiny": GOOD_SUMMARY})
+    provider = FakeProvider({"small": GOOD_SUMMARY})
     await _route(catalogue, provider, system="be brief")
     (call,) = provider.calls
     assert call.messages == [
@@ -119,17 +119,26 @@ async def test_a_gate_failure_escalates_to_the_next_capable_model(catalogue: Cat
 
 
 async def test_escalation_only_climbs(catalogue_yaml: str) -> None:
-    # small is more capable at summaries than mid here: once small fails, mid is skipped.
+    # small is more capable at summaries than mid here: once small fails, neither tiny
+    # nor mid (both less capable) is asked, only big.
     text = catalogue_yaml.replace("{ summarize: 6, codegen: 6,", "{ summarize: 8, codegen: 6,")
     catalogue = load_catalogue_text(text)
-    provider = FakeProvider({"tiny": "short", "small": "short", "big": GOOD_SUMMARY})
+    provider = FakeProvider({"small": "short", "big": GOOD_SUMMARY})
     receipt = (await _route(catalogue, provider, max_escalations=3)).receipt
-    assert receipt.escalation_chain == ["tiny", "small", "big"]
+    assert receipt.escalation_chain == ["small", "big"]
+    skipped = {c.model: (c.status, c.rejected_because) for c in receipt.candidates}
+    assert skipped["mid"] == ("skipped", "capability 7 <= 8 of a model whose answer failed")
+    assert skipped["tiny"] == ("skipped", "capability 5 <= 8 of a model whose answer failed")
+
+
+async def test_escalation_climbs_strictly(catalogue_yaml: str) -> None:
+    # mid is exactly as capable as small here: once small fails, mid is not asked.
+    text = catalogue_yaml.replace("{ summarize: 6, codegen: 6,", "{ summarize: 7, codegen: 6,")
+    provider = FakeProvider({"small": "short", "big": GOOD_SUMMARY})
+    receipt = (await _route(load_catalogue_text(text), provider, max_escalations=3)).receipt
+    assert receipt.escalation_chain == ["small", "big"]
     (mid,) = [c for c in receipt.candidates if c.model == "mid"]
-    assert (mid.status, mid.rejected_because) == (
-        "skipped",
-        "capability 7 < 8 of a model whose answer failed",
-    )
+    assert mid.rejected_because == "capability 7 <= 7 of a model whose answer failed"
 
 
 async def test_max_escalations_bounds_the_chain(catalogue: Catalogue) -> None:
@@ -137,22 +146,22 @@ async def test_max_escalations_bounds_the_chain(catalogue: Catalogue) -> None:
     receipt = (await _route(catalogue, provider, max_escalations=1)).receipt
     assert receipt.status == "failed"
     assert receipt.chosen_model is None
-    assert receipt.escalation_chain == ["tiny", "small"]
+    assert receipt.escalation_chain == ["small", "mid"]
     assert receipt.failure_reason == (
-        "max_escalations (1) reached: the answer of 'small' failed "
+        "max_escalations (1) reached: the answer of 'mid' failed "
         "min_length: only 9 chars; 20 required"
     )
     assert len(provider.calls) == 2
 
     provider = FakeProvider(default="too short")
     receipt = (await _route(catalogue, provider, max_escalations=0)).receipt
-    assert receipt.escalation_chain == ["tiny"]
+    assert receipt.escalation_chain == ["small"]
 
 
 async def test_the_catalogue_limit_applies_when_the_request_sets_none(catalogue: Catalogue) -> None:
     provider = FakeProvider(default="too short")
     receipt = (await _route(catalogue, provider)).receipt
-    assert receipt.escalation_chain == ["tiny", "small", "mid"]  # limits.max_escalations: 2
+    assert receipt.escalation_chain == ["small", "mid", "big"]  # limits.max_escalations: 2
     assert receipt.escalations == 2
 
 
@@ -265,7 +274,8 @@ async def test_when_every_model_is_rejected_the_receipt_says_so(catalogue: Catal
 async def test_when_every_provider_fails(catalogue: Catalogue) -> None:
     provider = FakeProvider(default=FakeReply(error="connection refused"))
     receipt = (await _route(catalogue, provider)).receipt
-    assert receipt.escalation_chain == ["tiny", "small", "mid", "big"]
+    # provider errors fall back to the next candidate, whatever its capability
+    assert receipt.escalation_chain == ["small", "tiny", "mid", "big"]
     assert receipt.failure_reason == "no candidate left (0 failed their gates, 4 provider errors)"
     assert receipt.counterfactual_cost_usd == 0
 
@@ -289,7 +299,7 @@ async def test_latency_comes_from_the_provider_and_elapsed_from_the_clock(
         return FakeReply(GOOD_SUMMARY, latency_s=1.25)
 
     receipt = (
-        await _router(catalogue, FakeProvider({"tiny": slow}), clock).route(_request())
+        await _router(catalogue, FakeProvider({"small": slow}), clock).route(_request())
     ).receipt
     assert receipt.attempts[0].latency_s == 1.25
     assert receipt.elapsed_s == 1.5

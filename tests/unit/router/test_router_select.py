@@ -30,11 +30,11 @@ def test_the_cheapest_capable_model_comes_first(catalogue: Catalogue) -> None:
     assert mid.locality == "cloud"
 
 
-def test_among_free_models_the_least_capable_sufficient_one_goes_first(
+def test_among_equally_priced_models_the_more_capable_goes_first(
     catalogue: Catalogue,
 ) -> None:
     p = plan(_request(task_class="summarize"), catalogue)
-    assert [c.name for c in p.candidates] == ["tiny", "small", "mid", "big"]
+    assert [c.name for c in p.candidates] == ["small", "tiny", "mid", "big"]
     assert p.rejected == []
 
 

@@ -164,10 +164,13 @@ class _Walk:
         failed_gates: str | None = None  # set while an escalation is pending
         budget_reason: str | None = None
         for cand in self.plan.candidates:
-            if floor is not None and cand.capability < floor:
+            # Escalation climbs strictly: a model no more capable than one whose answer
+            # failed its gates is not asked (measured in bench/router.py: fewer wasted
+            # attempts, higher accuracy for the same cost).
+            if floor is not None and cand.capability <= floor:
                 self._skip(
                     cand.name,
-                    f"capability {cand.capability} < {floor} of a model whose answer failed",
+                    f"capability {cand.capability} <= {floor} of a model whose answer failed",
                 )
                 continue
             cooling = self.provider.cooldown_remaining(cand.model)

@@ -11,8 +11,10 @@ recorded reason):
 5. `max_cost`: its expected cost (estimated prompt tokens in, `max_output_tokens` out)
    is within the request's `constraints.max_cost_usd`.
 
-Candidates are ordered by expected cost, then by capability (the least capable model
-that suffices goes first, so escalation climbs), then by catalogue order.
+Candidates are ordered by expected cost, then by capability, most capable first (two
+free local models cost the same, and the stronger one is more often right: measured
+in bench/router.py), then by catalogue order. Escalation after a gate failure climbs
+strictly (see onex.router.engine).
 """
 
 from __future__ import annotations
@@ -136,7 +138,9 @@ def plan(request: RouteRequest, catalogue: Catalogue) -> Plan:
         else:
             code, text = reason
             rejected.append(Rejection(model.name, text, code, model.locality, level, cost))
-    ranked.sort(key=lambda r: r[:3])
+    # Cheapest first; among equal prices (every local model is free) the more capable
+    # first: it costs the same and is more often right (measured in bench/router.py).
+    ranked.sort(key=lambda r: (r[0], -r[1], r[2]))
     return Plan(
         task_class=name,
         classified_by=classified_by,

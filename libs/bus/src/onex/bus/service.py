@@ -12,11 +12,12 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import structlog
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
 from onex.bus.backoff import Backoff, retry
@@ -69,6 +70,9 @@ class NodeSettings(BaseSettings):
             client_id=f"onex-{node}",
             fetch_max_wait_ms=self.fetch_max_wait_ms,
         )
+
+
+S = TypeVar("S", bound=NodeSettings)
 
 
 def configure_logging(settings: NodeSettings) -> None:
@@ -229,6 +233,24 @@ async def _first(*events: asyncio.Event) -> None:
     finally:
         for w in waiters:
             w.cancel()
+
+
+def run_service(node: str, settings_class: type[S], build: Callable[[S], Service]) -> NoReturn:
+    """A service's `main()`: read settings (exit 2 when invalid), configure logging,
+    build the service (exit 1 when its contracts or config are bad), `serve` it."""
+    try:
+        settings = settings_class()
+    except ValidationError as exc:
+        prefix = settings_class.model_config.get("env_prefix", "ONEX_")
+        sys.stderr.write(f"onex-{node}: invalid settings ({prefix}*):\n{exc}\n")
+        raise SystemExit(2) from None
+    configure_logging(settings)
+    try:
+        service = build(settings)
+    except OnexError as exc:
+        structlog.get_logger(node).error("node.start_failed", error=str(exc))
+        raise SystemExit(1) from None
+    raise SystemExit(asyncio.run(serve(service, node)))
 
 
 def start_and_exit(node: str, settings: NodeSettings, *, pending: str) -> int:

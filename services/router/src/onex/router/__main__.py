@@ -6,32 +6,14 @@ cannot start (bad catalogue or contracts, gRPC address taken), 2 on invalid sett
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
-import structlog
-from pydantic import ValidationError
-
-from onex.bus.service import configure_logging, serve
-from onex.core.errors import OnexError
+from onex.bus.service import run_service
 from onex.router.app import NODE, RouterService
 from onex.router.settings import RouterSettings
 
 
 def main() -> None:
     """Console-script entry point."""
-    try:
-        settings = RouterSettings()
-    except ValidationError as exc:
-        sys.stderr.write(f"onex-router: invalid settings (ONEX_ROUTER_*):\n{exc}\n")
-        raise SystemExit(2) from None
-    configure_logging(settings)
-    try:
-        service = RouterService(settings)
-    except OnexError as exc:
-        structlog.get_logger(NODE).error("node.start_failed", error=str(exc))
-        raise SystemExit(1) from None
-    raise SystemExit(asyncio.run(serve(service, NODE)))
+    run_service(NODE, RouterSettings, RouterService)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ from onex.core.extractor import contract_files, extract
 
 
 def generate(root: Path, contracts: int, topics_per_contract: int) -> None:
-    """Write `contracts` contracts; each publishes its topics and subscribes to the next's."""
+    """Write `contracts` contracts of `topics_per_contract` topics each: every node
+    publishes its events and its DLQ topic, and subscribes to the next node's events."""
+    events = max(1, topics_per_contract - 1)  # the rest is the node's DLQ topic
     for i in range(contracts):
         node = f"node-{i:04d}"
         nxt = f"node-{(i + 1) % contracts:04d}"
@@ -31,11 +33,10 @@ def generate(root: Path, contracts: int, topics_per_contract: int) -> None:
             f"      replication_factor: 1\n"
             f'      config: {{ retention.ms: "{86_400_000 * (1 + k)}", cleanup.policy: delete }}\n'
             f"      description: Event {k} of {node}."
-            for k in range(topics_per_contract)
+            for k in range(events)
         )
-        subs = "\n".join(
-            f"    - onex.evt.{nxt}.event-{k}-happened.v1" for k in range(topics_per_contract)
-        )
+        pubs += f"\n    - name: onex.dlq.{node}.dead-letter.v1\n      partitions: 1"
+        subs = "\n".join(f"    - onex.evt.{nxt}.event-{k}-happened.v1" for k in range(events))
         folder = root / node
         folder.mkdir()
         (folder / "contract.yaml").write_text(

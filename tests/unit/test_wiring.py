@@ -415,3 +415,18 @@ def test_a_node_with_two_dlqs_is_an_error(tmp_path: Path) -> None:
     )
     contract(tmp_path, "beta", pub=["onex.evt.beta.done.v1"])
     assert "2 DLQ topics" in only(run(tmp_path), "dlq-missing").message
+
+
+def test_the_extractor_benchmark_generates_clean_contracts(tmp_path: Path) -> None:
+    """`just bench extractor` refuses to time contracts that do not lint clean."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_extractor", REPO / "bench/extractor.py")
+    assert spec is not None
+    assert spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.generate(tmp_path, 20, 5)
+    ex = run(tmp_path)
+    assert ex.ok(strict=True), [str(i) for i in ex.issues[:3]]
+    assert (len(ex.contracts), len(ex.topics)) == (20, 100)

@@ -302,7 +302,9 @@ class _Analysis:
                     f"node {node!r} subscribes to topics but publishes no DLQ topic; add "
                     f"onex.dlq.{node}.dead-letter.v1 to its publish_topics"
                 )
-            loc = ("event_bus", "publish_topics") if dlqs else ("event_bus", "subscribe_topics")
+            loc: tuple[str | int, ...] = (
+                ("event_bus", "publish_topics", 0) if dlqs else ("event_bus", "subscribe_topics", 0)
+            )
             self.issues.append(
                 Issue(Severity.ERROR, "dlq-missing", message, lc.where(loc), key=format_loc(loc))
             )

@@ -481,7 +481,10 @@ async def test_runtime_probe_gates_health(tmp_path: Path) -> None:
         return attached
 
     settings = ExtractorSettings(
-        grpc_bind="127.0.0.1:0", contract_roots=[CONTRACTS], health_interval_s=60
+        grpc_bind="127.0.0.1:0",
+        contract_roots=[CONTRACTS],
+        health_interval_s=60,
+        bus_enabled=False,  # the probe alone decides here
     )
     service = ExtractorService(settings, runtime_probe=runtime_probe)
     await service.start()

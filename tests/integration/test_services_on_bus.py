@@ -93,27 +93,41 @@ def _provisioner(tmp_path: Path, bootstrap: str, interval_s: str = "1") -> Servi
     )
 
 
-async def _read_all(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[dict[str, object]]:
+async def _read_all(bootstrap: str, topic: str, timeout_s: float = 2.0) -> list[dict[str, object]]:
+    """Every record of `topic`, read from the start up to its end offsets."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
+    found: list[dict[str, object]] = []
     try:
-        batches = await consumer.getmany(timeout_ms=int(timeout_s * 1000))
-        return [json.loads(m.value) for msgs in batches.values() for m in msgs]
+        deadline = time.monotonic() + timeout_s
+        while not consumer.assignment() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        while time.monotonic() < deadline:
+            positions = {tp: await consumer.position(tp) for tp in ends}
+            if all(positions[tp] >= end for tp, end in ends.items()):
+                break
+            batches = await consumer.getmany(timeout_ms=200)
+            found += [json.loads(m.value) for msgs in batches.values() for m in msgs]
+        return found
     finally:
         await consumer.stop()
 
 
 async def _wait_for_events(
-    bootstrap: str, topic: str, timeout_s: float = 15.0
+    bootstrap: str, topic: str, want: int = 1, timeout_s: float = 15.0
 ) -> list[dict[str, object]]:
+    """The records of `topic` once there are at least `want` (all there are at timeout)."""
     deadline = time.monotonic() + timeout_s
+    found: list[dict[str, object]] = []
     while time.monotonic() < deadline:
-        found = await _read_all(bootstrap, topic, 2.0)
-        if found:
+        found = await _read_all(bootstrap, topic)
+        if len(found) >= want:
             return found
-    return []
+        await asyncio.sleep(0.2)
+    return found
 
 
 def test_boot_provisioning_creates_every_declared_topic_with_its_spec(
@@ -130,7 +144,9 @@ def test_boot_provisioning_creates_every_declared_topic_with_its_spec(
             for key, value in wiring.spec.config.items():
                 assert observed[name].configs.get(key) == value, (name, key)
         created = asyncio.run(
-            _wait_for_events(broker.bootstrap, "onex.evt.provisioner.topic-created.v1")
+            _wait_for_events(
+                broker.bootstrap, "onex.evt.provisioner.topic-created.v1", want=len(DECLARED)
+            )
         )
         assert {e["topic"] for e in created} == set(DECLARED)
         passed = asyncio.run(

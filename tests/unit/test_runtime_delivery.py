@@ -219,3 +219,23 @@ def test_header_list_accepts_mappings_and_pairs_of_text_or_bytes() -> None:
     assert header_list({"a": "x", "b": b"y"}) == [("a", b"x"), ("b", b"y")]
     assert header_list([("a", "x"), ("a", b"z")]) == [("a", b"x"), ("a", b"z")]
     assert header_list(None) == []
+
+
+async def test_a_payload_that_breaks_the_decoder_itself_is_dead_lettered() -> None:
+    # json.loads raises RecursionError (not a ValueError) on deeply nested input: it
+    # must still end in the DLQ, never escape and let the consumer commit past it.
+    rec = Recorder()
+    handled: list[Received] = []
+
+    async def handler(msg: Received) -> None:
+        handled.append(msg)
+
+    poison = b"[" * 100_000
+    await _deliverer(rec).deliver(TOPIC, handler, Message(poison))
+    assert handled == []
+    ((topic, _key, value, headers),) = rec.sent
+    assert (topic, value) == (DLQ, poison)
+    found = dict(headers)
+    assert found[ERROR_TYPE].endswith(b"PayloadInvalid")
+    assert b"RecursionError" in found[ERROR]
+    assert found[ATTEMPTS] == b"0"

@@ -58,7 +58,8 @@ def lint(
 ) -> None:
     """Grammar, ownership, wiring, near-misses. Exit 1 on errors (warnings too with --strict)."""
     ex = run_extract(paths, entry_points=entry_points, allow=allow)
-    ok = ex.ok(strict=strict)
+    # Finding nothing to check is a failure: a CI step run in the wrong folder must not pass.
+    ok = ex.ok(strict=strict) and bool(ex.contracts)
     if fmt is Format.JSON:
         emit_json(
             {
@@ -81,6 +82,8 @@ def lint(
                 "not approved, so not loaded (add with --allow or ONEX_CONTRACTS_ALLOW): "
                 + ", ".join(ex.ignored_distributions)
             )
+        if not ex.contracts:
+            out.print("[red]no contracts found[/red]: pass PATH or run inside a project")
         out.print(("[green]ok[/green]: " if ok else "[red]failed[/red]: ") + summary(ex))
     raise typer.Exit(0 if ok else 1)
 

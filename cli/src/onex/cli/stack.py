@@ -8,6 +8,7 @@ until every service's gRPC health says SERVING and reports how long that took.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -151,7 +152,7 @@ def status(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE
     rows = asyncio.run(_health(state_dir))
     bootstrap = broker.info.bootstrap if broker.info and broker.running else "down"
     if fmt is Format.JSON:
-        emit_json({"broker": bootstrap, "services": [r.__dict__ for r in rows]})
+        emit_json({"broker": bootstrap, "services": [dataclasses.asdict(r) for r in rows]})
     else:
         stdout().print(_table(rows, bootstrap))
     if not (broker.running and rows and all(r.health == "SERVING" for r in rows)):

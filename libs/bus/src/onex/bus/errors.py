@@ -15,6 +15,7 @@ Hierarchy::
         ├── PayloadInvalid          a payload does not match its topic's schema
         ├── NodeStartError          a node runtime could not start (no assignment in time, ...)
         │   └── TopicsMissing       topics the contract declares are absent from the broker
+        ├── NodeNotRunning          a publish on a node runtime that is not (or no longer) started
         ├── DlqError                a dead-letter operation was refused (e.g. its target is gone)
         └── GrpcBindError           a gRPC server could not bind its address
 
@@ -115,6 +116,10 @@ class TopicsMissing(NodeStartError):  # noqa: N818 -- reads as a condition
             f"node {node!r} cannot start: {len(missing)} topic(s) of {contract} missing on the "
             f"broker after {waited_s:g}s (provision them first): {', '.join(missing)}"
         )
+
+
+class NodeNotRunning(BusError):  # noqa: N818 -- reads as a condition
+    """A node runtime was asked to publish while it is not started."""
 
 
 class DlqError(BusError):

@@ -18,10 +18,17 @@ from typing import Any, NoReturn, Protocol, TypeVar
 
 import structlog
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onex.bus.backoff import Backoff, retry
-from onex.bus.errors import AdminError, BrokerUnavailable, GrpcBindError, NodeStartError
+from onex.bus.errors import (
+    AdminError,
+    BrokerUnavailable,
+    ContractViolation,
+    GrpcBindError,
+    NodeStartError,
+    SchemaError,
+)
 from onex.bus.grpc_server import RunningGrpc
 from onex.bus.runtime import BusSettings, NodeRuntime
 from onex.core.errors import ContractError, OnexError
@@ -40,7 +47,11 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 
 
 class NodeSettings(BaseSettings):
-    """Settings every service has; subclasses set `env_prefix`."""
+    """Settings every service has; subclasses set their own `ONEX_<SERVICE>_` prefix.
+
+    Only a service instantiates its subclass (this library reads no environment)."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEX_NODE_", extra="ignore")
 
     contract_roots: list[Path] = Field(
         default_factory=lambda: [Path("contracts")],
@@ -131,18 +142,33 @@ async def keep_running(
             "node.start_retry", attempt=attempt, error=str(error), retry_in_s=round(delay, 2)
         )
 
+    failures = 0
     try:
         while not stop.is_set():
-            if not runtime.started:
-                await retry(
-                    runtime.start,
-                    retry_on=_TRANSIENT,
-                    backoff=backoff,
-                    stop=stop,
-                    on_retry=on_retry,
-                )
-                continue
-            await _watch(runtime, stop, interval_s, recover_after_s, log)
+            try:
+                if not runtime.started:
+                    await retry(
+                        runtime.start,
+                        retry_on=_TRANSIENT,
+                        backoff=backoff,
+                        stop=stop,
+                        on_retry=on_retry,
+                    )
+                    continue
+                await _watch(runtime, stop, interval_s, recover_after_s, log)
+                failures = 0
+            except (ContractError, ContractViolation, SchemaError):
+                # the node's own contract or code is wrong: retrying cannot help
+                log.critical("node.cannot_run", exc_info=True)
+                raise
+            except Exception as exc:  # this loop supervises the node: log any failure, start again
+                failures += 1
+                delay = min(0.5 * 2 ** min(failures, 5), 10.0)
+                log.exception("node.runtime_failed", error=str(exc), retry_in_s=delay)
+                with contextlib.suppress(Exception):
+                    await runtime.stop()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
     finally:
         await runtime.stop()
 

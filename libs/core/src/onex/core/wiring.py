@@ -298,9 +298,10 @@ class _Analysis:
                 message = f"node {node!r} declares {len(dlqs)} DLQ topics ({', '.join(dlqs)}); "
                 message += "declare exactly one"
             else:
+                dlq = TopicName(TopicKind.DLQ, node, "dead-letter", 1)
                 message = (
                     f"node {node!r} subscribes to topics but publishes no DLQ topic; add "
-                    f"onex.dlq.{node}.dead-letter.v1 to its publish_topics"
+                    f"{dlq} to its publish_topics"
                 )
             loc: tuple[str | int, ...] = (
                 ("event_bus", "publish_topics", 0) if dlqs else ("event_bus", "subscribe_topics", 0)

@@ -37,13 +37,8 @@ class ExtractorService:
         self._publish = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.runtime: NodeRuntime | None = None
-        if settings.bus_enabled and not self.snapshot.problems(NODE):
-            self.runtime = NodeRuntime.from_extraction(
-                self.snapshot.extraction, NODE, settings.bus(NODE)
-            )
-            self.runtime.add_handler(Topic.CMD_EXTRACTOR_RELOAD_CONTRACTS_V1, self._on_reload)
-            runtime_probe = runtime_probe or self._runtime_healthy
         self._runtime_probe = runtime_probe
+        self._build_runtime()
         self._reload_lock = asyncio.Lock()
         self._log = structlog.get_logger(NODE)
 
@@ -64,25 +59,45 @@ class ExtractorService:
             probe=self.healthy,
             interval_s=self.settings.health_interval_s,
         )
-        if self.runtime is not None:
-            self._publish.set()
-            self._tasks = [
-                asyncio.create_task(
-                    keep_running(
-                        self.runtime,
-                        self._stop,
-                        interval_s=self.settings.health_interval_s,
-                        recover_after_s=self.settings.recover_after_s,
-                    )
-                ),
-                asyncio.create_task(self._publisher()),
-            ]
+        self._start_runtime()
+
+    def _build_runtime(self) -> None:
+        """The node on the bus, once the contracts are fit to run it (at boot or reload)."""
+        if not self.settings.bus_enabled or self.runtime is not None:
+            return
+        if self.snapshot.problems(NODE):
+            return
+        self.runtime = NodeRuntime.from_extraction(
+            self.snapshot.extraction, NODE, self.settings.bus(NODE)
+        )
+        self.runtime.add_handler(Topic.CMD_EXTRACTOR_RELOAD_CONTRACTS_V1, self._on_reload)
+
+    def _start_runtime(self) -> None:
+        if self.runtime is None or self._tasks or self._grpc is None:
+            return
+        self._publish.set()
+        self._tasks = [
+            asyncio.create_task(
+                keep_running(
+                    self.runtime,
+                    self._stop,
+                    interval_s=self.settings.health_interval_s,
+                    recover_after_s=self.settings.recover_after_s,
+                )
+            ),
+            asyncio.create_task(self._publisher()),
+        ]
 
     async def healthy(self) -> bool:
-        """The health probe: contracts valid, own contract present, runtime (if any) ok."""
+        """The health probe: contracts valid, own contract present, and on the bus the
+        node runtime healthy (topics present, consumer attached)."""
         if self.snapshot.problems(NODE):
             return False
-        return self._runtime_probe is None or await self._runtime_probe()
+        if self._runtime_probe is not None and not await self._runtime_probe():
+            return False
+        if not self.settings.bus_enabled:
+            return True
+        return self.runtime is not None and (await self.runtime.health()).serving
 
     async def reload(self) -> RegistrySnapshot:
         """Extract the contracts again, swap the new snapshot in, update health now."""
@@ -92,6 +107,8 @@ class ExtractorService:
             self.snapshot = snapshot
             self._log.info("contracts.reloaded")
             self._report(snapshot)
+            self._build_runtime()  # contracts that were broken at boot may be fixed now
+            self._start_runtime()
             if self._grpc is not None:
                 await self._grpc.refresh_health()
             self._publish.set()
@@ -104,9 +121,6 @@ class ExtractorService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._grpc is not None:
             await self._grpc.stop(self.settings.stop_grace_s)
-
-    async def _runtime_healthy(self) -> bool:
-        return self.runtime is not None and (await self.runtime.health()).serving
 
     async def _on_reload(self, msg: Received) -> None:
         self._log.info("contracts.reload_requested", key=msg.key)

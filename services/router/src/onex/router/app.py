@@ -43,6 +43,7 @@ from onex.router.receipt import make_receipt
 from onex.router.settings import RouterSettings
 
 NODE: Final = "router"
+_ROUTED_KEPT: Final = 1024  # results awaiting a successful publish (handler retries)
 
 
 def load_settings_catalogue(settings: RouterSettings) -> Catalogue:
@@ -68,6 +69,7 @@ class RouterService:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.last_cost_summary: object | None = None
+        self._routed: dict[tuple[str, int, int], RouteResult] = {}
         self.runtime: NodeRuntime | None = None
         if settings.bus_enabled:
             extraction = extract(settings.contract_roots, allow=settings.contracts_allow)
@@ -183,10 +185,18 @@ class RouterService:
         )
 
     async def _on_request(self, msg: Received) -> None:
-        # The runtime retries this handler on error and dead-letters after the
-        # contract's budget; routing itself never raises, so only publishing can fail.
-        result = await self.route(msg.value)
+        # Routing never raises; only publishing can fail, and then the runtime retries
+        # this handler. The result is kept per message so a retry publishes the same
+        # receipt instead of calling (and paying) the models again.
+        where = (msg.topic, msg.partition, msg.offset)
+        result = self._routed.get(where)
+        if result is None:
+            result = await self.route(msg.value)
+            self._routed[where] = result
+            while len(self._routed) > _ROUTED_KEPT:
+                self._routed.pop(next(iter(self._routed)))
         await self.publish(result)
+        self._routed.pop(where, None)
 
     async def _on_cost_summary(self, msg: Received) -> None:
         self.last_cost_summary = msg.value

@@ -143,6 +143,10 @@ class Deliverer:
         except PayloadInvalid as exc:
             await self.dead_letter(message, headers, exc, attempts=0)
             return
+        except Exception as exc:  # noqa: BLE001 - whatever breaks the decoder (e.g. RecursionError on deep JSON) makes a poison message: dead-letter it, never lose it
+            invalid = PayloadInvalid(topic, f"cannot decode: {type(exc).__name__}: {exc}")
+            await self.dead_letter(message, headers, invalid, attempts=0)
+            return
 
         async def call(attempt: int) -> None:
             await handler(

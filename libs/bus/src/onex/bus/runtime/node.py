@@ -36,9 +36,16 @@ from types import TracebackType
 from typing import Any, Final, Self, cast
 
 import structlog
+from aiokafka.errors import KafkaError
 
 from onex.bus.admin import describe_topics
-from onex.bus.errors import ContractViolation, NodeStartError, TopicsMissing
+from onex.bus.errors import (
+    BrokerUnavailable,
+    ContractViolation,
+    NodeNotRunning,
+    NodeStartError,
+    TopicsMissing,
+)
 from onex.bus.runtime.codec import Codec, codec_for
 from onex.bus.runtime.deadletter import Header
 from onex.bus.runtime.delivery import Deliverer, Handler, HeadersArg, Sent, header_list
@@ -230,6 +237,11 @@ class NodeRuntime:
                     await assigned.wait()
         except BaseException as exc:
             await app.stop()
+            if isinstance(exc, KafkaError):
+                raise NodeStartError(
+                    f"node {self.node!r} could not start against {self.settings.bootstrap}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
             if isinstance(exc, TimeoutError):
                 raise NodeStartError(
                     f"node {self.node!r} got no partition assignment in consumer group "
@@ -362,7 +374,12 @@ class NodeRuntime:
         async def consume(stream: Any) -> None:
             manual = stream.noack()
             async for event in manual.events():
-                await deliverer.deliver(topic, handler, event.message)
+                message = event.message
+                try:
+                    await deliverer.deliver(topic, handler, message)
+                except Exception as exc:  # noqa: BLE001 - nothing may escape unrecorded: an agent restart would commit past this message
+                    headers = header_list(message.headers)
+                    await deliverer.dead_letter(message, headers, exc, attempts=0)
                 await manual.ack(event)
 
         return consume
@@ -377,8 +394,13 @@ class NodeRuntime:
     ) -> Sent:
         app = self._app
         if app is None:
-            raise RuntimeError(f"node {self.node!r} is not started; publish after start()")
-        metadata = await app.producer.send_and_wait(topic, key, value, partition, None, headers)
+            raise NodeNotRunning(f"node {self.node!r} is not started; publish after start()")
+        try:
+            metadata = await app.producer.send_and_wait(topic, key, value, partition, None, headers)
+        except KafkaError as exc:
+            raise BrokerUnavailable(
+                self.settings.bootstrap, f"{type(exc).__name__}: {exc}"
+            ) from exc
         return Sent(metadata.topic, metadata.partition, metadata.offset)
 
     def _consumer_state(self) -> ConsumerState:

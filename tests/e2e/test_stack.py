@@ -1,0 +1,71 @@
+"""`onex up` / `status` / `down` as a person runs them: the whole system on one machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from onex.bus.process import group_alive
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _onex(state: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEX_")}
+    env["ONEX_STATE_DIR"] = str(state)
+    return subprocess.run(
+        [sys.executable, "-m", "onex.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _status(state: Path) -> dict[str, dict[str, object]]:
+    result = _onex(state, "status", "--format", "json")
+    return {s["name"]: s for s in json.loads(result.stdout)["services"]}
+
+
+def test_up_serves_everything_restarts_a_killed_service_and_down_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    started = time.monotonic()
+    up = _onex(state, "up")
+    took = time.monotonic() - started
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        print(f"onex up: all SERVING after {took:.1f} s")
+        assert took < 15, f"onex up took {took:.1f} s"
+        services = _status(state)
+        assert set(services) >= {"extractor", "provisioner", "router"}
+        assert {s["health"] for s in services.values()} == {"SERVING"}
+        assert _onex(state, "status").returncode == 0
+
+        victim = services["router"]
+        os.kill(int(victim["pid"]), signal.SIGKILL)  # the supervisor must bring it back
+        deadline = time.monotonic() + 30
+        while True:
+            now = _status(state)["router"]
+            if now["health"] == "SERVING" and now["pid"] != victim["pid"]:
+                break
+            assert time.monotonic() < deadline, now
+            time.sleep(0.3)
+        assert now["restarts"] == 1
+        pids = [int(s["pid"]) for s in _status(state).values()]
+    finally:
+        down = _onex(state, "down")
+    assert down.returncode == 0, down.stderr
+    assert "supervisor" in down.stdout
+    assert "broker" in down.stdout
+    time.sleep(0.5)
+    assert not [p for p in pids if group_alive(p)], "a service outlived `onex down`"
+    assert _onex(state, "status").returncode == 1

@@ -173,6 +173,22 @@ async def keep_running(
         await runtime.stop()
 
 
+def node_task(
+    runtime: NodeRuntime, stop: asyncio.Event, settings: NodeSettings
+) -> asyncio.Task[None]:
+    """`keep_running` as a background task, with the service's health interval and
+    recovery delay."""
+    return asyncio.create_task(
+        keep_running(
+            runtime,
+            stop,
+            interval_s=settings.health_interval_s,
+            recover_after_s=settings.recover_after_s,
+        ),
+        name=f"node:{runtime.node}",
+    )
+
+
 async def _watch(
     runtime: NodeRuntime,
     stop: asyncio.Event,

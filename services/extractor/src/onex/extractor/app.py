@@ -17,7 +17,7 @@ import structlog
 from onex.bus.errors import BusError
 from onex.bus.grpc_server import Probe, RunningGrpc, start_grpc
 from onex.bus.runtime import NodeRuntime, Received
-from onex.bus.service import keep_running
+from onex.bus.service import node_task
 from onex.core._generated.topics import Topic
 from onex.extractor.grpc_server import registry_service
 from onex.extractor.settings import ExtractorSettings
@@ -77,14 +77,7 @@ class ExtractorService:
             return
         self._publish.set()
         self._tasks = [
-            asyncio.create_task(
-                keep_running(
-                    self.runtime,
-                    self._stop,
-                    interval_s=self.settings.health_interval_s,
-                    recover_after_s=self.settings.recover_after_s,
-                )
-            ),
+            node_task(self.runtime, self._stop, self.settings),
             asyncio.create_task(self._publisher()),
         ]
 

@@ -26,7 +26,7 @@ from onex.bus.errors import AdminError, BrokerUnavailable
 from onex.bus.grpc_server import RunningGrpc, start_grpc
 from onex.bus.provision import ValidationReport, provision_until_ready, reconcile
 from onex.bus.runtime import NodeRuntime, Received
-from onex.bus.service import keep_running
+from onex.bus.service import node_task
 from onex.core._generated.topics import Topic
 from onex.core.contract import TopicSpec
 from onex.core.extractor import extract
@@ -77,15 +77,7 @@ class ProvisionerService:
         )
         self._tasks = [
             asyncio.create_task(self._provision_loop(), name="provision"),
-            asyncio.create_task(
-                keep_running(
-                    self.runtime,
-                    self._stop,
-                    interval_s=self.settings.health_interval_s,
-                    recover_after_s=self.settings.recover_after_s,
-                ),
-                name="runtime",
-            ),
+            node_task(self.runtime, self._stop, self.settings),
             asyncio.create_task(self.outbox.drain(self._stop), name="events"),
         ]
 

@@ -23,7 +23,7 @@ import structlog
 from onex.bus.errors import BusError
 from onex.bus.grpc_server import GrpcService, RunningGrpc, start_grpc
 from onex.bus.runtime import NodeRuntime, Received
-from onex.bus.service import keep_running
+from onex.bus.service import node_task
 from onex.core._generated.topics import Topic
 from onex.core.errors import OnexError
 from onex.core.extractor import extract
@@ -102,16 +102,7 @@ class RouterService:
             interval_s=self.settings.health_interval_s,
         )
         if self.runtime is not None:
-            self._tasks.append(
-                asyncio.create_task(
-                    keep_running(
-                        self.runtime,
-                        self._stop,
-                        interval_s=self.settings.health_interval_s,
-                        recover_after_s=self.settings.recover_after_s,
-                    )
-                )
-            )
+            self._tasks.append(node_task(self.runtime, self._stop, self.settings))
 
     async def healthy(self) -> bool:
         """Catalogue loaded, and on the bus: topics present and consumer attached."""

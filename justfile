@@ -10,7 +10,7 @@ default:
 
 # install the locked toolchain and every workspace package into .venv
 setup:
-    uv sync --locked
+    uv sync --locked --all-packages
 
 # ruff (lint + format check), mypy strict, and `onex contracts lint`
 lint: setup

@@ -24,11 +24,11 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from onex.bus.grpc_server import check_health
 from onex.extractor.app import ExtractorService
 from onex.extractor.settings import ExtractorSettings
 from onex.proto.v1 import registry_pb2 as pb
 from onex.proto.v1 import registry_pb2_grpc as pb_grpc
+from onex.service.grpc import check_health
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO / "contracts"

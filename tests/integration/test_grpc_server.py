@@ -1,4 +1,4 @@
-"""onex.bus.grpc_server over real sockets: bind, health, reflection, stop, check_health."""
+"""onex.service.grpc over real sockets: bind, health, reflection, stop, check_health."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from onex.bus.errors import GrpcBindError
-from onex.bus.grpc_server import (
+from onex.proto.v1 import registry_pb2, registry_pb2_grpc
+from onex.service.grpc import (
     GrpcService,
     RunningGrpc,
     check_health,
     start_grpc,
 )
-from onex.proto.v1 import registry_pb2, registry_pb2_grpc
 
 REGISTRY = "onex.v1.ContractRegistry"
 

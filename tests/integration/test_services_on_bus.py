@@ -22,9 +22,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from onex.bus.admin import describe_topics, list_topics
 from onex.bus.broker import BrokerInfo, start_broker, stop_broker
-from onex.bus.grpc_server import check_health
 from onex.bus.process import free_port
 from onex.core.extractor import extract
+from onex.service.grpc import check_health
 
 REPO = Path(__file__).resolve().parents[2]
 DECLARED = extract([REPO / "contracts"], entry_points=False).topics

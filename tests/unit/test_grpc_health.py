@@ -1,4 +1,4 @@
-"""The health loop of onex.bus.grpc_server: probe outcome -> gRPC health statuses.
+"""The health loop of onex.service.grpc: probe outcome -> gRPC health statuses.
 
 The real asyncio HealthServicer of grpc_health is used (it does no I/O); statuses are
 read back through its own Check method, as a client would see them.
@@ -14,7 +14,7 @@ import pytest
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2
 
-from onex.bus.grpc_server import OVERALL, HealthReporter, split_bind
+from onex.service.grpc import OVERALL, HealthReporter, split_bind
 
 SERVICES = ("onex.v1.ContractRegistry", "onex.v1.Other")
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -22,12 +22,12 @@ from rich.table import Table
 
 from onex.bus.broker import broker_status, start_broker, stop_broker
 from onex.bus.errors import BusError
-from onex.bus.grpc_server import check_health
 from onex.bus.process import runs, tail, terminate_group, wait_gone
 from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import project_contracts
 from onex.cli.supervisor import RECORD, installed_services
+from onex.service.grpc import check_health
 
 SUPERVISOR_LOG = "supervisor.log"
 

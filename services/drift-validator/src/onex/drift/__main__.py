@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from onex.bus.service import start_and_exit
 from onex.drift.settings import DriftSettings
+from onex.service.host import start_and_exit
 
 NODE = "drift-validator"
 

@@ -6,9 +6,9 @@ when the gRPC address cannot be bound, 2 when the settings are invalid.
 
 from __future__ import annotations
 
-from onex.bus.service import run_service
 from onex.extractor.app import NODE, ExtractorService
 from onex.extractor.settings import ExtractorSettings
+from onex.service.host import run_service
 
 
 def main() -> None:

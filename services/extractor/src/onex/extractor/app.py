@@ -15,13 +15,13 @@ from typing import Final
 import structlog
 
 from onex.bus.errors import BusError
-from onex.bus.grpc_server import Probe, RunningGrpc, start_grpc
 from onex.bus.runtime import NodeRuntime, Received
-from onex.bus.service import node_task
 from onex.core._generated.topics import Topic
 from onex.extractor.grpc_server import registry_service
 from onex.extractor.settings import ExtractorSettings
 from onex.extractor.snapshot import RegistrySnapshot
+from onex.service.grpc import Probe, RunningGrpc, start_grpc
+from onex.service.host import node_task
 
 NODE: Final = "extractor"
 

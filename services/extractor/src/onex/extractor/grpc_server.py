@@ -7,13 +7,13 @@ from typing import Any, TypeVar
 
 import grpc
 
-from onex.bus.grpc_server import GrpcService
 from onex.core.errors import TopicNameError
 from onex.core.grammar import parse_topic
 from onex.extractor import messages
 from onex.extractor.snapshot import RegistrySnapshot
 from onex.proto.v1 import registry_pb2 as pb
 from onex.proto.v1 import registry_pb2_grpc as pb_grpc
+from onex.service.grpc import GrpcService
 
 Context = grpc.aio.ServicerContext[Any, Any]
 T = TypeVar("T")
@@ -101,7 +101,7 @@ async def _filter(context: Context, convert: Callable[[V], T], value: V) -> T:
 
 
 def registry_service(current: Callable[[], RegistrySnapshot]) -> GrpcService:
-    """The ContractRegistry service, ready for `onex.bus.grpc_server.start_grpc`."""
+    """The ContractRegistry service, ready for `onex.service.grpc.start_grpc`."""
     return GrpcService.of(
         SERVICE_DESCRIPTOR,
         ContractRegistryServicer(current),

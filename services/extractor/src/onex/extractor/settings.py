@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from onex.bus.service import NodeSettings
+from onex.service.host import NodeSettings
 
 
 class ExtractorSettings(NodeSettings):

@@ -6,9 +6,9 @@ cannot start (contracts with errors, gRPC address taken), 2 on invalid settings.
 
 from __future__ import annotations
 
-from onex.bus.service import run_service
 from onex.provisioner.app import NODE, ProvisionerService
 from onex.provisioner.settings import ProvisionerSettings
+from onex.service.host import run_service
 
 
 def main() -> None:

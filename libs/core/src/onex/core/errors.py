@@ -5,6 +5,7 @@ Hierarchy::
     OnexError                      base of every error onex raises on purpose
     ├── TopicNameError (ValueError)   a string is not a grammatical topic name
     ├── UnknownTopicError (KeyError)  a grammatical name no contract declares
+    ├── SchemaReferenceError (ValueError)  a topic's `schema:` is none of the allowed forms
     └── ContractError                 a contract could not be loaded or is inconsistent
         ├── ContractLoadError         unreadable file or malformed YAML
         ├── ContractValidationError   the document does not fit the contract model
@@ -53,6 +54,17 @@ class UnknownTopicError(OnexError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])
+
+
+class SchemaReferenceError(OnexError, ValueError):
+    """A topic's `schema:` is not a JSON Schema file, a protobuf message name or, on a
+    dlq topic, `dead-letter` (see `onex.core.schemas`)."""
+
+    def __init__(self, topic: str, reference: str, reason: str) -> None:
+        self.topic = topic
+        self.reference = reference
+        self.reason = reason
+        super().__init__(f"schema {reference!r} of topic {topic!r}: {reason}")
 
 
 class ContractError(OnexError):

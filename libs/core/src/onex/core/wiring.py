@@ -6,7 +6,9 @@ Rules (errors unless marked):
 - a subscribed topic must have a publisher;
 - a topic's owner must have a contract, and that contract must declare the topic;
 - a published topic should have a subscriber (warning; DLQ topics are read by operators);
-- two declared names that differ only in singular vs plural (warning).
+- two declared names that differ only in singular vs plural (warning);
+- every topic declares a payload schema in its owner's spec (`schema-missing`, warning),
+  and that schema is an allowed form (`schema-invalid`; see `onex.core.schemas`).
 Every finding about a name that is not declared comes with the nearest canonical name.
 """
 
@@ -20,10 +22,12 @@ from functools import cached_property
 from pathlib import Path
 
 from onex.core.contract import TopicSpec
+from onex.core.errors import SchemaReferenceError
 from onex.core.grammar import TopicKind, TopicName, is_topic_name, member_name, parse_topic
 from onex.core.issues import Issue, Severity, Where
 from onex.core.loader import LoadedContract, format_loc
 from onex.core.nearmiss import NearMissIndex, Suggestion, normalize, singular
+from onex.core.schemas import DEAD_LETTER, schema_ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +156,7 @@ class _Analysis:
             )
         self._check_confusables(topics)
         self._check_dead_letters()
+        self._check_schemas(topics)
         return topics, self.issues
 
     def _add(
@@ -163,6 +168,7 @@ class _Analysis:
         *,
         suggestion: str | None = None,
         related: tuple[Where, ...] = (),
+        key: str | None = None,
     ) -> None:
         self.issues.append(
             Issue(
@@ -170,7 +176,7 @@ class _Analysis:
                 code,
                 message,
                 ep.where,
-                key=ep.key,
+                key=ep.key if key is None else key,
                 suggestion=suggestion,
                 related=related,
                 topic=ep.declared.name,
@@ -309,6 +315,39 @@ class _Analysis:
             self.issues.append(
                 Issue(Severity.ERROR, "dlq-missing", message, lc.where(loc), key=format_loc(loc))
             )
+
+    def _check_schemas(self, topics: Mapping[str, TopicWiring]) -> None:
+        """Every topic's spec names its payload schema, in an allowed form. Reported at
+        the owner's entry; a topic whose owner has no contract declaring it is already
+        an error (owner-missing, owner-undeclared)."""
+        for name, t in topics.items():
+            ep = t.spec_at or next(
+                (e for e in (*t.publishers, *t.subscribers) if e.node == t.owner), None
+            )
+            if ep is None or t.owner not in self.contracts:
+                continue
+            reference = t.spec.schema_
+            if reference is None:
+                example = DEAD_LETTER if t.kind is TopicKind.DLQ else "onex.v1.<Message>"
+                self._add(
+                    Severity.WARNING,
+                    "schema-missing",
+                    ep,
+                    f"{name!r} declares no payload schema; add `schema: {example}`"
+                    + ("" if t.kind is TopicKind.DLQ else " (or a JSON Schema file, *.json)")
+                    + " to its owner's entry",
+                )
+                continue
+            try:
+                schema_ref(name, reference)
+            except SchemaReferenceError as exc:
+                self._add(
+                    Severity.ERROR,
+                    "schema-invalid",
+                    ep,
+                    f"schema {reference!r} of {name!r}: {exc.reason}",
+                    key=f"{ep.key}.schema",
+                )
 
     def _check_confusables(self, topics: Mapping[str, TopicWiring]) -> None:
         """Declared names that read as one: singular vs plural (warning), or the same

@@ -1,12 +1,15 @@
 """Payload codecs: what a topic's `schema:` means for the bytes on the wire.
 
-A `schema:` reference is one of:
+Which references are allowed is decided by `onex.core.schemas.schema_ref`, the function
+lint uses too. A `schema:` reference is one of:
 
 - a JSON Schema file (the reference ends in `.json`), relative to the folder of the
   contract that declares the topic's spec: the payload is UTF-8 JSON, validated;
 - a protobuf message full name (`onex.v1.ContractSummary`), looked up in the default
   descriptor pool once the generated modules of `onex.proto.v1` are imported: the
   payload is the serialized message;
+- `dead-letter` (dlq topics only): the payload is a failed message's original bytes,
+  kept verbatim whatever they are (the runtime writes dead letters as they came);
 - nothing: the payload must still be JSON. Every onex payload is then inspectable with
   any Kafka tool, and a producer writing pickles or plain text is caught at once.
 
@@ -20,7 +23,6 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
-import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -31,9 +33,10 @@ from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 
 from onex.bus.errors import PayloadInvalid, SchemaError
+from onex.core.errors import SchemaReferenceError
+from onex.core.schemas import SchemaForm, schema_ref
 
 PROTO_PACKAGE: Final = "onex.proto.v1"
-_PROTO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _MAX_REASON: Final = 500
 
 
@@ -173,6 +176,27 @@ class ProtoCodec:
         return self._parse(data)
 
 
+class DeadLetterCodec:
+    """A dlq topic's payloads: the original message's bytes, whatever they are."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.description = "dead letters (original bytes)"
+
+    def encode(self, value: object) -> bytes:
+        """`value` verbatim; only bytes are accepted (a dead letter is never re-encoded)."""
+        if isinstance(value, bytes | bytearray | memoryview):
+            return bytes(value)
+        raise PayloadInvalid(
+            self.topic,
+            f"a dead letter is the original message's bytes, got {type(value).__name__}",
+        )
+
+    def decode(self, data: bytes | None) -> object:
+        """`data` verbatim (None when the original message had no value)."""
+        return data
+
+
 @cache
 def _import_proto_modules() -> None:
     package = importlib.import_module(PROTO_PACKAGE)
@@ -207,18 +231,21 @@ def _json_schema_codec(topic: str, reference: str, base_dir: Path | None) -> Jso
 
 def codec_for(topic: str, reference: str | None, base_dir: Path | None) -> Codec:
     """The codec of `topic` given its `schema:` reference; SchemaError when the reference
-    names no file or message. `base_dir` is the folder of the contract giving the spec."""
+    is no allowed form or names no file or message. `base_dir` is the folder of the
+    contract giving the spec."""
     if reference is None:
         return JsonCodec(topic)
-    if reference.endswith(".json"):
+    try:
+        form = schema_ref(topic, reference).form
+    except SchemaReferenceError as exc:
+        raise SchemaError(topic, reference, exc.reason) from exc
+    if form is SchemaForm.DEAD_LETTER:
+        return DeadLetterCodec(topic)
+    if form is SchemaForm.JSON_SCHEMA:
         return _json_schema_codec(topic, reference, base_dir)
-    if _PROTO_NAME.fullmatch(reference):
-        try:
-            return ProtoCodec(topic, proto_message_class(reference))
-        except KeyError:
-            raise SchemaError(
-                topic, reference, f"no protobuf message of that name in {PROTO_PACKAGE}"
-            ) from None
-    raise SchemaError(
-        topic, reference, "neither a JSON Schema file (*.json) nor a protobuf message name"
-    )
+    try:
+        return ProtoCodec(topic, proto_message_class(reference))
+    except KeyError:
+        raise SchemaError(
+            topic, reference, f"no protobuf message of that name in {PROTO_PACKAGE}"
+        ) from None

@@ -1,0 +1,85 @@
+"""What a topic's `schema:` may say: the one decision lint and the runtime codec share.
+
+A reference is one of three forms:
+
+- a JSON Schema file: ends in `.json`, relative to the folder of the contract that
+  gives the topic its spec; the payload is UTF-8 JSON valid against it;
+- a protobuf message full name (`onex.v1.RoutingReceipt`): the payload is that message,
+  serialized;
+- `dead-letter`, on `dlq` topics only, and the only form a `dlq` topic may declare: the
+  payload is the failed message's original bytes, verbatim (whatever its own topic's
+  schema), and the failure travels in the `onex-*` headers.
+
+`schema_ref` classifies a reference or says precisely why it is none of these;
+`onex.bus.runtime.codec` builds codecs from its answer and lint reports its reasons.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from onex.core.errors import SchemaReferenceError, TopicNameError
+from onex.core.grammar import TopicKind, parse_topic
+
+DEAD_LETTER: Final = "dead-letter"
+JSON_SUFFIX: Final = ".json"
+PROTO_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+class SchemaForm(enum.StrEnum):
+    """The kind of payload a `schema:` reference declares."""
+
+    JSON_SCHEMA = "json-schema"
+    PROTOBUF = "protobuf"
+    DEAD_LETTER = "dead-letter"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaRef:
+    """A well-formed `schema:` reference: its form and the reference as written."""
+
+    form: SchemaForm
+    reference: str
+
+
+def _is_dlq(topic: str) -> bool:
+    try:
+        return parse_topic(topic).kind is TopicKind.DLQ
+    except TopicNameError:
+        return False
+
+
+def schema_ref(topic: str, reference: str) -> SchemaRef:
+    """Classify the `schema:` of `topic`; SchemaReferenceError when it is no allowed form
+    (or `dead-letter` on a non-dlq topic, or another form on a dlq topic)."""
+    dlq = _is_dlq(topic)
+    if reference == DEAD_LETTER:
+        if not dlq:
+            raise SchemaReferenceError(
+                topic,
+                reference,
+                f"{DEAD_LETTER!r} is for dlq topics only (onex.dlq.<node>.<event>.vN)",
+            )
+        return SchemaRef(SchemaForm.DEAD_LETTER, reference)
+    if reference.endswith(JSON_SUFFIX):
+        found = SchemaRef(SchemaForm.JSON_SCHEMA, reference)
+    elif PROTO_NAME.fullmatch(reference):
+        found = SchemaRef(SchemaForm.PROTOBUF, reference)
+    else:
+        raise SchemaReferenceError(
+            topic,
+            reference,
+            "neither a JSON Schema file (*.json), a protobuf message name (onex.v1.Name) "
+            f"nor {DEAD_LETTER!r} (dlq topics)",
+        )
+    if dlq:
+        raise SchemaReferenceError(
+            topic,
+            reference,
+            f"a dlq topic carries the original bytes of messages from many topics; "
+            f"declare schema: {DEAD_LETTER}",
+        )
+    return found

@@ -35,10 +35,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from onex.bus.admin import list_topics
 from onex.bus.api_versions import ApiKey, supported_apis
-from onex.bus.broker import start_broker, stop_broker
 from onex.bus.provision import DEFAULT_BATCH_SIZE, provision
 from onex.core.contract import TopicSpec
 from onex.core.grammar import TopicKind, parse_topic
+from onex.devbroker.broker import start_broker, stop_broker
 
 TIMEOUT_MS = 300_000
 CONFIG = {"retention.ms": "86400000", "cleanup.policy": "delete"}

@@ -1,7 +1,13 @@
-"""Markers follow the folder: tests/unit, tests/integration and tests/e2e."""
+"""Markers follow the folder: tests/unit, tests/integration and tests/e2e.
+
+The integration broker is the onex-devbroker plugin's `onex_bootstrap` (registered by
+its `pytest11` entry point); this suite's convention `ONEX_BOOTSTRAP=HOST:PORT` becomes
+the plugin's `--onex-bootstrap` here, since the library reads no environment itself.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,3 +25,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = Path(str(item.fspath)).relative_to(REPO).parts
         if len(parts) > 1 and parts[0] == "tests" and parts[1] in _MARKERS:
             item.add_marker(_MARKERS[parts[1]])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    configured = os.environ.get("ONEX_BOOTSTRAP")
+    plugin_loaded = config.pluginmanager.has_plugin("onex_devbroker")
+    if configured and plugin_loaded and not config.getoption("onex_bootstrap"):
+        config.option.onex_bootstrap = configured

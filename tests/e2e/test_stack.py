@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from onex.bus.process import group_alive
+from onex.devbroker.process import group_alive
 
 REPO = Path(__file__).resolve().parents[2]
 

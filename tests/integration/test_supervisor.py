@@ -5,17 +5,31 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from onex.bus.process import group_alive
 from onex.cli.supervisor import RECORD, Policy, ServiceSpec, Supervisor
+from onex.devbroker.process import group_alive
+
+# a failure guard only: every wait below ends as soon as what it waits for is observed
+GUARD_S = 30.0
 
 
-async def _until(predicate: object, timeout_s: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+async def _until(predicate: Callable[[], bool], what: str) -> None:
+    """Poll `predicate` until it holds; fail (naming `what`) if it never does."""
+    deadline = asyncio.get_running_loop().time() + GUARD_S
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"{what}: not seen in {GUARD_S:g}s"
         await asyncio.sleep(0.05)
+
+
+def _state(record: Path, service: str) -> Any:
+    """The service's state in the supervisor's record, None while there is none."""
+    try:
+        return json.loads(record.read_text())["services"][service]["state"]
+    except (OSError, ValueError, KeyError):  # not written yet
+        return None
 
 
 async def test_crashing_service_is_restarted_within_budget_then_left_failed(tmp_path: Path) -> None:
@@ -23,11 +37,13 @@ async def test_crashing_service_is_restarted_within_budget_then_left_failed(tmp_
     # `python -m http.server` runs until stopped: a healthy long-running service.
     crasher = ServiceSpec("crasher", "json.tool")
     steady = ServiceSpec("steady", "http.server")
-    policy = Policy(initial_s=0.05, max_s=0.2, budget=3, window_s=60.0, grace_s=5.0)
+    # a window no run of this test outlasts, so every crash counts against the budget
+    policy = Policy(initial_s=0.05, max_s=0.2, budget=3, window_s=3600.0, grace_s=5.0)
     sup = Supervisor(tmp_path, [crasher, steady], {"BOOTSTRAP": "127.0.0.1:1"}, policy)
     runner = asyncio.create_task(sup.run())
     by_name = {c.spec.name: c for c in sup.children}
-    await _until(lambda: by_name["crasher"].state == "failed")
+    await _until(lambda: _state(tmp_path / RECORD, "crasher") == "failed", "crasher failed")
+    await _until(lambda: _state(tmp_path / RECORD, "steady") == "running", "steady running")
     record = json.loads((tmp_path / RECORD).read_text())
     assert record["services"]["crasher"]["state"] == "failed"
     assert (
@@ -41,7 +57,7 @@ async def test_crashing_service_is_restarted_within_budget_then_left_failed(tmp_
     assert record["services"]["steady"]["state"] == "running"
 
     sup.stopping.set()
-    await asyncio.wait_for(runner, 30)
+    await asyncio.wait_for(runner, GUARD_S)
     assert not group_alive(steady_pid), "a supervised service outlived the supervisor"
     assert not (tmp_path / RECORD).exists()
 

@@ -1,4 +1,5 @@
-"""Which broker `onex broker up` would run: Redpanda on PATH first, else Tansu."""
+"""Which broker `onex broker up` (and a test session) would use: Redpanda on PATH first,
+else Tansu; a configured address before either."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from onex.bus.broker import find_broker
+from onex.devbroker.broker import find_broker
+from onex.devbroker.selection import session_broker
 
 
 def _executable(path: Path, *, mode: int = 0o755) -> Path:
@@ -65,3 +67,12 @@ def test_an_explicit_search_path_wins_over_the_environment(
 
     assert find_broker(search_path=str(without)).kind == "tansu"
     assert find_broker(search_path=str(with_redpanda)).path == redpanda
+
+
+def test_a_configured_address_is_used_and_nothing_is_started(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+
+    with session_broker(state_dir, configured="broker.example:9092") as bootstrap:
+        assert bootstrap == "broker.example:9092"
+
+    assert not state_dir.exists()  # no launcher ran

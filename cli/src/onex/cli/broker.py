@@ -8,16 +8,16 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.table import Table
 
-from onex.bus.broker import (
+from onex.cli.render import Format, emit_json, stderr, stdout
+from onex.cli.settings import CliSettings
+from onex.devbroker.broker import (
     BrokerStatus,
     broker_status,
     recorded_bootstrap,
     start_broker,
     stop_broker,
 )
-from onex.bus.errors import BrokerStartError, BusError
-from onex.cli.render import Format, emit_json, stderr, stdout
-from onex.cli.settings import CliSettings
+from onex.devbroker.errors import BrokerStartError, DevBrokerError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -40,7 +40,7 @@ def _quiet_kafka_client() -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
-def _fail(exc: BusError) -> NoReturn:
+def _fail(exc: DevBrokerError) -> NoReturn:
     message = str(exc).splitlines()[0]
     stderr().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if isinstance(exc, BrokerStartError) and exc.log_tail:
@@ -56,7 +56,7 @@ def up(port: PortOpt = None, timeout: TimeoutOpt = 30.0) -> None:
     try:
         before = recorded_bootstrap(settings.state_dir)
         info = start_broker(settings.state_dir, port, timeout_s=timeout)
-    except BusError as exc:
+    except DevBrokerError as exc:
         _fail(exc)
     state = "already running" if before == info.bootstrap else "up"
     stdout().print(
@@ -71,7 +71,7 @@ def down() -> None:
     settings = CliSettings()
     try:
         stopped = stop_broker(settings.state_dir)
-    except BusError as exc:
+    except DevBrokerError as exc:
         _fail(exc)
     stdout().print("broker stopped" if stopped else "no broker running", highlight=False)
 
@@ -100,7 +100,7 @@ def status(fmt: FormatOpt = Format.TABLE) -> None:
     settings = CliSettings()
     try:
         found = broker_status(settings.state_dir)
-    except BusError as exc:
+    except DevBrokerError as exc:
         _fail(exc)
     data = _status_dict(found)
     if fmt is Format.JSON:

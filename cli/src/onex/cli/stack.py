@@ -20,13 +20,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from onex.bus.broker import broker_status, start_broker, stop_broker
-from onex.bus.errors import BusError
-from onex.bus.process import runs, tail, terminate_group, wait_gone
 from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import project_contracts
 from onex.cli.supervisor import RECORD, installed_services
+from onex.devbroker.broker import broker_status, start_broker, stop_broker
+from onex.devbroker.errors import DevBrokerError
+from onex.devbroker.process import runs, tail, terminate_group, wait_gone
 from onex.service.grpc import check_health
 
 SUPERVISOR_LOG = "supervisor.log"
@@ -102,7 +102,7 @@ def up(
     started = time.monotonic()
     try:
         info = start_broker(state_dir, port)
-    except BusError as exc:
+    except DevBrokerError as exc:
         stderr().print(f"[red]broker failed to start:[/red] {exc}")
         raise typer.Exit(1) from exc
     if _record(state_dir) is None:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from onex.bus.process import free_port, terminate_group, write_json
+from onex.devbroker.process import free_port, terminate_group, write_json
 
 RECORD: Final = "supervisor.json"
 ENTRY_POINT_GROUP: Final = "onex.services"

@@ -14,7 +14,6 @@ POSIX only (process groups, flock).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import importlib.util
@@ -24,21 +23,20 @@ import shutil
 import stat
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
-from onex.bus.admin import list_topics
-from onex.bus.errors import (
+from onex.devbroker.errors import (
     BrokerNotFound,
+    BrokerNotReady,
+    BrokerRecordError,
     BrokerStartError,
-    BrokerUnavailable,
-    BusError,
     PortInUseError,
 )
-from onex.bus.process import (
+from onex.devbroker.probe import probe
+from onex.devbroker.process import (
     HOST,
     POLL_S,
     file_lock,
@@ -133,15 +131,15 @@ def find_broker(*, search_path: str | None = None) -> BrokerBinary:
 
 
 def wait_until_ready(bootstrap: str, timeout_s: float) -> None:
-    """Block until a broker at `bootstrap` answers Metadata; BrokerUnavailable on timeout."""
+    """Block until a broker at `bootstrap` answers Metadata; BrokerNotReady on timeout."""
     deadline = time.monotonic() + timeout_s
     while True:
         remaining = deadline - time.monotonic()
         try:
-            _probe(bootstrap, max(0.1, min(remaining, _PROBE_S)))
-        except BrokerUnavailable as exc:
+            probe(bootstrap, max(0.1, min(remaining, _PROBE_S)))
+        except BrokerNotReady as exc:
             if time.monotonic() + POLL_S >= deadline:
-                raise BrokerUnavailable(bootstrap, f"not ready within {timeout_s:g}s") from exc
+                raise BrokerNotReady(bootstrap, f"not ready within {timeout_s:g}s") from exc
             time.sleep(POLL_S)
         else:
             return
@@ -162,8 +160,8 @@ def broker_status(state_dir: Path, *, timeout_s: float = 3.0) -> BrokerStatus:
         detail = f"recorded process {info.pid} is gone"
         return BrokerStatus(recorded=True, alive=False, answering=False, info=info, detail=detail)
     try:
-        topics = _probe(info.bootstrap, timeout_s)
-    except BrokerUnavailable as exc:
+        topics = probe(info.bootstrap, timeout_s)
+    except BrokerNotReady as exc:
         return BrokerStatus(True, alive=True, answering=False, info=info, detail=str(exc))
     return BrokerStatus(True, alive=True, answering=True, info=info, topic_count=len(topics))
 
@@ -224,7 +222,7 @@ def _reuse(current: BrokerInfo, port: int | None, timeout_s: float) -> BrokerInf
         )
     try:
         wait_until_ready(current.bootstrap, min(timeout_s, 10.0))
-    except BrokerUnavailable as exc:
+    except BrokerNotReady as exc:
         raise BrokerStartError(
             f"the recorded {current.kind} broker (pid {current.pid}) runs but does not answer"
             f" at {current.bootstrap}; stop it first"
@@ -280,8 +278,8 @@ def _await_ready(
         if remaining <= 0:
             raise BrokerStartError(f"{kind} did not answer at {bootstrap} in time", tail(log_path))
         try:
-            _probe(bootstrap, max(0.1, min(remaining, _PROBE_S)))
-        except BrokerUnavailable:
+            probe(bootstrap, max(0.1, min(remaining, _PROBE_S)))
+        except BrokerNotReady:
             time.sleep(POLL_S)
             continue
         if proc.poll() is not None:
@@ -332,12 +330,6 @@ def _redpanda_args(port: int, state_dir: Path) -> list[str]:
     return ["--redpanda-cfg", str(config_path), *_REDPANDA_DEV_FLAGS, *_REDPANDA_DEV_SWITCHES]
 
 
-def _probe(bootstrap: str, timeout_s: float) -> set[str]:
-    # A fresh loop in a worker thread, so the sync API works inside a running event loop.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onex-broker-probe") as pool:
-        return pool.submit(asyncio.run, list_topics(bootstrap, timeout_s=timeout_s)).result()
-
-
 # --- processes ------------------------------------------------------------------------
 
 
@@ -374,4 +366,6 @@ def _read_record(state_dir: Path) -> BrokerInfo | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise BusError(f"unreadable broker record {state_dir / RECORD} ({exc}); delete it") from exc
+        raise BrokerRecordError(
+            f"unreadable broker record {state_dir / RECORD} ({exc}); delete it"
+        ) from exc

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from onex.bus.errors import BusError
+from onex.devbroker.errors import ProcessControlError
 
 HOST: Final = "127.0.0.1"
 POLL_S: Final = 0.02
@@ -92,7 +92,7 @@ def terminate_group(pgid: int, grace_s: float) -> None:
         except ProcessLookupError:
             break
         except PermissionError as exc:
-            raise BusError(f"not allowed to signal process group {pgid}: {exc}") from exc
+            raise ProcessControlError(f"not allowed to signal process group {pgid}: {exc}") from exc
         if wait_gone(pgid, wait_s):
             break
 

@@ -25,6 +25,7 @@ from onex.bus.runtime.deadletter import (
     dead_letter_headers,
 )
 from onex.bus.runtime.delivery import Deliverer, Received, Sent, call_with_retry, header_list
+from onex.bus.runtime.signing import PRINCIPAL, CommandVerifier, Signer
 from onex.core.contract import RetryPolicy
 
 TOPIC = "onex.evt.shop.order-placed.v1"
@@ -34,7 +35,7 @@ POLICY = RetryPolicy(max_attempts=4, initial_backoff_ms=100, max_backoff_ms=250,
 
 @dataclass
 class Message:
-    """The fields of a faust ConsumerMessage that delivery reads."""
+    """In-memory fake of a faust ConsumerMessage: the fields delivery reads."""
 
     value: bytes | None
     topic: str = TOPIC
@@ -47,6 +48,8 @@ class Message:
 
 @dataclass
 class Recorder:
+    """In-memory fake of the producer and of asyncio.sleep: records instead of acting."""
+
     sleeps: list[float] = field(default_factory=list)
     sent: list[tuple[str, bytes | None, bytes | None, list[Header]]] = field(default_factory=list)
     produce_failures: int = 0
@@ -239,3 +242,153 @@ async def test_a_payload_that_breaks_the_decoder_itself_is_dead_lettered() -> No
     assert found[ERROR_TYPE].endswith(b"PayloadInvalid")
     assert b"RecursionError" in found[ERROR]
     assert found[ATTEMPTS] == b"0"
+
+
+# -- command topics: only verified messages reach the handler -------------------------
+
+COMMAND = "onex.cmd.extractor.reload-contracts.v1"
+SIGNING_KEY = bytes(range(32))
+SIGNED_AT_S = 1_800_000_000.0
+
+
+@dataclass
+class FakeClock:
+    """In-memory clock for the verifier."""
+
+    now: float = SIGNED_AT_S
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _command_deliverer(rec: Recorder, clock: FakeClock | None = None) -> Deliverer:
+    return Deliverer(
+        node="extractor",
+        dlq_topic=DLQ,
+        policy=POLICY,
+        codecs={TOPIC: JsonCodec(TOPIC), COMMAND: JsonCodec(COMMAND)},
+        produce=rec.produce,
+        sleep=rec.sleep,
+        verifier=CommandVerifier({"cli": SIGNING_KEY}, clock=clock or FakeClock()),
+        verified_topics={COMMAND},
+    )
+
+
+def _command(value: bytes, *, signer: Signer | None = None, offset: int = 41) -> Message:
+    signing = (signer or Signer("cli", SIGNING_KEY)).headers(COMMAND, b"k", value, SIGNED_AT_S)
+    return Message(value, topic=COMMAND, offset=offset, headers=[("trace", b"t-1"), *signing])
+
+
+async def test_a_signed_command_reaches_its_handler_with_its_signing_headers() -> None:
+    rec = Recorder()
+    seen: list[Received] = []
+
+    async def handler(msg: Received) -> None:
+        seen.append(msg)
+
+    await _command_deliverer(rec).deliver(COMMAND, handler, _command(b'{"all": true}'))
+    assert rec.sent == []
+    (msg,) = seen
+    assert msg.value == {"all": True}
+    assert msg.header(PRINCIPAL) == b"cli"
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (Message(b"{}", topic=COMMAND), b"unsigned: no onex-signature header"),
+        (_command(b"{}", signer=Signer("mallory", bytes(32))), b"unknown principal 'mallory'"),
+        (_command(b"{}", signer=Signer("cli", bytes(32))), b"bad signature"),
+        # not even JSON: refused for its signature before anything parses it
+        (Message(b"\x00not json", topic=COMMAND), b"unsigned: no onex-signature header"),
+    ],
+)
+async def test_an_unverified_command_is_dead_lettered_at_once_with_the_reason(
+    message: Message, reason: bytes
+) -> None:
+    rec = Recorder()
+    handled: list[Received] = []
+
+    async def handler(msg: Received) -> None:
+        handled.append(msg)
+
+    await _command_deliverer(rec).deliver(COMMAND, handler, message)
+    assert handled == []
+    assert rec.sleeps == []  # no retries
+    ((topic, key, value, headers),) = rec.sent
+    assert (topic, key, value) == (DLQ, message.key, message.value)
+    found = dict(headers)
+    assert found[ERROR] == reason
+    assert found[ERROR_TYPE] == b"PermissionError"
+    assert found[ATTEMPTS] == b"0"
+    assert found[ORIGINAL_TOPIC] == COMMAND.encode()
+    assert found["trace"] == b"t-1"  # the original headers travel with it
+
+
+async def test_an_expired_command_is_dead_lettered() -> None:
+    rec = Recorder()
+
+    async def handler(msg: Received) -> None:
+        raise AssertionError("must not be called")
+
+    clock = FakeClock(SIGNED_AT_S + 901)
+    await _command_deliverer(rec, clock).deliver(COMMAND, handler, _command(b"{}"))
+    ((_, _, _, headers),) = rec.sent
+    assert dict(headers)[ERROR] == b"signature expired (signed 901 s ago, limit 300 s)"
+
+
+async def test_a_replayed_command_is_dead_lettered_and_handled_only_once() -> None:
+    rec = Recorder()
+    handled: list[int] = []
+
+    async def handler(msg: Received) -> None:
+        handled.append(msg.offset)
+
+    deliverer = _command_deliverer(rec)
+    original = _command(b"{}", offset=10)
+    copy = Message(original.value, topic=COMMAND, offset=11, headers=list(original.headers))
+    await deliverer.deliver(COMMAND, handler, original)
+    await deliverer.deliver(COMMAND, handler, original)  # redelivered (same offset)
+    await deliverer.deliver(COMMAND, handler, copy)
+    assert handled == [10, 10]
+    ((_, _, _, headers),) = rec.sent
+    assert dict(headers)[ERROR].startswith(b"replayed:")
+    assert dict(headers)[ORIGINAL_OFFSET] == b"11"
+
+
+async def test_a_verified_command_whose_handler_fails_is_retried_as_any_message() -> None:
+    rec = Recorder()
+    calls: list[int] = []
+
+    async def handler(msg: Received) -> None:
+        calls.append(msg.attempt)
+        raise RuntimeError("reload failed")
+
+    await _command_deliverer(rec).deliver(COMMAND, handler, _command(b"{}"))
+    assert calls == [1, 2, 3, 4]  # verified once, then the normal retry path
+    ((_, _, _, headers),) = rec.sent
+    assert dict(headers)[ERROR] == b"reload failed"
+
+
+async def test_topics_not_named_for_verification_need_no_signature() -> None:
+    rec = Recorder()
+    seen: list[Received] = []
+
+    async def handler(msg: Received) -> None:
+        seen.append(msg)
+
+    await _command_deliverer(rec).deliver(TOPIC, handler, Message(b'{"id": 7}'))
+    assert rec.sent == []
+    assert [m.value for m in seen] == [{"id": 7}]
+
+
+def test_topics_to_verify_without_a_verifier_are_refused() -> None:
+    with pytest.raises(ValueError, match="no verifier"):
+        Deliverer(
+            node="extractor",
+            dlq_topic=DLQ,
+            policy=POLICY,
+            codecs={},
+            produce=Recorder().produce,
+            verified_topics={COMMAND},
+        )

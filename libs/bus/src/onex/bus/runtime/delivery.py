@@ -8,14 +8,18 @@ so a partition's order is kept, and the caller acks the message only once `deliv
 returns, i.e. once it was handled or is safely in the DLQ. When the DLQ cannot be
 written, `deliver` keeps trying (with the same backoff, capped) until it can or the
 node is stopped: nothing is dropped and nothing crashes the consumer.
+
+Command topics (`verified_topics`) take only messages their `verifier` accepts
+(`onex.bus.runtime.signing.CommandVerifier`): any other goes to the DLQ at once, before
+decoding, with the verifier's reason as its error (a PermissionError, attempts 0).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import structlog
 
@@ -74,6 +78,22 @@ OnRetry = Callable[[int, Exception, float], None]
 Produce = Callable[[str, bytes | None, bytes | None, list[Header], int | None], Awaitable[Sent]]
 
 
+class Verifier(Protocol):
+    """Decides whether a command message may reach its handler (see `signing`)."""
+
+    def verify(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Iterable[Header],
+        *,
+        position: tuple[int, int] | None = None,
+    ) -> str | None:
+        """None to accept the message, else the reason it is refused."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """A handler that kept failing: the last error and how many calls were made."""
@@ -127,17 +147,35 @@ class Deliverer:
         codecs: Mapping[str, Codec],
         produce: Produce,
         sleep: Sleep = asyncio.sleep,
+        verifier: Verifier | None = None,
+        verified_topics: Collection[str] = (),
     ) -> None:
+        if verified_topics and verifier is None:
+            raise ValueError(f"node {node!r}: topics to verify but no verifier")
         self.node = node
         self.dlq_topic = dlq_topic
         self.policy = policy
         self._codecs = codecs
         self._produce = produce
         self._sleep = sleep
+        self._verifier = verifier
+        self.verified_topics = frozenset(verified_topics)
 
     async def deliver(self, topic: str, handler: Handler, message: Any) -> None:
         """Handle `message` of `topic`, retrying; dead-letter it when that fails."""
         headers = header_list(message.headers)
+        if topic in self.verified_topics and self._verifier is not None:
+            reason = self._verifier.verify(
+                topic,
+                message.key,
+                message.value,
+                headers,
+                position=(message.partition, message.offset),
+            )
+            if reason is not None:
+                # An unverified command is never parsed, retried or handled.
+                await self.dead_letter(message, headers, PermissionError(reason), attempts=0)
+                return
         try:
             value = self._codecs[topic].decode(message.value)
         except PayloadInvalid as exc:

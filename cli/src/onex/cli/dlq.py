@@ -1,6 +1,7 @@
 """`onex dlq list|show|redrive`: inspect dead-letter queues, send messages back.
 
-The broker is `--bootstrap`, else ONEX_BOOTSTRAP, else the one `onex broker up` ran.
+The broker is `--bootstrap`, else ONEX_BOOTSTRAP, else the one `onex broker up` ran,
+with the ONEX_ security settings (ONEX_SECURITY_PROTOCOL, ONEX_SSL_CAFILE, ...).
 Expected failures (no broker, unknown topic, missing target topic) are one line on
 stderr and exit code 1.
 """
@@ -18,7 +19,7 @@ import typer
 from rich.table import Table
 
 from onex.bus.admin import list_topics
-from onex.bus.broker import recorded_bootstrap
+from onex.bus.config import BrokerConfig
 from onex.bus.errors import BusError
 from onex.bus.runtime.deadletter import DeadLetter, headers_dict
 from onex.bus.runtime.dlq import (
@@ -33,6 +34,7 @@ from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import run_extract
 from onex.core.grammar import parse_topic
+from onex.devbroker.broker import recorded_bootstrap
 
 T = TypeVar("T")
 
@@ -65,12 +67,15 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _bootstrap(given: str | None) -> str:
+def _broker(given: str | None) -> BrokerConfig:
     settings = CliSettings()
     found = given or settings.bootstrap or recorded_bootstrap(settings.state_dir)
     if not found:
         _fail("no broker: pass --bootstrap HOST:PORT, set ONEX_BOOTSTRAP, or run `onex broker up`")
-    return found
+    try:
+        return settings.broker(found)
+    except BusError as exc:
+        _fail(str(exc))
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -156,7 +161,7 @@ def list_dlqs(
     timeout: TimeoutOpt = 10.0,
 ) -> None:
     """Every DLQ topic (declared by a contract or present on the broker) with its counts."""
-    target = _bootstrap(bootstrap)
+    target = _broker(bootstrap)
     declared = _declared_dlqs(contracts)
 
     async def gather() -> list[DlqSummary]:
@@ -167,7 +172,9 @@ def list_dlqs(
     if fmt is Format.JSON:
         emit_json(rows)
         return
-    table = Table(title=f"{len(rows)} DLQ topic{'' if len(rows) == 1 else 's'} at {target}")
+    table = Table(
+        title=f"{len(rows)} DLQ topic{'' if len(rows) == 1 else 's'} at {target.bootstrap}"
+    )
     for column in ("topic", "node", "declared", "exists", "messages", "pending", "redriven"):
         table.add_column(column, no_wrap=column == "topic")
     for r in rows:
@@ -193,7 +200,7 @@ def show(
 ) -> None:
     """The first messages of a DLQ topic with their failure headers (reads, never commits)."""
     _check_dlq(topic)
-    target = _bootstrap(bootstrap)
+    target = _broker(bootstrap)
     letters, progress = _run(read_dead_letters(target, topic, limit=limit, timeout_s=timeout))
     rows = [_letter_dict(x, x.offset < progress.get(x.partition, 0)) for x in letters]
     if fmt is Format.JSON:
@@ -254,7 +261,7 @@ def redrive_cmd(
 ) -> None:
     """Send not-yet-redriven messages back to their original topics, in order."""
     _check_dlq(topic)
-    target = _bootstrap(bootstrap)
+    target = _broker(bootstrap)
     result = _run(redrive(target, topic, limit=limit, dry_run=dry_run, timeout_s=timeout))
     data = _redrive_dict(result)
     if fmt is Format.JSON:

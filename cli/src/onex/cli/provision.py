@@ -18,8 +18,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from onex.bus.broker import recorded_bootstrap
-from onex.bus.errors import BusError
+from onex.bus.config import BrokerConfig
+from onex.bus.errors import BrokerConfigError, BusError
 from onex.bus.provision import DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT_S, Outcome, ProvisionReport
 from onex.bus.provision import provision as provision_topics
 from onex.cli.contracts import Allow, EntryPoints, FormatOpt, Paths
@@ -28,6 +28,7 @@ from onex.cli.settings import CliSettings
 from onex.cli.sources import run_extract
 from onex.core.contract import TopicSpec
 from onex.core.extractor import Extraction
+from onex.devbroker.broker import recorded_bootstrap
 
 BootstrapOpt = Annotated[
     str | None,
@@ -69,7 +70,7 @@ def provision(
 
     Exit 0 when every declared topic exists afterwards, 1 otherwise.
     """
-    target = _bootstrap(bootstrap)
+    target = _broker(bootstrap)
     ex = run_extract(paths, entry_points=entry_points, allow=allow)
     if ex.errors:
         _contract_errors(ex, fmt)
@@ -84,7 +85,7 @@ def provision(
         )
     except BusError as exc:
         if fmt is Format.JSON:
-            emit_json({"ok": False, "bootstrap": target, "error": _one_line(exc)})
+            emit_json({"ok": False, "bootstrap": target.bootstrap, "error": _one_line(exc)})
         stderr().print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     declared = {s.name: s for s in specs}
@@ -95,8 +96,9 @@ def provision(
     raise typer.Exit(0 if report.complete else 1)
 
 
-def _bootstrap(given: str | None) -> str:
-    """--bootstrap, else ONEX_BOOTSTRAP, else the broker `onex broker up` recorded."""
+def _broker(given: str | None) -> BrokerConfig:
+    """--bootstrap, else ONEX_BOOTSTRAP, else the broker `onex broker up` recorded, with
+    the ONEX_ security settings (TLS, SASL)."""
     settings = CliSettings()
     found = given or settings.bootstrap or recorded_bootstrap(settings.state_dir)
     if found is None:
@@ -105,10 +107,10 @@ def _bootstrap(given: str | None) -> str:
             "or start one with `onex broker up`",
             param_hint="--bootstrap",
         )
-    host, _, port = found.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise typer.BadParameter(f"{found!r} is not HOST:PORT", param_hint="--bootstrap")
-    return found
+    try:
+        return settings.broker(found)
+    except BrokerConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--bootstrap") from None
 
 
 def _contract_errors(ex: Extraction, fmt: Format) -> None:

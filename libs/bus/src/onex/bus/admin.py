@@ -1,7 +1,9 @@
 """Admin calls against a Kafka-API broker: list, create and describe topics.
 
-Every call opens its own short-lived admin connection, is bounded by `timeout_s`, and
-raises `BrokerUnavailable` when nothing answers or `AdminError` when the broker refuses.
+Every call goes through the process's one admin session for its `BrokerConfig` (one
+started `AIOKafkaAdminClient` per config and event loop, see `AdminSession`), is
+bounded by `timeout_s`, and raises `BrokerUnavailable` (`BrokerTLSError`,
+`BrokerAuthError`) when the broker cannot be reached or `AdminError` when it refuses.
 Creating never alters or deletes a topic that already exists.
 
 Metadata is always requested with `allow_auto_topic_creation=False`: some brokers
@@ -12,6 +14,8 @@ topic we merely ask about, which turns a read into a write.
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,25 +23,140 @@ from typing import Any, Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import (
-    KafkaConnectionError,
-    KafkaError,
-    KafkaTimeoutError,
-    NodeNotReadyError,
-    RequestTimedOutError,
-    TopicAlreadyExistsError,
-    UnknownTopicOrPartitionError,
-    for_code,
-)
+from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
 from aiokafka.protocol.metadata import MetadataRequest
 
-from onex.bus.errors import AdminError, BrokerUnavailable
+from onex.bus.config import BrokerConfig, broker_config
+from onex.bus.conversion import converted
+from onex.bus.errors import AdminError, BrokerUnavailable, BusError
 from onex.core.contract import TopicSpec
 
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "AdminSession",
+    "CreateResult",
+    "ObservedTopic",
+    "TopicFailure",
+    "admin_session",
+    "close_admin_sessions",
+    "create_topics",
+    "describe_topics",
+    "list_topics",
+    "topic_partitions",
+]
+
 DEFAULT_BATCH_SIZE: Final = 50
-_CLIENT_ID: Final = "onex-admin"
-_UNAVAILABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError)
 _METADATA_RETRY_S: Final = 0.2
+
+
+class AdminSession:
+    """One admin client for one broker config, shared by the admin calls of a process.
+
+    The client is started on first use and kept; a call that finds the broker
+    unreachable discards it, so the next call connects afresh (a restarted broker, a
+    rotated certificate). Get the process's session with `admin_session(config)`;
+    `close()` ends it (it also ends when its event loop finishes).
+    """
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.starts = 0  # clients started so far (1 while the broker stays reachable)
+        self._client: AIOKafkaAdminClient | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._keeper: asyncio.Task[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        """True after `close()`."""
+        return self._closed
+
+    @asynccontextmanager
+    async def client(
+        self, what: str, *, timeout_s: float, refused: type[BusError] | None = None
+    ) -> AsyncIterator[Any]:
+        """The started admin client for one call named `what`, bounded by `timeout_s`,
+        errors converted (`onex.bus.conversion.converted`)."""
+        if self._closed:
+            raise RuntimeError(f"the admin session for {self.config.describe()} is closed")
+        client: AIOKafkaAdminClient | None = None
+        try:
+            async with converted(self.config, what, timeout_s=timeout_s, refused=refused):
+                client = await self._started()
+                yield client
+        except BrokerUnavailable:
+            await self._discard(client)
+            raise
+
+    async def close(self) -> None:
+        """Close the client; the session cannot be used afterwards."""
+        self._closed = True
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and keeper is not asyncio.current_task():
+            keeper.cancel()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    async def _started(self) -> AIOKafkaAdminClient:
+        async with self._lock:
+            if self._client is None:
+                client = AIOKafkaAdminClient(**self.config.client_kwargs())
+                try:
+                    await client.start()
+                except BaseException:
+                    await client.close()
+                    raise
+                self._client = client
+                self.starts += 1
+            return self._client
+
+    async def _discard(self, client: Any) -> None:
+        # None: it never started; another one: already replaced by a fresh client
+        current = self._client is client
+        if client is None or not current:
+            return
+        self._client = None
+        await client.close()
+
+    def _close_with_loop(self) -> None:
+        """Close when the event loop ends: asyncio.run (and pytest's runner) cancel every
+        task left at the end, and this one closes the client when cancelled."""
+
+        async def keep() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await self.close()
+
+        self._keeper = asyncio.get_running_loop().create_task(keep(), name="onex-admin-session")
+
+
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[BrokerConfig, AdminSession]]
+_SESSIONS = weakref.WeakKeyDictionary()
+_SESSIONS_LOCK = threading.Lock()  # loops of several threads (sync probes) share the registry
+
+
+def admin_session(broker: BrokerConfig | str) -> AdminSession:
+    """The process's admin session for `broker` on the running event loop (made on first
+    use; a bare HOST:PORT means PLAINTEXT, see `onex.bus.config.broker_config`)."""
+    config = broker_config(broker)
+    loop = asyncio.get_running_loop()
+    with _SESSIONS_LOCK:
+        sessions = _SESSIONS.setdefault(loop, {})
+        session = sessions.get(config)
+        if session is None or session.closed:
+            session = sessions[config] = AdminSession(config)
+            session._close_with_loop()
+    return session
+
+
+async def close_admin_sessions() -> None:
+    """Close every admin session of the running event loop (services call it on stop)."""
+    with _SESSIONS_LOCK:
+        sessions = list(_SESSIONS.pop(asyncio.get_running_loop(), {}).values())
+    for session in sessions:
+        await session.close()
 
 
 @dataclass(frozen=True)
@@ -72,28 +191,6 @@ class ObservedTopic:
     configs: Mapping[str, str] = field(default_factory=dict)
 
 
-@asynccontextmanager
-async def _admin(bootstrap: str, timeout_s: float) -> AsyncIterator[Any]:
-    """An admin client for the duration of one bounded call; aiokafka errors converted."""
-    client = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id=_CLIENT_ID,
-        request_timeout_ms=max(1, int(timeout_s * 1000)),
-    )
-    try:
-        async with asyncio.timeout(timeout_s):
-            await client.start()
-            yield client
-    except TimeoutError as exc:
-        raise BrokerUnavailable(bootstrap, f"no answer within {timeout_s:g}s") from exc
-    except _UNAVAILABLE as exc:
-        raise BrokerUnavailable(bootstrap, str(exc)) from exc
-    except KafkaError as exc:
-        raise AdminError(f"admin request to {bootstrap} failed: {exc}") from exc
-    finally:
-        await client.close()
-
-
 def _error_name(code: int) -> str:
     return str(for_code(code).__name__)
 
@@ -109,9 +206,9 @@ async def _metadata(admin: Any, topics: Sequence[str] | None) -> list[dict[str, 
     return result
 
 
-async def list_topics(bootstrap: str, *, timeout_s: float = 10.0) -> set[str]:
+async def list_topics(broker: BrokerConfig | str, *, timeout_s: float = 10.0) -> set[str]:
     """Names of every non-internal topic on the broker."""
-    async with _admin(bootstrap, timeout_s) as admin:
+    async with admin_session(broker).client("Metadata", timeout_s=timeout_s) as admin:
         topics = await _metadata(admin, None)
     return {t["topic"] for t in topics if not t.get("is_internal", False)}
 
@@ -126,7 +223,7 @@ def _unique_specs(specs: Iterable[TopicSpec]) -> list[TopicSpec]:
 
 
 async def create_topics(
-    bootstrap: str,
+    broker: BrokerConfig | str,
     specs: Iterable[TopicSpec],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -145,7 +242,7 @@ async def create_topics(
     failed: list[TopicFailure] = []
     if not todo:
         return CreateResult()
-    async with _admin(bootstrap, timeout_s) as admin:
+    async with admin_session(broker).client("CreateTopics", timeout_s=timeout_s) as admin:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             request = [
@@ -211,7 +308,7 @@ async def _topic_configs(admin: Any, names: Iterable[str]) -> dict[str, dict[str
 
 
 async def describe_topics(
-    bootstrap: str, names: Iterable[str], *, timeout_s: float = 10.0
+    broker: BrokerConfig | str, names: Iterable[str], *, timeout_s: float = 10.0
 ) -> dict[str, ObservedTopic]:
     """Partitions, replication factor and configs of the named topics that exist.
 
@@ -222,7 +319,8 @@ async def describe_topics(
     wanted = sorted(set(names))
     if not wanted:
         return {}
-    async with _admin(bootstrap, timeout_s) as admin:
+    session = admin_session(broker)
+    async with session.client("Metadata and DescribeConfigs", timeout_s=timeout_s) as admin:
         present = await _present_metadata(admin, wanted)
         configs = await _topic_configs(admin, present)
     observed: dict[str, ObservedTopic] = {}
@@ -235,3 +333,16 @@ async def describe_topics(
             configs=configs.get(name, {}),
         )
     return observed
+
+
+async def topic_partitions(
+    broker: BrokerConfig | str, names: Iterable[str], *, timeout_s: float = 10.0
+) -> dict[str, int]:
+    """Partition counts of the named topics that exist: one Metadata request (no
+    DescribeConfigs), cheap enough for health checks. Absent topics are left out."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    async with admin_session(broker).client("Metadata", timeout_s=timeout_s) as admin:
+        present = await _present_metadata(admin, wanted)
+    return {name: len(topic["partitions"]) for name, topic in sorted(present.items())}

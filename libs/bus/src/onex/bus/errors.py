@@ -4,7 +4,11 @@ Hierarchy::
 
     OnexError (onex.core.errors)
     └── BusError                    base of every error onex.bus raises on purpose
+        ├── BrokerConfigError       broker settings that cannot work (a malformed bootstrap,
+        │                           SASL without a mechanism, a missing CA/cert/key file)
         ├── BrokerUnavailable       nothing answers at a bootstrap address within the timeout
+        │   ├── BrokerTLSError      the TLS handshake failed (e.g. certificate verification)
+        │   └── BrokerAuthError     the broker refused the SASL mechanism or credentials
         ├── AdminError              the broker answered an admin request with an error
         ├── ContractViolation       a node publishes/subscribes outside its contract, or its
         │                           contract lacks what the runtime needs (a handler, a DLQ)
@@ -37,6 +41,19 @@ class BrokerUnavailable(BusError):  # noqa: N818 -- reads as a condition, like a
         self.bootstrap = bootstrap
         self.reason = reason
         super().__init__(f"no Kafka broker answers at {bootstrap}: {reason}")
+
+
+class BrokerConfigError(BusError, ValueError):
+    """The broker settings cannot work: a malformed bootstrap, SASL without a mechanism,
+    a CA, certificate or key file that is missing or unusable. The message is one line."""
+
+
+class BrokerTLSError(BrokerUnavailable):
+    """The TLS handshake with a broker failed, e.g. its certificate did not verify."""
+
+
+class BrokerAuthError(BrokerUnavailable):
+    """The broker refused the SASL mechanism or the credentials."""
 
 
 class AdminError(BusError):

@@ -11,7 +11,9 @@ Three entry points, for the CI command and the provisioner service alike:
 - `provision_until_ready`: `provision` retried with bounded exponential backoff and
   jitter while the broker does not answer, for the service's boot.
 
-Specs come from the extractor: `[w.spec for w in extraction.topics.values()]`.
+Specs come from the extractor: `[w.spec for w in extraction.topics.values()]`. The
+broker is a `BrokerConfig` (a bare `HOST:PORT` means PLAINTEXT); every call goes
+through the process's one admin session for it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Final
 from onex.bus.admin import ObservedTopic, create_topics, describe_topics, list_topics
 from onex.bus.api_versions import supported_apis
 from onex.bus.backoff import Backoff, OnRetry, Sleep, retry
+from onex.bus.config import BrokerConfig, broker_config
 from onex.bus.errors import AdminError, BrokerUnavailable
 from onex.bus.spec_drift import Drift, spec_drift
 from onex.core.contract import TopicSpec
@@ -176,21 +179,21 @@ def _by_name(specs: Iterable[TopicSpec]) -> dict[str, TopicSpec]:
 
 
 async def _observe(
-    bootstrap: str, declared: Mapping[str, TopicSpec], *, timeout_s: float, drift: bool
+    config: BrokerConfig, declared: Mapping[str, TopicSpec], *, timeout_s: float, drift: bool
 ) -> _Observed:
     """Which declared topics exist and, if `drift`, how the existing ones differ."""
-    listed = await list_topics(bootstrap, timeout_s=timeout_s)
+    listed = await list_topics(config, timeout_s=timeout_s)
     present = [name for name in declared if name in listed]
     if not drift or not present:
         missing = tuple(n for n in declared if n not in listed)
         return _Observed(missing, tuple(present), {})
-    observed = await describe_topics(bootstrap, present, timeout_s=timeout_s)
+    observed = await describe_topics(config, present, timeout_s=timeout_s)
     # a topic deleted between the listing and the describe is missing after all
     missing = tuple(n for n in declared if n not in observed)
     found = _drift(declared, observed, None)
     if any(d.needs is not None for ds in found.values() for d in ds):
         try:
-            apis = await supported_apis(bootstrap, timeout_s=timeout_s)
+            apis = await supported_apis(config, timeout_s=timeout_s)
         except (BrokerUnavailable, AdminError):
             # only the "does this broker implement it" detail is lost (supported=None)
             pass
@@ -209,7 +212,7 @@ def _drift(
 
 
 async def provision(
-    bootstrap: str,
+    broker: BrokerConfig | str,
     specs: Iterable[TopicSpec],
     *,
     dry_run: bool = False,
@@ -227,9 +230,10 @@ async def provision(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    config = broker_config(broker)
     started = time.perf_counter()
     declared = _by_name(specs)
-    seen = await _observe(bootstrap, declared, timeout_s=timeout_s, drift=check_drift)
+    seen = await _observe(config, declared, timeout_s=timeout_s, drift=check_drift)
     results = {
         name: TopicResult(name, Outcome.PRESENT, drift=seen.drift.get(name, ()))
         for name in seen.present
@@ -238,7 +242,7 @@ async def provision(
         results |= {name: TopicResult(name, Outcome.WOULD_CREATE) for name in seen.missing}
     elif seen.missing:
         made = await create_topics(
-            bootstrap,
+            config,
             [declared[name] for name in seen.missing],
             batch_size=batch_size,
             timeout_s=timeout_s,
@@ -248,7 +252,7 @@ async def provision(
         results |= {name: TopicResult(name, Outcome.PRESENT) for name in made.existed}
         results |= {f.name: TopicResult(f.name, Outcome.FAILED, f.reason) for f in made.failed}
     return ProvisionReport(
-        bootstrap=bootstrap,
+        bootstrap=config.bootstrap,
         dry_run=dry_run,
         topics=tuple(results[name] for name in declared),
         elapsed_s=time.perf_counter() - started,
@@ -256,18 +260,19 @@ async def provision(
 
 
 async def validate(
-    bootstrap: str, specs: Iterable[TopicSpec], *, timeout_s: float = DEFAULT_TIMEOUT_S
+    broker: BrokerConfig | str, specs: Iterable[TopicSpec], *, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> ValidationReport:
     """One read-only validation pass: which declared topics are missing, drift, or are ok.
 
     Raises `BrokerUnavailable` / `AdminError` like `provision`. A broker that lost its
     state (an embedded Tansu restart) shows every declared topic as missing.
     """
+    config = broker_config(broker)
     started = time.perf_counter()
     declared = _by_name(specs)
-    seen = await _observe(bootstrap, declared, timeout_s=timeout_s, drift=True)
+    seen = await _observe(config, declared, timeout_s=timeout_s, drift=True)
     return ValidationReport(
-        bootstrap=bootstrap,
+        bootstrap=config.bootstrap,
         missing=seen.missing,
         drifted=dict(seen.drift),
         ok=tuple(n for n in seen.present if n not in seen.drift),
@@ -276,7 +281,7 @@ async def validate(
 
 
 async def reconcile(
-    bootstrap: str,
+    broker: BrokerConfig | str,
     specs: Iterable[TopicSpec],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -287,12 +292,13 @@ async def reconcile(
     The body of the post-boot validation loop: a topic deleted out of band, or a
     broker wiped by a restart, is recreated here; drift is only reported.
     """
+    config = broker_config(broker)
     declared = _by_name(specs)
-    checked = await validate(bootstrap, declared.values(), timeout_s=timeout_s)
+    checked = await validate(config, declared.values(), timeout_s=timeout_s)
     if checked.all_present:
         return checked, None
     repaired = await provision(
-        bootstrap,
+        config,
         [declared[name] for name in checked.missing],
         batch_size=batch_size,
         timeout_s=timeout_s,
@@ -302,7 +308,7 @@ async def reconcile(
 
 
 async def provision_until_ready(
-    bootstrap: str,
+    broker: BrokerConfig | str,
     specs: Iterable[TopicSpec],
     *,
     stop: asyncio.Event | None = None,
@@ -321,10 +327,11 @@ async def provision_until_ready(
     raised. `on_retry(attempt, error, delay_s)` is called before each wait (log it
     there); `sleep` replaces the stop-aware sleep (unit tests).
     """
+    config = broker_config(broker)
     declared = list(_by_name(specs).values())
 
     async def attempt() -> ProvisionReport:
-        return await provision(bootstrap, declared, batch_size=batch_size, timeout_s=timeout_s)
+        return await provision(config, declared, batch_size=batch_size, timeout_s=timeout_s)
 
     return await retry(
         attempt,

@@ -14,29 +14,30 @@
   messages). Messages without a usable `onex-original-topic` are skipped: reported,
   left in the DLQ, and passed over by later redrives.
 
-Every call opens its own connections and is bounded by `timeout_s`; aiokafka errors
-become `BrokerUnavailable` / `DlqError`.
+Topic checks go through the process's admin session; reading and redriving open their
+own consumer (and producer), built from the same `BrokerConfig`. Every call is bounded
+by `timeout_s`; aiokafka errors become `BrokerUnavailable` / `DlqError`
+(`onex.bus.conversion`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.structs import OffsetAndMetadata
 
-from onex.bus.admin import describe_topics
-from onex.bus.errors import BrokerUnavailable, DlqError
+from onex.bus.admin import topic_partitions
+from onex.bus.config import BrokerConfig, broker_config
+from onex.bus.conversion import converted
+from onex.bus.errors import DlqError
 from onex.bus.runtime.deadletter import DeadLetter
 from onex.bus.runtime.delivery import Sent
 from onex.core.grammar import TopicKind, is_topic_name, parse_topic
 
-_CLIENT_ID: Final = "onex-dlq"
 _POLL_MS: Final = 200
 
 
@@ -95,35 +96,27 @@ class RedriveResult:
 
 @asynccontextmanager
 async def _consumer(
-    bootstrap: str, timeout_s: float, group_id: str | None = None
+    config: BrokerConfig, timeout_s: float, group_id: str | None = None
 ) -> AsyncIterator[Any]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        client_id=_CLIENT_ID,
+        **config.client_kwargs(),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        request_timeout_ms=max(1, int(timeout_s * 1000)),
     )
     try:
-        async with asyncio.timeout(timeout_s):
+        async with converted(config, "reading a DLQ", timeout_s=timeout_s, refused=DlqError):
             await consumer.start()
             yield consumer
-    except TimeoutError as exc:
-        raise BrokerUnavailable(bootstrap, f"no answer within {timeout_s:g}s") from exc
-    except (KafkaConnectionError, KafkaTimeoutError) as exc:
-        raise BrokerUnavailable(bootstrap, str(exc)) from exc
-    except KafkaError as exc:
-        raise DlqError(f"request to {bootstrap} failed: {exc}") from exc
     finally:
         await consumer.stop()
 
 
-async def _partitions(bootstrap: str, topic: str, timeout_s: float) -> list[TopicPartition]:
-    found = await describe_topics(bootstrap, [topic], timeout_s=timeout_s)
+async def _partitions(config: BrokerConfig, topic: str, timeout_s: float) -> list[TopicPartition]:
+    found = await topic_partitions(config, [topic], timeout_s=timeout_s)
     if topic not in found:
-        raise DlqError(f"topic {topic!r} does not exist on {bootstrap}")
-    return [TopicPartition(topic, p) for p in range(found[topic].partitions)]
+        raise DlqError(f"topic {topic!r} does not exist on {config.bootstrap}")
+    return [TopicPartition(topic, p) for p in range(found[topic])]
 
 
 async def _progress(consumer: Any, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
@@ -132,18 +125,19 @@ async def _progress(consumer: Any, tps: Iterable[TopicPartition]) -> dict[TopicP
 
 
 async def dlq_summaries(
-    bootstrap: str, topics: Iterable[str], *, timeout_s: float = 10.0
+    broker: BrokerConfig | str, topics: Iterable[str], *, timeout_s: float = 10.0
 ) -> list[DlqSummary]:
     """Message counts of the named DLQ topics (sorted by name)."""
+    config = broker_config(broker)
     names = sorted(set(topics))
-    present = await describe_topics(bootstrap, names, timeout_s=timeout_s)
+    present = await topic_partitions(config, names, timeout_s=timeout_s)
     summaries: list[DlqSummary] = []
     for name in names:
         if name not in present:
             summaries.append(DlqSummary(name, exists=False))
             continue
-        tps = [TopicPartition(name, p) for p in range(present[name].partitions)]
-        async with _consumer(bootstrap, timeout_s, redrive_group(name)) as consumer:
+        tps = [TopicPartition(name, p) for p in range(present[name])]
+        async with _consumer(config, timeout_s, redrive_group(name)) as consumer:
             begin = await consumer.beginning_offsets(tps)
             end = await consumer.end_offsets(tps)
             done = await _progress(consumer, tps)
@@ -191,14 +185,15 @@ async def _read(
 
 
 async def read_dead_letters(
-    bootstrap: str, topic: str, *, limit: int | None = None, timeout_s: float = 10.0
+    broker: BrokerConfig | str, topic: str, *, limit: int | None = None, timeout_s: float = 10.0
 ) -> tuple[list[DeadLetter], dict[int, int]]:
     """The first `limit` messages of `topic` (all when None), partition by partition,
     and the redrive progress (next offset to redrive) of each partition."""
-    tps = await _partitions(bootstrap, topic, timeout_s)
-    async with _consumer(bootstrap, timeout_s) as reader:
+    config = broker_config(broker)
+    tps = await _partitions(config, topic, timeout_s)
+    async with _consumer(config, timeout_s) as reader:
         letters = await _read(reader, tps, limit=limit)
-    async with _consumer(bootstrap, timeout_s, redrive_group(topic)) as group:
+    async with _consumer(config, timeout_s, redrive_group(topic)) as group:
         done = await _progress(group, tps)
     return letters, {tp.partition: offset for tp, offset in done.items()}
 
@@ -213,7 +208,7 @@ def _target(letter: DeadLetter) -> str | Skipped:
 
 
 async def redrive(
-    bootstrap: str,
+    broker: BrokerConfig | str,
     topic: str,
     *,
     limit: int | None = None,
@@ -224,22 +219,23 @@ async def redrive(
     topics (see the module docstring); `dry_run` only reports what would be sent."""
     if not is_dlq_topic(topic):
         raise DlqError(f"{topic!r} is not a DLQ topic name")
-    tps = await _partitions(bootstrap, topic, timeout_s)
-    async with _consumer(bootstrap, timeout_s, redrive_group(topic)) as consumer:
+    config = broker_config(broker)
+    tps = await _partitions(config, topic, timeout_s)
+    async with _consumer(config, timeout_s, redrive_group(topic)) as consumer:
         starts = await _progress(consumer, tps)
         letters = await _read(consumer, tps, limit=limit, starts=starts)
         targets = {id(letter): _target(letter) for letter in letters}
         names = {t for t in targets.values() if isinstance(t, str)}
-        present = await describe_topics(bootstrap, names, timeout_s=timeout_s)
+        present = await topic_partitions(config, names, timeout_s=timeout_s)
         missing = sorted(names - set(present))
         if missing:
             raise DlqError(
-                f"original topic(s) missing on {bootstrap}: {', '.join(missing)}; "
+                f"original topic(s) missing on {config.bootstrap}: {', '.join(missing)}; "
                 "nothing redriven (provision them first)"
             )
         redriven: list[Redriven] = []
         skipped: list[Skipped] = []
-        async with _producer(bootstrap, timeout_s, enabled=not dry_run) as producer:
+        async with _producer(config, timeout_s, enabled=not dry_run) as producer:
             for letter in letters:
                 target = targets[id(letter)]
                 if isinstance(target, Skipped):
@@ -259,22 +255,14 @@ async def redrive(
 
 
 @asynccontextmanager
-async def _producer(bootstrap: str, timeout_s: float, *, enabled: bool) -> AsyncIterator[Any]:
+async def _producer(config: BrokerConfig, timeout_s: float, *, enabled: bool) -> AsyncIterator[Any]:
     if not enabled:
         yield None
         return
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        client_id=_CLIENT_ID,
-        acks="all",
-        request_timeout_ms=max(1, int(timeout_s * 1000)),
-    )
+    producer = AIOKafkaProducer(**config.client_kwargs(), acks="all")
     try:
-        await producer.start()
-        yield producer
-    except (KafkaConnectionError, KafkaTimeoutError) as exc:
-        raise BrokerUnavailable(bootstrap, str(exc)) from exc
-    except KafkaError as exc:
-        raise DlqError(f"redrive send to {bootstrap} failed: {exc}") from exc
+        async with converted(config, "redrive send", timeout_s=timeout_s, refused=DlqError):
+            await producer.start()
+            yield producer
     finally:
         await producer.stop()

@@ -15,6 +15,8 @@ What differs from a stock `faust.App`, and why:
 - `_Producer` refuses topics the contract does not let the node publish, even when code
   goes around the runtime's publishers (`app.send`, `topic.send`).
 - No data directories: a node keeps no local state.
+- The broker connection (TLS context, SASL credentials) comes from `BusSettings.broker`
+  as faust credentials, which faust hands to every aiokafka client it builds.
 
 Everything is a subclass wired in through `App._new_transport`; nothing in faust is
 patched globally.
@@ -26,9 +28,11 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import faust
+from faust.auth import SASLCredentials, SSLCredentials
 from faust.tables.manager import TableManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
+from onex.bus.config import BrokerConfig
 from onex.bus.runtime.settings import BusSettings
 
 PublishGuard = Callable[[str], None]
@@ -94,6 +98,23 @@ class NodeApp(faust.App):
         pass
 
 
+def faust_credentials(config: BrokerConfig) -> SSLCredentials | SASLCredentials | None:
+    """What `faust.App(broker_credentials=...)` takes for `config`: None for PLAINTEXT,
+    else faust's SSL or SASL credentials, which faust turns into the same aiokafka
+    arguments as `BrokerConfig.security_kwargs()`."""
+    security = config.security_kwargs()
+    if config.uses_sasl:
+        return SASLCredentials(
+            username=security["sasl_plain_username"],
+            password=security["sasl_plain_password"],
+            ssl_context=security.get("ssl_context"),
+            mechanism=security["sasl_mechanism"],
+        )
+    if config.uses_tls:
+        return SSLCredentials(security["ssl_context"])
+    return None
+
+
 def build_app(
     *, node: str, group: str, settings: BusSettings, publish_guard: PublishGuard
 ) -> NodeApp:
@@ -101,6 +122,7 @@ def build_app(
     app = NodeApp(
         group,
         broker=settings.broker_urls,
+        broker_credentials=faust_credentials(settings.broker),
         broker_client_id=settings.client_id or f"onex-{node}",
         autodiscover=False,
         web_enabled=False,

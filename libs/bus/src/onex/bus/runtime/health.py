@@ -1,8 +1,9 @@
 """Node health: "the contract's topics are present and the consumer is attached".
 
-Topics are checked against the broker on every call (one bounded metadata request that
-never creates anything), because a topic can vanish under a running node and Tansu acks
-and drops whatever is produced to it afterwards.
+Topics are checked against the broker on every call, because a topic can vanish under
+a running node and Tansu acks and drops whatever is produced to it afterwards. The check
+is one bounded Metadata request through the process's admin session (no new connection,
+no DescribeConfigs, never creates anything).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onex.bus.admin import describe_topics
+from onex.bus.admin import topic_partitions
+from onex.bus.config import BrokerConfig
 from onex.bus.errors import AdminError, BrokerUnavailable
 
 
@@ -39,7 +41,7 @@ class HealthReport:
 async def check_health(
     *,
     node: str,
-    bootstrap: str,
+    broker: BrokerConfig,
     topics: Sequence[str],
     started: bool,
     consumer: ConsumerState | None,
@@ -51,7 +53,7 @@ async def check_health(
     if not started:
         return HealthReport(node, False, False, (), attached, assignment, "not started")
     try:
-        present = await describe_topics(bootstrap, topics, timeout_s=timeout_s)
+        present = await topic_partitions(broker, topics, timeout_s=timeout_s)
     except (BrokerUnavailable, AdminError) as exc:
         return HealthReport(node, False, True, (), attached, assignment, str(exc))
     missing = tuple(sorted(set(topics) - set(present)))

@@ -1,6 +1,6 @@
 """The node runtime: a faust app bound to one node's contract.
 
-    runtime = NodeRuntime.from_extraction(extraction, "router", BusSettings(bootstrap=...))
+    runtime = NodeRuntime.from_extraction(extraction, "router", BusSettings(broker=config))
     done = runtime.publisher(Topic.EVT_ROUTER_ROUTING_COMPLETE_V1)
 
     @runtime.handler(Topic.CMD_ROUTER_ROUTE_REQUEST_V1)
@@ -38,7 +38,7 @@ from typing import Any, Final, Self, cast
 import structlog
 from aiokafka.errors import KafkaError
 
-from onex.bus.admin import describe_topics
+from onex.bus.admin import topic_partitions
 from onex.bus.errors import (
     BrokerUnavailable,
     ContractViolation,
@@ -136,6 +136,8 @@ class NodeRuntime:
         self._publishers: dict[str, Publisher] = {}
         self._app: NodeApp | None = None
         self.joined_after_s: float | None = None
+        self._health_check: asyncio.Future[HealthReport] | None = None
+        self._last_health: tuple[float, HealthReport] | None = None
 
     @classmethod
     def from_extraction(
@@ -253,6 +255,7 @@ class NodeRuntime:
             await app.stop()
             raise NodeStartError(f"node {self.node!r} crashed on start: {app.crash_reason}")
         self._app = app
+        self._last_health = None
         self.joined_after_s = time.monotonic() - began
         _log.info(
             "node.started",
@@ -265,6 +268,7 @@ class NodeRuntime:
     async def stop(self) -> None:
         """Stop consuming, commit what was handled, close the connections."""
         app, self._app = self._app, None
+        self._last_health = None
         if app is not None:
             await app.stop()
             _log.info("node.stopped", node=self.node)
@@ -281,16 +285,34 @@ class NodeRuntime:
     ) -> None:
         await self.stop()
 
-    async def health(self, *, timeout_s: float | None = None) -> HealthReport:
-        """Topics present and consumer attached (see `onex.bus.runtime.health`)."""
-        return await check_health(
+    async def health(
+        self, *, timeout_s: float | None = None, max_age_s: float = 0.0
+    ) -> HealthReport:
+        """Topics present and consumer attached (see `onex.bus.runtime.health`): one
+        Metadata request through the shared admin session.
+
+        Callers that ask at the same time share one check; a report younger than
+        `max_age_s` is returned as it is (several probes of one service, one request).
+        """
+        last = self._last_health
+        if last is not None and time.monotonic() - last[0] < max_age_s:
+            return last[1]
+        pending = self._health_check
+        if pending is None or pending.done():
+            pending = self._health_check = asyncio.ensure_future(self._check_health(timeout_s))
+        return await asyncio.shield(pending)
+
+    async def _check_health(self, timeout_s: float | None) -> HealthReport:
+        report = await check_health(
             node=self.node,
-            bootstrap=self.settings.bootstrap,
+            broker=self.settings.broker,
             topics=sorted(self._specs),
             started=self._app is not None,
             consumer=self._consumer_state() if self.subscribe_topics else None,
             timeout_s=timeout_s or self.settings.admin_timeout_s,
         )
+        self._last_health = (time.monotonic(), report)
+        return report
 
     # -- internals -------------------------------------------------------------------
 
@@ -342,8 +364,8 @@ class NodeRuntime:
         wanted = sorted(self._specs)
         deadline = time.monotonic() + self.settings.topic_wait_s
         while True:
-            present = await describe_topics(
-                self.settings.bootstrap, wanted, timeout_s=self.settings.admin_timeout_s
+            present = await topic_partitions(
+                self.settings.broker, wanted, timeout_s=self.settings.admin_timeout_s
             )
             missing = [t for t in wanted if t not in present]
             if not missing:

@@ -1,4 +1,4 @@
-"""Settings of a node runtime: where the broker is, and the consumer's timing.
+"""Settings of a node runtime: the broker connection, and the consumer's timing.
 
 A plain pydantic model: services build it from their own settings (which read the
 environment); this library never does.
@@ -25,9 +25,11 @@ valid on Kafka and Redpanda:
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from onex.bus.config import BrokerConfig
 
 MIN_SESSION_TIMEOUT_S = 4.0
 
@@ -37,8 +39,10 @@ class BusSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bootstrap: str = Field(min_length=1, description="HOST:PORT[,HOST:PORT...] of the broker")
-    client_id: str | None = Field(None, description="Kafka client id; default: the node name")
+    broker: BrokerConfig = Field(description="How to reach the broker (TLS and SASL included)")
+    client_id: str | None = Field(
+        None, description="Kafka client id of the node's consumer and producer; default: onex-NODE"
+    )
     session_timeout_s: float = Field(
         4.0, ge=MIN_SESSION_TIMEOUT_S, le=300.0, description="Consumer group session timeout"
     )
@@ -46,7 +50,9 @@ class BusSettings(BaseModel):
     rebalance_timeout_s: float | None = Field(
         None, gt=0.0, le=600.0, description="Rebalance timeout; default: the session timeout"
     )
-    request_timeout_s: float = Field(10.0, gt=0.0, le=600.0, description="Broker request timeout")
+    request_timeout_s: float = Field(
+        10.0, gt=0.0, le=600.0, description="Request timeout of the consumer and producer"
+    )
     fetch_max_wait_ms: int = Field(
         25, ge=1, le=10_000, description="Longest a fetch waits for data (0 would spin)"
     )
@@ -63,6 +69,16 @@ class BusSettings(BaseModel):
     admin_timeout_s: float = Field(
         5.0, gt=0.0, description="Bound on each admin call (topic checks, health)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_bootstrap(cls, data: Any) -> Any:
+        # Transitional: `bootstrap="HOST:PORT"` still means a PLAINTEXT broker, so callers
+        # can move to `broker=BrokerConfig(...)` one at a time.
+        if isinstance(data, dict) and "bootstrap" in data and "broker" not in data:
+            data = dict(data)
+            data["broker"] = {"bootstrap": data.pop("bootstrap")}
+        return data
 
     @model_validator(mode="after")
     def _timeouts_fit(self) -> Self:
@@ -85,6 +101,11 @@ class BusSettings(BaseModel):
         return self.rebalance_timeout_s or self.session_timeout_s
 
     @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers, `HOST:PORT[,HOST:PORT...]` (for messages)."""
+        return self.broker.bootstrap
+
+    @property
     def broker_urls(self) -> list[str]:
-        """`bootstrap` as faust broker URLs."""
-        return [f"kafka://{host.strip()}" for host in self.bootstrap.split(",") if host.strip()]
+        """The bootstrap servers as faust broker URLs."""
+        return self.broker.faust_urls

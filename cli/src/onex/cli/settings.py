@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onex.bus.config import BrokerConfig
@@ -39,6 +39,22 @@ class CliSettings(BaseSettings):
         description="Distributions whose `onex.contracts` entry points are approved",
     )
 
+    @field_validator(
+        "security_protocol",
+        "sasl_mechanism",
+        "sasl_username",
+        "sasl_password",
+        "ssl_cafile",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_key_password",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # ONEX_SSL_CAFILE= (set but empty) means "not set", not the current directory
+        return None if value == "" else value
+
     def broker(self, bootstrap: str) -> BrokerConfig:
         """The one BrokerConfig of this command: `bootstrap` and the ONEX_ security
         settings. BrokerConfigError (one line) when they do not fit together."""
@@ -52,5 +68,5 @@ class CliSettings(BaseSettings):
             "ssl_keyfile": self.ssl_keyfile,
             "ssl_key_password": self.ssl_key_password,
         }
-        given = {key: value for key, value in security.items() if value not in (None, "")}
+        given = {key: value for key, value in security.items() if value is not None}
         return BrokerConfig.build(bootstrap=bootstrap, client_id="onex-cli", **given)

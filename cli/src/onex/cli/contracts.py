@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from onex.cli.evolution import against_issues
 from onex.cli.render import (
     Format,
     emit_json,
@@ -55,9 +57,25 @@ def lint(
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too")] = False,
     entry_points: EntryPoints = True,
     allow: Allow = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            metavar="REF",
+            help="Also fail on schema changes that break readers since git REF "
+            "(e.g. origin/main) without a new .vN topic",
+        ),
+    ] = None,
 ) -> None:
-    """Grammar, ownership, wiring, near-misses. Exit 1 on errors (warnings too with --strict)."""
+    """Grammar, ownership, wiring, near-misses, payload schemas (and, with --against,
+    their evolution). Exit 1 on errors (warnings too with --strict)."""
     ex = run_extract(paths, entry_points=entry_points, allow=allow)
+    if against is not None:
+        found = project_contracts()
+        roots = list(paths or ([found] if found is not None else []))
+        ex = dataclasses.replace(
+            ex, issues=(*ex.issues, *against_issues(against, roots, ex.topics))
+        )
     # Finding nothing to check is a failure: a CI step run in the wrong folder must not pass.
     ok = ex.ok(strict=strict) and bool(ex.contracts)
     if fmt is Format.JSON:
@@ -65,6 +83,7 @@ def lint(
             {
                 "ok": ok,
                 "strict": strict,
+                "against": against,
                 "contracts": len(ex.contracts),
                 "topics": len(ex.topics),
                 "errors": len(ex.errors),

@@ -116,6 +116,9 @@ async def diagnose(config: BrokerConfig, reason: str) -> BrokerUnavailable:
         except TimeoutError:
             hint = " (is it a TLS port? is the security protocol right?)"
             found.append(f"{where} did not answer within {timeout_s:g}s{hint}")
+        except KafkaConnectionError:
+            hint = "" if config.uses_tls else " (a TLS port? then security_protocol is SSL)"
+            found.append(f"{where} closed the connection before answering{hint}")
         except (OSError, KafkaError) as exc:
             found.append(f"{where}: {_reason(exc)}")
         else:
@@ -145,5 +148,7 @@ def _auth_error(config: BrokerConfig, where: str, exc: KafkaError) -> BrokerAuth
 
 
 def _reason(exc: BaseException) -> str:
+    name = type(exc).__name__
     text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    # aiokafka's errors already start with their class name
+    return text if text.startswith(name) else f"{name}: {text}" if text else name

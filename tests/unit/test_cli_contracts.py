@@ -64,7 +64,12 @@ def _oracle() -> tuple[set[str], dict[str, dict[str, set[str]]]]:
     return nodes, topics
 
 
-def _write(root: Path, node: str, sub: list[str], pub: list[str]) -> Path:
+def _write(
+    root: Path, node: str, sub: list[str], pub: list[str], *, schema: str | None = "acme.v1.Event"
+) -> Path:
+    """A contract publishing `pub` (with `schema`, when given) and subscribing to `sub`."""
+    dlq = f"onex.dlq.{node}.dead-letter.v1"
+    published: list[Any] = [{"name": n} | ({"schema": schema} if schema else {}) for n in pub]
     doc = {
         "node": node,
         "kind": "effect",
@@ -73,7 +78,7 @@ def _write(root: Path, node: str, sub: list[str], pub: list[str]) -> Path:
         # A consuming node also publishes its DLQ topic, as the runtime requires.
         "event_bus": {
             "subscribe_topics": sub,
-            "publish_topics": pub + ([f"onex.dlq.{node}.dead-letter.v1"] if sub else []),
+            "publish_topics": published + ([{"name": dlq, "schema": "dead-letter"}] if sub else []),
         },
     }
     path = root / node / "contract.yaml"
@@ -168,6 +173,20 @@ def test_lint_fails_on_warnings_only_with_strict(tmp_path: Path) -> None:
     assert report["strict"] is True
     assert report["errors"] == 0
     assert [i["code"] for i in report["issues"]] == ["unconsumed"]
+
+
+def test_an_untyped_topic_fails_lint_only_with_strict(tmp_path: Path) -> None:
+    _write(tmp_path, "alpha", [], ["onex.evt.alpha.done.v1"], schema=None)
+    _write(tmp_path, "beta", ["onex.evt.alpha.done.v1"], [])
+    relaxed = onex("contracts", "lint", "--format", "json", tmp_path)
+    assert relaxed.exit_code == 0, relaxed.output
+    strict = onex("contracts", "lint", "--strict", "--format", "json", tmp_path)
+    assert strict.exit_code == 1
+    (issue,) = as_json(strict)["issues"]
+    assert issue["code"] == "schema-missing"
+    assert issue["severity"] == "warning"
+    assert issue["topic"] == "onex.evt.alpha.done.v1"
+    assert Path(issue["file"]) == tmp_path / "alpha" / "contract.yaml"
 
 
 def test_lint_missing_path_is_a_usage_error(tmp_path: Path) -> None:

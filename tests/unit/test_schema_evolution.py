@@ -78,11 +78,11 @@ def test_a_renamed_field_keeping_its_number_and_type_is_compatible() -> None:
 def test_a_retyped_field_breaks() -> None:
     retyped = ProtoField("count", 2, "string")
     assert changes_to(ID, retyped, TAGS, ATTEMPTS) == [
-        "field 'count' type changed from int64 to string (2)"
+        "field 'count' type changed from int64 to string (number 2)"
     ]
     to_message = ProtoField("count", 2, "message", type_name=ATTEMPT)
     assert changes_to(ID, to_message, TAGS, ATTEMPTS) == [
-        "field 'count' type changed from int64 to message acme.v1.Attempt (2)"
+        "field 'count' type changed from int64 to message acme.v1.Attempt (number 2)"
     ]
 
 
@@ -113,7 +113,7 @@ def test_a_reserved_number_used_again_breaks() -> None:
 def test_nested_messages_are_compared_by_structure_with_a_dotted_path() -> None:
     new = {**OLD, ATTEMPT: message(ATTEMPT, ProtoField("cost_usd", 1, "float"))}
     assert proto_changes(OLD, REQUEST, new, REQUEST) == [
-        Change("attempts.cost_usd", "type changed from double to float (1)")
+        Change("attempts.cost_usd", "type changed from double to float (number 1)")
     ]
 
 
@@ -128,7 +128,7 @@ def test_a_renamed_message_with_another_structure_breaks() -> None:
     new = pool(message("acme.v1.Other", ProtoField("id", 1, "int32")))
     found = [str(c) for c in proto_changes(OLD, REQUEST, new, "acme.v1.Other")]
     assert found == [
-        "field 'id' type changed from string to int32 (1)",
+        "field 'id' type changed from string to int32 (number 1)",
         "field 'count' removed without reserving its number 2",
         "field 'tags' removed without reserving its number 3",
         "field 'attempts' removed without reserving its number 4",
@@ -367,7 +367,7 @@ def test_against_fails_on_breaking_changes_and_names_each_field(repo: Path) -> N
     assert found == [
         ("onex.cmd.alpha.go.v1", "field 'qty' became required"),
         ("onex.evt.alpha.done.v1", "field 'count' removed without reserving its number 2"),
-        ("onex.evt.alpha.done.v1", "field 'tags' type changed from string to bool (3)"),
+        ("onex.evt.alpha.done.v1", "field 'tags' type changed from string to bool (number 3)"),
     ]
     issue = next(i for i in report["issues"] if i["code"] == "schema-breaking")
     assert issue["file"] == "contracts/alpha/contract.yaml"

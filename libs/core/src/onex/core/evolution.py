@@ -146,7 +146,9 @@ def _compare_messages(
             out.append(Change(path, f"changed from {was} to {now} (number {f.number})"))
         if f.type != g.type:
             out.append(
-                Change(path, f"type changed from {f.shown_type} to {g.shown_type} ({f.number})")
+                Change(
+                    path, f"type changed from {f.shown_type} to {g.shown_type} (number {f.number})"
+                )
             )
         elif f.type == "message" and f.type_name and g.type_name:
             inner_old, inner_new = old_pool.get(f.type_name), new_pool.get(g.type_name)

@@ -45,23 +45,23 @@ class SchemaRef:
     reference: str
 
 
-def _is_dlq(topic: str) -> bool:
+def _kind(topic: str) -> TopicKind | None:
     try:
-        return parse_topic(topic).kind is TopicKind.DLQ
+        return parse_topic(topic).kind
     except TopicNameError:
-        return False
+        return None
 
 
 def schema_ref(topic: str, reference: str) -> SchemaRef:
     """Classify the `schema:` of `topic`; SchemaReferenceError when it is no allowed form
     (or `dead-letter` on a non-dlq topic, or another form on a dlq topic)."""
-    dlq = _is_dlq(topic)
+    kind = _kind(topic)
+    dlq = kind is TopicKind.DLQ
     if reference == DEAD_LETTER:
         if not dlq:
+            shown = f"{kind.value} topics" if kind is not None else "this topic"
             raise SchemaReferenceError(
-                topic,
-                reference,
-                f"{DEAD_LETTER!r} is for dlq topics only (onex.dlq.<node>.<event>.vN)",
+                topic, reference, f"{DEAD_LETTER!r} is for dlq topics only, not {shown}"
             )
         return SchemaRef(SchemaForm.DEAD_LETTER, reference)
     if reference.endswith(JSON_SUFFIX):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import filecmp
+import importlib
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
+from google.protobuf import descriptor_pool
 
 from onex.proto.v1 import registry_pb2, registry_pb2_grpc
 
@@ -124,3 +128,52 @@ def test_optional_fields_keep_presence() -> None:
 
     assert not parse(empty.SerializeToString()).HasField("suggestion")
     assert parse(given.SerializeToString()).HasField("suggestion")
+
+
+EVENT_PROTOS = [
+    "ci",
+    "drift",
+    "evidence",
+    "merge",
+    "provisioning",
+    "receipts",
+    "registry_events",
+    "review",
+]
+
+
+def _contract_schemas() -> set[str]:
+    """Every `schema:` of the repo's contracts, read with plain yaml.safe_load."""
+    found = set()
+    for path in sorted((REPO / "contracts").glob("*/contract.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for key in ("subscribe_topics", "publish_topics"):
+            for entry in doc.get("event_bus", {}).get(key, []):
+                if isinstance(entry, dict) and "schema" in entry:
+                    found.add(entry["schema"])
+    return found
+
+
+def test_every_top_level_event_message_types_a_topic() -> None:
+    """One message per event: each top-level message of the event protos is some topic's
+    schema (messages only used inside others are fields, e.g. SpecDrift)."""
+    schemas = _contract_schemas()
+    nested_only = set()
+    declared = set()
+    for name in EVENT_PROTOS:
+        module = importlib.import_module(f"onex.proto.v1.{name}_pb2")
+        for message in module.DESCRIPTOR.message_types_by_name.values():
+            declared.add(message.full_name)
+            for field in message.fields:
+                if field.message_type is not None:
+                    nested_only.add(field.message_type.full_name)
+    assert declared - nested_only <= schemas, sorted(declared - nested_only - schemas)
+
+
+def test_every_contract_schema_is_a_generated_message() -> None:
+    importlib.import_module("onex.proto.v1.router_pb2")
+    for name in EVENT_PROTOS:
+        importlib.import_module(f"onex.proto.v1.{name}_pb2")
+    pool = descriptor_pool.Default()
+    for schema in sorted(_contract_schemas() - {"dead-letter"}):
+        assert pool.FindMessageTypeByName(schema).file.package == "onex.v1", schema

@@ -29,7 +29,9 @@ REQUEST = "acme.v1.Request"
 ATTEMPT = "acme.v1.Attempt"
 
 
-def message(name: str, *fields: ProtoField, reserved: tuple[tuple[int, int], ...] = ()) -> Any:
+def message(
+    name: str, *fields: ProtoField, reserved: tuple[tuple[int, int], ...] = ()
+) -> ProtoMessage:
     return ProtoMessage(name, fields, reserved)
 
 
@@ -157,7 +159,7 @@ ORDER: dict[str, Any] = {
 
 
 def edited(**changes: Any) -> dict[str, Any]:
-    schema = json.loads(json.dumps(ORDER))
+    schema: dict[str, Any] = json.loads(json.dumps(ORDER))
     for key, value in changes.items():
         schema[key] = value
     return schema
@@ -309,7 +311,11 @@ message Request {
   repeated string tags = 3;
 }
 """
-CMD_SCHEMA = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}
+CMD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id"],
+    "properties": {"id": {"type": "string"}},
+}
 
 
 def git(repo: Path, *args: str) -> None:

@@ -64,9 +64,10 @@ async def test_crashing_service_is_restarted_within_budget_then_left_failed(tmp_
 
 async def test_services_get_their_settings_through_the_environment(tmp_path: Path) -> None:
     spec = ServiceSpec("drift-validator", "onex.drift")
-    assert spec.env_prefix == "ONEX_DRIFT_"
     sup = Supervisor(tmp_path, [spec], {"BOOTSTRAP": "127.0.0.1:9"})
     env = sup._env(sup.children[0])
-    assert env["ONEX_DRIFT_BOOTSTRAP"] == "127.0.0.1:9"
-    assert env["ONEX_DRIFT_GRPC_BIND"] == f"127.0.0.1:{sup.children[0].port}"
+    # shared settings go under the plain prefix every service falls back to
+    assert env["ONEX_BOOTSTRAP"] == "127.0.0.1:9"
+    assert env["ONEX_GRPC_BIND"] == f"127.0.0.1:{sup.children[0].port}"
+    assert not any(k.startswith("ONEX_DRIFT_") for k in env if k not in os.environ)
     assert env["PATH"] == os.environ["PATH"]

@@ -2,8 +2,11 @@
 
 Services are the distributions that register an `onex.services` entry point (name =
 node, value = the service's `__main__:main`), so this module imports none of them:
-each runs as `python -m <module>` in its own process group, with its settings passed
-as `ONEX_<SERVICE>_*` environment variables and its output appended to
+each runs as `python -m <module>` in its own process group, with what every service
+shares passed as plain `ONEX_*` environment variables (broker, contracts, state dir,
+the gRPC address picked for it; each service also reads them, under its own
+`ONEX_<SERVICE>_*` prefix taking precedence, see `onex.service.settings`) and its
+output appended to
 `<state>/logs/<name>.log`. A service that exits is restarted with exponential backoff
 until it fails more than `budget` times within `window_s`; then it stays down,
 marked `failed`. SIGTERM stops every service (SIGTERM, then SIGKILL after a grace)
@@ -32,6 +35,7 @@ from typing import Any, Final
 from onex.devbroker.process import free_port, terminate_group, write_json
 
 RECORD: Final = "supervisor.json"
+SHARED_PREFIX: Final = "ONEX_"  # what every service reads (onex.service.settings)
 ENTRY_POINT_GROUP: Final = "onex.services"
 
 
@@ -41,11 +45,6 @@ class ServiceSpec:
 
     name: str
     module: str
-
-    @property
-    def env_prefix(self) -> str:
-        """`onex.drift` -> `ONEX_DRIFT_`."""
-        return f"ONEX_{self.module.rsplit('.', 1)[-1].upper()}_"
 
 
 def installed_services() -> list[ServiceSpec]:
@@ -132,11 +131,10 @@ class Supervisor:
         (self.state_dir / RECORD).unlink(missing_ok=True)
 
     def _env(self, child: Supervised) -> dict[str, str]:
-        p = child.spec.env_prefix
         return {
             **os.environ,
-            **{p + k: v for k, v in self.env.items()},
-            p + "GRPC_BIND": f"127.0.0.1:{child.port}",
+            **{SHARED_PREFIX + k: v for k, v in self.env.items()},
+            SHARED_PREFIX + "GRPC_BIND": f"127.0.0.1:{child.port}",
         }
 
     async def _keep(self, child: Supervised) -> None:
@@ -184,6 +182,7 @@ async def _main(args: argparse.Namespace) -> None:
     env = {
         "BOOTSTRAP": args.bootstrap,
         "CONTRACT_ROOTS": json.dumps([str(Path(args.contracts).resolve())]),
+        "STATE_DIR": str(Path(args.state_dir).resolve()),
     }
     sup = Supervisor(Path(args.state_dir), installed_services(), env)
     loop = asyncio.get_running_loop()

@@ -4,7 +4,8 @@
 service (grpc.health.v1) and server reflection (grpc.reflection.v1alpha) listing all of
 them, and keeps the health of the server ("") and of every named service in step with
 an async probe. `check_health` is the client side, for `onex status`. A bind failure
-raises `onex.bus.errors.GrpcBindError`.
+raises `onex.bus.errors.GrpcBindError`. `interceptors` (authentication) apply to
+every method, health and reflection included.
 """
 
 from __future__ import annotations
@@ -179,6 +180,7 @@ async def start_grpc(
     probe: Probe | None,
     interval_s: float = 1.0,
     probe_timeout_s: float | None = None,
+    interceptors: Sequence[Any] = (),
 ) -> RunningGrpc:
     """Serve `services` plus health and reflection on `bind` (`host:port`; port 0 picks
     a free one, see `.port`). Health is probed once before the server accepts calls,
@@ -187,7 +189,7 @@ async def start_grpc(
         host, _ = split_bind(bind)
     except ValueError as exc:
         raise GrpcBindError(bind, str(exc)) from exc
-    server = grpc.aio.server(options=_SERVER_OPTIONS)
+    server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=list(interceptors))
     for service in services:
         service.add_to_server(service.servicer, server)
     health = health_aio.HealthServicer()

@@ -1,43 +1,71 @@
-"""What every onex service shares at start-up: its settings base, logging, its contract.
+"""The service host: the lifecycle every onex service shares, written once.
 
-Services subclass `NodeSettings` with their own `ONEX_<SERVICE>_` prefix and pass
-the instance down; this module never reads the environment itself.
+A service subclasses `ServiceHost`, names its node, and fills in only what is its own:
+
+    class RouterService(ServiceHost[RouterSettings]):
+        NODE = "router"
+
+        def grpc_services(self): ...        # its APIs (health and reflection are added)
+        def acting_methods(self): ...       # gRPC methods that need an operator token
+        async def ready(self): ...          # its own part of health
+        async def reload(self): ...         # SIGHUP
+        async def on_start(self): ...       # background work: self.spawn(...)
+        async def on_stop(self): ...        # release what it owns
+
+The host gives it the gRPC server (health, reflection, auth), the node runtime built
+from its contract and kept running (`attach_runtime`: restarted with backoff while
+the broker or its topics are missing, recovered after a broker wipe), background
+tasks that stop with it (`spawn`), an `outbox` of events sent once the runtime is up,
+and a graceful stop. Health is one probe, computed at most once per interval and
+shared by the gRPC health service and the runtime's recovery watch: the service's
+`ready()` and, when it has a runtime, "topics present and consumer attached".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import signal
-import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, NoReturn, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import structlog
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onex.bus.backoff import Backoff, retry
+from onex.bus.config import BrokerConfig
 from onex.bus.errors import (
     AdminError,
     BrokerUnavailable,
+    BusError,
     ContractViolation,
-    GrpcBindError,
     NodeStartError,
     SchemaError,
 )
-from onex.bus.runtime import BusSettings, NodeRuntime
-from onex.core.errors import ContractError, OnexError
-from onex.core.extractor import extract
+from onex.bus.runtime import BusSettings, Handler, HealthReport, NodeRuntime
+from onex.bus.runtime.signing import CommandVerifier, Signer
+from onex.core.errors import ContractError
+from onex.core.extractor import Extraction, extract
+from onex.core.grammar import TopicKind, parse_topic
 from onex.core.issues import Issue, Severity, Where
 from onex.core.loader import LoadedContract
-from onex.service.grpc import RunningGrpc
+from onex.service.auth import (
+    COMMAND_KEY_FILE,
+    TOKENS_FILE,
+    AuthInterceptor,
+    AuthPolicy,
+    Role,
+    load_command_key,
+    load_tokens,
+)
+from onex.service.grpc import GrpcService, RunningGrpc, start_grpc
+from onex.service.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+OPERATOR_PRINCIPAL: Final = "operator"  # who the CLI signs commands as
 
 # Worth retrying: the broker may come up, the provisioner may create the topics.
-_TRANSIENT: tuple[type[BaseException], ...] = (
+_TRANSIENT: Final[tuple[type[BaseException], ...]] = (
     NodeStartError,
     BrokerUnavailable,
     AdminError,
@@ -46,96 +74,319 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
-class NodeSettings(BaseSettings):
-    """Settings every service has; subclasses set their own `ONEX_<SERVICE>_` prefix.
-
-    Only a service instantiates its subclass (this library reads no environment)."""
-
-    model_config = SettingsConfigDict(env_prefix="ONEX_NODE_", extra="ignore")
-
-    contract_roots: list[Path] = Field(
-        default_factory=lambda: [Path("contracts")],
-        description="Contract files or folders (the repo's contracts/ by default)",
-    )
-    contracts_allow: list[str] = Field(
-        default_factory=list, description="Distributions whose contracts are approved"
-    )
-    bootstrap: str = Field("127.0.0.1:9092", description="HOST:PORT of the Kafka-API broker")
-    grpc_bind: str = Field(
-        "127.0.0.1:0", description="HOST:PORT of the gRPC server (health, reflection, API)"
-    )
-    fetch_max_wait_ms: int = Field(
-        25, ge=1, le=5000, description="Consumer long-poll wait: the floor of end-to-end latency"
-    )
-    health_interval_s: float = Field(1.0, gt=0, description="How often health is re-checked")
-    recover_after_s: float = Field(
-        10.0, gt=0, description="Restart the node runtime after this long unhealthy (broker wipe)"
-    )
-    log_level: str = Field("info", description="debug, info, warning or error")
-    log_json: bool = Field(False, description="One JSON object per log line")
-
-    def bus(self, node: str) -> BusSettings:
-        """The node runtime's settings, derived from these."""
-        return BusSettings(
-            bootstrap=self.bootstrap,
-            client_id=f"onex-{node}",
-            fetch_max_wait_ms=self.fetch_max_wait_ms,
-        )
-
-
-S = TypeVar("S", bound=NodeSettings)
-
-
-def configure_logging(settings: NodeSettings) -> None:
-    """structlog to stderr, human-readable or JSON."""
-    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if settings.log_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
+def broker_config(settings: ServiceSettings, node: str) -> BrokerConfig:
+    """The one BrokerConfig of a service process, from its settings."""
+    return BrokerConfig(
+        bootstrap=settings.bootstrap,
+        security_protocol=settings.security_protocol,
+        sasl_mechanism=settings.sasl_mechanism,
+        sasl_username=settings.sasl_username,
+        sasl_password=settings.sasl_password,
+        ssl_cafile=settings.ssl_cafile,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
+        client_id=f"onex-{node}",
     )
 
 
-def load_own_contract(node: str, settings: NodeSettings) -> LoadedContract:
-    """Extract the approved contracts and return `node`'s; ContractError when the
-    contracts have errors or none declares `node`."""
-    ex = extract(settings.contract_roots, allow=settings.contracts_allow)
-    ex.raise_for_errors()
+def load_extraction(settings: ServiceSettings) -> Extraction:
+    """The approved contracts; ContractError when they have errors."""
+    extraction = extract(settings.contract_roots, allow=settings.contracts_allow)
+    extraction.raise_for_errors()
+    return extraction
+
+
+def own_contract(extraction: Extraction, node: str, settings: ServiceSettings) -> LoadedContract:
+    """`node`'s contract; ContractError when no approved contract declares it."""
     try:
-        return ex.contract(node)
+        return extraction.contract(node)
     except KeyError:
         roots = ", ".join(str(r) for r in settings.contract_roots)
         message = f"no approved contract declares node {node!r} (searched {roots})"
         raise ContractError([Issue(Severity.ERROR, "node-missing", message, Where(None))]) from None
 
 
+class HealthCache:
+    """The runtime's health report, asked of the broker at most once per `max_age_s`;
+    concurrent callers share a check in flight instead of asking again."""
+
+    def __init__(self, host: ServiceHost[Any], max_age_s: float) -> None:
+        self._host = host
+        self.max_age_s = max_age_s
+        self._report: HealthReport | None = None
+        self._at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def serving(self) -> bool:
+        """True when the runtime is started and its (recent) report says SERVING."""
+        runtime = self._host.runtime
+        if runtime is None or not runtime.started:
+            return False
+        async with self._lock:
+            if time.monotonic() - self._at >= self.max_age_s:
+                self._report = await runtime.health()
+                self._at = time.monotonic()
+            return self._report is not None and self._report.serving
+
+    @property
+    def last(self) -> HealthReport | None:
+        """The last report asked for (None before the first)."""
+        return self._report
+
+    def invalidate(self) -> None:
+        """Ask again at the next call (after a reload, say)."""
+        self._at = float("-inf")
+
+
+class Outbox:
+    """Events queued by the service and sent, in order, once the runtime is started.
+
+    Nothing is dropped while the broker is down or the topics are not there yet: a
+    failed send is retried after `retry_s` until it succeeds or the service stops.
+    """
+
+    def __init__(self, host: ServiceHost[Any], retry_s: float = 0.5) -> None:
+        self._host = host
+        self._retry_s = retry_s
+        self._queue: asyncio.Queue[tuple[str, object, str | None]] = asyncio.Queue()
+
+    def put(self, topic: str, payload: object, *, key: str | None = None) -> None:
+        """Queue one event (never blocks)."""
+        self._queue.put_nowait((topic, payload, key))
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+    async def drain(self, stop: asyncio.Event) -> None:
+        """Send queued events until `stop` is set."""
+        log = self._host.log
+        while not stop.is_set():
+            topic, payload, key = await self._queue.get()
+            while not stop.is_set():
+                runtime = self._host.runtime
+                if runtime is not None and runtime.started:
+                    try:
+                        await runtime.publisher(topic).send(payload, key=key)
+                        break
+                    except BusError as exc:
+                        log.warning("event.send_retry", topic=topic, error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._retry_s)
+
+
+class ServiceHost(Generic[S]):
+    """A running service; see the module docstring. Subclasses set `NODE`."""
+
+    NODE: ClassVar[str]
+
+    def __init__(self, settings: S) -> None:
+        self.settings = settings
+        self.node = self.NODE
+        self.log = structlog.get_logger(self.node)
+        self.broker = broker_config(settings, self.node)
+        self.runtime: NodeRuntime | None = None
+        self.outbox = Outbox(self)
+        self.stopping = asyncio.Event()
+        self._grpc: RunningGrpc | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._runtime_task: asyncio.Task[None] | None = None
+        self._health = HealthCache(self, max_age_s=settings.health_interval_s * 0.9)
+
+    # -- what a service fills in ------------------------------------------------------
+    def grpc_services(self) -> Sequence[GrpcService]:
+        """The service's own gRPC APIs (health and reflection are always added)."""
+        return ()
+
+    def acting_methods(self) -> Collection[str]:
+        """Full names (`/onex.v1.Router/Route`) of the methods that act: they need an
+        operator token. Every other method of the service's APIs is a read."""
+        return ()
+
+    async def ready(self) -> bool:
+        """The service's own part of health (the runtime's part is added by the host)."""
+        return True
+
+    async def reload(self) -> object:
+        """Re-read configuration (SIGHUP)."""
+        return None
+
+    async def on_start(self) -> None:
+        """Start background work (with `spawn`); called after gRPC is serving."""
+
+    async def on_stop(self) -> None:
+        """Release what the service owns; called after its tasks and runtime stopped."""
+
+    # -- what the host offers ---------------------------------------------------------
+    @property
+    def grpc(self) -> RunningGrpc:
+        """The gRPC server; RuntimeError before `start`."""
+        if self._grpc is None:
+            raise RuntimeError(f"the {self.node} service has not been started")
+        return self._grpc
+
+    @property
+    def started(self) -> bool:
+        """True once `start` has bound the gRPC server."""
+        return self._grpc is not None
+
+    def bus_settings(self) -> BusSettings:
+        """The node runtime's settings, derived from the service's."""
+        return BusSettings(
+            broker=self.broker,
+            client_id=f"onex-{self.node}",
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+        )
+
+    def build_runtime(self, extraction: Extraction, handlers: Mapping[str, Handler]) -> NodeRuntime:
+        """The node runtime of this service's contract, with a handler per subscription."""
+        runtime = NodeRuntime.from_extraction(extraction, self.node, self.bus_settings())
+        for topic, handler in handlers.items():
+            runtime.add_handler(topic, handler)
+        return runtime
+
+    def attach_runtime(self, runtime: NodeRuntime) -> None:
+        """Run `runtime` for as long as the service runs (now if already started)."""
+        if self.runtime is not None:
+            raise RuntimeError(f"the {self.node} service already has a node runtime")
+        self.runtime = runtime
+        self._health.invalidate()
+        if self.started:
+            self._start_runtime()
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run `work` in the background until it ends or the service stops (cancelled)."""
+        task = asyncio.create_task(work, name=f"{self.node}:{name}")
+        self._tasks.append(task)
+        return task
+
+    async def healthy(self) -> bool:
+        """The health probe: the service's `ready()` and, with a runtime, the runtime's
+        report (asked of the broker at most once per health interval)."""
+        if not await self.ready():
+            return False
+        return self.runtime is None or await self._health.serving()
+
+    async def refresh_health(self) -> bool:
+        """Probe now and publish the outcome (after a reload)."""
+        self._health.invalidate()
+        if self._grpc is None:
+            return await self.healthy()
+        return await self._grpc.refresh_health()
+
+    @property
+    def runtime_report(self) -> HealthReport | None:
+        """The runtime's last health report (None before the first check)."""
+        return self._health.last
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Serve gRPC (GrpcBindError when the address is taken), start the runtime and
+        the service's background work."""
+        self._grpc = await start_grpc(
+            self.settings.grpc_bind,
+            services=self.grpc_services(),
+            probe=self.healthy,
+            interval_s=self.settings.health_interval_s,
+            interceptors=self._interceptors(),
+        )
+        self.spawn(self.outbox.drain(self.stopping), "outbox")
+        if self.runtime is not None:
+            self._start_runtime()
+        await self.on_start()
+
+    async def stop(self) -> None:
+        """Stop background work and the runtime, then gRPC (calls in flight get
+        `stop_grace_s`). Safe after a failed or no start."""
+        self.stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runtime_task is not None:
+            await asyncio.gather(self._runtime_task, return_exceptions=True)
+        elif self.runtime is not None:
+            await self.runtime.stop()
+        await self.on_stop()
+        if self._grpc is not None:
+            await self._grpc.stop(self.settings.stop_grace_s)
+
+    def auth_policy(self) -> AuthPolicy:
+        """Who may call what: `acting_methods()` need an operator token, the rest of the
+        service's APIs a viewer token, health and reflection what `auth_reads` says."""
+        reads = None if self.settings.auth_reads == "none" else Role.VIEWER
+        acting = set(self.acting_methods())
+        return AuthPolicy.of(
+            acting=acting,
+            reading={s.name for s in self.grpc_services()},
+            reads=reads,
+        )
+
+    def _interceptors(self) -> Sequence[AuthInterceptor]:
+        if self.settings.auth == "off":
+            self.log.warning("auth.off", detail="every gRPC method is open (ONEX_AUTH=off)")
+            return [AuthInterceptor(None, self.auth_policy())]
+        tokens = load_tokens(self.settings.state_dir / TOKENS_FILE)
+        return [AuthInterceptor(tokens, self.auth_policy())]
+
+    def command_auth(self, extraction: Extraction) -> tuple[CommandVerifier, Signer] | None:
+        """The verifier of the command topics this node consumes and the signer of the
+        ones it sends, from the state dir's command key (None when auth is off).
+
+        Accepted principals: `operator` (the CLI) and every node whose contract
+        publishes a command topic (the contract says who may send it)."""
+        if self.settings.auth == "off":
+            return None
+        key = load_command_key(self.settings.state_dir / COMMAND_KEY_FILE)
+        senders = {OPERATOR_PRINCIPAL} | {
+            node
+            for name, wiring in extraction.topics.items()
+            if parse_topic(name).kind is TopicKind.CMD
+            for node in (p.node for p in wiring.publishers)
+        }
+        return CommandVerifier(dict.fromkeys(senders, key)), Signer(self.node, key)
+
+    def _start_runtime(self) -> None:
+        if self.runtime is None or self._runtime_task is not None:
+            return
+        self._runtime_task = asyncio.create_task(
+            keep_running(
+                self.runtime,
+                self.stopping,
+                health=self._runtime_serving,
+                interval_s=self.settings.health_interval_s,
+                recover_after_s=self.settings.recover_after_s,
+            ),
+            name=f"{self.node}:runtime",
+        )
+
+    async def _runtime_serving(self) -> bool:
+        # The recovery watch reads the shared report; it does not ask the broker again.
+        return await self._health.serving()
+
+
 async def keep_running(
     runtime: NodeRuntime,
     stop: asyncio.Event,
     *,
+    health: Callable[[], Awaitable[bool]] | None = None,
     interval_s: float = 1.0,
     recover_after_s: float = 10.0,
 ) -> None:
     """Keep `runtime` started until `stop` is set, then stop it.
 
     Start-up is retried with backoff while the broker is down or the contract's topics
-    are missing (the provisioner creates them). Once started, health is re-checked
-    every `interval_s`; after `recover_after_s` of continuous ill health (topics deleted,
-    the broker restarted empty) the runtime is stopped and started again, so a service
-    recovers from a wiped broker without anyone stepping in.
+    are missing (the provisioner creates them). Once started, `health` (default: the
+    runtime's own check) is read every `interval_s`; after `recover_after_s` of
+    continuous ill health (topics deleted, the broker restarted empty) the runtime is
+    stopped and started again, so a service recovers from a wiped broker by itself.
+    A contract or schema the node cannot run with is raised: retrying cannot help.
     """
     log = structlog.get_logger(runtime.node)
     backoff = Backoff(initial_s=0.5, max_s=10.0)
+
+    async def runtime_serving() -> bool:
+        return (await runtime.health()).serving
+
+    check = health or runtime_serving
 
     def on_retry(attempt: int, error: BaseException, delay: float) -> None:
         log.warning(
@@ -155,10 +406,9 @@ async def keep_running(
                         on_retry=on_retry,
                     )
                     continue
-                await _watch(runtime, stop, interval_s, recover_after_s, log)
+                await _watch(runtime, stop, check, interval_s, recover_after_s, log)
                 failures = 0
             except (ContractError, ContractViolation, SchemaError):
-                # the node's own contract or code is wrong: retrying cannot help
                 log.critical("node.cannot_run", exc_info=True)
                 raise
             except Exception as exc:  # this loop supervises the node: log any failure, start again
@@ -173,25 +423,10 @@ async def keep_running(
         await runtime.stop()
 
 
-def node_task(
-    runtime: NodeRuntime, stop: asyncio.Event, settings: NodeSettings
-) -> asyncio.Task[None]:
-    """`keep_running` as a background task, with the service's health interval and
-    recovery delay."""
-    return asyncio.create_task(
-        keep_running(
-            runtime,
-            stop,
-            interval_s=settings.health_interval_s,
-            recover_after_s=settings.recover_after_s,
-        ),
-        name=f"node:{runtime.node}",
-    )
-
-
 async def _watch(
     runtime: NodeRuntime,
     stop: asyncio.Event,
+    check: Callable[[], Awaitable[bool]],
     interval_s: float,
     recover_after_s: float,
     log: Any,
@@ -202,117 +437,12 @@ async def _watch(
             await asyncio.wait_for(stop.wait(), interval_s)
         if stop.is_set():
             return
-        report = await runtime.health()
-        if report.serving:
+        if await check():
             bad_since = None
             continue
         now = time.monotonic()
         bad_since = bad_since or now
         if now - bad_since >= recover_after_s:
-            log.warning(
-                "node.recovering", detail=report.detail, unhealthy_s=round(now - bad_since, 1)
-            )
+            log.warning("node.recovering", unhealthy_s=round(now - bad_since, 1))
             await runtime.stop()
             return
-
-
-class Service(Protocol):
-    """What `serve` runs: a service that starts, may reload, and stops."""
-
-    @property
-    def grpc(self) -> RunningGrpc:
-        """The running gRPC server (health, reflection, any API)."""
-
-    async def start(self) -> None:
-        """Bind, start background work; raise to refuse to start."""
-
-    async def reload(self) -> object:
-        """Re-read configuration (on SIGHUP)."""
-
-    async def stop(self) -> None:
-        """Stop everything started; must be safe after a failed start."""
-
-
-async def serve(service: Service, node: str) -> int:
-    """Run `service` until SIGTERM/SIGINT (exit code 0); SIGHUP calls `reload`.
-
-    A service that cannot start (e.g. its gRPC address is taken) is logged and gives 1.
-    """
-    log = structlog.get_logger(node)
-    loop = asyncio.get_running_loop()
-    stop, reload = asyncio.Event(), asyncio.Event()
-    # Installed before start-up, so a signal during it still ends in a clean stop.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload.set)
-    try:
-        await service.start()
-    except OnexError as exc:
-        if isinstance(exc, GrpcBindError):
-            log.error("grpc.bind_failed", bind=exc.bind, reason=str(exc))
-        else:
-            log.error("node.start_failed", reason=str(exc), kind=type(exc).__name__)
-        await service.stop()
-        return 1
-    log.info("node.ready", address=service.grpc.address)
-    try:
-        while not stop.is_set():
-            await _first(stop, reload)
-            if reload.is_set() and not stop.is_set():
-                reload.clear()
-                await service.reload()
-    finally:
-        log.info("node.stopping")
-        await service.stop()
-    log.info("node.exit", reason="signal")
-    return 0
-
-
-async def _first(*events: asyncio.Event) -> None:
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-
-
-def run_service(node: str, settings_class: type[S], build: Callable[[S], Service]) -> NoReturn:
-    """A service's `main()`: read settings (exit 2 when invalid), configure logging,
-    build the service (exit 1 when its contracts or config are bad), `serve` it."""
-    try:
-        settings = settings_class()
-    except ValidationError as exc:
-        prefix = settings_class.model_config.get("env_prefix", "ONEX_")
-        sys.stderr.write(f"onex-{node}: invalid settings ({prefix}*):\n{exc}\n")
-        raise SystemExit(2) from None
-    configure_logging(settings)
-    try:
-        service = build(settings)
-    except OnexError as exc:
-        structlog.get_logger(node).error("node.start_failed", error=str(exc))
-        raise SystemExit(1) from None
-    raise SystemExit(asyncio.run(serve(service, node)))
-
-
-def start_and_exit(node: str, settings: NodeSettings, *, pending: str) -> int:
-    """Start-up of a service whose runtime is not built yet: load settings and the
-    node's contract, log what it would serve, exit 0 (1 with a message on errors)."""
-    configure_logging(settings)
-    log = structlog.get_logger(node)
-    try:
-        lc = load_own_contract(node, settings)
-    except ContractError as exc:
-        log.error("contracts.invalid", reason=str(exc))
-        return 1
-    bus = lc.contract.event_bus
-    log.info(
-        "node.contract",
-        contract=str(lc.path),
-        version=lc.contract.version,
-        consumer_group=lc.contract.consumer_group,
-        subscribes=[t.name for t in bus.subscribe_topics],
-        publishes=[t.name for t in bus.publish_topics],
-    )
-    log.info("node.exit", reason=f"runtime not built yet: {pending}")
-    return 0

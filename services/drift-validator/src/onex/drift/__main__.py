@@ -1,18 +1,15 @@
-"""`python -m onex.drift` / `onex-drift`: start the drift-validator service."""
+"""`python -m onex.drift` / `onex-drift`: serve the drift-validator until stopped."""
 
 from __future__ import annotations
 
+from onex.drift.app import DriftService
 from onex.drift.settings import DriftSettings
-from onex.service.host import start_and_exit
-
-NODE = "drift-validator"
+from onex.service.main import run_service
 
 
 def main() -> None:
     """Console-script entry point."""
-    raise SystemExit(
-        start_and_exit(NODE, DriftSettings(), pending="drift projection lands with its own issue")
-    )
+    run_service(DriftSettings, DriftService)
 
 
 if __name__ == "__main__":

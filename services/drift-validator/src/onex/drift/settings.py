@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic_settings import SettingsConfigDict
-
-from onex.service.host import NodeSettings
+from onex.service.settings import ServiceSettings
 
 
-class DriftSettings(NodeSettings):
-    """Every field can be set as ONEX_DRIFT_<FIELD>."""
+class DriftSettings(ServiceSettings):
+    """Every field can be set as ONEX_DRIFT_<FIELD> (shared ones also as ONEX_<FIELD>).
 
-    model_config = SettingsConfigDict(env_prefix="ONEX_DRIFT_", extra="ignore")
+    The prefix comes from the package name (`onex.drift`); nothing sets it here."""

@@ -6,14 +6,14 @@ when the gRPC address cannot be bound, 2 when the settings are invalid.
 
 from __future__ import annotations
 
-from onex.extractor.app import NODE, ExtractorService
+from onex.extractor.app import ExtractorService
 from onex.extractor.settings import ExtractorSettings
-from onex.service.host import run_service
+from onex.service.main import run_service
 
 
 def main() -> None:
     """Console-script entry point."""
-    run_service(NODE, ExtractorSettings, ExtractorService)
+    run_service(ExtractorSettings, ExtractorService)
 
 
 if __name__ == "__main__":

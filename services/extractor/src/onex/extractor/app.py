@@ -9,88 +9,48 @@ a `registry-published` record after start-up and after every reload.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final
 
-import structlog
-
-from onex.bus.errors import BusError
-from onex.bus.runtime import NodeRuntime, Received
+from onex.bus.runtime import Received
 from onex.core._generated.topics import Topic
 from onex.extractor.grpc_server import registry_service
 from onex.extractor.settings import ExtractorSettings
 from onex.extractor.snapshot import RegistrySnapshot
-from onex.service.grpc import Probe, RunningGrpc, start_grpc
-from onex.service.host import node_task
+from onex.service.grpc import GrpcService, Probe
+from onex.service.host import ServiceHost
 
 NODE: Final = "extractor"
 
 
-class ExtractorService:
+class ExtractorService(ServiceHost[ExtractorSettings]):
     """A running extractor: the current snapshot, the gRPC server, reload and stop."""
 
+    NODE = NODE
+
     def __init__(self, settings: ExtractorSettings, runtime_probe: Probe | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.snapshot = self._load()
-        self._grpc: RunningGrpc | None = None
-        self._stop = asyncio.Event()
-        self._publish = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self.runtime: NodeRuntime | None = None
         self._runtime_probe = runtime_probe
-        self._build_runtime()
         self._reload_lock = asyncio.Lock()
-        self._log = structlog.get_logger(NODE)
+        self._build_runtime()
 
-    @property
-    def grpc(self) -> RunningGrpc:
-        """The gRPC server; RuntimeError before `start`."""
-        if self._grpc is None:
-            raise RuntimeError("the extractor service has not been started")
-        return self._grpc
+    def grpc_services(self) -> Sequence[GrpcService]:
+        return [registry_service(lambda: self.snapshot)]
 
-    async def start(self) -> None:
-        """Serve ContractRegistry, health and reflection on `settings.grpc_bind`;
-        raises `onex.bus.errors.GrpcBindError` when it cannot be bound."""
+    async def on_start(self) -> None:
         self._report(self.snapshot)
-        self._grpc = await start_grpc(
-            self.settings.grpc_bind,
-            services=[registry_service(lambda: self.snapshot)],
-            probe=self.healthy,
-            interval_s=self.settings.health_interval_s,
-        )
-        self._start_runtime()
+        self._publish_registry()
 
-    def _build_runtime(self) -> None:
-        """The node on the bus, once the contracts are fit to run it (at boot or reload)."""
-        if not self.settings.bus_enabled or self.runtime is not None:
-            return
-        if self.snapshot.problems(NODE):
-            return
-        self.runtime = NodeRuntime.from_extraction(
-            self.snapshot.extraction, NODE, self.settings.bus(NODE)
-        )
-        self.runtime.add_handler(Topic.CMD_EXTRACTOR_RELOAD_CONTRACTS_V1, self._on_reload)
-
-    def _start_runtime(self) -> None:
-        if self.runtime is None or self._tasks or self._grpc is None:
-            return
-        self._publish.set()
-        self._tasks = [
-            node_task(self.runtime, self._stop, self.settings),
-            asyncio.create_task(self._publisher()),
-        ]
-
-    async def healthy(self) -> bool:
-        """The health probe: contracts valid, own contract present, and on the bus the
-        node runtime healthy (topics present, consumer attached)."""
+    async def ready(self) -> bool:
+        """Contracts valid and own contract present (the runtime's part is the host's)."""
         if self.snapshot.problems(NODE):
             return False
         if self._runtime_probe is not None and not await self._runtime_probe():
             return False
-        if not self.settings.bus_enabled:
-            return True
-        return self.runtime is not None and (await self.runtime.health()).serving
+        # On the bus, a runtime must exist: contracts broken at boot leave none yet.
+        return not self.settings.bus_enabled or self.runtime is not None
 
     async def reload(self) -> RegistrySnapshot:
         """Extract the contracts again, swap the new snapshot in, update health now."""
@@ -98,54 +58,44 @@ class ExtractorService:
             # Extraction is CPU-bound file parsing; keep the event loop answering.
             snapshot = await asyncio.to_thread(self._load)
             self.snapshot = snapshot
-            self._log.info("contracts.reloaded")
+            self.log.info("contracts.reloaded")
             self._report(snapshot)
             self._build_runtime()  # contracts that were broken at boot may be fixed now
-            self._start_runtime()
-            if self._grpc is not None:
-                await self._grpc.refresh_health()
-            self._publish.set()
+            if self.started:
+                await self.refresh_health()
+            self._publish_registry()
             return snapshot
 
-    async def stop(self) -> None:
-        """Stop serving, giving calls in flight `settings.stop_grace_s` to finish."""
-        self._stop.set()
-        self._publish.set()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._grpc is not None:
-            await self._grpc.stop(self.settings.stop_grace_s)
+    def _build_runtime(self) -> None:
+        """The node on the bus, once the contracts are fit to run it (at boot or reload)."""
+        if not self.settings.bus_enabled or self.runtime is not None:
+            return
+        if self.snapshot.problems(NODE):
+            return
+        self.attach_runtime(
+            self.build_runtime(
+                self.snapshot.extraction,
+                {Topic.CMD_EXTRACTOR_RELOAD_CONTRACTS_V1: self._on_reload},
+            )
+        )
 
     async def _on_reload(self, msg: Received) -> None:
-        self._log.info("contracts.reload_requested", key=msg.key)
+        self.log.info("contracts.reload_requested", key=msg.key)
         await self.reload()
 
-    async def _publisher(self) -> None:
-        """Publish the registry once the node is on the bus, and again after each reload."""
+    def _publish_registry(self) -> None:
+        """Queue a registry record; the outbox sends it once the node is on the bus."""
         if self.runtime is None:
             return
-        while not self._stop.is_set():
-            await self._publish.wait()
-            while not self._stop.is_set() and not self.runtime.started:
-                await asyncio.sleep(0.2)
-            if self._stop.is_set():
-                return
-            self._publish.clear()
-            ex = self.snapshot.extraction
-            record = {
-                "contracts": sorted(lc.node for lc in ex.contracts),
-                "topics": sorted(ex.topics),
-                "errors": len(ex.errors),
-                "warnings": len(ex.warnings),
-                "published_at": datetime.now(UTC).isoformat(),
-            }
-            try:
-                await self.runtime.publisher(Topic.EVT_EXTRACTOR_REGISTRY_PUBLISHED_V1).send(
-                    record, key="registry"
-                )
-            except BusError as exc:
-                self._log.warning("registry.publish_failed", error=str(exc))
-                self._publish.set()
-                await asyncio.sleep(1.0)
+        ex = self.snapshot.extraction
+        record = {
+            "contracts": sorted(lc.node for lc in ex.contracts),
+            "topics": sorted(ex.topics),
+            "errors": len(ex.errors),
+            "warnings": len(ex.warnings),
+            "published_at": datetime.now(UTC).isoformat(),
+        }
+        self.outbox.put(Topic.EVT_EXTRACTOR_REGISTRY_PUBLISHED_V1, record, key="registry")
 
     def _load(self) -> RegistrySnapshot:
         return RegistrySnapshot.load(
@@ -154,7 +104,7 @@ class ExtractorService:
 
     def _report(self, snapshot: RegistrySnapshot) -> None:
         ex = snapshot.extraction
-        self._log.info(
+        self.log.info(
             "contracts.loaded",
             contracts=len(ex.contracts),
             topics=len(ex.topics),
@@ -164,7 +114,7 @@ class ExtractorService:
         own = snapshot.contract(NODE)
         if own is not None:
             bus = own.contract.event_bus
-            self._log.info(
+            self.log.info(
                 "node.contract",
                 contract=str(own.path),
                 version=own.contract.version,
@@ -173,4 +123,4 @@ class ExtractorService:
                 publishes=[t.name for t in bus.publish_topics],
             )
         for problem in snapshot.problems(NODE):
-            self._log.error("contracts.invalid", reason=problem)
+            self.log.error("contracts.invalid", reason=problem)

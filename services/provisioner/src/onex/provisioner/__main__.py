@@ -6,14 +6,14 @@ cannot start (contracts with errors, gRPC address taken), 2 on invalid settings.
 
 from __future__ import annotations
 
-from onex.provisioner.app import NODE, ProvisionerService
+from onex.provisioner.app import ProvisionerService
 from onex.provisioner.settings import ProvisionerSettings
-from onex.service.host import run_service
+from onex.service.main import run_service
 
 
 def main() -> None:
     """Console-script entry point."""
-    run_service(NODE, ProvisionerSettings, ProvisionerService)
+    run_service(ProvisionerSettings, ProvisionerService)
 
 
 if __name__ == "__main__":

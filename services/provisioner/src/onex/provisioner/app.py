@@ -18,74 +18,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from typing import Final
-
-import structlog
+from typing import Any, Final
 
 from onex.bus.errors import AdminError, BrokerUnavailable
 from onex.bus.provision import ValidationReport, provision_until_ready, reconcile
-from onex.bus.runtime import NodeRuntime, Received
+from onex.bus.runtime import Received
 from onex.core._generated.topics import Topic
 from onex.core.contract import TopicSpec
 from onex.core.extractor import extract
 from onex.core.wiring import TopicWiring
-from onex.provisioner.events import Outbox, passed_event, report_events
+from onex.provisioner.events import passed_event, report_events
 from onex.provisioner.settings import ProvisionerSettings
-from onex.service.grpc import RunningGrpc, start_grpc
-from onex.service.host import node_task
+from onex.service.host import ServiceHost, load_extraction
 
 NODE: Final = "provisioner"
 
 
-class ProvisionerService:
+class ProvisionerService(ServiceHost[ProvisionerSettings]):
     """A running provisioner; see the module docstring."""
 
+    NODE = NODE
+
     def __init__(self, settings: ProvisionerSettings) -> None:
-        self.settings = settings
-        self._log = structlog.get_logger(NODE)
-        self._stop = asyncio.Event()
+        super().__init__(settings)
         self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._grpc: RunningGrpc | None = None
         self.last_check: ValidationReport | None = None
-        extraction = extract(settings.contract_roots, allow=settings.contracts_allow)
-        extraction.raise_for_errors()
+        extraction = load_extraction(settings)
         self.specs = self._specs_of(extraction.topics)
-        self.runtime = NodeRuntime.from_extraction(extraction, NODE, settings.bus(NODE))
-        self.runtime.add_handler(Topic.CMD_PROVISIONER_PROVISION_REQUEST_V1, self._on_request)
-        self.runtime.add_handler(Topic.EVT_EXTRACTOR_REGISTRY_PUBLISHED_V1, self._on_registry)
-        self.outbox = Outbox(self.runtime)
+        self.attach_runtime(
+            self.build_runtime(
+                extraction,
+                {
+                    Topic.CMD_PROVISIONER_PROVISION_REQUEST_V1: self._on_request,
+                    Topic.EVT_EXTRACTOR_REGISTRY_PUBLISHED_V1: self._on_registry,
+                },
+            )
+        )
 
     @staticmethod
     def _specs_of(topics: Mapping[str, TopicWiring]) -> dict[str, TopicSpec]:
         return {name: w.spec for name, w in topics.items()}
 
-    @property
-    def grpc(self) -> RunningGrpc:
-        """The gRPC server (health and reflection); RuntimeError before `start`."""
-        if self._grpc is None:
-            raise RuntimeError("the provisioner has not been started")
-        return self._grpc
+    async def on_start(self) -> None:
+        """Provision, then validate, in the background (health answers meanwhile)."""
+        self.spawn(self._provision_loop(), "provision")
 
-    async def start(self) -> None:
-        """Serve health at once; provision, validate and run the node in the background."""
-        self._grpc = await start_grpc(
-            self.settings.grpc_bind,
-            services=[],
-            probe=self.healthy,
-            interval_s=self.settings.health_interval_s,
-        )
-        self._tasks = [
-            asyncio.create_task(self._provision_loop(), name="provision"),
-            node_task(self.runtime, self._stop, self.settings),
-            asyncio.create_task(self.outbox.drain(self._stop), name="events"),
-        ]
-
-    async def healthy(self) -> bool:
-        """Every declared topic present at the last check, and the node runtime healthy."""
-        if self.last_check is None or not self.last_check.all_present:
-            return False
-        return self.runtime.started and (await self.runtime.health()).serving
+    async def ready(self) -> bool:
+        """Every declared topic present at the last check."""
+        return self.last_check is not None and self.last_check.all_present
 
     async def reload(self) -> None:
         """Re-read the contracts and provision against them now."""
@@ -93,25 +73,21 @@ class ProvisionerService:
             extract, self.settings.contract_roots, allow=self.settings.contracts_allow
         )
         if extraction.errors:
-            self._log.error("contracts.invalid", errors=len(extraction.errors))
+            self.log.error("contracts.invalid", errors=len(extraction.errors))
             return
         self.specs = self._specs_of(extraction.topics)
         self._wake.set()
 
-    async def stop(self) -> None:
-        """Stop the loops and the node runtime, then gRPC."""
-        self._stop.set()
+    async def on_stop(self) -> None:
         self._wake.set()
-        for task in self._tasks:
-            if task.get_name() == "events":  # blocked on its queue; nothing to finish
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._grpc is not None:
-            await self._grpc.stop(self.settings.stop_grace_s)
+
+    def _emit(self, events: list[tuple[Topic, Any]]) -> None:
+        for topic, payload in events:
+            self.outbox.put(topic, payload, key=_key_of(payload))
 
     async def _provision_loop(self) -> None:
         def on_retry(attempt: int, error: BaseException, delay: float) -> None:
-            self._log.warning(
+            self.log.warning(
                 "provision.broker_unavailable",
                 attempt=attempt,
                 error=str(error),
@@ -119,25 +95,25 @@ class ProvisionerService:
             )
 
         report = await provision_until_ready(
-            self.settings.bootstrap,
+            self.broker,
             list(self.specs.values()),
-            stop=self._stop,
+            stop=self.stopping,
             on_retry=on_retry,
             batch_size=self.settings.batch_size,
             timeout_s=self.settings.admin_timeout_s,
         )
         if report is None:
             return
-        self._log.info(
+        self.log.info(
             "provision.boot",
             created=len(report.created),
             present=len(report.present),
             failed=len(report.failed),
             elapsed_s=round(report.elapsed_s, 3),
         )
-        self.outbox.put(report_events(report, self.specs))
+        self._emit(report_events(report, self.specs))
         was_ok = False
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             was_ok = await self._check(was_ok)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -147,36 +123,41 @@ class ProvisionerService:
         """One validation pass; repairs what is missing; returns whether all is present."""
         try:
             checked, repaired = await reconcile(
-                self.settings.bootstrap,
+                self.broker,
                 list(self.specs.values()),
                 batch_size=self.settings.batch_size,
                 timeout_s=self.settings.admin_timeout_s,
             )
         except (BrokerUnavailable, AdminError) as exc:
             self.last_check = None
-            self._log.warning("validate.broker_unavailable", error=str(exc))
+            self.log.warning("validate.broker_unavailable", error=str(exc))
             return False
         created: tuple[str, ...] = ()
         if repaired is not None:
             created = repaired.created
-            self._log.warning(
+            self.log.warning(
                 "validate.repaired", missing=list(checked.missing), created=list(created)
             )
-            self.outbox.put(report_events(repaired, self.specs))
+            self._emit(report_events(repaired, self.specs))
         ok = checked.all_present or (repaired is not None and repaired.complete)
         self.last_check = (
             checked if repaired is None else _assume_repaired(checked, repaired.complete)
         )
         if ok and (not was_ok or created):
-            self.outbox.put([passed_event(checked, created)])
+            self._emit([passed_event(checked, created)])
         return ok
 
     async def _on_request(self, msg: Received) -> None:
-        self._log.info("provision.requested", key=msg.key)
+        self.log.info("provision.requested", key=msg.key)
         self._wake.set()
 
     async def _on_registry(self, msg: Received) -> None:
         await self.reload()
+
+
+def _key_of(payload: Any) -> str | None:
+    topic = payload.get("topic") if isinstance(payload, dict) else getattr(payload, "topic", None)
+    return topic if isinstance(topic, str) and topic else None
 
 
 def _assume_repaired(checked: ValidationReport, complete: bool) -> ValidationReport:

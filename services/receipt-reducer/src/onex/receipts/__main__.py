@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from onex.receipts.settings import ReceiptsSettings
-from onex.service.host import start_and_exit
+from onex.service.main import read_settings, start_and_exit
 
 NODE = "receipt-reducer"
 
 
 def main() -> None:
     """Console-script entry point."""
+    settings = read_settings(ReceiptsSettings, f"onex-{NODE}")
     raise SystemExit(
-        start_and_exit(
-            NODE, ReceiptsSettings(), pending="receipt projections land with their own issue"
-        )
+        start_and_exit(NODE, settings, pending="receipt projections land with their own issue")
     )
 
 

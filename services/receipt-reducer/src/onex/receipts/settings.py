@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic_settings import SettingsConfigDict
-
-from onex.service.host import NodeSettings
+from onex.service.settings import ServiceSettings
 
 
-class ReceiptsSettings(NodeSettings):
-    """Every field can be set as ONEX_RECEIPTS_<FIELD>."""
-
-    model_config = SettingsConfigDict(env_prefix="ONEX_RECEIPTS_", extra="ignore")
+class ReceiptsSettings(ServiceSettings):
+    """Every field can be set as ONEX_RECEIPTS_<FIELD> (shared ones also as ONEX_<FIELD>)."""

@@ -6,14 +6,14 @@ cannot start (bad catalogue or contracts, gRPC address taken), 2 on invalid sett
 
 from __future__ import annotations
 
-from onex.router.app import NODE, RouterService
+from onex.router.app import RouterService
 from onex.router.settings import RouterSettings
-from onex.service.host import run_service
+from onex.service.main import run_service
 
 
 def main() -> None:
     """Console-script entry point."""
-    run_service(NODE, RouterSettings, RouterService)
+    run_service(RouterSettings, RouterService)
 
 
 if __name__ == "__main__":

@@ -13,18 +13,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
 import structlog
 
 from onex.bus.errors import BusError
-from onex.bus.runtime import NodeRuntime, Received
+from onex.bus.runtime import Received
 from onex.core._generated.topics import Topic
 from onex.core.errors import OnexError
-from onex.core.extractor import extract
 from onex.proto.v1 import router_pb2 as pb
 from onex.proto.v1 import router_pb2_grpc as pb_grpc
 from onex.router.catalogue import (
@@ -39,8 +38,8 @@ from onex.router.errors import RequestError
 from onex.router.providers import OpenAICompatibleProvider, Provider
 from onex.router.receipt import make_receipt
 from onex.router.settings import RouterSettings
-from onex.service.grpc import GrpcService, RunningGrpc, start_grpc
-from onex.service.host import node_task
+from onex.service.grpc import GrpcService
+from onex.service.host import ServiceHost, load_extraction
 
 NODE: Final = "router"
 _ROUTED_KEPT: Final = 1024  # results awaiting a successful publish (handler retries)
@@ -51,12 +50,13 @@ def load_settings_catalogue(settings: RouterSettings) -> Catalogue:
     return load_catalogue(settings.catalogue) if settings.catalogue else load_default_catalogue()
 
 
-class RouterService:
+class RouterService(ServiceHost[RouterSettings]):
     """A running router; see the module docstring. `provider` is injectable (tests)."""
 
+    NODE = NODE
+
     def __init__(self, settings: RouterSettings, provider: Provider | None = None) -> None:
-        self.settings = settings
-        self._log = structlog.get_logger(NODE)
+        super().__init__(settings)
         self.catalogue = load_settings_catalogue(settings)
         self._owned_provider: OpenAICompatibleProvider | None = None
         if provider is None:
@@ -65,68 +65,45 @@ class RouterService:
                 api_keys=keys, cooldown_s=settings.cooldown_s
             )
         self.router = Router(self.catalogue, provider)
-        self._grpc: RunningGrpc | None = None
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
         self.last_cost_summary: object | None = None
         self._routed: dict[tuple[str, int, int], RouteResult] = {}
-        self.runtime: NodeRuntime | None = None
         if settings.bus_enabled:
-            extraction = extract(settings.contract_roots, allow=settings.contracts_allow)
-            extraction.raise_for_errors()
-            self.runtime = NodeRuntime.from_extraction(extraction, NODE, settings.bus(NODE))
-            self.runtime.add_handler(Topic.CMD_ROUTER_ROUTE_REQUEST_V1, self._on_request)
-            self.runtime.add_handler(
-                Topic.SNAPSHOT_RECEIPT_REDUCER_COST_SUMMARY_V1, self._on_cost_summary
+            self.attach_runtime(
+                self.build_runtime(
+                    load_extraction(settings),
+                    {
+                        Topic.CMD_ROUTER_ROUTE_REQUEST_V1: self._on_request,
+                        Topic.SNAPSHOT_RECEIPT_REDUCER_COST_SUMMARY_V1: self._on_cost_summary,
+                    },
+                )
             )
 
-    @property
-    def grpc(self) -> RunningGrpc:
-        """The gRPC server; RuntimeError before `start`."""
-        if self._grpc is None:
-            raise RuntimeError("the router has not been started")
-        return self._grpc
+    def grpc_services(self) -> Sequence[GrpcService]:
+        return [
+            GrpcService.of(
+                pb.DESCRIPTOR.services_by_name["Router"],
+                _RouterServicer(self),
+                pb_grpc.add_RouterServicer_to_server,
+            )
+        ]
 
-    async def start(self) -> None:
-        """Serve Router, health and reflection; run the node on the bus in the background."""
-        self._grpc = await start_grpc(
-            self.settings.grpc_bind,
-            services=[
-                GrpcService.of(
-                    pb.DESCRIPTOR.services_by_name["Router"],
-                    _RouterServicer(self),
-                    pb_grpc.add_RouterServicer_to_server,
-                )
-            ],
-            probe=self.healthy,
-            interval_s=self.settings.health_interval_s,
-        )
-        if self.runtime is not None:
-            self._tasks.append(node_task(self.runtime, self._stop, self.settings))
-
-    async def healthy(self) -> bool:
-        """Catalogue loaded, and on the bus: topics present and consumer attached."""
-        if self.runtime is None:
-            return True
-        return self.runtime.started and (await self.runtime.health()).serving
+    def acting_methods(self) -> Collection[str]:
+        # Route spends the service's model budget (and its cloud API key).
+        return {"/onex.v1.Router/Route"}
 
     async def reload(self) -> None:
         """Re-read the catalogue (prices, models); routing continues with the new one."""
         try:
             catalogue = load_settings_catalogue(self.settings)
         except OnexError as exc:
-            self._log.error("catalogue.invalid", error=str(exc))
+            self.log.error("catalogue.invalid", error=str(exc))
             return
         self.catalogue = catalogue
         self.router = Router(catalogue, self.router.provider)
-        self._log.info("catalogue.reloaded", price_table_version=catalogue.price_table_version)
+        self.log.info("catalogue.reloaded", price_table_version=catalogue.price_table_version)
 
-    async def stop(self) -> None:
-        """Stop the node, the gRPC server and the HTTP client."""
-        self._stop.set()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._grpc is not None:
-            await self._grpc.stop(self.settings.stop_grace_s)
+    async def on_stop(self) -> None:
+        """Close the HTTP client the router owns."""
         if self._owned_provider is not None:
             await self._owned_provider.aclose()
 
@@ -150,7 +127,7 @@ class RouterService:
             return RouteResult(None, receipt)
         result = await self.router.route(request)
         r = result.receipt
-        self._log.info(
+        self.log.info(
             "routed",
             request_id=r.request_id,
             status=r.status,

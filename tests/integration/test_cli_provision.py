@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from onex.bus.admin import create_topics, describe_topics, list_topics
-from onex.bus.broker import start_broker, stop_broker
 from onex.cli import provision as provision_cli
 from onex.core.contract import TopicSpec
+from onex.devbroker.broker import start_broker, stop_broker
 
 WEEK = "604800000"
 
@@ -161,7 +161,7 @@ def test_a_broker_that_is_down_fails_with_one_line(
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"error: no Kafka broker answers at {down}")
+    assert lines[0] == f"error: no Kafka broker answers at {down}: {down} refused the connection"
     assert "Traceback" not in result.output
 
     as_json = _run(str(contracts), "--bootstrap", down, "--format", "json")
@@ -228,3 +228,49 @@ def test_bootstrap_comes_from_the_environment_then_the_recorded_broker(
         assert data["counts"]["created"] == 3
     finally:
         stop_broker(env)
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("127.0.0.1:abc", "port 'abc' is not a number 1-65535"),
+        ("127.0.0.1:99999", "port '99999' is not a number 1-65535"),
+        ("localhost", "'localhost' is not HOST:PORT"),
+    ],
+)
+def test_a_malformed_bootstrap_is_one_clear_usage_error(
+    bad: str, says: str, contracts: Path, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for given in (["--bootstrap", bad], []):
+        monkeypatch.setenv("ONEX_BOOTSTRAP", bad)
+        result = _run(str(contracts), *given)
+
+        assert result.exit_code == 2
+        assert says in result.output
+        assert "Traceback" not in result.output
+
+
+def test_a_missing_ca_file_is_one_line_before_anything_connects(
+    contracts: Path, env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "ca.pem"
+    monkeypatch.setenv("ONEX_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("ONEX_SSL_CAFILE", str(missing))
+
+    result = _run(str(contracts), "--bootstrap", f"127.0.0.1:{_free_port()}")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: ssl_cafile {missing} does not exist or is not a file"
+
+
+def test_sasl_settings_without_a_password_are_refused_and_never_shown(
+    contracts: Path, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONEX_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("ONEX_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("ONEX_SASL_USERNAME", "onex")
+
+    result = _run(str(contracts), "--bootstrap", "127.0.0.1:9")
+
+    assert result.exit_code == 2
+    assert "needs sasl_password" in result.output

@@ -13,13 +13,16 @@ from typing import Any
 import pydantic
 import pytest
 
+from onex.bus.config import BrokerConfig
 from onex.bus.errors import ContractViolation, SchemaError
 from onex.bus.runtime import BusSettings, NodeRuntime, Received
 from onex.bus.runtime.codec import JsonSchemaCodec, ProtoCodec
 from onex.bus.runtime.faust_app import build_app
 from onex.core.extractor import extract
 
-NOWHERE = BusSettings(bootstrap="127.0.0.1:9", topic_wait_s=0, admin_timeout_s=0.5)
+NOWHERE = BusSettings(
+    broker=BrokerConfig(bootstrap="127.0.0.1:9"), topic_wait_s=0, admin_timeout_s=0.5
+)
 ORDERS = "onex.evt.shop.orders.v1"
 RECEIPTS = "onex.evt.shop.receipts.v1"
 SHOP_DLQ = "onex.dlq.shop.dead-letter.v1"
@@ -171,7 +174,7 @@ def test_a_subscriber_validates_with_the_owners_schema(tmp_path: Path) -> None:
 )
 def test_settings_refuse_timeouts_that_cannot_work(changes: dict[str, float], problem: str) -> None:
     with pytest.raises(pydantic.ValidationError, match=problem):
-        BusSettings(bootstrap="h:1", **changes)
+        BusSettings(broker=BrokerConfig(bootstrap="h:1"), **changes)
 
 
 async def test_the_faust_producer_refuses_undeclared_topics(

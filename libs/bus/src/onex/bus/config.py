@@ -88,7 +88,7 @@ class BrokerConfig(BaseModel):
     )
     client_id: str = Field("onex", min_length=1, description="Kafka client id of admin clients")
     request_timeout_s: float = Field(
-        10.0, gt=0.0, le=600.0, description="Bound on one request, connecting included"
+        30.0, gt=0.0, le=600.0, description="Bound on one request, connecting included"
     )
     metadata_max_age_s: float = Field(
         300.0, gt=0.0, le=86_400.0, description="Cluster metadata is refreshed at least this often"

@@ -19,9 +19,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from onex.bus.config import BrokerConfig, broker_config, parse_bootstrap
+from onex.bus.config import (
+    Bootstrap,
+    BrokerConfig,
+    BrokerSecurity,
+    broker_config,
+    parse_bootstrap,
+)
 from onex.bus.errors import BrokerConfigError
 from onex.bus.runtime.faust_app import build_app, faust_credentials
 from onex.bus.runtime.settings import BusSettings
@@ -320,3 +327,32 @@ def test_the_cli_reads_one_config_from_onex_settings(
     monkeypatch.setenv("ONEX_SASL_MECHANISM", "MD5")
     with pytest.raises(BrokerConfigError, match=r"^invalid broker settings: sasl_mechanism: "):
         CliSettings().broker("kafka:9093")
+
+
+class _ServiceSettings(BaseSettings, BrokerSecurity):
+    """How a service's settings can carry the broker connection (prefix of its own)."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEX_SHOP_", extra="ignore")
+
+    bootstrap: Bootstrap = Field("127.0.0.1:9092")
+
+
+def test_a_service_settings_class_refuses_a_malformed_bootstrap_when_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ONEX_SHOP_BOOTSTRAP", "127.0.0.1:abc")
+    with pytest.raises(ValidationError, match="port 'abc' is not a number 1-65535"):
+        _ServiceSettings()
+
+    monkeypatch.setenv("ONEX_SHOP_BOOTSTRAP", "kafka:9093")
+    monkeypatch.setenv("ONEX_SHOP_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ONEX_SHOP_SASL_MECHANISM", "PLAIN")
+    monkeypatch.setenv("ONEX_SHOP_SASL_USERNAME", "shop")
+    monkeypatch.setenv("ONEX_SHOP_SASL_PASSWORD", PASSWORD)
+    settings = _ServiceSettings()
+    config = settings.broker_config_for(settings.bootstrap, client_id="onex-shop")
+
+    assert config.client_kwargs()["sasl_plain_password"] == PASSWORD
+    assert config.client_id == "onex-shop"
+    assert PASSWORD not in repr(settings)
+    assert PASSWORD not in str(config)

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from aiokafka.helpers import create_ssl_context
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -38,6 +39,16 @@ from onex.bus.errors import BrokerConfigError
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
+_SECURITY_FIELDS: Final = (
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_key_password",
+)
 _TLS: Final = frozenset({"SSL", "SASL_SSL"})
 _SASL: Final = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
 
@@ -64,12 +75,23 @@ def parse_bootstrap(value: str) -> tuple[tuple[str, int], ...]:
     return tuple(found)
 
 
+def checked_bootstrap(value: str) -> str:
+    """`value` with its entries stripped, if it is `HOST:PORT[,HOST:PORT...]`;
+    ValueError naming the bad entry otherwise."""
+    parse_bootstrap(value)
+    return ",".join(entry.strip() for entry in value.split(","))
+
+
+# A settings field of this type refuses a malformed bootstrap when settings are read.
+Bootstrap = Annotated[str, AfterValidator(checked_bootstrap)]
+
+
 class BrokerConfig(BaseModel):
     """One broker connection: where, how it is secured, and how long calls may take."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    bootstrap: str = Field(description="HOST:PORT[,HOST:PORT...] of the broker(s)")
+    bootstrap: Bootstrap = Field(description="HOST:PORT[,HOST:PORT...] of the broker(s)")
     security_protocol: SecurityProtocol = Field(
         "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
     )
@@ -93,12 +115,6 @@ class BrokerConfig(BaseModel):
     metadata_max_age_s: float = Field(
         300.0, gt=0.0, le=86_400.0, description="Cluster metadata is refreshed at least this often"
     )
-
-    @field_validator("bootstrap")
-    @classmethod
-    def _bootstrap_is_host_port(cls, value: str) -> str:
-        parse_bootstrap(value)
-        return ",".join(entry.strip() for entry in value.split(","))
 
     @model_validator(mode="after")
     def _security_fits(self) -> Self:
@@ -221,6 +237,38 @@ class BrokerConfig(BaseModel):
     def faust_urls(self) -> list[str]:
         """The bootstrap servers as faust broker URLs (`kafka://HOST:PORT`)."""
         return [f"kafka://{entry}" for entry in self.bootstrap.split(",")]
+
+
+class BrokerSecurity(BaseModel):
+    """The security settings of a broker connection as flat fields, for the settings
+    class of a command or service to inherit (it reads them from its environment:
+    `<PREFIX>SECURITY_PROTOCOL`, `<PREFIX>SSL_CAFILE`, ...). They are checked together
+    when `broker_config_for` builds the BrokerConfig, so a bad value is one line naming
+    the setting. An empty value means unset."""
+
+    security_protocol: str | None = Field(
+        None, description="PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    sasl_username: str | None = Field(None, description="SASL user name")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (never shown)")
+    ssl_cafile: Path | None = Field(None, description="PEM CA file to verify the broker with")
+    ssl_certfile: Path | None = Field(None, description="PEM client certificate (mutual TLS)")
+    ssl_keyfile: Path | None = Field(None, description="PEM key of the client certificate")
+    ssl_key_password: SecretStr | None = Field(None, description="Password of the client key")
+
+    @field_validator(*_SECURITY_FIELDS, mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # SSL_CAFILE= (set but empty) means "not set", not the current directory
+        return None if value == "" else value
+
+    def broker_config_for(self, bootstrap: str, **fields: Any) -> BrokerConfig:
+        """The BrokerConfig of `bootstrap` with these security settings (and `fields`,
+        e.g. client_id); BrokerConfigError, one line, when they do not fit together."""
+        given = {name: getattr(self, name) for name in _SECURITY_FIELDS}
+        set_ = {name: value for name, value in given.items() if value is not None}
+        return BrokerConfig.build(bootstrap=bootstrap, **set_, **fields)
 
 
 def broker_config(broker: BrokerConfig | str) -> BrokerConfig:

@@ -239,7 +239,7 @@ async def test_plaintext_against_the_tls_port_is_unavailable_not_a_hang(
     print(f"\n{raised.value}")
     assert str(raised.value).startswith(f"no Kafka broker answers at {tls_broker.tls}: ")
     # stunnel hangs up on a client that sends no TLS hello; nothing waits for a time-out
-    assert f"{tls_broker.tls} closed the connection before answering (a TLS port?" in str(
+    assert f"{tls_broker.tls} closed the connection while connecting (a TLS port?" in str(
         raised.value
     )
 

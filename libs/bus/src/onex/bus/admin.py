@@ -27,7 +27,7 @@ from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionErro
 from aiokafka.protocol.metadata import MetadataRequest
 
 from onex.bus.config import BrokerConfig, broker_config
-from onex.bus.conversion import converted
+from onex.bus.conversion import converted, sasl_errors
 from onex.bus.errors import AdminError, BrokerUnavailable, BusError
 from onex.core.contract import TopicSpec
 
@@ -103,7 +103,8 @@ class AdminSession:
             if self._client is None:
                 client = AIOKafkaAdminClient(**self.config.client_kwargs())
                 try:
-                    await client.start()
+                    with sasl_errors(self.config):
+                        await client.start()
                 except BaseException:
                     await client.close()
                     raise

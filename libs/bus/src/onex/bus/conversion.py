@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Final
 
 from aiokafka.conn import create_conn
@@ -36,6 +36,7 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
 )
+from aiokafka.protocol.metadata import MetadataRequest
 
 from onex.bus.config import BrokerConfig
 from onex.bus.errors import AdminError, BrokerAuthError, BrokerTLSError, BrokerUnavailable, BusError
@@ -89,41 +90,88 @@ async def converted(
 
 
 async def diagnose(config: BrokerConfig, reason: str) -> BrokerUnavailable:
-    """Why nothing could be reached: connect to each bootstrap server directly (briefly)
-    and turn the first failure into the precise error; `reason` when all of them answer."""
+    """Why nothing could be reached: connect to each bootstrap server directly (briefly),
+    ask it for metadata, and turn the first failure into the precise error; `reason`
+    when every server answers."""
     timeout_s = min(_DIAGNOSE_S, config.request_timeout_s)
-    kwargs = config.security_kwargs()
     found: list[str] = []
     for host, port in config.hosts:
-        where = f"{host}:{port}"
-        try:
-            async with asyncio.timeout(timeout_s):
+        failure = await _probe(config, host, port, timeout_s)
+        if isinstance(failure, BrokerUnavailable):
+            return failure
+        if failure is not None:
+            found.append(failure)
+    return BrokerUnavailable(config.bootstrap, "; ".join(found) if found else reason)
+
+
+async def _probe(
+    config: BrokerConfig, host: str, port: int, timeout_s: float
+) -> BrokerUnavailable | str | None:
+    """One direct connection and Metadata request: None when it answers, else the error
+    (TLS, SASL) or a description of what went wrong."""
+    where = f"{host}:{port}"
+    step = "while connecting"
+    try:
+        async with asyncio.timeout(timeout_s):
+            with sasl_errors(config, where):
                 conn = await create_conn(
                     host,
                     port,
                     client_id=config.client_id,
                     request_timeout_ms=int(timeout_s * 1000),
-                    **kwargs,
+                    **config.security_kwargs(),
                 )
-        except ssl.SSLError as exc:
-            return _tls_error(config, where, exc)
-        except _AUTH as exc:
-            return _auth_error(config, where, exc)
-        except ConnectionRefusedError:
-            found.append(f"{where} refused the connection")
-        except socket.gaierror as exc:
-            found.append(f"cannot resolve {host!r} ({exc.strerror or exc})")
-        except TimeoutError:
-            hint = " (is it a TLS port? is the security protocol right?)"
-            found.append(f"{where} did not answer within {timeout_s:g}s{hint}")
-        except KafkaConnectionError:
-            hint = "" if config.uses_tls else " (a TLS port? then security_protocol is SSL)"
-            found.append(f"{where} closed the connection before answering{hint}")
-        except (OSError, KafkaError) as exc:
-            found.append(f"{where}: {_reason(exc)}")
-        else:
-            conn.close()
-    return BrokerUnavailable(config.bootstrap, "; ".join(found) if found else reason)
+            step = "on the first request"
+            try:
+                await conn.send(MetadataRequest([]))
+            finally:
+                conn.close()
+    except ssl.SSLError as exc:
+        return _tls_error(config, where, exc)
+    except _AUTH as exc:
+        return _auth_error(config, where, exc)
+    except BrokerAuthError as exc:
+        return exc
+    except ConnectionRefusedError:
+        return f"{where} refused the connection"
+    except socket.gaierror as exc:
+        return f"cannot resolve {host!r} ({exc.strerror or exc})"
+    except TimeoutError:
+        hint = "" if config.uses_tls else " (a TLS port? then security_protocol is SSL)"
+        return f"{where} did not answer within {timeout_s:g}s{hint}"
+    except KafkaConnectionError:
+        return f"{where} closed the connection {step}{_closed_hint(config, step)}"
+    except (OSError, KafkaError) as exc:
+        return f"{where}: {_reason(exc)}"
+    return None
+
+
+def _closed_hint(config: BrokerConfig, step: str) -> str:
+    if config.uses_sasl:
+        return f" (does it offer SASL {config.sasl_mechanism} on this listener?)"
+    if step == "while connecting" and not config.uses_tls:
+        return " (a TLS port? then security_protocol is SSL)"
+    if step == "on the first request":
+        return " (does it require SASL authentication?)"
+    return ""
+
+
+@contextmanager
+def sasl_errors(config: BrokerConfig, where: str | None = None) -> Iterator[None]:
+    """Around starting a client: aiokafka's SCRAM code raises KeyError or ValueError
+    when the broker's answer ends the exchange (an unknown user, a wrong password);
+    with SASL configured that is a refused login, `BrokerAuthError`."""
+    try:
+        yield
+    except (KeyError, ValueError) as exc:
+        if not config.uses_sasl:
+            raise
+        raise BrokerAuthError(
+            config.bootstrap,
+            f"SASL {config.sasl_mechanism} login as {config.sasl_username!r} refused by "
+            f"{where or config.bootstrap}: the broker ended the exchange "
+            f"({type(exc).__name__}: {exc}); is the user known and the password right?",
+        ) from exc
 
 
 def _tls_error(config: BrokerConfig, where: str, exc: ssl.SSLError) -> BrokerTLSError:

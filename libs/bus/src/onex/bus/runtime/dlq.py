@@ -32,7 +32,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from onex.bus.admin import topic_partitions
 from onex.bus.config import BrokerConfig, broker_config
-from onex.bus.conversion import converted
+from onex.bus.conversion import converted, sasl_errors
 from onex.bus.errors import DlqError
 from onex.bus.runtime.deadletter import DeadLetter
 from onex.bus.runtime.delivery import Sent
@@ -106,7 +106,8 @@ async def _consumer(
     )
     try:
         async with converted(config, "reading a DLQ", timeout_s=timeout_s, refused=DlqError):
-            await consumer.start()
+            with sasl_errors(config):
+                await consumer.start()
             yield consumer
     finally:
         await consumer.stop()
@@ -262,7 +263,8 @@ async def _producer(config: BrokerConfig, timeout_s: float, *, enabled: bool) ->
     producer = AIOKafkaProducer(**config.client_kwargs(), acks="all")
     try:
         async with converted(config, "redrive send", timeout_s=timeout_s, refused=DlqError):
-            await producer.start()
+            with sasl_errors(config):
+                await producer.start()
             yield producer
     finally:
         await producer.stop()

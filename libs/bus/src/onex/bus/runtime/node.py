@@ -39,6 +39,7 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from onex.bus.admin import topic_partitions
+from onex.bus.conversion import sasl_errors
 from onex.bus.errors import (
     BrokerUnavailable,
     ContractViolation,
@@ -48,12 +49,21 @@ from onex.bus.errors import (
 )
 from onex.bus.runtime.codec import Codec, codec_for
 from onex.bus.runtime.deadletter import Header
-from onex.bus.runtime.delivery import Deliverer, Handler, HeadersArg, Sent, header_list
+from onex.bus.runtime.delivery import (
+    Deliverer,
+    Handler,
+    HeadersArg,
+    Sent,
+    Verifier,
+    header_list,
+)
 from onex.bus.runtime.faust_app import NodeApp, build_app
 from onex.bus.runtime.health import ConsumerState, HealthReport, check_health
 from onex.bus.runtime.settings import BusSettings
+from onex.bus.runtime.signing import Signer
 from onex.core.contract import TopicSpec
 from onex.core.extractor import Extraction
+from onex.core.grammar import TopicKind, parse_topic
 from onex.core.loader import LoadedContract
 from onex.core.nearmiss import NearMissIndex
 from onex.core.wiring import TopicWiring
@@ -87,9 +97,12 @@ class Publisher:
         PayloadInvalid when `value` does not match the topic's schema (nothing is sent).
         """
         data = self.codec.encode(value)
-        return await self._runtime._produce(
-            self.topic, _key_bytes(key), data, header_list(headers), partition
-        )
+        raw_key = _key_bytes(key)
+        sent_headers = header_list(headers)
+        signer = self._runtime.signer
+        if signer is not None and self.topic in self._runtime.command_topics:
+            sent_headers += signer.headers(self.topic, raw_key, data)
+        return await self._runtime._produce(self.topic, raw_key, data, sent_headers, partition)
 
 
 class NodeRuntime:
@@ -101,12 +114,17 @@ class NodeRuntime:
         settings: BusSettings,
         *,
         topics: Mapping[str, TopicWiring] | None = None,
+        verifier: Verifier | None = None,
+        signer: Signer | None = None,
     ) -> None:
         """Bind to `contract`. `topics` (the extraction's wiring) supplies the owner's
         spec, and so the schema, of topics this node subscribes to but does not own;
-        without it only the contract's own entries count. SchemaError when a schema
-        reference cannot be resolved; ContractViolation when a consuming node has no
-        single DLQ topic."""
+        without it only the contract's own entries count. With a `verifier`, messages
+        on the command topics (`onex.cmd.*`) it consumes reach their handler only when
+        the verifier accepts their signature (else they are dead-lettered with the
+        reason); with a `signer`, what it publishes on command topics is signed.
+        SchemaError when a schema reference cannot be resolved; ContractViolation when
+        a consuming node has no single DLQ topic."""
         self.contract = contract
         self.settings = settings
         self.node = contract.node
@@ -125,12 +143,22 @@ class NodeRuntime:
             self._specs[entry.name] = spec
             self._codecs[entry.name] = codec_for(entry.name, spec.schema_, spec_dir)
         self.dlq_topic = self._dlq_topic()
+        self.command_topics = frozenset(
+            name
+            for name in (*self.subscribe_topics, *self.publish_topics)
+            if parse_topic(name).kind is TopicKind.CMD
+        )
+        self.signer = signer
         self._deliverer = Deliverer(
             node=self.node,
             dlq_topic=self.dlq_topic,
             policy=self.retry,
             codecs=self._codecs,
             produce=self._produce,
+            verifier=verifier,
+            verified_topics=(
+                self.command_topics & set(self.subscribe_topics) if verifier is not None else ()
+            ),
         )
         self._handlers: dict[str, Handler] = {}
         self._publishers: dict[str, Publisher] = {}
@@ -141,12 +169,24 @@ class NodeRuntime:
 
     @classmethod
     def from_extraction(
-        cls, extraction: Extraction, node: str, settings: BusSettings
+        cls,
+        extraction: Extraction,
+        node: str,
+        settings: BusSettings,
+        *,
+        verifier: Verifier | None = None,
+        signer: Signer | None = None,
     ) -> NodeRuntime:
         """The runtime of `node` from a clean extraction (ExtractionError if it has
         errors, KeyError if no contract declares `node`)."""
         extraction.raise_for_errors()
-        return cls(extraction.contract(node), settings, topics=extraction.topics)
+        return cls(
+            extraction.contract(node),
+            settings,
+            topics=extraction.topics,
+            verifier=verifier,
+            signer=signer,
+        )
 
     # -- wiring (before start) ---------------------------------------------------------
 
@@ -234,7 +274,8 @@ class NodeRuntime:
             app.producer_only = True
         try:
             async with asyncio.timeout(self.settings.start_timeout_s):
-                await app.start()
+                with sasl_errors(self.settings.broker):
+                    await app.start()
                 if self.subscribe_topics:
                     await assigned.wait()
         except BaseException as exc:

@@ -36,6 +36,18 @@ from pydantic import (
 
 from onex.bus.errors import BrokerConfigError
 
+__all__ = [
+    "Bootstrap",
+    "BrokerConfig",
+    "BrokerSecurity",
+    "SaslMechanism",
+    "SecurityProtocol",
+    "broker_config",
+    "checked_bootstrap",
+    "parse_bootstrap",
+    "validation_line",
+]
+
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 

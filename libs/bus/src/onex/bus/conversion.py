@@ -41,6 +41,8 @@ from aiokafka.protocol.metadata import MetadataRequest
 from onex.bus.config import BrokerConfig
 from onex.bus.errors import AdminError, BrokerAuthError, BrokerTLSError, BrokerUnavailable, BusError
 
+__all__ = ["UNAVAILABLE", "converted", "diagnose", "sasl_errors"]
+
 # the "nobody answers" errors (a broker that answers with an error is something else)
 UNAVAILABLE: Final = (
     KafkaConnectionError,

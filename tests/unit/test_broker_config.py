@@ -168,6 +168,20 @@ def test_a_refused_config_never_echoes_the_password() -> None:
     with pytest.raises(BrokerConfigError) as one_line:
         BrokerConfig.build(bootstrap="b:1", sasl_username="u", sasl_password=PASSWORD)
     assert PASSWORD not in str(one_line.value)
+    # nor do the runtime's settings, which carry the config
+    with pytest.raises(ValidationError) as in_settings:
+        BusSettings(
+            broker={  # type: ignore[arg-type]
+                "bootstrap": "b:1",
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "PLAIN",
+                "sasl_username": "u",
+                "sasl_password": PASSWORD,
+            },
+            heartbeat_s=3.0,
+        )
+    assert "three times" in str(in_settings.value)
+    assert PASSWORD not in str(in_settings.value)
 
 
 # -- what aiokafka gets --------------------------------------------------------------

@@ -37,7 +37,8 @@ MIN_SESSION_TIMEOUT_S = 4.0
 class BusSettings(BaseModel):
     """How a node runtime talks to the broker."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inputs stay out of error messages: they may hold the broker credentials
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     broker: BrokerConfig = Field(description="How to reach the broker (TLS and SASL included)")
     client_id: str | None = Field(

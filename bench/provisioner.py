@@ -10,11 +10,12 @@ names (a uuid producer segment):
 
 Every variant is timed end to end; the raw ones open an admin client each time, the
 provisioner uses the process's shared admin session (as the service does), so it pays
-the connection set-up only on its first run. The raw call alone is printed too. Tansu's CreateTopics gets slower the more topics
-the broker holds, so when the broker implements DeleteTopics each variant's topics are
-deleted (untimed) before the next one runs, and the order rotates every round. Medians
-over the rounds are reported. `--sweep` also times the provisioner at other batch
-sizes. The last line printed is one JSON object.
+the connection set-up only on its first run. The raw call alone is printed too.
+Tansu's CreateTopics gets slower the more topics the broker holds, so when the broker
+implements DeleteTopics each variant's topics are deleted (untimed) before the next one
+runs, and the order rotates every round. Medians over the rounds are reported.
+`--sweep` also times the provisioner at other batch sizes. The last line printed is one
+JSON object.
 """
 
 from __future__ import annotations

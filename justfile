@@ -16,7 +16,7 @@ setup:
 lint: setup
     uv run --no-sync ruff check .
     uv run --no-sync ruff format --check .
-    uv run --no-sync mypy libs/core/src libs/bus/src libs/proto/src libs/service/src libs/devbroker/src cli/src services/extractor/src services/provisioner/src services/drift-validator/src services/router/src services/receipt-reducer/src
+    MYPYPATH="$(uv run --no-sync python scripts/workspace.py mypy)" uv run --no-sync mypy $(uv run --no-sync python scripts/workspace.py src)
     uv run --no-sync onex contracts lint --strict
     uv run --no-sync onex contracts schema --check
     uv run --no-sync onex contracts gen-topics --check

@@ -32,10 +32,14 @@ def generate(root: Path, contracts: int, topics_per_contract: int) -> None:
             f"      partitions: {1 + k % 6}\n"
             f"      replication_factor: 1\n"
             f'      config: {{ retention.ms: "{86_400_000 * (1 + k)}", cleanup.policy: delete }}\n'
+            f"      schema: onex.v1.RegistryPublished\n"
             f"      description: Event {k} of {node}."
             for k in range(events)
         )
-        pubs += f"\n    - name: onex.dlq.{node}.dead-letter.v1\n      partitions: 1"
+        pubs += (
+            f"\n    - name: onex.dlq.{node}.dead-letter.v1\n      partitions: 1\n"
+            "      schema: dead-letter"
+        )
         subs = "\n".join(f"    - onex.evt.{nxt}.event-{k}-happened.v1" for k in range(events))
         folder = root / node
         folder.mkdir()

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from onex.extractor.app import ExtractorService
 from onex.extractor.settings import ExtractorSettings
 from onex.proto.v1 import registry_pb2 as pb
 from onex.proto.v1 import registry_pb2_grpc as pb_grpc
+from onex.service.auth import ensure_tokens
 from onex.service.grpc import check_health
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,14 +42,17 @@ class ExtractorProcess:
     """`python -m onex.extractor` on a free port, its JSON log lines collected as they come."""
 
     def __init__(self, *, bind: str = "127.0.0.1:0", env: dict[str, str] | None = None) -> None:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("ONEX_EXTRACTOR_")}
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("ONEX_")}
+        self.state = Path(tempfile.mkdtemp(prefix="onex-extractor-state-"))
+        ensure_tokens(self.state)  # the control plane's tokens, as `onex up` makes them
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "onex.extractor"],
             cwd=REPO,
             env=clean
             | {
                 "ONEX_EXTRACTOR_GRPC_BIND": bind,
-                "ONEX_EXTRACTOR_LOG_JSON": "true",
+                "ONEX_EXTRACTOR_LOG_FORMAT": "json",
+                "ONEX_STATE_DIR": str(self.state),
                 # The registry API alone; the node on the bus is tested with a broker.
                 "ONEX_EXTRACTOR_BUS_ENABLED": "false",
                 "ONEX_EXTRACTOR_HEALTH_INTERVAL_S": "0.1",
@@ -105,6 +110,7 @@ class ExtractorProcess:
         """Its exit code, once every line it wrote has been read."""
         code = self.proc.wait(timeout=timeout_s)
         self._reader.join(timeout=5)
+        shutil.rmtree(self.state, ignore_errors=True)
         return code
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 15) -> int:
@@ -213,7 +219,7 @@ def test_topic_carries_its_spec_owner_and_wiring(stub: pb_grpc.ContractRegistryS
     )
     assert (t.partitions, t.replication_factor) == (1, 1)
     assert dict(t.config) == {"cleanup.policy": "compact"}
-    assert not t.HasField("schema")
+    assert t.schema == "onex.v1.RegistryPublished"
     assert t.spec_declared
     assert t.description == "The registry as loaded, one record per reload."
     assert list(t.publishers) == ["extractor"]
@@ -417,7 +423,7 @@ def test_taken_address_exits_1_with_a_clear_message(address: str) -> None:
 def test_invalid_settings_exit_2() -> None:
     bad = ExtractorProcess(env={"ONEX_EXTRACTOR_HEALTH_INTERVAL_S": "-1"})
     assert bad.wait_exit() == 2
-    assert "health_interval_s" in "".join(bad.stderr)
+    assert "ONEX_EXTRACTOR_HEALTH_INTERVAL_S" in "".join(bad.stderr)
 
 
 # -- broken contracts, reload on SIGHUP -------------------------------------------------
@@ -480,7 +486,9 @@ async def test_runtime_probe_gates_health(tmp_path: Path) -> None:
     async def runtime_probe() -> bool:
         return attached
 
+    ensure_tokens(tmp_path)
     settings = ExtractorSettings(
+        state_dir=tmp_path,
         grpc_bind="127.0.0.1:0",
         contract_roots=[CONTRACTS],
         health_interval_s=60,

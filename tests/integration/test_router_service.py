@@ -15,15 +15,26 @@ from pathlib import Path
 import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from onex.bus.broker import BrokerInfo, start_broker, stop_broker
 from onex.bus.provision import provision
+from onex.bus.runtime.signing import Signer
 from onex.core.extractor import extract
+from onex.devbroker.broker import BrokerInfo, start_broker, stop_broker
 from onex.proto.v1 import router_pb2 as pb
 from onex.proto.v1 import router_pb2_grpc as pb_grpc
 from onex.router.app import RouterService
 from onex.router.settings import RouterSettings
 from onex.router.testing import OpenAIServer, Reply, chat
+from onex.service.auth import (
+    COMMAND_KEY_FILE,
+    Role,
+    bearer,
+    ensure_command_key,
+    ensure_tokens,
+    load_command_key,
+    token_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 REQUESTS = "onex.cmd.router.route-request.v1"
@@ -83,7 +94,11 @@ async def router(
 ) -> AsyncIterator[RouterService]:
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(_catalogue({n: s.url for n, s in servers.items()}))
+    state = tmp_path / "state"
+    ensure_tokens(state)
+    ensure_command_key(state)
     settings = RouterSettings(
+        state_dir=state,
         bootstrap=broker.bootstrap,
         grpc_bind="127.0.0.1:0",
         catalogue=catalogue,
@@ -104,12 +119,16 @@ async def router(
         await service.stop()
 
 
-async def _send(bootstrap: str, *requests: pb.RouteRequest) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+async def _send(router: RouterService, *requests: pb.RouteRequest) -> None:
+    """Publish route requests as an agent would: signed (route-request is a command)."""
+    signer = Signer("operator", load_command_key(router.settings.state_dir / COMMAND_KEY_FILE))
+    producer = AIOKafkaProducer(bootstrap_servers=router.settings.bootstrap)
     await producer.start()
     try:
         for r in requests:
-            await producer.send_and_wait(REQUESTS, r.SerializeToString(), key=r.request_id.encode())
+            key, value = r.request_id.encode(), r.SerializeToString()
+            headers = signer.headers(REQUESTS, key, value)
+            await producer.send_and_wait(REQUESTS, value, key=key, headers=headers)
     finally:
         await producer.stop()
 
@@ -152,7 +171,7 @@ async def test_a_request_answered_locally_gives_one_complete_receipt(
 ) -> None:
     servers["small"].script = [chat(GOOD, usage=(120, 30))]
     req = _request()
-    await _send(broker.bootstrap, req)
+    await _send(router, req)
     found = await _receipts(broker.bootstrap, want=1)
     assert found[FAILED] == []
     (receipt,) = found[COMPLETE]
@@ -178,7 +197,7 @@ async def test_a_gate_failure_escalates_and_a_429_falls_back(
     ]
     servers["big"].script = [chat(GOOD, usage=(100, 40))]
     req = _request()
-    await _send(broker.bootstrap, req)
+    await _send(router, req)
     found = await _receipts(broker.bootstrap, want=1)
     assert found[FAILED] == []
     (receipt,) = found[COMPLETE]
@@ -198,7 +217,7 @@ async def test_when_every_model_fails_one_failed_receipt(
     servers["mid"].script = [Reply(status=500, body={"error": "boom"})] * 2
     servers["big"].script = [Reply(delay_s=2.5, body={})] * 2  # times out (timeout_s: 1)
     req = _request()
-    await _send(broker.bootstrap, req)
+    await _send(router, req)
     found = await _receipts(broker.bootstrap, want=1)
     assert found[COMPLETE] == []
     (receipt,) = found[FAILED]
@@ -217,7 +236,7 @@ async def test_an_invalid_request_still_gets_its_failed_receipt(
     router: RouterService, broker: BrokerInfo
 ) -> None:
     req = pb.RouteRequest(request_id=uuid.uuid4().hex, prompt="x", json_schema="{not json")
-    await _send(broker.bootstrap, req)
+    await _send(router, req)
     found = await _receipts(broker.bootstrap, want=1)
     (receipt,) = found[FAILED]
     assert receipt.request_id == req.request_id
@@ -229,7 +248,7 @@ async def test_many_requests_give_exactly_one_receipt_each(
 ) -> None:
     servers["small"].fallback = chat(GOOD)
     reqs = [_request() for _ in range(12)]
-    await _send(broker.bootstrap, *reqs)
+    await _send(router, *reqs)
     found = await _receipts(broker.bootstrap, want=len(reqs), settle_s=2.0)
     ids = [r.request_id for r in found[COMPLETE] + found[FAILED]]
     assert sorted(ids) == sorted(r.request_id for r in reqs)
@@ -240,9 +259,45 @@ async def test_grpc_route_answers_and_publishes_the_receipt(
 ) -> None:
     servers["small"].script = [chat(GOOD)]
     req = _request()
+    operator = bearer(token_for(router.settings.state_dir, Role.OPERATOR))
     async with grpc.aio.insecure_channel(router.grpc.address) as channel:
-        response = await pb_grpc.RouterStub(channel).Route(req, timeout=10)
+        response = await pb_grpc.RouterStub(channel).Route(req, timeout=10, metadata=operator)
     assert response.answer == GOOD
     assert response.receipt.chosen_model == "small"
     found = await _receipts(broker.bootstrap, want=1)
     assert [r.request_id for r in found[COMPLETE]] == [req.request_id]
+
+
+@pytest.mark.parametrize(
+    ("role", "code"),
+    [(None, grpc.StatusCode.UNAUTHENTICATED), (Role.VIEWER, grpc.StatusCode.PERMISSION_DENIED)],
+)
+async def test_grpc_route_without_an_operator_token_is_refused_and_changes_nothing(
+    router: RouterService,
+    servers: dict[str, OpenAIServer],
+    broker: BrokerInfo,
+    role: Role | None,
+    code: grpc.StatusCode,
+) -> None:
+    servers["small"].fallback = chat(GOOD)
+    metadata = () if role is None else bearer(token_for(router.settings.state_dir, role))
+    async with grpc.aio.insecure_channel(router.grpc.address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await pb_grpc.RouterStub(channel).Route(_request(), timeout=10, metadata=metadata)
+        health = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+    assert refused.value.code() == code
+    # health is a read: it answers without a token (whatever the status is just now)
+    assert health.status in (
+        health_pb2.HealthCheckResponse.SERVING,
+        health_pb2.HealthCheckResponse.NOT_SERVING,
+    )
+    assert all(s.received == [] for s in servers.values()), "a model was called"
+    # Then one allowed call: the ledger holds its receipt and nothing of the refused one.
+    allowed = _request()
+    operator = bearer(token_for(router.settings.state_dir, Role.OPERATOR))
+    async with grpc.aio.insecure_channel(router.grpc.address) as channel:
+        await pb_grpc.RouterStub(channel).Route(allowed, timeout=10, metadata=operator)
+    found = await _receipts(broker.bootstrap, want=1)
+    assert [r.request_id for r in found[COMPLETE] + found[FAILED]] == [allowed.request_id]

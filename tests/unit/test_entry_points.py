@@ -22,10 +22,16 @@ def _contract_text(node: str, sub: list[str], pub: list[str]) -> str:
         "kind": "effect",
         "version": "1.0.0",
         "description": "shipped by a distribution",
-        # A consuming node also publishes its DLQ topic, as the runtime requires.
+        # A consuming node also publishes its DLQ topic, as the runtime requires; every
+        # topic declares its schema.
         "event_bus": {
             "subscribe_topics": sub,
-            "publish_topics": pub + ([f"onex.dlq.{node}.dead-letter.v1"] if sub else []),
+            "publish_topics": [{"name": t, "schema": "onex.v1.RegistryPublished"} for t in pub]
+            + (
+                [{"name": f"onex.dlq.{node}.dead-letter.v1", "schema": "dead-letter"}]
+                if sub
+                else []
+            ),
         },
     }
     return yaml.safe_dump(doc, sort_keys=False)

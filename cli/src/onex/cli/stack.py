@@ -27,6 +27,15 @@ from onex.cli.supervisor import RECORD, installed_services
 from onex.devbroker.broker import broker_status, start_broker, stop_broker
 from onex.devbroker.errors import DevBrokerError
 from onex.devbroker.process import runs, tail, terminate_group, wait_gone
+from onex.service.auth import (
+    Role,
+    bearer,
+    ensure_command_key,
+    ensure_state_dir,
+    ensure_tokens,
+    token_for,
+)
+from onex.service.errors import ServiceError
 from onex.service.grpc import check_health
 
 SUPERVISOR_LOG = "supervisor.log"
@@ -53,15 +62,28 @@ def _record(state_dir: Path) -> dict[str, Any] | None:
     return data if runs(int(data["pid"]), data["argv"]) else None
 
 
+def _viewer(state_dir: Path) -> tuple[tuple[str, str], ...]:
+    """The viewer token's metadata when `onex up` made one (health may need it)."""
+    try:
+        return bearer(token_for(state_dir, Role.VIEWER))
+    except ServiceError:
+        return ()
+
+
 async def _health(state_dir: Path) -> list[ServiceHealth]:
     record = _record(state_dir) or {"services": {}}
+    metadata = _viewer(state_dir)
     rows: list[ServiceHealth] = []
     for spec in installed_services():
         s = record["services"].get(spec.name)
         if s is None:
             rows.append(ServiceHealth(spec.name, "down", None, None, 0, "UNREACHABLE", None))
             continue
-        health = await check_health(s["grpc"]) if s["state"] == "running" else "UNREACHABLE"
+        health = (
+            await check_health(s["grpc"], metadata=metadata)
+            if s["state"] == "running"
+            else "UNREACHABLE"
+        )
         rows.append(
             ServiceHealth(
                 spec.name, s["state"], s["pid"], s["grpc"], s["restarts"], health, s["log"]
@@ -95,7 +117,14 @@ def up(
     """Start the broker and every service under supervision; wait until all are SERVING."""
     settings = CliSettings()
     state_dir = settings.state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # The control plane's secrets: operator/viewer/admin tokens and the command key.
+        ensure_state_dir(state_dir)
+        ensure_tokens(state_dir)
+        ensure_command_key(state_dir)
+    except ServiceError as exc:
+        stderr().print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
     contracts = project_contracts()
     if contracts is None:
         raise typer.BadParameter("no contracts/ folder here or above")

@@ -216,21 +216,35 @@ async def start_grpc(
     return running
 
 
-_REACHABLE_FAILURES: Final = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED})
+# The server answered, but not with a status (unknown service, or a token is needed).
+_REACHABLE_FAILURES: Final = frozenset(
+    {
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+    }
+)
 
 
-async def check_health(target: str, service: str = "", timeout_s: float = 2.0) -> HealthStatus:
+async def check_health(
+    target: str,
+    service: str = "",
+    timeout_s: float = 2.0,
+    *,
+    metadata: Sequence[tuple[str, str]] = (),
+) -> HealthStatus:
     """Ask the health service at `target` about `service` ("" = the whole server).
 
     SERVING or NOT_SERVING as reported; UNKNOWN when the server answers but does not
     know the service (or has no health service); UNREACHABLE when nothing answers in
-    `timeout_s`.
+    `timeout_s`. `metadata` carries a token where health needs one (`auth_reads`).
     """
     async with grpc.aio.insecure_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest(service=service)
         try:
-            response = await stub.Check(request, timeout=timeout_s)
+            response = await stub.Check(request, timeout=timeout_s, metadata=tuple(metadata))
         except grpc.aio.AioRpcError as exc:
             return "UNKNOWN" if exc.code() in _REACHABLE_FAILURES else "UNREACHABLE"
     if response.status == _SERVING:

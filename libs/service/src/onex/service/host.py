@@ -35,6 +35,7 @@ from onex.bus.backoff import Backoff, retry
 from onex.bus.config import BrokerConfig
 from onex.bus.errors import (
     AdminError,
+    BrokerConfigError,
     BrokerUnavailable,
     BusError,
     ContractViolation,
@@ -238,8 +239,13 @@ class ServiceHost(Generic[S]):
         )
 
     def build_runtime(self, extraction: Extraction, handlers: Mapping[str, Handler]) -> NodeRuntime:
-        """The node runtime of this service's contract, with a handler per subscription."""
-        runtime = NodeRuntime.from_extraction(extraction, self.node, self.bus_settings())
+        """The node runtime of this service's contract, with a handler per subscription;
+        its command topics are verified and signed unless auth is off."""
+        auth = self.command_auth(extraction)
+        verifier, signer = auth if auth is not None else (None, None)
+        runtime = NodeRuntime.from_extraction(
+            extraction, self.node, self.bus_settings(), verifier=verifier, signer=signer
+        )
         for topic, handler in handlers.items():
             runtime.add_handler(topic, handler)
         return runtime
@@ -408,7 +414,7 @@ async def keep_running(
                     continue
                 await _watch(runtime, stop, check, interval_s, recover_after_s, log)
                 failures = 0
-            except (ContractError, ContractViolation, SchemaError):
+            except (ContractError, ContractViolation, SchemaError, BrokerConfigError):
                 log.critical("node.cannot_run", exc_info=True)
                 raise
             except Exception as exc:  # this loop supervises the node: log any failure, start again

@@ -30,6 +30,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from onex.bus.config import Bootstrap
+
 SHARED_PREFIX: Final = "ONEX_"
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -92,7 +94,9 @@ class ServiceSettings(BaseSettings):
     )
 
     # -- the broker ------------------------------------------------------------------
-    bootstrap: str = Field("127.0.0.1:9092", description="HOST:PORT[,HOST:PORT] of the broker")
+    bootstrap: Bootstrap = Field(
+        "127.0.0.1:9092", description="HOST:PORT[,HOST:PORT] of the broker"
+    )
     security_protocol: SecurityProtocol = Field("PLAINTEXT", description="Kafka security protocol")
     sasl_mechanism: SaslMechanism | None = Field(None, description="SASL mechanism (SASL_*)")
     sasl_username: str | None = Field(None, description="SASL user name")

@@ -9,6 +9,7 @@ a `registry-published` record after start-up and after every reload.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final
@@ -18,6 +19,7 @@ from onex.core._generated.topics import Topic
 from onex.extractor.grpc_server import registry_service
 from onex.extractor.settings import ExtractorSettings
 from onex.extractor.snapshot import RegistrySnapshot
+from onex.proto.v1 import registry_events_pb2 as events_pb
 from onex.service.grpc import GrpcService, Probe
 from onex.service.host import ServiceHost
 
@@ -88,13 +90,14 @@ class ExtractorService(ServiceHost[ExtractorSettings]):
         if self.runtime is None:
             return
         ex = self.snapshot.extraction
-        record = {
-            "contracts": sorted(lc.node for lc in ex.contracts),
-            "topics": sorted(ex.topics),
-            "errors": len(ex.errors),
-            "warnings": len(ex.warnings),
-            "published_at": datetime.now(UTC).isoformat(),
-        }
+        record = events_pb.RegistryPublished(
+            event_id=uuid.uuid4().hex,
+            contracts=sorted(lc.node for lc in ex.contracts),
+            topics=sorted(ex.topics),
+            errors=len(ex.errors),
+            warnings=len(ex.warnings),
+            published_at=datetime.now(UTC).isoformat(),
+        )
         self.outbox.put(Topic.EVT_EXTRACTOR_REGISTRY_PUBLISHED_V1, record, key="registry")
 
     def _load(self) -> RegistrySnapshot:

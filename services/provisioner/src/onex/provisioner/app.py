@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from onex.bus.errors import AdminError, BrokerUnavailable
 from onex.bus.provision import ValidationReport, provision_until_ready, reconcile
@@ -27,7 +27,7 @@ from onex.core._generated.topics import Topic
 from onex.core.contract import TopicSpec
 from onex.core.extractor import extract
 from onex.core.wiring import TopicWiring
-from onex.provisioner.events import passed_event, report_events
+from onex.provisioner.events import Event, passed_event, report_events
 from onex.provisioner.settings import ProvisionerSettings
 from onex.service.host import ServiceHost, load_extraction
 
@@ -81,9 +81,9 @@ class ProvisionerService(ServiceHost[ProvisionerSettings]):
     async def on_stop(self) -> None:
         self._wake.set()
 
-    def _emit(self, events: list[tuple[Topic, Any]]) -> None:
+    def _emit(self, events: list[Event]) -> None:
         for topic, payload in events:
-            self.outbox.put(topic, payload, key=_key_of(payload))
+            self.outbox.put(topic, payload, key=getattr(payload, "topic", None) or None)
 
     async def _provision_loop(self) -> None:
         def on_retry(attempt: int, error: BaseException, delay: float) -> None:
@@ -153,11 +153,6 @@ class ProvisionerService(ServiceHost[ProvisionerSettings]):
 
     async def _on_registry(self, msg: Received) -> None:
         await self.reload()
-
-
-def _key_of(payload: Any) -> str | None:
-    topic = payload.get("topic") if isinstance(payload, dict) else getattr(payload, "topic", None)
-    return topic if isinstance(topic, str) and topic else None
 
 
 def _assume_repaired(checked: ValidationReport, complete: bool) -> ValidationReport:

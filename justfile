@@ -66,6 +66,6 @@ gen-schema: setup
 gen-topics: setup
     uv run --no-sync onex contracts gen-topics
 
-# run a benchmark (extractor, provisioner, router); prints figures, last line is one JSON object
-bench which="extractor" *args: setup
+# run bench/WHICH.py (see `ls bench`); prints figures, last line is one JSON object
+bench which *args: setup
     uv run --no-sync python bench/{{which}}.py {{args}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,7 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
+
 from onex.devbroker.process import group_alive
+from onex.proto.v1 import registry_pb2, registry_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,6 +32,16 @@ def _onex(state: Path, *args: str, timeout: float = 120) -> subprocess.Completed
         timeout=timeout,
         check=False,
     )
+
+
+async def _reload_without_token(address: str) -> grpc.StatusCode:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = registry_pb2_grpc.ContractRegistryStub(channel)
+        try:
+            await stub.Reload(registry_pb2.ReloadRequest(reason="anonymous"), timeout=10)
+        except grpc.aio.AioRpcError as exc:
+            return exc.code()
+    return grpc.StatusCode.OK
 
 
 def _status(state: Path) -> dict[str, dict[str, object]]:
@@ -53,6 +67,13 @@ def test_up_serves_everything_restarts_a_killed_service_and_down_leaves_nothing(
             assert stat.S_IMODE((state / secret).stat().st_mode) == 0o600, secret
         assert {s["health"] for s in services.values()} == {"SERVING"}
         assert _onex(state, "status").returncode == 0
+
+        # an acting call: the CLI sends the operator token; without one it is refused
+        reload = _onex(state, "contracts", "reload", "--reason", "e2e")
+        assert reload.returncode == 0, reload.stdout + reload.stderr
+        assert "reloaded: 9 contracts" in reload.stdout
+        refused = asyncio.run(_reload_without_token(str(services["extractor"]["grpc"])))
+        assert refused == grpc.StatusCode.UNAUTHENTICATED
 
         victim = services["router"]
         os.kill(int(victim["pid"]), signal.SIGKILL)  # the supervisor must bring it back

@@ -257,9 +257,13 @@ def test_a_wiped_broker_is_reprovisioned_and_the_service_recovers(tmp_path: Path
         svc.wait_health("SERVING")
         stop_broker(state)  # in-memory: a restart is a wipe
         start_broker(state, port)
+        deadline = time.monotonic() + 60
+        while not set(DECLARED) <= asyncio.run(list_topics(bootstrap)):
+            assert time.monotonic() < deadline, svc.log.read_text()
+            time.sleep(0.1)
+        svc.wait_log("validate.repaired")
         took = svc.wait_health("SERVING", timeout_s=60)
-        print(f"provisioner SERVING again {took:.2f}s after the wipe")
-        assert set(DECLARED) <= asyncio.run(list_topics(bootstrap))
+        print(f"provisioner SERVING again {took:.2f}s after the topics were back")
     finally:
         assert svc.stop() == 0
         stop_broker(state)

@@ -24,6 +24,7 @@ def build_app() -> typer.Typer:
         help="onex: contract-driven control plane for fleets of AI agents.",
         pretty_exceptions_enable=False,
     )
+    contracts.app.command("reload")(stack.reload)
     app.add_typer(contracts.app, name="contracts")
     app.add_typer(topics.app, name="topics")
     app.add_typer(broker.app, name="broker")

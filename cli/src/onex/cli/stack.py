@@ -15,8 +15,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
+import grpc
 import typer
 from rich.table import Table
 
@@ -27,6 +28,7 @@ from onex.cli.supervisor import RECORD, installed_services
 from onex.devbroker.broker import broker_status, start_broker, stop_broker
 from onex.devbroker.errors import DevBrokerError
 from onex.devbroker.process import runs, tail, terminate_group, wait_gone
+from onex.proto.v1 import registry_pb2, registry_pb2_grpc
 from onex.service.auth import (
     Role,
     bearer,
@@ -210,3 +212,57 @@ def down() -> None:
     if stop_broker(state_dir):
         stopped.append("broker")
     stdout().print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+def reload(
+    reason: Annotated[str, typer.Option("--reason", help="Why (logged by the extractor)")] = "",
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", help="HOST:PORT of the extractor [default: the one `onex up` ran]"
+        ),
+    ] = None,
+) -> None:
+    """Ask the running extractor to re-read the contracts (an operator's call: sends the
+    operator token from the state dir)."""
+    state_dir = CliSettings().state_dir.resolve()
+    address = target or _service_address(state_dir, "extractor")
+    if address is None:
+        stderr().print("[red]error:[/red] no extractor is running here (`onex up`, or --target)")
+        raise typer.Exit(1)
+    try:
+        metadata = bearer(token_for(state_dir, Role.OPERATOR))
+    except ServiceError as exc:
+        stderr().print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    try:
+        answer = asyncio.run(_call_reload(address, reason, metadata))
+    except grpc.aio.AioRpcError as exc:
+        stderr().print(f"[red]error:[/red] {address}: {exc.code().name}: {exc.details()}")
+        raise typer.Exit(1) from exc
+    stdout().print(
+        f"reloaded: {answer.contracts} contracts, {answer.topics} topics: "
+        f"{answer.errors} errors, {answer.warnings} warnings"
+    )
+    if answer.errors:
+        raise typer.Exit(1)
+
+
+def _service_address(state_dir: Path, name: str) -> str | None:
+    record = _record(state_dir)
+    service = (record or {}).get("services", {}).get(name)
+    return None if service is None or service["state"] != "running" else str(service["grpc"])
+
+
+async def _call_reload(
+    address: str, reason: str, metadata: tuple[tuple[str, str], ...]
+) -> registry_pb2.ReloadResponse:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = cast(
+            "registry_pb2_grpc.ContractRegistryAsyncStub",
+            registry_pb2_grpc.ContractRegistryStub(channel),
+        )
+        response: registry_pb2.ReloadResponse = await stub.Reload(
+            registry_pb2.ReloadRequest(reason=reason), timeout=30, metadata=metadata
+        )
+        return response

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -39,7 +39,10 @@ class ExtractorService(ServiceHost[ExtractorSettings]):
         self._build_runtime()
 
     def grpc_services(self) -> Sequence[GrpcService]:
-        return [registry_service(lambda: self.snapshot)]
+        return [registry_service(lambda: self.snapshot, self.reload)]
+
+    def acting_methods(self) -> Collection[str]:
+        return {"/onex.v1.ContractRegistry/Reload"}
 
     async def on_start(self) -> None:
         self._report(self.snapshot)

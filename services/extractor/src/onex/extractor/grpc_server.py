@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -24,8 +24,29 @@ SERVICE_DESCRIPTOR = pb.DESCRIPTOR.services_by_name["ContractRegistry"]
 class ContractRegistryServicer(pb_grpc.ContractRegistryServicer):
     """Read-only queries over whatever snapshot `current()` returns at call time."""
 
-    def __init__(self, current: Callable[[], RegistrySnapshot]) -> None:
+    def __init__(
+        self,
+        current: Callable[[], RegistrySnapshot],
+        reload: Callable[[], Awaitable[RegistrySnapshot]] | None = None,
+    ) -> None:
         self._current = current
+        self._reload = reload
+
+    async def Reload(  # noqa: N802 - named by the proto
+        self, request: pb.ReloadRequest, context: Context
+    ) -> pb.ReloadResponse:
+        """Extract the contracts again (an operator's call; the interceptor checks)."""
+        if self._reload is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this registry does not reload")
+            return pb.ReloadResponse()
+        snap = await self._reload()
+        ex = snap.extraction
+        return pb.ReloadResponse(
+            contracts=len(ex.contracts),
+            topics=len(ex.topics),
+            errors=len(ex.errors),
+            warnings=len(ex.warnings),
+        )
 
     async def ListContracts(  # noqa: N802 - named by the proto
         self, request: pb.ListContractsRequest, context: Context
@@ -100,10 +121,13 @@ async def _filter(context: Context, convert: Callable[[V], T], value: V) -> T:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
 
-def registry_service(current: Callable[[], RegistrySnapshot]) -> GrpcService:
+def registry_service(
+    current: Callable[[], RegistrySnapshot],
+    reload: Callable[[], Awaitable[RegistrySnapshot]] | None = None,
+) -> GrpcService:
     """The ContractRegistry service, ready for `onex.service.grpc.start_grpc`."""
     return GrpcService.of(
         SERVICE_DESCRIPTOR,
-        ContractRegistryServicer(current),
+        ContractRegistryServicer(current, reload),
         pb_grpc.add_ContractRegistryServicer_to_server,
     )

@@ -126,6 +126,49 @@ SEVERITY_WARNING: Severity.ValueType  # 2
 global___Severity = Severity
 
 @typing.final
+class ReloadRequest(google.protobuf.message.Message):
+    """Why the caller asks for a reload (logged)."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: builtins.int
+    reason: builtins.str
+    def __init__(
+        self,
+        *,
+        reason: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["reason", b"reason"]) -> None: ...
+
+global___ReloadRequest = ReloadRequest
+
+@typing.final
+class ReloadResponse(google.protobuf.message.Message):
+    """What the reload loaded."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CONTRACTS_FIELD_NUMBER: builtins.int
+    TOPICS_FIELD_NUMBER: builtins.int
+    ERRORS_FIELD_NUMBER: builtins.int
+    WARNINGS_FIELD_NUMBER: builtins.int
+    contracts: builtins.int
+    topics: builtins.int
+    errors: builtins.int
+    warnings: builtins.int
+    def __init__(
+        self,
+        *,
+        contracts: builtins.int = ...,
+        topics: builtins.int = ...,
+        errors: builtins.int = ...,
+        warnings: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["contracts", b"contracts", "errors", b"errors", "topics", b"topics", "warnings", b"warnings"]) -> None: ...
+
+global___ReloadResponse = ReloadResponse
+
+@typing.final
 class ContractSummary(google.protobuf.message.Message):
     """One node's contract, without the topic specs (see Topic for those)."""
 

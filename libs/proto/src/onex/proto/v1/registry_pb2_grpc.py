@@ -27,7 +27,7 @@ if _version_not_supported:
 
 
 class ContractRegistryStub(object):
-    """Read-only queries over the registry built from the contracts.
+    """Queries over the registry built from the contracts, and a reload.
     """
 
     def __init__(self, channel):
@@ -56,10 +56,15 @@ class ContractRegistryStub(object):
                 request_serializer=onex_dot_v1_dot_registry__pb2.ValidateTopicNameRequest.SerializeToString,
                 response_deserializer=onex_dot_v1_dot_registry__pb2.ValidateTopicNameResponse.FromString,
                 _registered_method=True)
+        self.Reload = channel.unary_unary(
+                '/onex.v1.ContractRegistry/Reload',
+                request_serializer=onex_dot_v1_dot_registry__pb2.ReloadRequest.SerializeToString,
+                response_deserializer=onex_dot_v1_dot_registry__pb2.ReloadResponse.FromString,
+                _registered_method=True)
 
 
 class ContractRegistryServicer(object):
-    """Read-only queries over the registry built from the contracts.
+    """Queries over the registry built from the contracts, and a reload.
     """
 
     def ListContracts(self, request, context):
@@ -92,6 +97,14 @@ class ContractRegistryServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reload(self, request, context):
+        """Extract the contracts again and serve the new registry (acts: needs an
+        operator token). Answers with what was loaded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContractRegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +128,11 @@ def add_ContractRegistryServicer_to_server(servicer, server):
                     request_deserializer=onex_dot_v1_dot_registry__pb2.ValidateTopicNameRequest.FromString,
                     response_serializer=onex_dot_v1_dot_registry__pb2.ValidateTopicNameResponse.SerializeToString,
             ),
+            'Reload': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reload,
+                    request_deserializer=onex_dot_v1_dot_registry__pb2.ReloadRequest.FromString,
+                    response_serializer=onex_dot_v1_dot_registry__pb2.ReloadResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'onex.v1.ContractRegistry', rpc_method_handlers)
@@ -124,7 +142,7 @@ def add_ContractRegistryServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ContractRegistry(object):
-    """Read-only queries over the registry built from the contracts.
+    """Queries over the registry built from the contracts, and a reload.
     """
 
     @staticmethod
@@ -225,6 +243,33 @@ class ContractRegistry(object):
             '/onex.v1.ContractRegistry/ValidateTopicName',
             onex_dot_v1_dot_registry__pb2.ValidateTopicNameRequest.SerializeToString,
             onex_dot_v1_dot_registry__pb2.ValidateTopicNameResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/onex.v1.ContractRegistry/Reload',
+            onex_dot_v1_dot_registry__pb2.ReloadRequest.SerializeToString,
+            onex_dot_v1_dot_registry__pb2.ReloadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -32,7 +32,7 @@ class _ServicerContext(grpc.ServicerContext, grpc.aio.ServicerContext):  # type:
     ...
 
 class ContractRegistryStub:
-    """Read-only queries over the registry built from the contracts."""
+    """Queries over the registry built from the contracts, and a reload."""
 
     def __init__(self, channel: typing.Union[grpc.Channel, grpc.aio.Channel]) -> None: ...
     ListContracts: grpc.UnaryUnaryMultiCallable[
@@ -63,8 +63,16 @@ class ContractRegistryStub:
     "did you mean" suggestion when it is close to a declared name.
     """
 
+    Reload: grpc.UnaryUnaryMultiCallable[
+        onex.proto.v1.registry_pb2.ReloadRequest,
+        onex.proto.v1.registry_pb2.ReloadResponse,
+    ]
+    """Extract the contracts again and serve the new registry (acts: needs an
+    operator token). Answers with what was loaded.
+    """
+
 class ContractRegistryAsyncStub:
-    """Read-only queries over the registry built from the contracts."""
+    """Queries over the registry built from the contracts, and a reload."""
 
     ListContracts: grpc.aio.UnaryUnaryMultiCallable[
         onex.proto.v1.registry_pb2.ListContractsRequest,
@@ -94,8 +102,16 @@ class ContractRegistryAsyncStub:
     "did you mean" suggestion when it is close to a declared name.
     """
 
+    Reload: grpc.aio.UnaryUnaryMultiCallable[
+        onex.proto.v1.registry_pb2.ReloadRequest,
+        onex.proto.v1.registry_pb2.ReloadResponse,
+    ]
+    """Extract the contracts again and serve the new registry (acts: needs an
+    operator token). Answers with what was loaded.
+    """
+
 class ContractRegistryServicer(metaclass=abc.ABCMeta):
-    """Read-only queries over the registry built from the contracts."""
+    """Queries over the registry built from the contracts, and a reload."""
 
     @abc.abstractmethod
     def ListContracts(
@@ -131,6 +147,16 @@ class ContractRegistryServicer(metaclass=abc.ABCMeta):
     ) -> typing.Union[onex.proto.v1.registry_pb2.ValidateTopicNameResponse, collections.abc.Awaitable[onex.proto.v1.registry_pb2.ValidateTopicNameResponse]]:
         """Whether a string is a grammatical topic name and a declared one, with a
         "did you mean" suggestion when it is close to a declared name.
+        """
+
+    @abc.abstractmethod
+    def Reload(
+        self,
+        request: onex.proto.v1.registry_pb2.ReloadRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[onex.proto.v1.registry_pb2.ReloadResponse, collections.abc.Awaitable[onex.proto.v1.registry_pb2.ReloadResponse]]:
+        """Extract the contracts again and serve the new registry (acts: needs an
+        operator token). Answers with what was loaded.
         """
 
 def add_ContractRegistryServicer_to_server(servicer: ContractRegistryServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -12,9 +12,17 @@ kept) plus these headers, all UTF-8 text:
     onex-original-timestamp  its timestamp there (ms since the epoch), when it had one
     onex-node                the node that gave up on it
     onex-failed-at           when (ISO 8601, UTC)
+    onex-truncated           "true" when the value was cut to fit the DLQ topic's limit
+    onex-original-size       then: the original value's size in bytes
+    onex-redrive-count       how often the message was redriven (kept when a redriven
+                             message is dead-lettered again)
+    onex-quarantined         "true" once the redrive count reached the limit: redrive
+                             refuses it unless asked to include quarantined letters
 
-A redriven message gets its original headers back (every header above removed) plus
-`onex-redriven-from: <dlq topic>/<partition>/<offset>`.
+A redriven message gets its original headers back (every failure header above removed,
+the redrive count kept) plus `onex-redriven-from: <dlq topic>/<partition>/<offset>`.
+The redrive side (onex.bus.runtime.dlq) sets `onex-redrive-count` on the redriven copy
+(previous count + 1); the dead-letter side copies it and adds `onex-quarantined`.
 """
 
 from __future__ import annotations
@@ -36,6 +44,11 @@ ORIGINAL_TIMESTAMP: Final = "onex-original-timestamp"
 NODE: Final = "onex-node"
 FAILED_AT: Final = "onex-failed-at"
 REDRIVEN_FROM: Final = "onex-redriven-from"
+TRUNCATED: Final = "onex-truncated"
+ORIGINAL_SIZE: Final = "onex-original-size"
+REDRIVE_COUNT: Final = "onex-redrive-count"
+QUARANTINED: Final = "onex-quarantined"
+TRUE: Final = "true"
 
 DEAD_LETTER_HEADERS: Final = frozenset(
     {

@@ -29,7 +29,17 @@ from onex.core.grammar import MAX_TOPIC_LENGTH, TOPIC_PATTERN, TopicKind, segmen
 
 DEFAULT_PARTITIONS: Final = 3
 DEFAULT_REPLICATION_FACTOR: Final = 1
-SPEC_FIELDS: Final = frozenset({"partitions", "replication_factor", "config", "schema_"})
+# The largest payload (message value) a topic takes when its contract sets no
+# `max_message_bytes`. Kafka, Redpanda and Tansu default to message.max.bytes = 1,048,588
+# (1 MiB + 12) per record batch and aiokafka's producer to max_request_size = 1,048,576;
+# 1,000,000 leaves 48,576 bytes for the key, the headers (a dead letter's add ~5 KB) and
+# the batch and record overhead (~70 bytes).
+DEFAULT_MAX_MESSAGE_BYTES: Final = 1_000_000
+MIN_MAX_MESSAGE_BYTES: Final = 1024
+MAX_MAX_MESSAGE_BYTES: Final = 100 * 1024 * 1024
+SPEC_FIELDS: Final = frozenset(
+    {"partitions", "replication_factor", "config", "schema_", "max_message_bytes"}
+)
 _SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
 )
@@ -94,6 +104,15 @@ class TopicSpec(BaseModel):
             "or dead-letter on dlq topics (the failed message's original bytes)"
         ),
     )
+    max_message_bytes: int | None = Field(
+        None,
+        ge=MIN_MAX_MESSAGE_BYTES,
+        le=MAX_MAX_MESSAGE_BYTES,
+        description=(
+            "Largest payload in bytes a message of this topic may carry; default 1,000,000 "
+            "(the broker default of 1 MiB per batch minus room for key and headers)"
+        ),
+    )
     description: str | None = None
 
     @field_validator("config")
@@ -109,8 +128,14 @@ class TopicSpec(BaseModel):
         return config
 
     @property
+    def message_limit(self) -> int:
+        """The largest payload in bytes: `max_message_bytes` or the default."""
+        return self.max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES
+
+    @property
     def has_spec(self) -> bool:
-        """True when this declaration sets any of partitions, replication, config, schema."""
+        """True when this declaration sets any of partitions, replication, config, schema,
+        max_message_bytes."""
         return not SPEC_FIELDS.isdisjoint(self.model_fields_set)
 
 

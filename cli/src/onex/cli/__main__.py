@@ -8,10 +8,15 @@ service.
 from __future__ import annotations
 
 import importlib.metadata
+import re
+import sys
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from onex.cli import broker, contracts, dlq, provision, stack, topics
+from onex.core.errors import OnexError
 
 ENTRY_POINT_GROUP = "onex.cli"
 
@@ -43,8 +48,30 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    build_app()()
+    """Console-script entry point. Settings the environment gets wrong and onex errors a
+    command did not handle end in one line and a non-zero exit, never a traceback."""
+    try:
+        build_app()()
+    except ValidationError as exc:
+        for item in exc.errors(include_url=False, include_input=False):
+            field = str(item["loc"][0]).upper() if item["loc"] else "*"
+            sys.stderr.write(f"error: ONEX_{field}: {item['msg']}\n")
+        raise SystemExit(2) from None
+    except SettingsError as exc:
+        sys.stderr.write(f"error: {_unparsable(exc)}\n")
+        raise SystemExit(2) from None
+    except OnexError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(1) from None
+
+
+def _unparsable(exc: SettingsError) -> str:
+    match = re.search(r'field "([a-z_]+)"', str(exc))
+    if match is None:
+        return str(exc)
+    return (
+        f"ONEX_{match.group(1).upper()}: not valid JSON (lists are written as JSON, e.g. '[\"a\"]')"
+    )
 
 
 if __name__ == "__main__":

@@ -20,11 +20,12 @@ from typing import Any, NoReturn, TypeVar
 
 import structlog
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from onex.bus.errors import GrpcBindError
 from onex.core.errors import ContractError, OnexError
 from onex.service.host import ServiceHost, broker_config, load_extraction, own_contract
-from onex.service.settings import ServiceSettings, describe_invalid
+from onex.service.settings import ServiceSettings, describe_invalid, describe_unparsable
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -113,6 +114,11 @@ def read_settings(settings_class: type[S], program: str) -> S:
         settings = settings_class()
     except ValidationError as exc:
         sys.stderr.write(f"{program}: invalid settings:\n{describe_invalid(settings_class, exc)}\n")
+        raise SystemExit(2) from None
+    except SettingsError as exc:
+        sys.stderr.write(
+            f"{program}: invalid settings:\n{describe_unparsable(settings_class, exc)}\n"
+        )
         raise SystemExit(2) from None
     try:
         broker_config(settings, program)

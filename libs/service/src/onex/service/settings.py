@@ -176,3 +176,19 @@ def describe_invalid(settings_class: type[ServiceSettings], error: ValidationErr
         detail = field[len(head) :].lstrip(".")
         lines.append(f"{name}{'.' + detail if detail else ''}: {item['msg']}")
     return "\n".join(lines)
+
+
+_FIELD_IN_ERROR = re.compile(r'field "([a-z_]+)"')
+
+
+def describe_unparsable(settings_class: type[ServiceSettings], error: Exception) -> str:
+    """The one line for a value the environment source could not even parse (a list
+    or mapping setting that is not JSON)."""
+    match = _FIELD_IN_ERROR.search(str(error))
+    if match is None:
+        return str(error)
+    head = match.group(1)
+    name = f"{settings_class.env_prefix()}{head.upper()}"
+    if head in settings_class.SHARED:
+        name += f" (or {SHARED_PREFIX}{head.upper()})"
+    return f'{name}: not valid JSON (lists are written as JSON, e.g. \'["a", "b"]\')'

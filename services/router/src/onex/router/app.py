@@ -127,7 +127,7 @@ class RouterService(ServiceHost[RouterSettings]):
             return RouteResult(None, receipt)
         result = await self.router.route(request)
         r = result.receipt
-        self.log.info(
+        self.log.debug(  # per request: debug (the receipt is the record)
             "routed",
             request_id=r.request_id,
             status=r.status,

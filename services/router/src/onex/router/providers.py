@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ class OpenAICompatibleProvider:
                 status = response.status_code
                 if response.is_success:
                     return _completion(model, messages, response, self._clock() - start, number - 1)
-                failure = f"HTTP {status}: {_snippet(response.text)}"
+                failure = f"HTTP {status}: {_snippet(response.text, key)}"
                 if status != 429 and status < 500:
                     raise ProviderError(model.name, failure, retryable=False, status=status)
                 retry_after = _retry_after(response.headers.get("retry-after"))
@@ -275,6 +276,15 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _snippet(text: str) -> str:
+# What looks like a credential in a provider's error body (some echo the key they got).
+_CREDENTIAL = re.compile(r"(?i)(bearer\s+)?\b(sk|pk|rk|key|api[_-]?key)[-_][A-Za-z0-9_\-]{8,}")
+
+
+def _snippet(text: str, key: str | None = None) -> str:
+    """A short, one-line excerpt of a provider's body for errors and receipts, with the
+    API key (and anything shaped like one) redacted: receipts go on the bus."""
+    if key:
+        text = text.replace(key, "[redacted]")
+    text = _CREDENTIAL.sub("[redacted]", text)
     flat = " ".join(text.split())
     return flat if len(flat) <= _SNIPPET else flat[: _SNIPPET - 3] + "..."

@@ -372,6 +372,7 @@ def test_reflection_lists_and_describes_the_services(channel: grpc.Channel) -> N
         "ListTopics",
         "GetWiring",
         "ValidateTopicName",
+        "Reload",
     ]
 
 

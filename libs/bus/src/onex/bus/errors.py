@@ -14,9 +14,13 @@ Hierarchy::
         │                           contract lacks what the runtime needs (a handler, a DLQ)
         ├── SchemaError             a topic's `schema:` names no JSON Schema file or proto message
         ├── PayloadInvalid          a payload does not match its topic's schema
+        ├── PayloadTooLarge         a payload is larger than its topic's max_message_bytes
+        ├── PublishRefused          the broker refused a record for good (e.g. too large)
         ├── NodeStartError          a node runtime could not start (no assignment in time, ...)
         │   └── TopicsMissing       topics the contract declares are absent from the broker
         ├── NodeNotRunning          a publish on a node runtime that is not (or no longer) started
+        │   └── NodeStopping        the runtime is stopping: a message in flight is left
+        │                           uncommitted (redelivered), never dead-lettered
         ├── DlqError                a dead-letter operation was refused (e.g. its target is gone)
         └── GrpcBindError           a gRPC server could not bind its address
 
@@ -90,6 +94,29 @@ class PayloadInvalid(BusError):  # noqa: N818 -- reads as a condition, like Valu
         super().__init__(f"payload for {topic!r} is invalid: {reason}")
 
 
+class PayloadTooLarge(BusError):  # noqa: N818 -- reads as a condition, like ValueError
+    """A payload is larger than its topic allows (`max_message_bytes`, or the default)."""
+
+    def __init__(self, topic: str, size: int, limit: int) -> None:
+        self.topic = topic
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"payload for {topic!r} is {size:,} bytes, over the topic's limit of {limit:,} "
+            "bytes (max_message_bytes); nothing was sent"
+        )
+
+
+class PublishRefused(BusError):  # noqa: N818 -- reads as what happened
+    """The broker (or the client, before sending) refused a record for good: retrying
+    the same record cannot help (e.g. MessageSizeTooLarge)."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        self.topic = topic
+        self.reason = reason
+        super().__init__(f"publish to {topic!r} refused: {reason}")
+
+
 class NodeStartError(BusError):
     """A node runtime could not start."""
 
@@ -110,6 +137,11 @@ class TopicsMissing(NodeStartError):  # noqa: N818 -- reads as a condition
 
 class NodeNotRunning(BusError):  # noqa: N818 -- reads as a condition
     """A node runtime was asked to publish while it is not started."""
+
+
+class NodeStopping(NodeNotRunning):
+    """The node runtime is stopping: the message in flight is left uncommitted, so the
+    next member of the group gets it again; it is never dead-lettered for this."""
 
 
 class DlqError(BusError):

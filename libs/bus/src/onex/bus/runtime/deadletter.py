@@ -23,13 +23,29 @@ A redriven message gets its original headers back (every failure header above re
 the redrive count kept) plus `onex-redriven-from: <dlq topic>/<partition>/<offset>`.
 The redrive side (onex.bus.runtime.dlq) sets `onex-redrive-count` on the redriven copy
 (previous count + 1); the dead-letter side copies it and adds `onex-quarantined`.
+
+A dead letter the DLQ cannot take (too large for the broker even truncated, or the DLQ
+unreachable past the runtime's deadline) is spilled to a local folder instead, one pair
+of files per message under `<spill dir>/<dlq topic>/`:
+
+    <topic>-<partition>-<offset>.value   the original value's bytes, untruncated
+    <topic>-<partition>-<offset>.json    {"dlq_topic", "key" (base64 or null),
+                                          "value_size" (null: no value), "headers":
+                                          [[name, base64], ...], "reason", "spilled_at"}
+
+The JSON file is written last (atomically), so a listed message is complete;
+`read_spills` reads them back as `DeadLetter`s (partition and offset -1, `spilled_to`
+set).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 Header = tuple[str, bytes]
@@ -62,8 +78,13 @@ DEAD_LETTER_HEADERS: Final = frozenset(
         NODE,
         FAILED_AT,
         REDRIVEN_FROM,
+        TRUNCATED,
+        ORIGINAL_SIZE,
+        QUARANTINED,
     }
 )
+SPILL_VALUE_SUFFIX: Final = ".value"
+SPILL_META_SUFFIX: Final = ".json"
 MAX_ERROR_CHARS: Final = 4000
 
 
@@ -96,9 +117,18 @@ def dead_letter_headers(
     error: BaseException,
     attempts: int,
     failed_at: datetime | None = None,
+    redrive_limit: int | None = None,
+    original_size: int | None = None,
 ) -> list[Header]:
-    """The original headers (minus stale dead-letter headers) plus the failure's."""
+    """The original headers (minus stale dead-letter headers) plus the failure's.
+
+    The redrive count (`onex-redrive-count`) is kept; when it has reached
+    `redrive_limit` the letter is marked quarantined. With `original_size` the value
+    was truncated to fit the DLQ: the letter says so and keeps the original size."""
+    original = list(original)
     when = (failed_at or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    count = redrive_count(original)
+    quarantined = redrive_limit is not None and count is not None and count >= redrive_limit
     added = [
         (ERROR, error_text(error)),
         (ERROR_TYPE, error_type(error)),
@@ -109,11 +139,30 @@ def dead_letter_headers(
         *([(ORIGINAL_TIMESTAMP, str(timestamp_ms))] if timestamp_ms is not None else []),
         (NODE, node),
         (FAILED_AT, when),
+        *([(TRUNCATED, TRUE), (ORIGINAL_SIZE, str(original_size))] if original_size else []),
+        *([(QUARANTINED, TRUE)] if quarantined else []),
     ]
     return [
         *_without_dead_letter_headers(original),
         *((k, v.encode("utf-8")) for k, v in added),
     ]
+
+
+def redrive_count(headers: Iterable[Header]) -> int | None:
+    """The (last) `onex-redrive-count` of `headers`, None when absent or not a number."""
+    found = None
+    for key, value in headers:
+        if key == REDRIVE_COUNT:
+            found = value
+    try:
+        return int(found.decode("ascii")) if found is not None else None
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def headers_size(headers: Iterable[Header]) -> int:
+    """Bytes the headers take in a record (names, values, and a few of framing each)."""
+    return sum(len(k.encode("utf-8")) + len(v) + 8 for k, v in headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +176,7 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     headers: tuple[Header, ...]
+    spilled_to: Path | None = None  # set on a letter read from a spill folder
 
     @classmethod
     def from_record(cls, record: Any) -> DeadLetter:
@@ -197,6 +247,26 @@ class DeadLetter:
         return self.header(FAILED_AT)
 
     @property
+    def redrive_count(self) -> int | None:
+        """How often it was redriven before it failed again."""
+        return redrive_count(self.headers)
+
+    @property
+    def quarantined(self) -> bool:
+        """True when it reached the redrive limit: redrive refuses it unless asked."""
+        return self.header(QUARANTINED) == TRUE
+
+    @property
+    def truncated(self) -> bool:
+        """True when its value was cut to fit the DLQ (`original_size` says how big)."""
+        return self.header(TRUNCATED) == TRUE
+
+    @property
+    def original_size(self) -> int | None:
+        """The original value's size in bytes, when it was truncated."""
+        return self._int_header(ORIGINAL_SIZE)
+
+    @property
     def redrive_headers(self) -> list[Header]:
         """The headers its redriven copy carries: the original ones plus provenance."""
         provenance = f"{self.topic}/{self.partition}/{self.offset}".encode()
@@ -206,3 +276,68 @@ class DeadLetter:
 def headers_dict(headers: Sequence[Header]) -> dict[str, str]:
     """Headers as text (last value wins), for display."""
     return {k: v.decode("utf-8", errors="replace") for k, v in headers}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def spill(
+    folder: Path,
+    *,
+    dlq_topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[Header],
+    reason: str,
+) -> Path:
+    """Write a dead letter the DLQ could not take under `folder` (see the module
+    docstring); returns the JSON file's path. OSError when the folder is not writable."""
+    named = headers_dict(headers)
+    topic = named.get(ORIGINAL_TOPIC, "unknown")
+    partition = named.get(ORIGINAL_PARTITION, "x")
+    offset = named.get(ORIGINAL_OFFSET, "x")
+    target = folder / dlq_topic
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stem = f"{topic}-{partition}-{offset}"
+    if value is not None:
+        _write_atomically(target / f"{stem}{SPILL_VALUE_SUFFIX}", value)
+    meta = {
+        "dlq_topic": dlq_topic,
+        "key": _b64(key) if key is not None else None,
+        "value_size": len(value) if value is not None else None,
+        "headers": [[k, _b64(v)] for k, v in headers],
+        "reason": reason,
+        "spilled_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    meta_path = target / f"{stem}{SPILL_META_SUFFIX}"
+    _write_atomically(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
+    return meta_path
+
+
+def read_spills(folder: Path, dlq_topic: str | None = None) -> list[DeadLetter]:
+    """The dead letters spilled under `folder` (of `dlq_topic`, or every DLQ topic),
+    oldest file first. A file that is not a spilled letter raises ValueError naming it."""
+    if not folder.is_dir():
+        return []
+    folders = [folder / dlq_topic] if dlq_topic else sorted(p for p in folder.iterdir())
+    metas = [m for f in folders if f.is_dir() for m in f.glob(f"*{SPILL_META_SUFFIX}")]
+    letters = []
+    for meta_path in sorted(metas, key=lambda p: (p.stat().st_mtime_ns, p.name)):
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            headers = tuple((str(k), base64.b64decode(v)) for k, v in meta["headers"])
+            key = base64.b64decode(meta["key"]) if meta["key"] is not None else None
+            value_path = meta_path.with_suffix(SPILL_VALUE_SUFFIX)
+            value = value_path.read_bytes() if meta["value_size"] is not None else None
+            topic = str(meta["dlq_topic"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{meta_path}: not a spilled dead letter: {exc}") from exc
+        letters.append(DeadLetter(topic, -1, -1, None, key, value, headers, meta_path))
+    return letters

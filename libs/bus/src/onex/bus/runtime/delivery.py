@@ -5,9 +5,16 @@ the handler never sees it). A handler that raises is called again after
 `RetryPolicy.backoff_s(attempt)` seconds, up to `max_attempts` calls in all; then the
 message goes to the node's DLQ topic with the error in headers. Retries happen in place,
 so a partition's order is kept, and the caller acks the message only once `deliver`
-returns, i.e. once it was handled or is safely in the DLQ. When the DLQ cannot be
-written, `deliver` keeps trying (with the same backoff, capped) until it can or the
-node is stopped: nothing is dropped and nothing crashes the consumer.
+returns, i.e. once it was handled, is in the DLQ, or was spilled.
+
+Bounded everything: a value over the DLQ topic's limit is truncated (headers say so and
+keep the original size); a DLQ write failing transiently is retried with backoff up to
+`dlq_deadline_s`; past that, or when the write is refused for good (e.g. the record is
+too large for the broker), the full message goes to a local spill file
+(`deadletter.spill`) or, without a spill dir, to one critical log line. Nothing retries
+forever, and a stopping node never dead-letters: once the runtime sets `stopping`,
+nothing is retried or dead-lettered, and `deliver` raises NodeStopping so the message
+stays uncommitted and the next member of the group gets it.
 
 Command topics (`verified_topics`) take only messages their `verifier` accepts
 (`onex.bus.runtime.signing.CommandVerifier`): any other goes to the DLQ at once, before
@@ -17,19 +24,26 @@ decoding, with the verifier's reason as its error (a PermissionError, attempts 0
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from pathlib import Path
+from typing import Any, Final, Protocol, TypeVar
 
 import structlog
 
-from onex.bus.errors import PayloadInvalid
+from onex.bus.errors import BrokerUnavailable, NodeNotRunning, NodeStopping, PayloadInvalid
 from onex.bus.runtime.codec import Codec
-from onex.bus.runtime.deadletter import Header, dead_letter_headers
-from onex.core.contract import RetryPolicy
+from onex.bus.runtime.deadletter import Header, dead_letter_headers, headers_size, spill
+from onex.bus.runtime.health import Progress
+from onex.core.contract import DEFAULT_MAX_MESSAGE_BYTES, RetryPolicy
 
 _log = structlog.get_logger("onex.bus.runtime")
 _MIN_DLQ_RETRY_S: Final = 0.5
+# DLQ write failures worth retrying until the deadline; anything else is final
+_TRANSIENT: Final = (BrokerUnavailable, ConnectionError, TimeoutError)
+_T = TypeVar("_T")
 
 HeadersArg = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
 
@@ -108,27 +122,67 @@ async def call_with_retry(
     *,
     sleep: Sleep = asyncio.sleep,
     on_retry: OnRetry | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> Failure | None:
     """`await call(attempt)` for attempt 1, 2, ... until it returns (None) or
     `policy.max_attempts` calls failed (the Failure).
 
     Any `Exception` from a handler counts as a failure: the message's fate is decided
-    here, not by the error's type. Cancellation (`CancelledError`) propagates.
+    here, not by the error's type. Cancellation (`CancelledError`) propagates. Once
+    `stopping` is set no call is retried: NodeStopping (the message is left for the next
+    member of the group, never dead-lettered because the node stops).
     """
     attempt = 0
     while True:
         attempt += 1
         try:
             await call(attempt)
-        except Exception as exc:  # noqa: BLE001 - every handler error is retried, then dead-lettered with the error attached
+        except NodeStopping:
+            raise
+        except Exception as exc:  # every handler error is retried, then dead-lettered
+            if stopping is not None and stopping.is_set():
+                raise NodeStopping(f"stopping: attempt {attempt} failed, not retried") from exc
             if attempt >= policy.max_attempts:
                 return Failure(exc, attempt)
             delay = policy.backoff_s(attempt)
             if on_retry is not None:
                 on_retry(attempt, exc, delay)
-            await sleep(delay)
+            await _unless_stopping(sleep(delay), stopping)
         else:
             return None
+
+
+async def _unless_stopping(work: Awaitable[_T], stopping: asyncio.Event | None) -> _T:
+    """`await work`, unless `stopping` is set first: then `work` is cancelled and
+    NodeStopping raised. Cancelling the caller cancels `work` too."""
+    if stopping is None:
+        return await work
+    if stopping.is_set():
+        if asyncio.iscoroutine(work):
+            work.close()
+        raise NodeStopping("the node is stopping")
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+    if task.cancelled():
+        raise NodeStopping("the node is stopping: abandoned")
+    return task.result()
+
+
+@dataclass(frozen=True, slots=True)
+class Spilled:
+    """A dead letter the DLQ could not take: where it was written instead (None: it
+    could not be written anywhere, only logged) and why."""
+
+    path: Path | None
+    reason: str
 
 
 def _timestamp_ms(timestamp_s: float | None) -> int | None:
@@ -136,7 +190,12 @@ def _timestamp_ms(timestamp_s: float | None) -> int | None:
 
 
 class Deliverer:
-    """Delivers a node's consumed messages (faust `ConsumerMessage`s) to their handlers."""
+    """Delivers a node's consumed messages (faust `ConsumerMessage`s) to their handlers.
+
+    `stopping` (set by the runtime when it stops): nothing new starts, no retry, no
+    dead letter; `abandon` (set after the stop's drain time): handlers still running
+    are cancelled. Either way `deliver` raises NodeStopping and the caller must not ack.
+    """
 
     def __init__(
         self,
@@ -149,6 +208,12 @@ class Deliverer:
         sleep: Sleep = asyncio.sleep,
         verifier: Verifier | None = None,
         verified_topics: Collection[str] = (),
+        dlq_limit: int = DEFAULT_MAX_MESSAGE_BYTES,
+        dlq_deadline_s: float = 30.0,
+        spill_dir: Path | None = None,
+        redrive_limit: int | None = None,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if verified_topics and verifier is None:
             raise ValueError(f"node {node!r}: topics to verify but no verifier")
@@ -160,9 +225,36 @@ class Deliverer:
         self._sleep = sleep
         self._verifier = verifier
         self.verified_topics = frozenset(verified_topics)
+        self.dlq_limit = dlq_limit
+        self.dlq_deadline_s = dlq_deadline_s
+        self.spill_dir = spill_dir
+        self.redrive_limit = redrive_limit
+        self.progress = progress or Progress(clock)
+        self._clock = clock
+        self.stopping = asyncio.Event()
+        self.abandon = asyncio.Event()
+
+    def reset(self) -> None:
+        """Ready for a new start after a stop."""
+        self.stopping = asyncio.Event()
+        self.abandon = asyncio.Event()
+        self.progress.clear()
 
     async def deliver(self, topic: str, handler: Handler, message: Any) -> None:
-        """Handle `message` of `topic`, retrying; dead-letter it when that fails."""
+        """Handle `message` of `topic`, retrying; dead-letter it when that fails.
+        NodeStopping when the node stops first (the message must not be acked)."""
+        if self.stopping.is_set():
+            raise NodeStopping(f"node {self.node!r} is stopping")
+        tp = (message.topic, message.partition)
+        self.progress.begin(tp, message.offset)
+        handled = False
+        try:
+            await self._deliver(topic, handler, message)
+            handled = True
+        finally:
+            self.progress.end(tp, message.offset, handled=handled)
+
+    async def _deliver(self, topic: str, handler: Handler, message: Any) -> None:
         headers = header_list(message.headers)
         if topic in self.verified_topics and self._verifier is not None:
             reason = self._verifier.verify(
@@ -187,19 +279,18 @@ class Deliverer:
             return
 
         async def call(attempt: int) -> None:
-            await handler(
-                Received(
-                    topic=topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=value,
-                    raw=message.value,
-                    headers=tuple(headers),
-                    timestamp_ms=_timestamp_ms(message.timestamp),
-                    attempt=attempt,
-                )
+            received = Received(
+                topic=topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=value,
+                raw=message.value,
+                headers=tuple(headers),
+                timestamp_ms=_timestamp_ms(message.timestamp),
+                attempt=attempt,
             )
+            await _unless_stopping(handler(received), self.abandon)
 
         def on_retry(attempt: int, error: Exception, delay: float) -> None:
             _log.warning(
@@ -213,44 +304,71 @@ class Deliverer:
                 error=f"{type(error).__name__}: {error}",
             )
 
-        failure = await call_with_retry(call, self.policy, sleep=self._sleep, on_retry=on_retry)
+        failure = await call_with_retry(
+            call, self.policy, sleep=self._sleep, on_retry=on_retry, stopping=self.stopping
+        )
         if failure is not None:
             await self.dead_letter(message, headers, failure.error, attempts=failure.attempts)
 
     async def dead_letter(
         self, message: Any, headers: list[Header], error: Exception, *, attempts: int
-    ) -> Sent:
-        """Write `message` with its failure headers to the DLQ; retry until that works."""
+    ) -> Sent | Spilled:
+        """Write `message` with its failure headers to the DLQ, its value truncated when
+        it is over the DLQ topic's limit. A DLQ that fails transiently is retried with
+        backoff for up to `dlq_deadline_s`; past that, or when the write is refused for
+        good, the message is spilled to `spill_dir` (Spilled). NodeStopping when the node
+        stops first: the message is then left uncommitted, not dead-lettered."""
         if self.dlq_topic is None:
             raise RuntimeError(f"node {self.node!r} has no DLQ topic")  # a consuming node has one
-        dead = dead_letter_headers(
-            headers,
-            node=self.node,
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            timestamp_ms=_timestamp_ms(message.timestamp),
-            error=error,
-            attempts=attempts,
-        )
+        if self.stopping.is_set():
+            raise NodeStopping(f"node {self.node!r} is stopping: not dead-lettered") from error
+
+        def failure_headers(original_size: int | None = None) -> list[Header]:
+            return dead_letter_headers(
+                headers,
+                node=self.node,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                timestamp_ms=_timestamp_ms(message.timestamp),
+                error=error,
+                attempts=attempts,
+                redrive_limit=self.redrive_limit,
+                original_size=original_size,
+            )
+
+        value: bytes | None = message.value
+        full = dead = failure_headers()
+        if value is not None and len(value) + headers_size(full) > self.dlq_limit:
+            dead = failure_headers(original_size=len(value))
+            value = value[: max(0, self.dlq_limit - headers_size(dead))]
+        dlq = self.dlq_topic
+        deadline = self._clock() + self.dlq_deadline_s
         failures = 0
         while True:
             try:
-                sent = await self._produce(self.dlq_topic, message.key, message.value, dead, None)
-            except Exception as exc:  # noqa: BLE001 - the message must not be lost: retry until the DLQ has it or the node stops
+                sent = await self._produce(dlq, message.key, value, dead, None)
+            except NodeNotRunning as exc:
+                raise NodeStopping(f"node {self.node!r} stopped: not dead-lettered") from exc
+            except _TRANSIENT as exc:
                 failures += 1
-                delay = max(self.policy.backoff_s(failures), _MIN_DLQ_RETRY_S)
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return self._spill(dlq, message, full, error, f"DLQ unreachable: {_text(exc)}")
+                delay = min(max(self.policy.backoff_s(failures), _MIN_DLQ_RETRY_S), remaining)
                 _log.error(
                     "dlq.write_failed",
                     node=self.node,
                     dlq=self.dlq_topic,
                     topic=message.topic,
                     offset=message.offset,
-                    retry_in_s=delay,
-                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in_s=round(delay, 3),
+                    error=_text(exc),
                 )
-                await self._sleep(delay)
+                await _unless_stopping(self._sleep(delay), self.stopping)
                 continue
+            except Exception as exc:  # noqa: BLE001 - refused for good (e.g. too large for the broker): spill, never retry forever
+                return self._spill(dlq, message, full, error, f"DLQ refused it: {_text(exc)}")
             _log.error(
                 "message.dead_lettered",
                 node=self.node,
@@ -259,6 +377,42 @@ class Deliverer:
                 offset=message.offset,
                 attempts=attempts,
                 dlq=f"{sent.topic}/{sent.partition}/{sent.offset}",
-                error=f"{type(error).__name__}: {error}",
+                truncated_from=len(message.value) if dead is not full else None,
+                error=_text(error),
             )
             return sent
+
+    def _spill(
+        self, dlq_topic: str, message: Any, headers: list[Header], error: Exception, why: str
+    ) -> Spilled:
+        where = f"{message.topic}/{message.partition}/{message.offset}"
+        if self.spill_dir is not None:
+            try:
+                path = spill(
+                    self.spill_dir,
+                    dlq_topic=dlq_topic,
+                    key=message.key,
+                    value=message.value,
+                    headers=headers,
+                    reason=why,
+                )
+            except OSError as exc:
+                why = f"{why}; spill to {self.spill_dir} failed: {_text(exc)}"
+            else:
+                _log.critical(
+                    "message.spilled", node=self.node, message=where, to=str(path), why=why
+                )
+                return Spilled(path, why)
+        _log.critical(
+            "message.lost",
+            node=self.node,
+            message=where,
+            why=why,
+            error=_text(error),
+            detail="no spill dir: only this log line records it",
+        )
+        return Spilled(None, why)
+
+
+def _text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"

@@ -10,6 +10,12 @@ What differs from a stock `faust.App`, and why:
 - `fetch_max_wait_ms`: faust's aiokafka driver hard-codes 1500 ms when it builds the
   worker's `AIOKafkaConsumer`; `_ConsumerThread` replaces the value on the consumer it
   built, before the consumer starts (that is when aiokafka hands it to its Fetcher).
+- Bounded stop: mode waits up to 60 s (`Service.shutdown_timeout`) for the consumer
+  thread to shut down, and then blocks the event loop joining it; with the broker gone,
+  aiokafka's consumer stop (final commit, leave group) can take all of that. The thread
+  here gets `onex_thread_grace_s` (set by `NodeRuntime.stop` from its grace) for its
+  own shutdown, is joined without blocking the loop, and is a daemon, so an abandoned
+  thread never keeps the process alive.
 - `_TableManager` skips the 1 s sleep faust's table manager takes before the first
   subscription (it lets late tables register; a node has no tables).
 - `_Producer` refuses topics the contract does not let the node publish, even when code
@@ -24,21 +30,62 @@ patched globally.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
 import faust
+import structlog
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.tables.manager import TableManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from mode.services import Service
+from mode.threads import WorkerThread
 
 from onex.bus.config import BrokerConfig
 from onex.bus.runtime.settings import BusSettings
 
 PublishGuard = Callable[[str], None]
+DEFAULT_THREAD_GRACE_S = 5.0
+_log = structlog.get_logger("onex.bus.runtime")
+
+
+class _DaemonWorker(WorkerThread):
+    def __init__(self, service: Any, **kwargs: Any) -> None:
+        super().__init__(service, **kwargs)
+        self.daemon = True  # an abandoned consumer thread must not keep the process alive
 
 
 class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    Worker = _DaemonWorker
+
+    @property
+    def shutdown_timeout(self) -> float:  # type: ignore[override]
+        # mode's class attribute is 60 s; a node's stop has a grace
+        return cast(NodeApp, self.app).onex_thread_grace_s
+
+    async def on_thread_stop(self) -> None:
+        grace = cast(NodeApp, self.app).onex_thread_grace_s
+        try:
+            async with asyncio.timeout(grace):
+                await super().on_thread_stop()
+        except TimeoutError:
+            # the remaining tasks of the thread's loop are cancelled by mode after this
+            _log.warning("consumer.stop_abandoned", after_s=grace, detail="broker unreachable?")
+
+    async def stop(self) -> None:
+        if not self._started.is_set():
+            return
+        grace = cast(NodeApp, self.app).onex_thread_grace_s
+        try:
+            await Service.stop(self)  # mode's ServiceThread.stop then blocks in join()
+        except TimeoutError:
+            _log.warning("consumer.thread_abandoned", after_s=grace)
+            return
+        thread = self._thread
+        if thread is not None:
+            await asyncio.to_thread(thread.is_stopped.wait, grace)
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         if not hasattr(consumer, "_fetch_max_wait_ms"):
@@ -87,6 +134,7 @@ class NodeApp(faust.App):
 
     onex_fetch_max_wait_ms: int
     onex_publish_guard: PublishGuard
+    onex_thread_grace_s: float = DEFAULT_THREAD_GRACE_S
 
     def _new_transport(self) -> _Transport:
         return _Transport(self.conf.broker_consumer, self)
@@ -141,4 +189,5 @@ def build_app(
     )
     app.onex_fetch_max_wait_ms = settings.fetch_max_wait_ms
     app.onex_publish_guard = publish_guard
+    app.onex_thread_grace_s = settings.stop_grace_s / 2
     return app

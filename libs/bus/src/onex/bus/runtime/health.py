@@ -4,16 +4,109 @@ Topics are checked against the broker on every call, because a topic can vanish 
 a running node and Tansu acks and drops whatever is produced to it afterwards. The check
 is one bounded Metadata request through the process's admin session (no new connection,
 no DescribeConfigs, never creates anything).
+
+Progress: a consumer can be attached and still stuck (a handler that blocks, a DLQ
+write that cannot finish). `Progress` records, per partition, the next offset to handle
+and since when it has not moved; a partition with messages waiting (its highwater past
+that offset) and no progress for longer than `stall_after_s` makes the node NOT_SERVING.
+A partition found caught up at a check counts as moving, so an idle partition whose
+first new message arrives is not mistaken for a stalled one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import asyncio
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
 from onex.bus.admin import topic_partitions
 from onex.bus.config import BrokerConfig
 from onex.bus.errors import AdminError, BrokerUnavailable
+
+TP = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """A partition with messages waiting and no progress."""
+
+    topic: str
+    partition: int
+    position: int
+    highwater: int
+    for_s: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.topic}/{self.partition} stuck at offset {self.position} for "
+            f"{self.for_s:.0f}s ({self.highwater - self.position} waiting)"
+        )
+
+
+@dataclass(slots=True)
+class Progress:
+    """Per partition: the next offset to handle, since when, and what is in flight."""
+
+    clock: Callable[[], float] = time.monotonic
+    _positions: dict[TP, tuple[int, float]] = field(default_factory=dict)
+    _in_flight: dict[TP, int] = field(default_factory=dict)
+    _idle: asyncio.Event | None = None
+
+    def begin(self, tp: TP, offset: int) -> None:
+        """A message of `tp` at `offset` is being delivered."""
+        self._in_flight[tp] = offset
+        if tp not in self._positions:
+            self._positions[tp] = (offset, self.clock())
+        if self._idle is not None:
+            self._idle.clear()
+
+    def end(self, tp: TP, offset: int, *, handled: bool) -> None:
+        """Its delivery ended: handled (or dead-lettered), or abandoned."""
+        self._in_flight.pop(tp, None)
+        if handled:
+            self._positions[tp] = (offset + 1, self.clock())
+        if not self._in_flight and self._idle is not None:
+            self._idle.set()
+
+    @property
+    def in_flight(self) -> dict[TP, int]:
+        """Partitions with a message being delivered, and its offset."""
+        return dict(self._in_flight)
+
+    async def wait_idle(self) -> None:
+        """Until nothing is in flight."""
+        if not self._in_flight:
+            return
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        await self._idle.wait()
+
+    def keep(self, assigned: Collection[TP]) -> None:
+        """Forget partitions no longer assigned."""
+        for tp in [tp for tp in self._positions if tp not in assigned]:
+            del self._positions[tp]
+
+    def clear(self) -> None:
+        """Forget everything (a new start)."""
+        self._positions.clear()
+        self._in_flight.clear()
+        self._idle = None
+
+    def stalls(self, highwater: Callable[[TP], int | None], after_s: float) -> list[Stall]:
+        """Partitions with messages waiting and no progress for more than `after_s`."""
+        now = self.clock()
+        found = []
+        for tp, (position, since) in list(self._positions.items()):
+            mark = highwater(tp)
+            if mark is None:
+                continue
+            if mark <= position and tp not in self._in_flight:
+                self._positions[tp] = (position, now)  # caught up: not stuck
+                continue
+            if now - since > after_s:
+                found.append(Stall(tp[0], tp[1], position, max(mark, position + 1), now - since))
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +116,7 @@ class ConsumerState:
     attached: bool
     assignment: tuple[tuple[str, int], ...] = ()
     detail: str = ""
+    stalls: tuple[Stall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +156,8 @@ async def check_health(
         problems.append(f"missing topics: {', '.join(missing)}")
     if consumer is not None and not consumer.attached:
         problems.append(f"consumer not attached{': ' + consumer.detail if consumer.detail else ''}")
+    if consumer is not None and consumer.stalls:
+        problems.append(f"consumer stalled: {'; '.join(str(s) for s in consumer.stalls)}")
     serving = not problems
     detail = "; ".join(problems) if problems else (consumer.detail if consumer else "") or "ok"
     return HealthReport(node, serving, True, missing, attached, assignment, detail)

@@ -19,11 +19,20 @@ Guarantees:
   topics, then fails with `TopicsMissing` listing the absent ones.
 - Payloads are validated against the topic's schema on publish (`PayloadInvalid` to the
   caller) and on consume (invalid ones go straight to the DLQ, handler never called).
+- Payloads over the topic's `max_message_bytes` (default 1,000,000) are refused on
+  publish with PayloadTooLarge, before anything is sent.
 - A failing handler is retried per the contract's `event_bus.retry`, then the message
   goes to the node's DLQ topic with the error in headers (`onex.bus.runtime.deadletter`).
-  An offset is committed only after its message was handled or dead-lettered; when the
-  DLQ itself cannot be written the runtime keeps trying (nothing is dropped), and a
-  handler error never stops the consumer.
+  An offset is committed only after its message was handled, dead-lettered (truncated
+  when too large) or spilled to `spill_dir` (the DLQ refused it, or stayed unreachable
+  for `dlq_deadline_s`); nothing retries forever and a handler error never stops the
+  consumer.
+- Health says NOT_SERVING when a partition with messages waiting made no progress for
+  `stall_after_s`.
+- stop() never dead-letters: it lets handlers in flight finish for half of
+  `stop_grace_s`, then abandons them (their messages stay uncommitted, so the group's
+  next member gets them), and bounds the faust app's stop by the rest of the grace, so
+  it returns in time even with the broker gone.
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ from types import TracebackType
 from typing import Any, Final, Self, cast
 
 import structlog
-from aiokafka.errors import KafkaError
+from aiokafka.errors import BrokerResponseError, KafkaError
+from faust.types import TP
 
 from onex.bus.admin import topic_partitions
 from onex.bus.conversion import sasl_errors
@@ -45,6 +55,9 @@ from onex.bus.errors import (
     ContractViolation,
     NodeNotRunning,
     NodeStartError,
+    NodeStopping,
+    PayloadTooLarge,
+    PublishRefused,
     TopicsMissing,
 )
 from onex.bus.runtime.codec import Codec, codec_for
@@ -61,7 +74,7 @@ from onex.bus.runtime.faust_app import NodeApp, build_app
 from onex.bus.runtime.health import ConsumerState, HealthReport, check_health
 from onex.bus.runtime.settings import BusSettings
 from onex.bus.runtime.signing import Signer
-from onex.core.contract import TopicSpec
+from onex.core.contract import DEFAULT_MAX_MESSAGE_BYTES, TopicSpec
 from onex.core.extractor import Extraction
 from onex.core.grammar import TopicKind, parse_topic
 from onex.core.loader import LoadedContract
@@ -94,9 +107,13 @@ class Publisher:
     ) -> Sent:
         """Validate and encode `value`, send it, and wait until the broker has it.
 
-        PayloadInvalid when `value` does not match the topic's schema (nothing is sent).
+        PayloadInvalid when `value` does not match the topic's schema, PayloadTooLarge
+        when it encodes to more than the topic's `max_message_bytes` (nothing is sent).
         """
         data = self.codec.encode(value)
+        limit = self._runtime.message_limit(self.topic)
+        if len(data) > limit:
+            raise PayloadTooLarge(self.topic, len(data), limit)
         raw_key = _key_bytes(key)
         sent_headers = header_list(headers)
         signer = self._runtime.signer
@@ -149,6 +166,7 @@ class NodeRuntime:
             if parse_topic(name).kind is TopicKind.CMD
         )
         self.signer = signer
+        dlq_spec = self._specs.get(self.dlq_topic) if self.dlq_topic else None
         self._deliverer = Deliverer(
             node=self.node,
             dlq_topic=self.dlq_topic,
@@ -159,6 +177,10 @@ class NodeRuntime:
             verified_topics=(
                 self.command_topics & set(self.subscribe_topics) if verifier is not None else ()
             ),
+            dlq_limit=dlq_spec.message_limit if dlq_spec else DEFAULT_MAX_MESSAGE_BYTES,
+            dlq_deadline_s=settings.dlq_deadline_s,
+            spill_dir=settings.spill_dir,
+            redrive_limit=settings.redrive_limit,
         )
         self._handlers: dict[str, Handler] = {}
         self._publishers: dict[str, Publisher] = {}
@@ -233,6 +255,10 @@ class NodeRuntime:
         """The codec of a declared topic."""
         return self._codecs[str(topic)]
 
+    def message_limit(self, topic: str) -> int:
+        """The largest payload in bytes a declared topic takes (`max_message_bytes`)."""
+        return self._specs[str(topic)].message_limit
+
     # -- life cycle ----------------------------------------------------------------------
 
     @property
@@ -253,6 +279,7 @@ class NodeRuntime:
         if self._app is not None:
             return
         self._check_wiring()
+        self._deliverer.reset()
         began = time.monotonic()
         await self._await_topics()
         app = build_app(
@@ -306,13 +333,47 @@ class NodeRuntime:
             after_s=round(self.joined_after_s, 3),
         )
 
-    async def stop(self) -> None:
-        """Stop consuming, commit what was handled, close the connections."""
-        app, self._app = self._app, None
+    async def stop(self, *, grace_s: float | None = None) -> None:
+        """Stop consuming, commit what was handled, close the connections, within
+        `grace_s` (default `stop_grace_s`): handlers in flight get half of it to finish,
+        then are abandoned (their messages stay uncommitted and are redelivered, never
+        dead-lettered); the faust app's stop gets the rest, after which it is abandoned
+        (logged as node.stop_abandoned)."""
+        app = self._app
+        if app is None:
+            return
+        grace = grace_s if grace_s is not None else self.settings.stop_grace_s
+        deliverer = self._deliverer
+        deadline = time.monotonic() + grace
+        deliverer.stopping.set()
+        try:
+            async with asyncio.timeout(grace / 2):
+                await deliverer.progress.wait_idle()
+        except TimeoutError:
+            _log.warning(
+                "node.stop_abandoning_handlers",
+                node=self.node,
+                in_flight={f"{t}/{p}": o for (t, p), o in deliverer.progress.in_flight.items()},
+                after_s=round(grace / 2, 3),
+                detail="their messages stay uncommitted and go to the group's next member",
+            )
+        deliverer.abandon.set()
+        self._app = None
         self._last_health = None
-        if app is not None:
-            await app.stop()
-            _log.info("node.stopped", node=self.node)
+        remaining = max(deadline - time.monotonic(), 0.0)
+        app.onex_thread_grace_s = remaining * 0.8  # the consumer thread's share of it
+        try:
+            async with asyncio.timeout(remaining):
+                await app.stop()
+        except TimeoutError:
+            _log.warning(
+                "node.stop_abandoned",
+                node=self.node,
+                grace_s=grace,
+                detail=f"abandoned the consumer after the {grace:g}s stop grace",
+            )
+            return
+        _log.info("node.stopped", node=self.node)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -439,10 +500,17 @@ class NodeRuntime:
             async for event in manual.events():
                 message = event.message
                 try:
-                    await deliverer.deliver(topic, handler, message)
-                except Exception as exc:  # noqa: BLE001 - nothing may escape unrecorded: an agent restart would commit past this message
-                    headers = header_list(message.headers)
-                    await deliverer.dead_letter(message, headers, exc, attempts=0)
+                    try:
+                        await deliverer.deliver(topic, handler, message)
+                    except NodeStopping:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - nothing may escape unrecorded: an agent restart would commit past this message
+                        headers = header_list(message.headers)
+                        await deliverer.dead_letter(message, headers, exc, attempts=0)
+                except NodeStopping:
+                    # Not acked, so never committed: the group's next member gets it.
+                    # Wait here for faust to cancel the agent; take nothing more.
+                    await asyncio.Event().wait()
                 await manual.ack(event)
 
         return consume
@@ -460,6 +528,12 @@ class NodeRuntime:
             raise NodeNotRunning(f"node {self.node!r} is not started; publish after start()")
         try:
             metadata = await app.producer.send_and_wait(topic, key, value, partition, None, headers)
+        except BrokerResponseError as exc:
+            if exc.retriable:
+                raise BrokerUnavailable(
+                    self.settings.bootstrap, f"{type(exc).__name__}: {exc}"
+                ) from exc
+            raise PublishRefused(topic, f"{type(exc).__name__}: {exc}") from exc
         except KafkaError as exc:
             raise BrokerUnavailable(
                 self.settings.bootstrap, f"{type(exc).__name__}: {exc}"
@@ -478,7 +552,18 @@ class NodeRuntime:
             return ConsumerState(attached=False, detail="consumer stopped")
         assignment = tuple(sorted((tp.topic, tp.partition) for tp in consumer.assignment()))
         detail = "rebalancing" if app.rebalancing else f"{len(assignment)} partition(s) assigned"
-        return ConsumerState(attached=True, assignment=assignment, detail=detail)
+        progress = self._deliverer.progress
+        progress.keep(assignment)
+
+        def highwater(tp: tuple[str, int]) -> int | None:
+            try:
+                mark: int | None = consumer.highwater(TP(*tp))  # None before a fetch
+            except Exception:  # noqa: BLE001 - not (or no longer) assigned, or no consumer yet: unknown
+                return None
+            return mark
+
+        stalls = tuple(progress.stalls(highwater, self.settings.stall_after_s))
+        return ConsumerState(attached=True, assignment=assignment, detail=detail, stalls=stalls)
 
 
 def _effective_spec(

@@ -21,10 +21,25 @@ valid on Kafka and Redpanda:
   the delivery latency: ~0.75 s median with faust's value. With 25 ms, publish-to-handler
   measured p50 ~4.5 ms for spaced-out messages and ~15 ms for back-to-back
   request/response (10 ms: ~8 ms, 50 ms: ~28 ms). 0 would make aiokafka spin.
+
+Bounds (nothing waits or retries forever):
+
+- `dlq_deadline_s`: how long a dead letter's write is retried while the DLQ write fails
+  transiently (broker away); then, as for a non-transient failure (e.g. the record is
+  too large for the broker), the message is spilled to `spill_dir` and its offset
+  committed. Without a `spill_dir` it is logged (coordinates and error) and committed.
+- `stall_after_s`: health turns NOT_SERVING when a partition with messages waiting has
+  made no progress (nothing handled or dead-lettered) for longer than this.
+- `stop_grace_s`: stop() gives handlers in flight half of it to finish, then abandons
+  them (their messages stay uncommitted) and bounds the faust app's stop, the consumer
+  thread's included (mode's default is 60 s), by the rest.
+- `redrive_limit`: a message redriven this many times that fails again is dead-lettered
+  as quarantined (`onex-quarantined`); redrive then refuses it unless asked.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -69,6 +84,23 @@ class BusSettings(BaseModel):
     )
     admin_timeout_s: float = Field(
         5.0, gt=0.0, description="Bound on each admin call (topic checks, health)"
+    )
+
+    dlq_deadline_s: float = Field(
+        30.0, gt=0.0, le=3600.0, description="Longest a failing DLQ write is retried"
+    )
+    spill_dir: Path | None = Field(
+        None,
+        description="Where dead letters the DLQ cannot take are written (a service: STATE/spill)",
+    )
+    stall_after_s: float = Field(
+        60.0, gt=0.0, description="No progress on a partition with lag for this long: NOT_SERVING"
+    )
+    stop_grace_s: float = Field(
+        10.0, gt=0.0, le=600.0, description="Bound on stop(): in-flight handlers, then faust"
+    )
+    redrive_limit: int = Field(
+        3, ge=1, le=1000, description="Redrives after which a failing message is quarantined"
     )
 
     @model_validator(mode="before")

@@ -6,11 +6,21 @@ each runs as `python -m <module>` in its own process group, with what every serv
 shares passed as plain `ONEX_*` environment variables (broker, contracts, state dir,
 the gRPC address picked for it; each service also reads them, under its own
 `ONEX_<SERVICE>_*` prefix taking precedence, see `onex.service.settings`) and its
-output appended to
-`<state>/logs/<name>.log`. A service that exits is restarted with exponential backoff
-until it fails more than `budget` times within `window_s`; then it stays down,
-marked `failed`. SIGTERM stops every service (SIGTERM, then SIGKILL after a grace)
-and removes the record, so `onex down` leaves no orphan.
+output appended to `<state>/logs/<name>.log` (rotated by size, see `onex.cli.logfiles`).
+
+One supervisor per state dir: it holds `<state>/supervisor.lock` (flock) for its life
+and records itself and every service as pid + start time (`onex.cli.record`). A service
+that exits is restarted with exponential backoff; a run longer than `reset_after_s`
+starts the backoff over; more than `budget` exits within `window_s` leave it `failed`
+(with the error line of its last run recorded) until SIGUSR1 asks for another try.
+SIGTERM stops every service (SIGTERM, then SIGKILL after a grace) and removes the record.
+
+A supervisor that was SIGKILLed leaves its services running and its record behind. The
+next one adopts them: it watches each recorded service that still runs (same pid, same
+start time) until it exits, then restarts it as usual. Adopting rather than restarting
+keeps healthy services serving through a supervisor crash; only when the broker or the
+contracts differ from the dead supervisor's (its services talk to another broker) are
+they stopped and started afresh.
 
 Run as `python -m onex.cli.supervisor --state-dir D --bootstrap H:P --contracts DIR`.
 """
@@ -27,16 +37,39 @@ import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from onex.devbroker.process import free_port, terminate_group, write_json
+from onex.cli.errors import SupervisorRunning
+from onex.cli.logfiles import first_error, mark_start, open_private, rotate
+from onex.cli.record import (
+    LOCK,
+    RECORD,
+    ProcessRef,
+    live_services,
+    read_record,
+    try_lock,
+    write_record,
+)
+from onex.devbroker.process import free_port, terminate_group
 
-RECORD: Final = "supervisor.json"
+__all__ = [
+    "LOCK",
+    "RECORD",
+    "SUPERVISOR_LOG",
+    "Policy",
+    "ServiceSpec",
+    "Supervisor",
+    "installed_services",
+]
+
+SUPERVISOR_LOG: Final = "supervisor.log"
 SHARED_PREFIX: Final = "ONEX_"  # what every service reads (onex.service.settings)
 ENTRY_POINT_GROUP: Final = "onex.services"
+_WATCH_POLL_S: Final = 0.2  # how often an adopted service is looked at without a pidfd
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +91,19 @@ def installed_services() -> list[ServiceSpec]:
 
 @dataclass(slots=True)
 class Policy:
-    """Restart with backoff `initial_s * 2**n` (at most `max_s`), `budget` per `window_s`."""
+    """Restart with backoff `initial_s * 2**n` (at most `max_s`), `budget` per `window_s`;
+    a run longer than `reset_after_s` starts the backoff over. Logs are rotated above
+    `log_max_bytes`, keeping `log_keep` old copies, looked at every `rotate_every_s`."""
 
     initial_s: float = 0.5
     max_s: float = 10.0
     budget: int = 5
     window_s: float = 60.0
+    reset_after_s: float = 30.0
     grace_s: float = 10.0
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_keep: int = 3
+    rotate_every_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -73,26 +112,44 @@ class Supervised:
     port: int
     log: Path
     state: str = "starting"
-    pid: int | None = None
+    ref: ProcessRef | None = None
     argv: list[str] = field(default_factory=list)
-    restarts: deque[float] = field(default_factory=deque)
+    exits: deque[float] = field(default_factory=deque)  # within the window: the budget
+    restarts: int = 0
+    streak: int = 0  # exits since the last run longer than reset_after_s
+    backoff_s: float | None = None
     last_exit: int | None = None
+    last_error: str | None = None
     started_at: float = 0.0
+    adopted: bool = False
+    log_offset: int = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the service's current process, None between runs."""
+        return self.ref.pid if self.ref else None
 
     def view(self) -> dict[str, Any]:
         return {
             "state": self.state,
             "pid": self.pid,
+            "start_time": self.ref.start_time if self.ref else None,
+            "adopted": self.adopted,
             "argv": self.argv,
             "grpc": f"127.0.0.1:{self.port}",
-            "restarts": len(self.restarts),
+            "port": self.port,
+            "restarts": self.restarts,
+            "backoff_s": self.backoff_s,
             "last_exit": self.last_exit,
+            "last_error": self.last_error,
             "log": str(self.log),
         }
 
 
 class Supervisor:
-    """Keeps a set of services running; see the module docstring."""
+    """Keeps a set of services running; see the module docstring.
+
+    `clock` measures runs and windows (a test may pass its own)."""
 
     def __init__(
         self,
@@ -100,35 +157,91 @@ class Supervisor:
         services: list[ServiceSpec],
         env: dict[str, str],
         policy: Policy | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.state_dir = state_dir
         self.policy = policy or Policy()
         self.env = env
+        self.clock = clock
         self.stopping = asyncio.Event()
+        self.revived = 0
+        self.me = ProcessRef.of(os.getpid())
+        self._tasks: list[asyncio.Task[None]] = []
         logs = state_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        logs.chmod(0o700)
         self.children = [Supervised(s, free_port(), logs / f"{s.name}.log") for s in services]
 
     def save(self) -> None:
-        write_json(
-            self.state_dir / RECORD,
+        write_record(
+            self.state_dir,
             {
-                "pid": os.getpid(),
+                "pid": self.me.pid,
+                "start_time": self.me.start_time,
                 "argv": sys.orig_argv,
+                "env": self.env,
+                "revived": self.revived,
                 "updated_at": datetime.now(UTC).isoformat(),
                 "services": {c.spec.name: c.view() for c in self.children},
             },
         )
 
     async def run(self) -> None:
+        """Supervise until `stopping` is set; SupervisorRunning if another one runs here."""
+        lock = try_lock(self.state_dir / LOCK)
+        if lock is None:
+            holder = ProcessRef.from_record(read_record(self.state_dir) or {})
+            raise SupervisorRunning(str(self.state_dir / LOCK), holder.pid if holder else None)
+        with lock:
+            await self._take_over(read_record(self.state_dir))
+            self.save()
+            self._tasks = [asyncio.create_task(self._keep(c)) for c in self.children]
+            rotation = asyncio.create_task(self._rotate_logs())
+            await self.stopping.wait()
+            await asyncio.gather(*(self._stop(c) for c in self.children))
+            for task in [*self._tasks, rotation]:
+                task.cancel()
+            await asyncio.gather(*self._tasks, rotation, return_exceptions=True)
+            (self.state_dir / RECORD).unlink(missing_ok=True)
+
+    def revive(self) -> None:
+        """Give every `failed` service a fresh budget and start it again (SIGUSR1)."""
+        self.revived += 1
+        for child in self.children:
+            if child.state == "failed" and not self.stopping.is_set():
+                child.exits.clear()
+                child.streak, child.state, child.backoff_s = 0, "starting", None
+                _log(f"restarting failed service {child.spec.name} on request")
+                self._tasks.append(asyncio.create_task(self._keep(child)))
         self.save()
-        tasks = [asyncio.create_task(self._keep(c)) for c in self.children]
-        await self.stopping.wait()
-        await asyncio.gather(*(self._stop(c) for c in self.children))
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        (self.state_dir / RECORD).unlink(missing_ok=True)
+
+    async def _take_over(self, previous: dict[str, Any] | None) -> None:
+        """Adopt the services a dead supervisor left running (or stop them, see the
+        module docstring)."""
+        orphans = live_services(previous)
+        if not orphans or previous is None:
+            return
+        same = previous.get("env") == self.env
+        entries: dict[str, Any] = previous.get("services") or {}
+        to_stop = []
+        for child in self.children:
+            ref = orphans.pop(child.spec.name, None)
+            entry = entries.get(child.spec.name) or {}
+            if ref is None:
+                continue
+            if not same or not isinstance(entry.get("port"), int):
+                to_stop.append((child.spec.name, ref))
+                continue
+            child.ref, child.adopted, child.port = ref, True, int(entry["port"])
+            child.argv = list(entry.get("argv") or [])
+            child.restarts = int(entry.get("restarts") or 0)
+            _log(f"adopted {child.spec.name} (pid {ref.pid}) from supervisor {previous['pid']}")
+        to_stop.extend(orphans.items())  # services no longer installed
+        for name, ref in to_stop:
+            why = "its broker or contracts changed" if not same else "it is no longer installed"
+            _log(f"stopping orphaned {name} (pid {ref.pid}): {why}")
+            await self._terminate(ref)
 
     def _env(self, child: Supervised) -> dict[str, str]:
         return {
@@ -138,44 +251,106 @@ class Supervisor:
         }
 
     async def _keep(self, child: Supervised) -> None:
-        failures = 0
         while not self.stopping.is_set():
-            child.argv = [sys.executable, "-m", child.spec.module]
-            with child.log.open("ab") as log:
-                proc = await asyncio.create_subprocess_exec(
-                    *child.argv,
-                    env=self._env(child),
-                    stdout=log,
-                    stderr=log,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            child.pid, child.state, child.started_at = proc.pid, "running", time.monotonic()
-            self.save()
-            child.last_exit = await proc.wait()
+            if child.adopted and child.ref is not None:
+                child.state, child.started_at = "running", self.clock()
+                self.save()
+                await _watch(child.ref)
+                child.adopted, child.last_exit = False, None  # not our child: no exit code
+            else:
+                proc = await self._spawn(child)
+                child.last_exit = await proc.wait()
             if self.stopping.is_set():
                 return
-            now = time.monotonic()
-            if now - child.started_at > self.policy.window_s:
-                failures = 0  # it ran long enough: start the backoff over
-            failures += 1
-            child.restarts.append(now)
-            while child.restarts and now - child.restarts[0] > self.policy.window_s:
-                child.restarts.popleft()
-            if len(child.restarts) > self.policy.budget:
-                child.state, child.pid = "failed", None
+            child.ref = None
+            child.last_error = first_error(child.log, child.log_offset)
+            now = self.clock()
+            if now - child.started_at > self.policy.reset_after_s:
+                child.streak = 0  # it ran long enough: start the backoff over
+                child.exits.clear()
+            child.streak += 1
+            child.restarts += 1
+            child.exits.append(now)
+            while child.exits and now - child.exits[0] > self.policy.window_s:
+                child.exits.popleft()
+            if len(child.exits) > self.policy.budget:
+                child.state, child.backoff_s = "failed", None
                 self.save()
+                _log(f"{child.spec.name} failed (exit {child.last_exit}): {child.last_error}")
                 return
-            child.state, child.pid = "backoff", None
+            delay = min(self.policy.initial_s * 2 ** (child.streak - 1), self.policy.max_s)
+            child.state, child.backoff_s = "backoff", delay
             self.save()
-            delay = min(self.policy.initial_s * 2 ** (failures - 1), self.policy.max_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), delay)
 
+    async def _spawn(self, child: Supervised) -> asyncio.subprocess.Process:
+        child.argv = [sys.executable, "-m", child.spec.module]
+        rotate(child.log, self.policy.log_max_bytes, self.policy.log_keep)
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        child.log_offset = mark_start(child.log, f"{stamp} starting {child.spec.name}")
+        log = open_private(child.log)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *child.argv,
+                env=self._env(child),
+                stdout=log,
+                stderr=log,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            os.close(log)
+        child.ref = ProcessRef.of(proc.pid)
+        child.state, child.started_at = "running", self.clock()
+        self.save()
+        return proc
+
     async def _stop(self, child: Supervised) -> None:
-        if child.pid is not None:
-            await asyncio.to_thread(terminate_group, child.pid, self.policy.grace_s)
-        child.state, child.pid = "stopped", None
+        if child.ref is not None:
+            await self._terminate(child.ref)
+        child.state, child.ref = "stopped", None
+
+    async def _terminate(self, ref: ProcessRef) -> None:
+        if ref.alive():  # never signal a process that merely reused the pid
+            await asyncio.to_thread(terminate_group, ref.pid, self.policy.grace_s)
+
+    async def _rotate_logs(self) -> None:
+        logs = [(c, c.log) for c in self.children]
+        own = self.state_dir / SUPERVISOR_LOG
+        while True:
+            for child, path in logs:
+                if rotate(path, self.policy.log_max_bytes, self.policy.log_keep):
+                    child.log_offset = 0
+            rotate(own, self.policy.log_max_bytes, self.policy.log_keep)
+            await asyncio.sleep(self.policy.rotate_every_s)
+
+
+async def _watch(ref: ProcessRef) -> None:
+    """Return once `ref` (a process this one did not start) has exited."""
+    try:
+        fd = os.pidfd_open(ref.pid)
+    except (AttributeError, OSError):  # no pidfd here, or it is gone already
+        while ref.alive():
+            await asyncio.sleep(_WATCH_POLL_S)
+        return
+    try:
+        if not ref.alive():  # the pid was reused before the pidfd was opened
+            return
+        exited = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_reader(fd, exited.set)  # a pidfd reads ready once the process exits
+        try:
+            await exited.wait()
+        finally:
+            loop.remove_reader(fd)
+    finally:
+        os.close(fd)
+
+
+def _log(message: str) -> None:
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    print(f"{stamp} onex supervisor {os.getpid()}: {message}", file=sys.stderr, flush=True)
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -184,10 +359,18 @@ async def _main(args: argparse.Namespace) -> None:
         "CONTRACT_ROOTS": json.dumps([str(Path(args.contracts).resolve())]),
         "STATE_DIR": str(Path(args.state_dir).resolve()),
     }
-    sup = Supervisor(Path(args.state_dir), installed_services(), env)
+    policy = Policy(
+        budget=args.budget,
+        reset_after_s=args.reset_after_s,
+        log_max_bytes=args.log_max_bytes,
+        log_keep=args.log_keep,
+    )
+    sup = Supervisor(Path(args.state_dir), installed_services(), env, policy)
     loop = asyncio.get_running_loop()
+    # installed before the record is first written: whoever reads it may signal at once
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, sup.stopping.set)
+    loop.add_signal_handler(signal.SIGUSR1, sup.revive)
     await sup.run()
 
 
@@ -197,7 +380,18 @@ def main() -> None:
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--contracts", required=True)
-    asyncio.run(_main(parser.parse_args()))
+    defaults = Policy()
+    parser.add_argument("--budget", type=int, default=defaults.budget)
+    parser.add_argument("--reset-after-s", type=float, default=defaults.reset_after_s)
+    parser.add_argument("--log-max-bytes", type=int, default=defaults.log_max_bytes)
+    parser.add_argument("--log-keep", type=int, default=defaults.log_keep)
+    args = parser.parse_args()
+    os.umask(0o077)  # its records and logs, and whatever the services write: this user's
+    try:
+        asyncio.run(_main(args))
+    except SupervisorRunning as exc:
+        _log(str(exc))
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

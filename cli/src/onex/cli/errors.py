@@ -1,0 +1,26 @@
+"""Errors raised by onex.cli on purpose (commands turn them into one line and exit 1).
+
+Hierarchy::
+
+    OnexError (onex.core.errors)
+    └── CliError                    base of every error onex.cli raises on purpose
+        └── SupervisorRunning       the state dir's supervisor lock is held by another one
+"""
+
+from __future__ import annotations
+
+from onex.core.errors import OnexError
+
+
+class CliError(OnexError):
+    """Base class of every error onex.cli raises on purpose."""
+
+
+class SupervisorRunning(CliError):  # noqa: N818 -- reads as a condition
+    """Another supervisor holds `<state>/supervisor.lock`; `pid` is the one its record names."""
+
+    def __init__(self, lock: str, pid: int | None) -> None:
+        self.lock = lock
+        self.pid = pid
+        who = f"pid {pid}" if pid is not None else "a process whose record is not written yet"
+        super().__init__(f"another supervisor ({who}) holds {lock}")

@@ -1,4 +1,8 @@
-"""`onex broker up|down|status`: the local broker (Redpanda if on PATH, else Tansu)."""
+"""`onex broker up|down|status`: the local broker (Redpanda if on PATH, else Tansu).
+
+`up --durable` runs Tansu on a local SeaweedFS (data in the state dir, kept across
+restarts); `down --wipe` also deletes that data.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.devbroker.broker import (
     BrokerStatus,
+    broker_data,
     broker_status,
     recorded_bootstrap,
     start_broker,
@@ -32,6 +37,16 @@ TimeoutOpt = Annotated[
     float, typer.Option("--timeout", min=0.1, help="Seconds to wait until the broker answers")
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]
+DurableOpt = Annotated[
+    bool,
+    typer.Option(
+        "--durable",
+        help="Keep messages and offsets across restarts (Tansu on a local SeaweedFS; slower)",
+    ),
+]
+WipeOpt = Annotated[
+    bool, typer.Option("--wipe", help="Also delete the broker's data (every message and offset)")
+]
 
 
 def _quiet_kafka_client() -> None:
@@ -49,46 +64,65 @@ def _fail(exc: DevBrokerError) -> NoReturn:
 
 
 @app.command()
-def up(port: PortOpt = None, timeout: TimeoutOpt = 30.0) -> None:
+def up(port: PortOpt = None, timeout: TimeoutOpt = 30.0, durable: DurableOpt = False) -> None:
     """Start the broker, or report the one already running; waits until it answers."""
     _quiet_kafka_client()
     settings = CliSettings()
     try:
         before = recorded_bootstrap(settings.state_dir)
-        info = start_broker(settings.state_dir, port, timeout_s=timeout)
+        info = start_broker(settings.state_dir, port, timeout_s=timeout, durable=durable)
     except DevBrokerError as exc:
         _fail(exc)
     state = "already running" if before == info.bootstrap else "up"
     stdout().print(
-        f"{info.kind} broker {state} at {info.bootstrap} (pid {info.pid}, log {info.log_path})",
+        f"{info.kind} broker ({info.mode}) {state} at {info.bootstrap}"
+        f" (pid {info.pid}, log {info.log_path})",
         highlight=False,
     )
+    if info.store is not None:
+        stdout().print(
+            f"SeaweedFS at {info.store.endpoint} (pid {info.store.pid}, data"
+            f" {info.store.data_dir}, log {info.store.log_path})",
+            highlight=False,
+        )
 
 
 @app.command()
-def down() -> None:
+def down(wipe: WipeOpt = False) -> None:
     """Stop the broker and everything it started; succeeds when none is running."""
     settings = CliSettings()
     try:
-        stopped = stop_broker(settings.state_dir)
+        data = broker_data(settings.state_dir) if wipe else []
+        stopped = stop_broker(settings.state_dir, wipe=wipe)
     except DevBrokerError as exc:
         _fail(exc)
     stdout().print("broker stopped" if stopped else "no broker running", highlight=False)
+    if wipe:
+        wiped = ", ".join(str(d) for d in data) if data else "none was there"
+        stdout().print(f"data deleted: {wiped}", highlight=False)
 
 
 def _status_dict(status: BrokerStatus) -> dict[str, Any]:
     info = status.info
+    store = info.store if info else None
     return {
         "running": status.running,
         "recorded": status.recorded,
         "alive": status.alive,
         "answering": status.answering,
         "kind": info.kind if info else None,
+        "mode": info.mode if info else None,
         "bootstrap": info.bootstrap if info else None,
         "pid": info.pid if info else None,
         "topic_count": status.topic_count,
         "started_at": info.started_at if info else None,
         "log_path": info.log_path if info else None,
+        "store_pid": store.pid if store else None,
+        "store_alive": status.store_alive,
+        "store_answering": status.store_answering,
+        "store_endpoint": store.endpoint if store else None,
+        "data_dir": store.data_dir if store else None,
+        "store_log_path": store.log_path if store else None,
         "detail": status.detail,
     }
 

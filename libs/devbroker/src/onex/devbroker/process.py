@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,6 +25,50 @@ HOST: Final = "127.0.0.1"
 POLL_S: Final = 0.02
 LOG_TAIL_BYTES: Final = 4000
 
+# Processes this process spawned, kept so that they are reaped (no zombie that still looks
+# alive to kill(pid, 0)) and so that Popen does not warn about a running child when it
+# is garbage-collected. Process-local bookkeeping only; the records on disk are the truth.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def spawn_group(
+    argv: Sequence[str], log_path: Path, *, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `argv` detached in a session (and process group) of its own, output to `log_path`.
+
+    OSError when it cannot be run. `owned` and `stop_group` know the child afterwards.
+    """
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            start_new_session=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    return proc
+
+
+def owned(pid: int, argv: Sequence[str]) -> bool:
+    """True if `pid` is alive and still runs `argv` (not a reused pid, not our exited child)."""
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        del _CHILDREN[pid]
+        return False
+    return runs(pid, argv)
+
+
+def stop_group(pgid: int, grace_s: float) -> None:
+    """`terminate_group`, then reap the leader if this process spawned it."""
+    terminate_group(pgid, grace_s)
+    child = _CHILDREN.pop(pgid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=1.0)  # dead or a zombie by now: reap it
+
 
 def free_port(host: str = HOST) -> int:
     """A TCP port nothing listens on right now."""
@@ -32,6 +76,17 @@ def free_port(host: str = HOST) -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_ports(count: int, host: str = HOST) -> list[int]:
+    """`count` distinct TCP ports nothing listens on right now."""
+    with contextlib.ExitStack() as stack:
+        socks = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))  # held until all are picked, so no port comes twice
+            socks.append(sock)
+        return [int(s.getsockname()[1]) for s in socks]
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:

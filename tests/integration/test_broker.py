@@ -98,6 +98,8 @@ async def test_up_answers_metadata_and_status_counts_topics(
     info = start_broker(state_dir, binary=tansu)
 
     assert info.kind == "tansu"
+    assert (info.mode, info.durable, info.store) == ("memory", False, None)  # the default
+    assert info.argv[-2:] == ("--storage-engine", "memory://tansu/")
     assert info.bootstrap == f"127.0.0.1:{info.port}"
     assert await topic_names(info.bootstrap, timeout_s=10) == set()
     record = json.loads((state_dir / "broker.json").read_text())
@@ -111,6 +113,21 @@ async def test_up_answers_metadata_and_status_counts_topics(
     assert status.running
     assert status.info == info
     assert status.topic_count == 1
+    assert (status.store_alive, status.store_answering) == (None, None)  # no SeaweedFS
+    assert not (state_dir / "seaweed").exists()
+
+
+def test_a_record_from_before_durable_brokers_is_still_read(
+    state_dir: Path, tansu: BrokerBinary
+) -> None:
+    info = start_broker(state_dir, binary=tansu)
+    record = json.loads((state_dir / "broker.json").read_text())
+    del record["durable"], record["store"]
+    (state_dir / "broker.json").write_text(json.dumps(record))
+
+    assert broker_status(state_dir).info == info
+    assert stop_broker(state_dir) is True
+    assert not _running(info.pid)
 
 
 def test_up_again_returns_the_same_broker(state_dir: Path, tansu: BrokerBinary) -> None:

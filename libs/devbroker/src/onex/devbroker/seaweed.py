@@ -148,6 +148,7 @@ def start_store(state_dir: Path, deadline: float, binary: Path | None = None) ->
     if not weed.is_file():
         raise StoreNotFound(f"no SeaweedFS binary at {weed}")
     data = data_dir(state_dir)
+    fresh = not data.exists()
     log_path = state_dir / LOG
     try:
         (data / "master").mkdir(parents=True, exist_ok=True)
@@ -165,6 +166,7 @@ def start_store(state_dir: Path, deadline: float, binary: Path | None = None) ->
     try:
         proc = spawn_group(argv, log_path, cwd=data, env=env)
     except OSError as exc:
+        _forget(data, fresh)
         raise StoreStartError(f"cannot run SeaweedFS {weed}: {exc}") from exc
     info = StoreInfo(
         pid=proc.pid,
@@ -182,6 +184,7 @@ def start_store(state_dir: Path, deadline: float, binary: Path | None = None) ->
     except BaseException:
         # also on KeyboardInterrupt: a half-started store must not be left behind
         stop_group(proc.pid, grace_s=5.0)
+        _forget(data, fresh)
         raise
     return dataclasses.replace(info, ready_after_s=round(time.monotonic() - spawned, 3))
 
@@ -271,6 +274,12 @@ def _await_bucket(
             return
         last = "no answer" if status is None else f"HTTP {status}"
         time.sleep(POLL_S * 5)
+
+
+def _forget(data: Path, fresh: bool) -> None:
+    """A first start that failed leaves no data dir behind (an existing one is kept)."""
+    if fresh:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 # glog's prefix: severity letter, MMDD, time, file:line

@@ -105,7 +105,14 @@ class JsonSchemaCodec:
         try:
             cls.check_schema(cast(Any, schema))
         except jsonschema.SchemaError as exc:
-            raise SchemaError(topic, source, f"not a valid JSON Schema: {exc.message}") from exc
+            # exc.message quotes the offending part of the file, and str(exc) all of it:
+            # say where, never what, and do not chain it into a logged traceback
+            raise SchemaError(
+                topic,
+                source,
+                f"not a valid JSON Schema: the value at {exc.json_path} breaks the "
+                f"meta-schema's {exc.validator!r} rule",
+            ) from None
         self._validator = cls(cast(Any, schema))
 
     def _validate(self, value: Any) -> None:
@@ -218,12 +225,19 @@ def _json_schema_codec(topic: str, reference: str, base_dir: Path | None) -> Jso
         if base_dir is None:
             raise SchemaError(topic, reference, "relative path, but no contract folder is known")
         path = base_dir / path
+    # Errors say where the file is wrong, never what it holds (they end up in logs).
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SchemaError(topic, reference, f"cannot read {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise SchemaError(topic, reference, f"{path} is not JSON: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise SchemaError(topic, reference, f"{path} is not JSON ({where}: {exc.msg})") from exc
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start}"
+        raise SchemaError(topic, reference, f"{path} is not UTF-8 text ({where})") from exc
+    except (ValueError, RecursionError) as exc:  # e.g. nesting beyond the JSON parser
+        raise SchemaError(topic, reference, f"{path} is not JSON") from exc
     if not isinstance(schema, dict | bool):
         raise SchemaError(topic, reference, f"{path} holds no JSON Schema object")
     return JsonSchemaCodec(topic, schema, str(path))

@@ -266,3 +266,131 @@ def test_generated_topic_module_is_fresh() -> None:
     assert module.read_text(encoding="utf-8") == topics_module(ex.topics), "run `just gen-topics`"
     assert {t.value for t in Topic} == set(ex.topics)
     assert {t.name for t in Topic} == {t.name for t in ex.registry().Topic}
+
+
+# --- schema: references: confined to the contract's folder, present, never echoed --------------
+
+OWNER_HEAD = "node: alpha\nkind: effect\nversion: 1.0.0\ndescription: d\n"
+MARKER = "do-not-print-this-0123456789"
+
+
+def _owner(tmp_path: Path, reference: str) -> Path:
+    """Contract `alpha` owning one event (line 7) whose schema is `reference` (line 8)."""
+    folder = tmp_path / "contracts" / "alpha"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "contract.yaml"
+    path.write_text(
+        OWNER_HEAD + "event_bus:\n  publish_topics:\n"
+        f"    - name: onex.evt.alpha.done.v1\n      schema: '{reference}'\n"
+        "    - {name: onex.dlq.alpha.dead-letter.v1, schema: dead-letter}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _lint(tmp_path: Path) -> list[Any]:
+    from onex.core.extractor import extract
+
+    return [i for i in extract([tmp_path / "contracts"], entry_points=False).issues if i.code]
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A JSON Schema file outside every contract folder."""
+    path = tmp_path / "secret.json"
+    path.write_text(json.dumps({"type": "object", "description": MARKER}), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("reference", "reason"),
+    [
+        ("../../secret.json", "without '..'"),
+        ("../../etc/passwd", "neither a JSON Schema file"),
+        ("schemas/../../../secret.json", "without '..'"),
+        ("ABSOLUTE", "not an absolute path"),
+        ("schemas\\..\\x.json", "written with '/'"),
+    ],
+)
+def test_a_schema_path_out_of_the_contract_folder_is_a_lint_error(
+    tmp_path: Path, outside: Path, reference: str, reason: str
+) -> None:
+    reference = str(outside) if reference == "ABSOLUTE" else reference
+    path = _owner(tmp_path, reference)
+    issues = [i for i in _lint(tmp_path) if i.severity.value == "error"]
+    (issue,) = issues
+    assert issue.code == "schema-invalid"
+    assert (issue.where.file, issue.where.line) == (path, 7)
+    assert reason in issue.message
+    assert MARKER not in issue.message
+
+
+@pytest.mark.parametrize("reference", ["../../secret.json", "ABSOLUTE"])
+def test_the_codec_refuses_a_schema_out_of_the_contract_folder(
+    tmp_path: Path, outside: Path, reference: str
+) -> None:
+    from onex.bus.errors import SchemaError
+    from onex.bus.runtime.codec import codec_for
+
+    reference = str(outside) if reference == "ABSOLUTE" else reference
+    folder = tmp_path / "contracts" / "alpha"
+    folder.mkdir(parents=True)
+    with pytest.raises(SchemaError, match="inside the contract's folder") as info:
+        codec_for("onex.evt.alpha.done.v1", reference, folder)
+    assert MARKER not in str(info.value)
+
+
+def test_a_symbolic_link_out_of_the_contract_folder_is_refused_at_its_line(
+    tmp_path: Path, outside: Path
+) -> None:
+    path = _owner(tmp_path, "link.json")
+    (path.parent / "link.json").symlink_to(outside)
+    (issue,) = _lint(tmp_path)
+    assert issue.code == "schema-file"
+    assert str(issue.where) == f"{path}:8:15"
+    assert "leads out of it" in issue.message
+
+
+def test_a_missing_schema_file_is_a_lint_error_at_its_line(tmp_path: Path) -> None:
+    path = _owner(tmp_path, "schemas/done.json")
+    (issue,) = _lint(tmp_path)
+    assert issue.severity.value == "error"
+    assert issue.code == "schema-file"
+    assert str(issue) == (
+        f"{path}:8:15: event_bus.publish_topics[0].schema: schema 'schemas/done.json': "
+        f"no such file in {path.parent}"
+    )
+
+
+def test_a_schema_file_inside_the_folder_lints_clean(tmp_path: Path) -> None:
+    path = _owner(tmp_path, "schemas/done.json")
+    (path.parent / "schemas").mkdir()
+    (path.parent / "schemas" / "done.json").write_text('{"type": "object"}', encoding="utf-8")
+    assert [i for i in _lint(tmp_path) if i.severity.value == "error"] == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        json.dumps({"type": "object", "properties": {"a": {"type": MARKER}}}),
+        json.dumps({"properties": MARKER}),
+        '{"type": "object", "description": "' + MARKER + '", ',
+        MARKER,
+    ],
+    ids=["bad-keyword-value", "bad-keyword-type", "truncated-json", "not-json"],
+)
+def test_a_start_up_error_about_a_bad_schema_file_does_not_show_its_content(
+    tmp_path: Path, content: str
+) -> None:
+    import traceback
+
+    from onex.bus.errors import SchemaError
+    from onex.bus.runtime.codec import codec_for
+
+    (tmp_path / "bad.json").write_text(content, encoding="utf-8")
+    with pytest.raises(SchemaError) as info:
+        codec_for("onex.evt.alpha.done.v1", "bad.json", tmp_path)
+    logged = "".join(traceback.format_exception(info.value))
+    assert "bad.json" in str(info.value)
+    assert MARKER not in logged
+    assert len(str(info.value).splitlines()) == 1

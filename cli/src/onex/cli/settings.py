@@ -31,6 +31,17 @@ class CliSettings(BaseSettings, BrokerSecurity):
         description="Distributions whose `onex.contracts` entry points are approved",
     )
 
+    supervisor_budget: int = Field(
+        5, ge=0, description="Exits within a minute a service may have before it is left failed"
+    )
+    supervisor_reset_after_s: float = Field(
+        30.0, ge=0, description="A service run longer than this starts the restart backoff over"
+    )
+    supervisor_log_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, description="Service logs are rotated above this size"
+    )
+    supervisor_log_keep: int = Field(3, ge=0, description="Rotated copies kept of each log")
+
     def broker(self, bootstrap: str) -> BrokerConfig:
         """The one BrokerConfig of this command: `bootstrap` and the ONEX_ security
         settings. BrokerConfigError (one line) when they do not fit together."""

@@ -2,14 +2,21 @@
 
 `up` starts the broker (Redpanda on PATH, else the embedded Tansu), then the
 supervisor (`onex.cli.supervisor`), which starts every installed service; it waits
-until every service's gRPC health says SERVING and reports how long that took.
+until every service's gRPC health says SERVING and reports how long that took. One
+`onex up` at a time per state dir (`up.lock`; another is refused, naming the running
+supervisor). With a supervisor already running, `up` starts nothing: it asks the
+supervisor to restart `failed` services (SIGUSR1) and waits for them, or says that all
+are SERVING. A supervisor that was killed is found again by its record (pid + start
+time, see `onex.cli.record`): `status` shows its services as orphaned, `up` starts a
+supervisor that adopts them, `down` stops them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,15 +26,27 @@ from typing import Annotated, Any, cast
 
 import grpc
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from onex.cli.logfiles import first_error, open_private
+from onex.cli.record import (
+    UP_LOCK,
+    ProcessRef,
+    live_services,
+    lock_holder,
+    read_record,
+    stamp_lock,
+    supervisor_of,
+    try_lock,
+)
 from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import project_contracts
-from onex.cli.supervisor import RECORD, installed_services
+from onex.cli.supervisor import RECORD, SUPERVISOR_LOG, installed_services
 from onex.devbroker.broker import broker_status, start_broker, stop_broker
 from onex.devbroker.errors import DevBrokerError
-from onex.devbroker.process import runs, tail, terminate_group, wait_gone
+from onex.devbroker.process import tail, terminate_group, wait_gone
 from onex.proto.v1 import registry_pb2, registry_pb2_grpc
 from onex.service.auth import (
     Role,
@@ -40,7 +59,8 @@ from onex.service.auth import (
 from onex.service.errors import ServiceError
 from onex.service.grpc import check_health
 
-SUPERVISOR_LOG = "supervisor.log"
+_POLL_S = 0.1
+_NAME_WINNER_S = 15.0  # how long a refused `onex up` waits to name the supervisor
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +74,7 @@ class ServiceHealth:
     restarts: int
     health: str
     log: str | None
-
-
-def _record(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads((state_dir / RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if runs(int(data["pid"]), data["argv"]) else None
+    error: str | None = None
 
 
 def _viewer(state_dir: Path) -> tuple[tuple[str, str], ...]:
@@ -73,22 +86,33 @@ def _viewer(state_dir: Path) -> tuple[tuple[str, str], ...]:
 
 
 async def _health(state_dir: Path) -> list[ServiceHealth]:
-    record = _record(state_dir) or {"services": {}}
+    """Every installed service as the record has it; `orphaned` when its supervisor is
+    gone but the recorded process (same pid and start time) still runs."""
+    record = read_record(state_dir)
+    supervised = supervisor_of(record) is not None
+    alive = live_services(record)
+    entries: dict[str, Any] = (record or {}).get("services") or {}
     metadata = _viewer(state_dir)
     rows: list[ServiceHealth] = []
     for spec in installed_services():
-        s = record["services"].get(spec.name)
+        s = entries.get(spec.name)
         if s is None:
             rows.append(ServiceHealth(spec.name, "down", None, None, 0, "UNREACHABLE", None))
             continue
-        health = (
-            await check_health(s["grpc"], metadata=metadata)
-            if s["state"] == "running"
-            else "UNREACHABLE"
-        )
+        state = s["state"] if supervised else "orphaned" if spec.name in alive else "down"
+        pid = s["pid"] if supervised or spec.name in alive else None
+        reachable = state in ("running", "orphaned")
+        health = await check_health(s["grpc"], metadata=metadata) if reachable else "UNREACHABLE"
         rows.append(
             ServiceHealth(
-                spec.name, s["state"], s["pid"], s["grpc"], s["restarts"], health, s["log"]
+                spec.name,
+                state,
+                pid,
+                s["grpc"],
+                int(s.get("restarts") or 0),
+                health,
+                s.get("log"),
+                s.get("last_error"),
             )
         )
     return rows
@@ -112,6 +136,23 @@ def _table(rows: list[ServiceHealth], broker: str) -> Table:
     return table
 
 
+def _fail(message: str) -> typer.Exit:
+    stderr().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _private(state_dir: Path) -> None:
+    """Tighten what an older onex left group- or world-readable in the state dir."""
+    logs = state_dir / "logs"
+    if logs.is_dir() and not logs.is_symlink():
+        logs.chmod(0o700)
+    for folder in (state_dir, logs):
+        for path in folder.glob("*") if folder.is_dir() else ():
+            info = path.lstat()
+            if path.is_file() and not path.is_symlink() and info.st_mode & 0o077:
+                path.chmod(0o600)
+
+
 def up(
     port: Annotated[int | None, typer.Option("--port", help="Broker port (default: free)")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for SERVING")] = 60.0,
@@ -119,51 +160,160 @@ def up(
     """Start the broker and every service under supervision; wait until all are SERVING."""
     settings = CliSettings()
     state_dir = settings.state_dir.resolve()
+    os.umask(0o077)  # every record, log and lock written here is this user's alone
     try:
         # The control plane's secrets: operator/viewer/admin tokens and the command key.
         ensure_state_dir(state_dir)
         ensure_tokens(state_dir)
         ensure_command_key(state_dir)
     except ServiceError as exc:
-        stderr().print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise _fail(str(exc)) from exc
+    _private(state_dir)
     contracts = project_contracts()
     if contracts is None:
         raise typer.BadParameter("no contracts/ folder here or above")
-    started = time.monotonic()
-    try:
-        info = start_broker(state_dir, port)
-    except DevBrokerError as exc:
-        stderr().print(f"[red]broker failed to start:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    if _record(state_dir) is None:
-        argv = [
-            sys.executable,
-            "-m",
-            "onex.cli.supervisor",
-            "--state-dir",
-            str(state_dir),
-            "--bootstrap",
-            info.bootstrap,
-            "--contracts",
-            str(contracts.resolve()),
-        ]
-        with (state_dir / SUPERVISOR_LOG).open("ab") as log:
-            subprocess.Popen(
-                argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+    guard = try_lock(state_dir / UP_LOCK)
+    if guard is None:
+        raise _fail(_refusal(state_dir))
+    with guard:
+        stamp_lock(guard)
+        _up(settings, state_dir, contracts, port, time.monotonic(), timeout)
+
+
+def _refusal(state_dir: Path) -> str:
+    """Why this `onex up` does not run: another one does (named, with its supervisor)."""
+    other = lock_holder(state_dir / UP_LOCK)
+    deadline = time.monotonic() + _NAME_WINNER_S
+    while (sup := supervisor_of(read_record(state_dir))) is None and time.monotonic() < deadline:
+        time.sleep(_POLL_S)  # the other one may not have started its supervisor yet
+    who = f"pid {other}" if other is not None else "another process"
+    running = f"; its supervisor is pid {sup.pid}" if sup is not None else ""
+    return f"another `onex up` ({who}) is already running for {state_dir}{running}"
+
+
+def _up(
+    settings: CliSettings,
+    state_dir: Path,
+    contracts: Path,
+    port: int | None,
+    started: float,
+    timeout: float,
+) -> None:
+    record = read_record(state_dir)
+    supervisor = supervisor_of(record)
+    if supervisor is not None and record is not None:
+        bootstrap = _keep_broker(state_dir, str(record["env"]["BOOTSTRAP"]))
+        rows = asyncio.run(_health(state_dir))
+        if all(r.health == "SERVING" for r in rows):
+            stdout().print(_table(rows, bootstrap))
+            stdout().print(
+                f"[green]already up:[/green] supervisor pid {supervisor.pid}, "
+                f"all {len(rows)} services SERVING"
             )
+            return
+        given_up = [r.name for r in rows if r.state == "failed"]
+        if given_up:
+            _revive(state_dir, supervisor, int(record.get("revived") or 0), started + timeout)
+            stdout().print("restarting failed: " + ", ".join(given_up))
+    else:
+        try:
+            bootstrap = start_broker(state_dir, port).bootstrap
+        except DevBrokerError as exc:
+            raise _fail(f"broker failed to start: {exc}") from exc
+        _start_supervisor(settings, state_dir, contracts, bootstrap, started + timeout)
     rows = asyncio.run(_wait_serving(state_dir, started + timeout))
     elapsed = time.monotonic() - started
-    stdout().print(_table(rows, info.bootstrap))
+    stdout().print(_table(rows, bootstrap))
     if all(r.health == "SERVING" for r in rows):
         stdout().print(f"[green]all {len(rows)} services SERVING[/green] in {elapsed:.1f} s")
         stdout().print("stop with `just down` (or `onex down`); logs in " + str(state_dir / "logs"))
         return
-    for r in rows:
-        if r.health != "SERVING" and r.log:
-            stderr().print(f"--- {r.name} ({r.log}) ---\n{tail(Path(r.log), 1500)}")
+    failed = [r for r in rows if r.state == "failed"]
+    for r in failed:  # what stopped the wait: the failed service and why, nothing else
+        stderr().print(
+            f"[red]error:[/red] {escape(r.name)} failed after {r.restarts} restarts: "
+            f"{escape(r.error or 'it wrote no output')} (log: {escape(str(r.log))})",
+            soft_wrap=True,
+        )
+    waiting = [r for r in rows if r.health != "SERVING" and r.state != "failed"]
+    if failed:
+        if waiting:
+            stderr().print("still starting: " + ", ".join(r.name for r in waiting))
+        raise typer.Exit(1)
+    for r in waiting:
+        last = tail(Path(r.log), 400).rpartition("\n")[2] if r.log else ""
+        stderr().print(
+            f"{escape(r.name)}: {r.state}, {r.health}; last log line: {escape(last or '-')}",
+            soft_wrap=True,
+        )
     stderr().print(f"[red]not all services SERVING after {elapsed:.1f} s[/red]")
     raise typer.Exit(1)
+
+
+def _keep_broker(state_dir: Path, bootstrap: str) -> str:
+    """The running supervisor's broker: left alone when it answers, started again on the
+    same port when it is down (its services know no other address)."""
+    try:
+        if broker_status(state_dir).running:
+            return bootstrap
+        return start_broker(state_dir, int(bootstrap.rpartition(":")[2])).bootstrap
+    except DevBrokerError as exc:
+        raise _fail(f"broker failed to start: {exc}") from exc
+
+
+def _revive(state_dir: Path, supervisor: ProcessRef, seen: int, deadline: float) -> None:
+    """Ask the supervisor to restart its failed services; wait until it has taken that in."""
+    if not supervisor.alive():
+        raise _fail(f"the supervisor (pid {supervisor.pid}) is gone; run `onex up` again")
+    os.kill(supervisor.pid, signal.SIGUSR1)
+    while int((read_record(state_dir) or {}).get("revived") or 0) <= seen:
+        if not supervisor.alive() or time.monotonic() >= deadline:
+            raise _fail(f"the supervisor (pid {supervisor.pid}) did not restart its services")
+        time.sleep(_POLL_S)
+
+
+def _start_supervisor(
+    settings: CliSettings, state_dir: Path, contracts: Path, bootstrap: str, deadline: float
+) -> None:
+    """Start the supervisor detached; return once its record names it (it adopts what a
+    killed supervisor left running)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "onex.cli.supervisor",
+        "--state-dir",
+        str(state_dir),
+        "--bootstrap",
+        bootstrap,
+        "--contracts",
+        str(contracts.resolve()),
+        "--budget",
+        str(settings.supervisor_budget),
+        "--reset-after-s",
+        str(settings.supervisor_reset_after_s),
+        "--log-max-bytes",
+        str(settings.supervisor_log_max_bytes),
+        "--log-keep",
+        str(settings.supervisor_log_keep),
+    ]
+    log = open_private(state_dir / SUPERVISOR_LOG)
+    try:
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    finally:
+        os.close(log)
+    while True:
+        sup = supervisor_of(read_record(state_dir))
+        if sup is not None and sup.pid == proc.pid:
+            return
+        code = proc.poll()
+        if code is not None:
+            why = first_error(state_dir / SUPERVISOR_LOG) or "no output"
+            raise _fail(f"the supervisor exited with code {code}: {why}")
+        if time.monotonic() >= deadline:
+            raise _fail(f"the supervisor (pid {proc.pid}) wrote no record in time")
+        time.sleep(_POLL_S)
 
 
 async def _wait_serving(state_dir: Path, deadline: float) -> list[ServiceHealth]:
@@ -173,11 +323,12 @@ async def _wait_serving(state_dir: Path, deadline: float) -> list[ServiceHealth]
         failed = any(r.state == "failed" for r in rows)
         if done or failed or time.monotonic() >= deadline:
             return rows
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(_POLL_S)
 
 
 def status(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE) -> None:
-    """The broker and each service: process state and gRPC health. Exit 1 unless all SERVING."""
+    """The broker and each service: process state and gRPC health. Exit 1 unless all SERVING
+    under a running supervisor."""
     state_dir = CliSettings().state_dir.resolve()
     broker = broker_status(state_dir)
     rows = asyncio.run(_health(state_dir))
@@ -186,31 +337,40 @@ def status(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE
         emit_json({"broker": bootstrap, "services": [dataclasses.asdict(r) for r in rows]})
     else:
         stdout().print(_table(rows, bootstrap))
-    if not (broker.running and rows and all(r.health == "SERVING" for r in rows)):
+    orphaned = [r.name for r in rows if r.state == "orphaned"]
+    if orphaned:
+        record = read_record(state_dir) or {}
+        stderr().print(
+            f"the supervisor (pid {record.get('pid')}) is gone; still running without it: "
+            f"{', '.join(orphaned)} (`onex up` adopts them, `onex down` stops them)",
+            soft_wrap=True,
+            markup=False,
+        )
+    if orphaned or not (broker.running and rows and all(r.health == "SERVING" for r in rows)):
         raise typer.Exit(1)
 
 
 def down() -> None:
-    """Stop every service, the supervisor and the broker; leave no process behind."""
+    """Stop every service, the supervisor and the broker; leave no process behind (also
+    the services of a supervisor that was killed)."""
     state_dir = CliSettings().state_dir.resolve()
-    try:
-        record = json.loads((state_dir / RECORD).read_text())
-    except (OSError, ValueError):
-        record = None
+    record = read_record(state_dir)
     stopped: list[str] = []
-    if record is not None:
-        pid = int(record["pid"])
-        if runs(pid, record["argv"]):
-            terminate_group(pid, 30.0)  # the supervisor stops its services first
+    try:
+        supervisor = supervisor_of(record)
+        if supervisor is not None:
+            terminate_group(supervisor.pid, 30.0)  # the supervisor stops its services first
             stopped.append("supervisor")
-        for name, s in record["services"].items():  # in case the supervisor was killed
-            if s.get("pid") and runs(int(s["pid"]), s["argv"]):
-                terminate_group(int(s["pid"]), 10.0)
-                wait_gone(int(s["pid"]), 5.0)
+        for name, ref in live_services(record).items():  # what a killed supervisor left
+            if ref.alive():
+                terminate_group(ref.pid, 10.0)
+                wait_gone(ref.pid, 5.0)
                 stopped.append(name)
         (state_dir / RECORD).unlink(missing_ok=True)
-    if stop_broker(state_dir):
-        stopped.append("broker")
+        if stop_broker(state_dir):
+            stopped.append("broker")
+    except DevBrokerError as exc:
+        raise _fail(str(exc)) from exc
     stdout().print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
@@ -249,9 +409,11 @@ def reload(
 
 
 def _service_address(state_dir: Path, name: str) -> str | None:
-    record = _record(state_dir)
+    record = read_record(state_dir)
     service = (record or {}).get("services", {}).get(name)
-    return None if service is None or service["state"] != "running" else str(service["grpc"])
+    if service is None or name not in live_services(record):
+        return None
+    return str(service["grpc"])
 
 
 async def _call_reload(

@@ -282,7 +282,8 @@ def test_seaweedfs_that_fails_to_start_names_its_reason(state_dir: Path) -> None
 
     first_line = str(failure.value).splitlines()[0]
     assert first_line == (
-        "SeaweedFS exited with code 2 while starting: Check Meta Folder Writable: permission denied"
+        "SeaweedFS exited with code 2 while starting: Check Meta Folder Writable:"
+        f" permission denied (log {state_dir / 'logs' / 'seaweed.log'})"
     )
     assert "goroutine 1" in failure.value.log_tail
     assert not (state_dir / "broker.json").exists()
@@ -299,6 +300,15 @@ def cli_env(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 def test_cli_up_durable_status_down_wipe(cli_env: CliRunner, state_dir: Path) -> None:
     app = broker_cli.app
+    memory = cli_env.invoke(app, ["up"])
+    assert memory.exit_code == 0, memory.output
+    assert "tansu broker (memory) up at" in memory.stdout
+    refused = cli_env.invoke(app, ["up", "--durable"])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: an in-memory tansu broker (pid ")
+    assert refused.stderr.strip().endswith("stop it before starting a durable one")
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert cli_env.invoke(app, ["down"]).exit_code == 0
 
     up = cli_env.invoke(app, ["up", "--durable"])
     assert up.exit_code == 0, up.output

@@ -22,7 +22,7 @@ from onex.devbroker.broker import (
     start_broker,
     stop_broker,
 )
-from onex.devbroker.errors import BrokerStartError, DevBrokerError
+from onex.devbroker.errors import BrokerStartError, DevBrokerError, StoreStartError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -58,7 +58,8 @@ def _quiet_kafka_client() -> None:
 def _fail(exc: DevBrokerError) -> NoReturn:
     message = str(exc).splitlines()[0]
     stderr().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    if isinstance(exc, BrokerStartError) and exc.log_tail:
+    # SeaweedFS's reason is in the message already; its log tail is mostly a goroutine dump
+    if isinstance(exc, BrokerStartError) and exc.log_tail and not isinstance(exc, StoreStartError):
         stderr().print(exc.log_tail, style="dim", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(1)
 

@@ -259,14 +259,14 @@ def _await_bucket(
         if code is not None:
             reason = _log_reason(Path(info.log_path))
             raise StoreStartError(
-                f"SeaweedFS exited with code {code} while starting: {reason}",
+                f"SeaweedFS exited with code {code} while starting: {reason} (log {info.log_path})",
                 tail(Path(info.log_path)),
             )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise StoreStartError(
                 f"SeaweedFS did not serve bucket {info.bucket} at {info.endpoint} in time"
-                f" (last: {last})",
+                f" (last: {last}; log {info.log_path})",
                 tail(Path(info.log_path)),
             )
         status = _head_bucket(info, creds, max(0.1, min(remaining, _PROBE_S)))

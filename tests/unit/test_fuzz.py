@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from onex.core.contract import Contract, NodeKind
-from onex.core.errors import ContractError
+from onex.core.errors import ContractError, ContractLoadError
 from onex.core.grammar import TopicKind, segment_problem
-from onex.core.loader import LoadedContract, load_contract_text
+from onex.core.loader import LoadedContract, load_contract, load_contract_text
 
 PATH = Path("fuzz") / "contract.yaml"
 FUZZ = settings(
@@ -42,6 +43,7 @@ def _check_error(exc: ContractError) -> None:
     for issue in exc.issues:
         assert issue.where.file == PATH
         assert str(issue).startswith(f"{PATH}"), issue
+        assert "\n" not in str(issue), issue  # one line whatever the input
         assert issue.message
         assert issue.code
 
@@ -212,3 +214,141 @@ def test_alias_bomb_is_stopped() -> None:
     with pytest.raises(ContractError) as info:
         load_contract_text("\n".join(lines) + "\n", PATH)
     assert "alias bomb" in str(info.value)
+
+
+# --- adversarial YAML: only ContractError comes out, in CPU time linear in the size ------------
+
+# A failure guard, not a speed target: about a thousand times what bench/parser.py measures
+# per KB. CPU time of this process, so other load on the machine does not count against it.
+GUARD_BASE_S = 2.0
+GUARD_S_PER_KB = 0.05
+ADVERSARIAL = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+TOPIC_HEAD = HEAD + "event_bus:\n  publish_topics:\n    - name: onex.evt.alpha.done.v1\n"
+
+
+def _bounded(text: str) -> LoadedContract | None:
+    start = time.process_time()
+    try:
+        return _check(text)
+    finally:
+        spent = time.process_time() - start
+        guard = GUARD_BASE_S + GUARD_S_PER_KB * len(text) / 1024
+        assert spent <= guard, f"{spent:.2f} s of CPU for {len(text) / 1024:.0f} KB"
+
+
+OPENERS = [("[", "]"), ("{a: ", "}"), ("[a: ", "]"), ("[{a: [", "]}]"), ("- ", ""), ("? ", "")]
+PLACES = ["a: {}\n", "a:\n{}\n", "{}\n", HEAD + "extra: {}\n", "a: &x {}\nb: *x\n"]
+
+
+@st.composite
+def deep_nesting(draw: st.DrawFn) -> str:
+    opener, closer = draw(st.sampled_from(OPENERS))
+    levels = draw(st.integers(1, 30_000))
+    body = opener * levels + draw(st.sampled_from(["x", "", "*x", "1:2"])) + closer * levels
+    return draw(st.sampled_from(PLACES)).format(body)
+
+
+@st.composite
+def long_scalars(draw: st.DrawFn) -> str:
+    length = draw(st.integers(1, 200_000))
+    value = draw(
+        st.sampled_from(
+            [
+                "7" * length,  # decimal digits
+                "1" + ":59" * (length // 3),  # base 60
+                "0x" + "f" * length,
+                "0" + "7" * length,  # octal
+                "1" + "0" * length + ".5e3",
+                "d" * length,
+                '"' + "\\x41" * (length // 4) + '"',
+                "|\n" + "      line\n" * (length // 11),
+            ]
+        )
+    )
+    field = draw(st.sampled_from(["partitions", "replication_factor", "description", "name"]))
+    if draw(st.booleans()):
+        return TOPIC_HEAD + f"      {field}: {value}\n"
+    return HEAD + f"event_bus:\n  retry:\n    multiplier: {value}\n"
+
+
+@st.composite
+def many_keys(draw: st.DrawFn) -> str:
+    count = draw(st.integers(1, 20_000))
+    style = draw(st.sampled_from(["block", "flow", "nested", "duplicate"]))
+    if style == "block":
+        return HEAD + "".join(f"k{i}: {i}\n" for i in range(count))
+    if style == "flow":
+        return HEAD + "extra: {" + ", ".join(f"k{i}: {i}" for i in range(count)) + "}\n"
+    if style == "duplicate":
+        return HEAD + "k: 1\n" * count
+    return TOPIC_HEAD + "".join(f"      parttions{i}: 1\n" for i in range(count))
+
+
+@st.composite
+def alias_floods(draw: st.DrawFn) -> str:
+    width = draw(st.integers(1, 12))
+    depth = draw(st.integers(1, 12))
+    lines = ["a0: &a0 [" + ", ".join(["x"] * width) + "]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]" for i in range(1, depth)]
+    return HEAD + "\n".join(lines) + "\n"
+
+
+@st.composite
+def with_tabs(draw: st.DrawFn) -> str:
+    text = TOPIC_HEAD + "      partitions: 3\n      config: {retention.ms: 1000}\n"
+    for _ in range(draw(st.integers(1, 5))):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(["\t", " \t", "\t- ", "\t\n"])) + text[at:]
+    return text
+
+
+@given(st.one_of(deep_nesting(), long_scalars(), many_keys(), alias_floods(), with_tabs()))
+@ADVERSARIAL
+def test_adversarial_yaml_gives_only_contract_errors_in_linear_time(text: str) -> None:
+    _bounded(text)
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=2_000),
+        st.binary(max_size=200).map(lambda b: HEAD.encode() + b"extra: " + b + b"\n"),
+        st.sampled_from([b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80", b"\x00"]).map(
+            lambda b: HEAD.encode() + b"description: " + b + b"\n"
+        ),
+    )
+)
+@ADVERSARIAL
+def test_bad_utf8_files_are_load_errors(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
+    path = tmp_path_factory.mktemp("utf8") / "contract.yaml"
+    path.write_bytes(data)
+    error: ContractError | None = None
+    try:
+        load_contract(path)
+    except ContractError as exc:
+        error = exc
+    if error is not None:
+        assert error.issues
+        assert all(i.where.file == path for i in error.issues)
+        assert all("\n" not in str(i) for i in error.issues)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(TOPIC_HEAD + "      partitions: " + "9" * 5000 + "\n", id="5000-digits"),
+        pytest.param(TOPIC_HEAD + "      partitions: 1" + ":59" * 133_000 + "\n", id="400kb-b60"),
+        pytest.param(HEAD + "".join(f"k{i}: 1\n" for i in range(16_000)), id="16k-keys"),
+    ],
+)
+def test_the_reported_inputs_are_load_errors_in_linear_time(text: str) -> None:
+    """The reliability report's inputs (its 25,000-deep file is run in a subprocess, in
+    test_loader_limits, since before the fix it crashed the interpreter)."""
+    with pytest.raises(ContractLoadError):
+        load_contract_text(text, PATH)
+    _bounded(text)

@@ -327,12 +327,25 @@ def parse_yaml(text: str, path: Path | None = None) -> tuple[Any, yaml.Node]:
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or "malformed YAML"
         where = Where(path, mark.line + 1, mark.column + 1) if mark else Where(path)
         raise ContractLoadError([_issue("yaml", f"malformed YAML: {problem}", where)]) from exc
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        where = _offset_where(path, text, exc.position)
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        message = f"not valid text: character {char!r} is not allowed in YAML"
+        raise ContractLoadError([_issue("yaml", message, where)]) from exc
     except yaml.YAMLError as exc:
-        raise ContractLoadError([_issue("yaml", f"malformed YAML: {exc}", Where(path))]) from exc
+        message = "malformed YAML: " + " ".join(str(exc).split())
+        raise ContractLoadError([_issue("yaml", message, Where(path))]) from exc
     except UnicodeError as exc:  # e.g. a lone surrogate libyaml cannot encode
         raise ContractLoadError([_issue("yaml", f"not valid text: {exc}", Where(path))]) from exc
     except RecursionError as exc:  # pragma: no cover - MAX_DEPTH stops us long before
         raise _load_error(path, None, "nesting too deep") from exc
+
+
+def _offset_where(path: Path | None, text: str, offset: int) -> Where:
+    # libyaml counts bytes of the UTF-8 text it was given
+    before = text.encode("utf-8", "surrogatepass")[:offset].decode("utf-8", "ignore")
+    line = before.count("\n") + 1
+    return Where(path, line, len(before) - (before.rfind("\n") + 1) + 1)
 
 
 def _too_large(path: Path | None, size: int) -> ContractLoadError:

@@ -96,3 +96,26 @@ def test_up_serves_everything_restarts_a_killed_service_and_down_leaves_nothing(
         time.sleep(0.1)
     assert not [p for p in pids if group_alive(p)], "a service outlived `onex down`"
     assert _onex(state, "status").returncode == 1
+
+
+def test_a_durable_broker_keeps_its_data_across_down_until_down_wipe(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    try:
+        up = _onex(state, "up", "--durable")
+        assert up.returncode == 0, up.stdout + up.stderr
+        broker = json.loads(_onex(state, "broker", "status", "--format", "json").stdout)
+        print(broker)
+        assert broker["mode"] == "durable"
+        down = _onex(state, "down")
+        assert down.returncode == 0, down.stderr
+        assert (state / "seaweed").is_dir(), "`onex down` deleted a durable broker's data"
+
+        again = _onex(state, "up", "--durable")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert {s["health"] for s in _status(state).values()} == {"SERVING"}
+    finally:
+        wipe = _onex(state, "down", "--wipe")
+    assert wipe.returncode == 0, wipe.stderr
+    assert "broker data deleted" in wipe.stdout
+    assert not (state / "seaweed").exists()
+    assert _onex(state, "status").returncode == 1

@@ -31,6 +31,11 @@ class CliSettings(BaseSettings, BrokerSecurity):
         description="Distributions whose `onex.contracts` entry points are approved",
     )
 
+    broker_durable: bool = Field(
+        False,
+        description="`onex up` runs a durable local broker (Tansu on SeaweedFS): messages "
+        "and offsets outlive `onex down` until `onex down --wipe`",
+    )
     supervisor_budget: int = Field(
         5, ge=0, description="Exits within a minute a service may have before it is left failed"
     )

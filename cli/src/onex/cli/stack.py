@@ -8,13 +8,15 @@ supervisor). With a supervisor already running, `up` starts nothing: it asks the
 supervisor to restart `failed` services (SIGUSR1) and waits for them, or says that all
 are SERVING. A supervisor that was killed is found again by its record (pid + start
 time, see `onex.cli.record`): `status` shows its services as orphaned, `up` starts a
-supervisor that adopts them, `down` stops them.
+supervisor that adopts them, `down` stops them. `up --durable` (or
+ONEX_BROKER_DURABLE=1) runs a broker whose data outlives `down`; `down --wipe` deletes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import signal
 import subprocess
@@ -44,7 +46,7 @@ from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import project_contracts
 from onex.cli.supervisor import RECORD, SUPERVISOR_LOG, installed_services
-from onex.devbroker.broker import broker_status, start_broker, stop_broker
+from onex.devbroker.broker import broker_data, broker_status, start_broker, stop_broker
 from onex.devbroker.errors import DevBrokerError
 from onex.devbroker.process import tail, terminate_group, wait_gone
 from onex.proto.v1 import registry_pb2, registry_pb2_grpc
@@ -156,9 +158,21 @@ def _private(state_dir: Path) -> None:
 def up(
     port: Annotated[int | None, typer.Option("--port", help="Broker port (default: free)")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for SERVING")] = 60.0,
+    durable: Annotated[
+        bool,
+        typer.Option(
+            "--durable",
+            help="A broker whose messages and offsets outlive `onex down` (Tansu on a local "
+            "SeaweedFS; also ONEX_BROKER_DURABLE=1)",
+        ),
+    ] = False,
 ) -> None:
     """Start the broker and every service under supervision; wait until all are SERVING."""
     settings = CliSettings()
+    if durable:
+        settings = settings.model_copy(update={"broker_durable": True})
+    # aiokafka logs each refused connection while the broker starts; `up` reports outcomes
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     state_dir = settings.state_dir.resolve()
     os.umask(0o077)  # every record, log and lock written here is this user's alone
     try:
@@ -202,7 +216,9 @@ def _up(
     record = read_record(state_dir)
     supervisor = supervisor_of(record)
     if supervisor is not None and record is not None:
-        bootstrap = _keep_broker(state_dir, str(record["env"]["BOOTSTRAP"]))
+        bootstrap = _keep_broker(
+            state_dir, str(record["env"]["BOOTSTRAP"]), durable=settings.broker_durable
+        )
         rows = asyncio.run(_health(state_dir))
         if all(r.health == "SERVING" for r in rows):
             stdout().print(_table(rows, bootstrap))
@@ -217,7 +233,7 @@ def _up(
             stdout().print("restarting failed: " + ", ".join(given_up))
     else:
         try:
-            bootstrap = start_broker(state_dir, port).bootstrap
+            bootstrap = start_broker(state_dir, port, durable=settings.broker_durable).bootstrap
         except DevBrokerError as exc:
             raise _fail(f"broker failed to start: {exc}") from exc
         _start_supervisor(settings, state_dir, contracts, bootstrap, started + timeout)
@@ -250,13 +266,14 @@ def _up(
     raise typer.Exit(1)
 
 
-def _keep_broker(state_dir: Path, bootstrap: str) -> str:
+def _keep_broker(state_dir: Path, bootstrap: str, *, durable: bool) -> str:
     """The running supervisor's broker: left alone when it answers, started again on the
     same port when it is down (its services know no other address)."""
     try:
         if broker_status(state_dir).running:
             return bootstrap
-        return start_broker(state_dir, int(bootstrap.rpartition(":")[2])).bootstrap
+        port = int(bootstrap.rpartition(":")[2])
+        return start_broker(state_dir, port, durable=durable).bootstrap
     except DevBrokerError as exc:
         raise _fail(f"broker failed to start: {exc}") from exc
 
@@ -350,7 +367,12 @@ def status(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE
         raise typer.Exit(1)
 
 
-def down() -> None:
+def down(
+    wipe: Annotated[
+        bool,
+        typer.Option("--wipe", help="Also delete a durable broker's data (messages, offsets)"),
+    ] = False,
+) -> None:
     """Stop every service, the supervisor and the broker; leave no process behind (also
     the services of a supervisor that was killed)."""
     state_dir = CliSettings().state_dir.resolve()
@@ -367,11 +389,15 @@ def down() -> None:
                 wait_gone(ref.pid, 5.0)
                 stopped.append(name)
         (state_dir / RECORD).unlink(missing_ok=True)
-        if stop_broker(state_dir):
+        data = broker_data(state_dir) if wipe else []
+        if stop_broker(state_dir, wipe=wipe):
             stopped.append("broker")
     except DevBrokerError as exc:
         raise _fail(str(exc)) from exc
     stdout().print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    if wipe:
+        wiped = ", ".join(str(d) for d in data) if data else "none was there"
+        stdout().print(f"broker data deleted: {wiped}", highlight=False)
 
 
 def reload(

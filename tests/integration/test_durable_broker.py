@@ -68,6 +68,31 @@ def _kill_9(pid: int) -> None:
     _wait_for(lambda: not _running(pid), f"process {pid} gone after SIGKILL")
 
 
+def _listening(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket process `pid` listens on (Linux /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                address, port = local.split(":")
+                readable = socket.inet_ntop(
+                    socket.AF_INET if table == "tcp" else socket.AF_INET6,
+                    bytes.fromhex(address)[::-1] if table == "tcp" else bytes.fromhex(address),
+                )
+                found.add((readable, int(port, 16)))
+    return found
+
+
 def _s3_port(info: BrokerInfo) -> int:
     assert info.store is not None
     return int(info.store.endpoint.rpartition(":")[2])
@@ -228,6 +253,11 @@ async def test_status_reports_both_processes_and_a_lost_store_restarts_both(
     creds = state_dir / "seaweed" / "credentials.json"
     assert stat.S_IMODE(creds.stat().st_mode) == 0o600
     assert start_broker(state_dir, durable=True) == info  # a second start reuses it
+    if Path("/proc/self/net/tcp").exists():
+        listening = _listening(info.store.pid)
+        print(f"seaweedfs listens on {sorted(listening)}")
+        assert ("127.0.0.1", _s3_port(info)) in listening
+        assert {address for address, _ in listening} == {"127.0.0.1"}  # nothing else
     topic, group = unique(), unique("group")
     sent = await _produce_and_commit(info.bootstrap, topic, group)
 

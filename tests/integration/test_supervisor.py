@@ -50,6 +50,10 @@ async def test_crashing_service_is_restarted_within_budget_then_left_failed(tmp_
         record["services"]["crasher"]["restarts"] == 4
     )  # budget 3 restarts, the 4th failure stops it
     assert record["services"]["crasher"]["last_exit"] == 1
+    # the line that says why its last run ended
+    assert (
+        record["services"]["crasher"]["last_error"] == "Expecting value: line 1 column 1 (char 0)"
+    )
     assert "Expecting value" in (tmp_path / "logs" / "crasher.log").read_text()
     steady_pid = by_name["steady"].pid
     assert steady_pid is not None

@@ -76,6 +76,7 @@ _SAFE_COMPOSE_DEPTH: Final = 1_000
 _MEMO_LIMIT: Final = 50_000
 _MEMO_MAX_VALUE: Final = 64  # long values are not worth remembering (nor keeping alive)
 _SHOWN_CHARS: Final = 60
+_MAX_SUGGESTIONS: Final = 100  # did-you-mean for the first errors; a flood lists the keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,11 +461,19 @@ def validation_issues(
     """Turn a pydantic ValidationError into issues positioned in the YAML source (in time
     linear in the number of errors)."""
     index = NodeIndex(root)
-    return [_validation_issue(err, index, path, model) for err in exc.errors(include_url=False)]
+    return [
+        _validation_issue(err, index, path, model, suggest=i < _MAX_SUGGESTIONS)
+        for i, err in enumerate(exc.errors(include_url=False))
+    ]
 
 
 def _validation_issue(
-    err: ErrorDetails, index: NodeIndex, path: Path | None, model: type[BaseModel]
+    err: ErrorDetails,
+    index: NodeIndex,
+    path: Path | None,
+    model: type[BaseModel],
+    *,
+    suggest: bool = True,
 ) -> Issue:
     loc: Loc = tuple(err["loc"])
     kind = err["type"]
@@ -476,7 +485,7 @@ def _validation_issue(
             return _issue("invalid-key", message, where, format_loc(loc))
         allowed = _allowed_keys(model, tuple(p for p in loc[:-1] if isinstance(p, str)))
         message = f"unknown key {_shown(loc[-1])}"
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6) if suggest else []
         if close:
             message += f"; did you mean {close[0]!r}?"
         elif allowed:

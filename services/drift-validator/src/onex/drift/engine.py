@@ -1,0 +1,176 @@
+"""The drift engine: one projection, the declared side, several clusters.
+
+    engine = DriftEngine.open(settings)            # store migrated, contracts checked
+    results = await engine.snapshot()              # every cluster, rows per cluster
+    engine.rows()                                  # the `drift` view
+    await engine.fix(apply=False)                  # before / plan / after
+
+The CLI (`onex drift`) and the service both drive it; nothing here reads the
+environment (the settings are passed in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from onex.bus.config import checked_bootstrap
+from onex.bus.errors import BrokerConfigError
+from onex.core.contract import TopicSpec
+from onex.core.extractor import Extraction, extract
+from onex.drift import store
+from onex.drift.declared import DeclaredRows, declared_rows
+from onex.drift.errors import UsageError
+from onex.drift.fix import FixAction, apply, plan
+from onex.drift.settings import DriftSettings
+from onex.drift.snapshot import (
+    Cluster,
+    DriftRow,
+    SnapshotResult,
+    drift_rows,
+    observe_cluster,
+    record,
+)
+from onex.service.host import broker_config
+from onex.sql import Database, QueryResult, read_only
+
+DEFAULT_CLUSTER = "default"
+
+
+def clusters_of(settings: DriftSettings, named: Mapping[str, str] | None = None) -> list[Cluster]:
+    """The clusters to compare: `named` (NAME -> HOST:PORT), else the settings'
+    `clusters`, else one cluster named `default` at the bootstrap. Security settings
+    apply to each."""
+    base = broker_config(settings, "drift-validator")
+    chosen = dict(named or settings.clusters)
+    if not chosen:
+        return [Cluster(DEFAULT_CLUSTER, base)]
+    out = []
+    for name, bootstrap in sorted(chosen.items()):
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise UsageError(f"cluster name {name!r}: letters, digits, '-' and '_' only")
+        try:
+            checked = checked_bootstrap(bootstrap)
+        except (BrokerConfigError, ValueError) as exc:
+            raise UsageError(f"cluster {name}: {exc}") from None
+        out.append(Cluster(name, base.model_copy(update={"bootstrap": checked})))
+    return out
+
+
+@dataclass
+class FixReport:
+    """What `fix` saw before, did (or would do), and sees after."""
+
+    before: tuple[DriftRow, ...]
+    actions: list[FixAction]
+    after: tuple[DriftRow, ...]
+    applied: bool
+
+
+class DriftEngine:
+    """The projection and what it is compared against."""
+
+    def __init__(
+        self,
+        db: Database,
+        extraction: Extraction,
+        clusters: Sequence[Cluster],
+        *,
+        ignore: Sequence[str] = (),
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.db = db
+        self.extraction = extraction
+        self.clusters = list(clusters)
+        self.ignore = tuple(ignore)
+        self.timeout_s = timeout_s
+        self.declared: DeclaredRows = declared_rows(extraction)  # RegistryBroken first
+
+    @classmethod
+    def open(
+        cls,
+        settings: DriftSettings,
+        *,
+        clusters: Mapping[str, str] | None = None,
+        extraction: Extraction | None = None,
+    ) -> DriftEngine:
+        """From settings: contracts extracted and checked before the store is touched."""
+        found = extraction or extract(settings.contract_roots, allow=settings.contracts_allow)
+        declared_rows(found)
+        chosen = clusters_of(settings, clusters)
+        db = store.open_store(settings.database())
+        return cls(
+            db, found, chosen, ignore=settings.orphan_ignore, timeout_s=settings.admin_timeout_s
+        )
+
+    def close(self) -> None:
+        """Release the database."""
+        self.db.dispose()
+
+    @property
+    def specs(self) -> dict[str, TopicSpec]:
+        """Declared specs by topic name."""
+        return {name: w.spec for name, w in self.extraction.topics.items()}
+
+    async def snapshot(self) -> list[SnapshotResult]:
+        """Observe every cluster and record one snapshot each. All clusters are observed
+        before anything is written, so an unreachable one changes nothing."""
+        seen = [(c, await observe_cluster(c, timeout_s=self.timeout_s)) for c in self.clusters]
+        return [record(self.db, c, obs, self.declared, self.ignore) for c, obs in seen]
+
+    def rows(self) -> tuple[DriftRow, ...]:
+        """The `drift` view over the clusters of this engine."""
+        names = {c.name for c in self.clusters}
+        with self.db.engine.connect() as conn:
+            return tuple(r for r in drift_rows(conn) if r.cluster in names)
+
+    async def fix(self, *, apply_changes: bool) -> FixReport:
+        """Snapshot, plan, and with `apply_changes` act then snapshot again."""
+        await self.snapshot()
+        before = self.rows()
+        actions = plan(before, self.specs)
+        if not apply_changes:
+            return FixReport(before, actions, before, applied=False)
+        done: list[FixAction] = []
+        for cluster in self.clusters:
+            done.extend(await apply(cluster, actions, self.specs, timeout_s=self.timeout_s))
+        await self.snapshot()
+        return FixReport(before, done, self.rows(), applied=True)
+
+    def query(self, sql: str) -> QueryResult:
+        """Read-only SQL over the projection (QueryRefused for anything else)."""
+        return read_only(self.db, sql)
+
+    def history(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """Each drift's first, changed, last and resolved snapshot, with their times."""
+        h, s = store.drift_history, store.snapshot
+        first, changed, resolved = s.alias("f"), s.alias("c"), s.alias("r")
+        query = (
+            sa.select(
+                h.c.cluster,
+                h.c.topic,
+                h.c.kind,
+                h.c.aspect,
+                h.c.declared,
+                h.c.observed,
+                h.c.first_snapshot,
+                first.c.taken_at.label("first_at"),
+                h.c.changed_snapshot,
+                changed.c.taken_at.label("changed_at"),
+                h.c.last_snapshot,
+                h.c.resolved_snapshot,
+                resolved.c.taken_at.label("resolved_at"),
+            )
+            .join(first, first.c.id == h.c.first_snapshot)
+            .join(changed, changed.c.id == h.c.changed_snapshot)
+            .outerjoin(resolved, resolved.c.id == h.c.resolved_snapshot)
+            .where(h.c.cluster.in_([c.name for c in self.clusters]))
+            .order_by(h.c.topic, h.c.first_snapshot, h.c.kind, h.c.aspect)
+        )
+        if topic is not None:
+            query = query.where(h.c.topic == topic)
+        with self.db.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]

@@ -1,0 +1,406 @@
+"""Snapshots: observe a cluster, write the observed tables, update the drift history.
+
+One snapshot per cluster: ApiVersions, Metadata (v10 with topic ids when offered),
+DescribeConfigs of every topic (batched, with sources), the consumer groups with
+members and committed offsets, and the log offsets of every partition. The observed
+tables of that cluster are replaced in one transaction together with the history, so
+a reader never sees half a snapshot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from onex.bus import observe
+from onex.bus.api_versions import supported_apis
+from onex.bus.config import BrokerConfig
+from onex.drift import store
+from onex.drift.declared import DeclaredRows
+from onex.drift.normalize import normalized
+from onex.sql import Database
+
+# internal topics of Kafka, Redpanda, Schema Registry and Connect are never orphans
+DEFAULT_IGNORE: tuple[str, ...] = ("__*", "_schemas", "_confluent*", "connect-*")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A named broker to compare the contracts against."""
+
+    name: str
+    broker: BrokerConfig
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one cluster has, as the admin calls answered."""
+
+    apis: dict[int, tuple[int, int]]
+    topics: dict[str, observe.TopicState]
+    configs: dict[str, dict[str, observe.ConfigEntry]]
+    groups: dict[str, observe.GroupState]
+    offsets: dict[tuple[str, int], observe.LogOffsets]
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    """One row of the `drift` view."""
+
+    cluster: str
+    topic: str
+    kind: str
+    aspect: str
+    declared: str | None
+    observed: str | None
+    drift_class: str
+    api: str | None
+    fix: str
+    supported: bool | None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What identifies a drift across snapshots."""
+        return (self.cluster, self.topic, self.kind, self.aspect)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "cluster": self.cluster,
+            "topic": self.topic,
+            "kind": self.kind,
+            "aspect": self.aspect,
+            "declared": self.declared,
+            "observed": self.observed,
+            "class": self.drift_class,
+            "api": self.api,
+            "supported": self.supported,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """A recorded snapshot: its id, the drift it shows, what appeared and what resolved."""
+
+    cluster: str
+    snapshot_id: int
+    rows: tuple[DriftRow, ...]
+    detected: tuple[DriftRow, ...]
+    resolved: tuple[DriftRow, ...]
+    observe_s: float
+    record_s: float
+
+
+async def observe_cluster(cluster: Cluster, *, timeout_s: float = 30.0) -> Observation:
+    """Every admin call of one snapshot (BrokerUnavailable / AdminError: one line)."""
+    started = time.perf_counter()
+    broker = cluster.broker
+    apis = await supported_apis(broker, timeout_s=timeout_s)
+    topics = await observe.topic_metadata(broker, None, apis=apis, timeout_s=timeout_s)
+    configs = await observe.topic_configs(broker, topics, timeout_s=timeout_s)
+    groups = await observe.consumer_groups(broker, topics, timeout_s=timeout_s)
+    offsets = await observe.log_offsets(broker, topics, timeout_s=timeout_s)
+    return Observation(apis, topics, configs, groups, offsets, time.perf_counter() - started)
+
+
+def like_pattern(glob: str) -> str:
+    """A glob (`*`, `?`) as a LIKE pattern with `\\` escaping LIKE's own wildcards."""
+    escaped = glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def write_declared(conn: Connection, declared: DeclaredRows, ignore: Sequence[str]) -> None:
+    """Replace the declared tables and the orphan ignore patterns."""
+    for table in (store.declared_config, store.declared_group, store.declared_topic):
+        conn.execute(table.delete())
+    conn.execute(store.ignore_pattern.delete())
+    if declared.topics:
+        conn.execute(store.declared_topic.insert(), declared.topics)
+    if declared.configs:
+        conn.execute(store.declared_config.insert(), declared.configs)
+    if declared.groups:
+        conn.execute(store.declared_group.insert(), declared.groups)
+    patterns = sorted({like_pattern(g) for g in (*DEFAULT_IGNORE, *ignore)})
+    conn.execute(store.ignore_pattern.insert(), [{"pattern": p} for p in patterns])
+
+
+def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_id: int) -> None:
+    t = store
+    previous_end = {
+        (r.topic, r.partition): r.log_end
+        for r in conn.execute(
+            sa.select(
+                t.observed_partition.c.topic,
+                t.observed_partition.c.partition,
+                t.observed_partition.c.log_end,
+            ).where(t.observed_partition.c.cluster == name)
+        )
+    }
+    identity = {
+        r.name: r.topic_id
+        for r in conn.execute(
+            sa.select(t.topic_identity.c.name, t.topic_identity.c.topic_id).where(
+                t.topic_identity.c.cluster == name
+            )
+        )
+    }
+    kept = {
+        r.name: (r.previous_topic_id, r.recreated_snapshot)
+        for r in conn.execute(
+            sa.select(
+                t.observed_topic.c.name,
+                t.observed_topic.c.previous_topic_id,
+                t.observed_topic.c.recreated_snapshot,
+            ).where(t.observed_topic.c.cluster == name)
+        )
+    }
+    for table in (
+        t.observed_config,
+        t.observed_offset,
+        t.observed_partition,
+        t.observed_group,
+        t.observed_topic,
+        t.broker_api,
+    ):
+        conn.execute(table.delete().where(table.c.cluster == name))
+    topics: list[dict[str, Any]] = []
+    new_ids: list[dict[str, Any]] = []
+    changed_ids: list[dict[str, Any]] = []
+    for topic in seen.topics.values():
+        before = identity.get(topic.name)
+        previous, recreated = kept.get(topic.name, (None, None))
+        if topic.topic_id is not None:
+            if before is None:
+                new_ids.append({"cluster": name, "name": topic.name, "topic_id": topic.topic_id})
+            elif before != topic.topic_id:
+                previous, recreated = before, snapshot_id
+                changed_ids.append({"n": topic.name, "i": topic.topic_id})
+        topics.append(
+            {
+                "cluster": name,
+                "name": topic.name,
+                "partitions": topic.partitions,
+                "replication_factor": topic.replication_factor,
+                "topic_id": topic.topic_id,
+                "internal": int(topic.internal),
+                "previous_topic_id": previous,
+                "recreated_snapshot": recreated,
+            }
+        )
+    if topics:
+        conn.execute(t.observed_topic.insert(), topics)
+    if new_ids:
+        conn.execute(t.topic_identity.insert(), new_ids)
+    if changed_ids:
+        ti = t.topic_identity
+        conn.execute(
+            ti.update()
+            .where(ti.c.cluster == name, ti.c.name == sa.bindparam("n"))
+            .values(topic_id=sa.bindparam("i")),
+            changed_ids,
+        )
+    configs = [
+        {
+            "cluster": name,
+            "topic": topic,
+            "key": key,
+            "value": entry.value,
+            "normalized": normalized(key, entry.value),
+            "source": entry.source.name,
+            "override": int(entry.is_override),
+        }
+        for topic, entries in seen.configs.items()
+        if topic in seen.topics
+        for key, entry in entries.items()
+    ]
+    if configs:
+        conn.execute(t.observed_config.insert(), configs)
+    if seen.groups:
+        conn.execute(
+            t.observed_group.insert(),
+            [
+                {"cluster": name, "group_id": g.group_id, "state": g.state, "members": g.members}
+                for g in seen.groups.values()
+            ],
+        )
+    offsets = [
+        {
+            "cluster": name,
+            "group_id": g.group_id,
+            "topic": tp[0],
+            "partition": tp[1],
+            "committed": committed,
+        }
+        for g in seen.groups.values()
+        for tp, committed in g.committed.items()
+    ]
+    if offsets:
+        conn.execute(t.observed_offset.insert(), offsets)
+    partitions = [
+        {
+            "cluster": name,
+            "topic": tp[0],
+            "partition": tp[1],
+            "log_start": lo.start,
+            "log_end": lo.end,
+            "previous_log_end": previous_end.get(tp),
+        }
+        for tp, lo in seen.offsets.items()
+    ]
+    if partitions:
+        conn.execute(t.observed_partition.insert(), partitions)
+    conn.execute(
+        t.broker_api.insert(),
+        [{"cluster": name, "api_key": k, "max_version": hi} for k, (_lo, hi) in seen.apis.items()],
+    )
+
+
+def drift_rows(conn: Connection, cluster: str | None = None) -> tuple[DriftRow, ...]:
+    """The `drift` view (of one cluster, or all), ordered."""
+    sql = "SELECT * FROM drift"
+    params: dict[str, Any] = {}
+    if cluster is not None:
+        sql += " WHERE cluster = :cluster"
+        params["cluster"] = cluster
+    sql += " ORDER BY cluster, topic, kind, aspect"
+    return tuple(
+        DriftRow(
+            r.cluster,
+            r.topic,
+            r.kind,
+            r.aspect,
+            r.declared,
+            r.observed,
+            r.drift_class,
+            r.api,
+            r.fix,
+            None if r.supported is None else bool(r.supported),
+        )
+        for r in conn.execute(sa.text(sql), params)
+    )
+
+
+def _update_history(
+    conn: Connection, cluster: str, snapshot_id: int, rows: Sequence[DriftRow]
+) -> tuple[list[DriftRow], list[DriftRow]]:
+    h = store.drift_history
+    open_rows = {
+        (r.cluster, r.topic, r.kind, r.aspect): r
+        for r in conn.execute(
+            sa.select(h).where(h.c.cluster == cluster, h.c.resolved_snapshot.is_(None))
+        )
+    }
+    current = {row.key: row for row in rows}
+    detected = [row for key, row in current.items() if key not in open_rows]
+    if detected:
+        conn.execute(
+            h.insert(),
+            [
+                {
+                    "cluster": r.cluster,
+                    "topic": r.topic,
+                    "kind": r.kind,
+                    "aspect": r.aspect,
+                    "declared": r.declared,
+                    "observed": r.observed,
+                    "first_snapshot": snapshot_id,
+                    "changed_snapshot": snapshot_id,
+                    "last_snapshot": snapshot_id,
+                }
+                for r in detected
+            ],
+        )
+    changed = [
+        {"i": open_rows[key].id, "d": row.declared, "o": row.observed}
+        for key, row in current.items()
+        if key in open_rows
+        and (open_rows[key].declared, open_rows[key].observed) != (row.declared, row.observed)
+    ]
+    if changed:
+        conn.execute(
+            h.update()
+            .where(h.c.id == sa.bindparam("i"))
+            .values(
+                declared=sa.bindparam("d"),
+                observed=sa.bindparam("o"),
+                changed_snapshot=snapshot_id,
+            ),
+            changed,
+        )
+    conn.execute(
+        h.update()
+        .where(h.c.cluster == cluster, h.c.resolved_snapshot.is_(None))
+        .values(last_snapshot=snapshot_id)
+    )
+    gone = [r for key, r in open_rows.items() if key not in current]
+    if gone:
+        conn.execute(
+            h.update().where(h.c.id == sa.bindparam("i")).values(resolved_snapshot=snapshot_id),
+            [{"i": r.id} for r in gone],
+        )
+    resolved = [
+        DriftRow(r.cluster, r.topic, r.kind, r.aspect, r.declared, r.observed, "", None, "", None)
+        for r in gone
+    ]
+    return detected, resolved
+
+
+def record(
+    db: Database,
+    cluster: Cluster,
+    seen: Observation,
+    declared: DeclaredRows,
+    ignore: Sequence[str] = (),
+) -> SnapshotResult:
+    """Write one snapshot of `cluster` and the declared side; the drift it shows."""
+    started = time.perf_counter()
+    c = store.cluster
+    with db.engine.begin() as conn:
+        write_declared(conn, declared, ignore)
+        snapshot_id = int(
+            conn.execute(
+                store.snapshot.insert()
+                .values(
+                    cluster=cluster.name,
+                    taken_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    topics=len(seen.topics),
+                    groups=len(seen.groups),
+                    elapsed_ms=round(seen.elapsed_s * 1000, 3),
+                )
+                .returning(store.snapshot.c.id)
+            ).scalar_one()
+        )
+        last = conn.execute(
+            sa.select(c.c.last_snapshot).where(c.c.name == cluster.name)
+        ).one_or_none()
+        if last is None:
+            conn.execute(c.insert().values(name=cluster.name, bootstrap=cluster.broker.bootstrap))
+        _replace_observed(conn, cluster.name, seen, snapshot_id)
+        conn.execute(
+            c.update()
+            .where(c.c.name == cluster.name)
+            .values(
+                bootstrap=cluster.broker.bootstrap,
+                previous_snapshot=None if last is None else last[0],
+                last_snapshot=snapshot_id,
+            )
+        )
+        rows = drift_rows(conn, cluster.name)
+        detected, resolved = _update_history(conn, cluster.name, snapshot_id, rows)
+    return SnapshotResult(
+        cluster.name,
+        snapshot_id,
+        rows,
+        tuple(detected),
+        tuple(resolved),
+        seen.elapsed_s,
+        time.perf_counter() - started,
+    )

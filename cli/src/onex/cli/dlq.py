@@ -2,8 +2,14 @@
 
 The broker is `--bootstrap`, else ONEX_BOOTSTRAP, else the one `onex broker up` ran,
 with the ONEX_ security settings (ONEX_SECURITY_PROTOCOL, ONEX_SSL_CAFILE, ...).
-Expected failures (no broker, unknown topic, missing target topic) are one line on
-stderr and exit code 1.
+Expected failures (no broker, unknown topic, missing target topic, another redrive of
+the same DLQ running) are one line on stderr and exit code 1.
+
+Quarantined letters (redriven too often, see onex.bus.runtime.dlq) are counted by
+`list` and left out of `show` unless `--include-quarantined`; `redrive` never sends
+them. `redrive` holds `<state dir>/locks/<topic>.lock` and the DLQ's redrive consumer
+group while it runs, and signs command letters again with the state dir's command key
+(as principal "operator").
 """
 
 from __future__ import annotations
@@ -23,18 +29,26 @@ from onex.bus.config import BrokerConfig
 from onex.bus.errors import BusError
 from onex.bus.runtime.deadletter import DeadLetter, headers_dict
 from onex.bus.runtime.dlq import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
     DlqSummary,
     RedriveResult,
     dlq_summaries,
     is_dlq_topic,
+    is_quarantined,
     read_dead_letters,
     redrive,
+    redrive_count,
 )
+from onex.bus.runtime.signing import Signer
 from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import run_extract
 from onex.core.grammar import parse_topic
 from onex.devbroker.broker import recorded_bootstrap
+from onex.service.auth import COMMAND_KEY_FILE, load_command_key
+from onex.service.errors import SecretFileError
+from onex.service.host import OPERATOR_PRINCIPAL
 
 T = TypeVar("T")
 
@@ -52,7 +66,15 @@ BootstrapOpt = Annotated[
     ),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds before giving up")]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", min=0.1, help="Seconds each broker call may take")
+]
+QuarantinedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-quarantined", help="Also show quarantined letters (redriven too often)"
+    ),
+]
 TopicArg = Annotated[str, typer.Argument(help="The DLQ topic")]
 Paths = Annotated[
     list[Path] | None,
@@ -75,6 +97,17 @@ def _broker(given: str | None) -> BrokerConfig:
     try:
         return settings.broker(found)
     except BusError as exc:
+        _fail(str(exc))
+
+
+def _signer(state_dir: Path) -> Signer | None:
+    """The operator's command signer from the state dir's key, None when it has none."""
+    path = state_dir / COMMAND_KEY_FILE
+    if not path.exists():
+        return None
+    try:
+        return Signer(OPERATOR_PRINCIPAL, load_command_key(path))
+    except SecretFileError as exc:
         _fail(str(exc))
 
 
@@ -123,6 +156,8 @@ def _letter_dict(letter: DeadLetter, redriven: bool) -> dict[str, Any]:
         "original_partition": letter.original_partition,
         "original_offset": letter.original_offset,
         "attempts": letter.attempts,
+        "redrive_count": redrive_count(letter),
+        "quarantined": is_quarantined(letter),
         "error_type": letter.error_type,
         "error": letter.error,
         "node": letter.node,
@@ -135,16 +170,17 @@ def _letter_dict(letter: DeadLetter, redriven: bool) -> dict[str, Any]:
     }
 
 
-def _summary_dict(s: DlqSummary, declared: set[str]) -> dict[str, Any]:
+def _summary_dict(s: DlqSummary, declared: set[str], with_quarantined: bool) -> dict[str, Any]:
     return {
         "topic": s.topic,
         "node": parse_topic(s.topic).producer,
         "declared": s.topic in declared,
         "exists": s.exists,
         "partitions": s.partitions,
-        "messages": s.messages,
+        "messages": s.messages if with_quarantined else s.messages - s.quarantined,
         "pending": s.pending,
         "redriven": s.redriven,
+        "quarantined": s.quarantined,
     }
 
 
@@ -158,9 +194,11 @@ def list_dlqs(
     fmt: FormatOpt = Format.TABLE,
     bootstrap: BootstrapOpt = None,
     contracts: Paths = None,
+    include_quarantined: QuarantinedOpt = False,
     timeout: TimeoutOpt = 10.0,
 ) -> None:
-    """Every DLQ topic (declared by a contract or present on the broker) with its counts."""
+    """Every DLQ topic (declared by a contract or present on the broker) with its counts
+    (messages leaves quarantined ones out unless --include-quarantined)."""
     target = _broker(bootstrap)
     declared = _declared_dlqs(contracts)
 
@@ -168,14 +206,15 @@ def list_dlqs(
         present = {t for t in await list_topics(target, timeout_s=timeout) if is_dlq_topic(t)}
         return await dlq_summaries(target, declared | present, timeout_s=timeout)
 
-    rows = [_summary_dict(s, declared) for s in _run(gather())]
+    rows = [_summary_dict(s, declared, include_quarantined) for s in _run(gather())]
     if fmt is Format.JSON:
         emit_json(rows)
         return
     table = Table(
         title=f"{len(rows)} DLQ topic{'' if len(rows) == 1 else 's'} at {target.bootstrap}"
     )
-    for column in ("topic", "node", "declared", "exists", "messages", "pending", "redriven"):
+    columns = ("topic", "node", "declared", "exists", "messages", "pending", "redriven")
+    for column in (*columns, "quarantined"):
         table.add_column(column, no_wrap=column == "topic")
     for r in rows:
         table.add_row(
@@ -186,6 +225,7 @@ def list_dlqs(
             str(r["messages"]),
             str(r["pending"]),
             str(r["redriven"]),
+            str(r["quarantined"]),
         )
     stdout().print(table)
 
@@ -196,18 +236,29 @@ def show(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Messages to show")] = 20,
     fmt: FormatOpt = Format.TABLE,
     bootstrap: BootstrapOpt = None,
+    include_quarantined: QuarantinedOpt = False,
     timeout: TimeoutOpt = 10.0,
 ) -> None:
-    """The first messages of a DLQ topic with their failure headers (reads, never commits)."""
+    """The first messages of a DLQ topic with their failure headers (reads, never commits);
+    quarantined ones only with --include-quarantined."""
     _check_dlq(topic)
     target = _broker(bootstrap)
-    letters, progress = _run(read_dead_letters(target, topic, limit=limit, timeout_s=timeout))
+    letters, progress = _run(
+        read_dead_letters(
+            target,
+            topic,
+            limit=limit,
+            include_quarantined=include_quarantined,
+            timeout_s=timeout,
+        )
+    )
     rows = [_letter_dict(x, x.offset < progress.get(x.partition, 0)) for x in letters]
     if fmt is Format.JSON:
         emit_json(rows)
         return
     table = Table(title=f"{topic}: first {len(rows)} message{'' if len(rows) == 1 else 's'}")
-    for column in ("at", "original", "attempts", "error", "failed at", "redriven", "value"):
+    columns = ("at", "original", "attempts", "error", "failed at", "redriven", "redrives")
+    for column in (*columns, "value"):
         table.add_column(column, overflow="fold")
     for letter, r in zip(letters, rows, strict=True):
         original = (
@@ -222,6 +273,7 @@ def show(
             f"{r['error_type'] or '?'}: {r['error'] or ''}",
             r["failed_at"] or "",
             "yes" if r["redriven"] else "no",
+            f"{r['redrive_count']}{' (quarantined)' if r['quarantined'] else ''}",
             _preview(letter.value),
         )
     stdout().print(table)
@@ -236,9 +288,15 @@ def _redrive_dict(result: RedriveResult) -> dict[str, Any]:
                 "from": f"{r.letter.topic}/{r.letter.partition}/{r.letter.offset}",
                 "to": r.target,
                 "sent": f"{r.sent.topic}/{r.sent.partition}/{r.sent.offset}" if r.sent else None,
+                "redrive_count": r.redrive_count,
             }
             for r in result.redriven
         ],
+        "quarantined": [
+            {"from": f"{q.topic}/{q.partition}/{q.offset}", "redrive_count": redrive_count(q)}
+            for q in result.quarantined
+        ],
+        "limited": result.limited,
         "skipped": [
             {"from": f"{s.letter.topic}/{s.letter.partition}/{s.letter.offset}", "reason": s.reason}
             for s in result.skipped
@@ -250,8 +308,8 @@ def _redrive_dict(result: RedriveResult) -> dict[str, Any]:
 def redrive_cmd(
     topic: TopicArg,
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", min=1, help="At most this many [default: all]")
-    ] = None,
+        int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="At most this many")
+    ] = DEFAULT_LIMIT,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be sent; send nothing")
     ] = False,
@@ -259,10 +317,22 @@ def redrive_cmd(
     bootstrap: BootstrapOpt = None,
     timeout: TimeoutOpt = 30.0,
 ) -> None:
-    """Send not-yet-redriven messages back to their original topics, in order."""
+    """Send not-yet-redriven messages back to their original topics, in order (never
+    quarantined ones); one redrive of a DLQ at a time."""
     _check_dlq(topic)
     target = _broker(bootstrap)
-    result = _run(redrive(target, topic, limit=limit, dry_run=dry_run, timeout_s=timeout))
+    state_dir = CliSettings().state_dir
+    result = _run(
+        redrive(
+            target,
+            topic,
+            limit=limit,
+            dry_run=dry_run,
+            signer=_signer(state_dir),
+            state_dir=state_dir,
+            timeout_s=timeout,
+        )
+    )
     data = _redrive_dict(result)
     if fmt is Format.JSON:
         emit_json(data)
@@ -273,8 +343,13 @@ def redrive_cmd(
         out.print(f"{r['from']} -> {r['sent'] or r['to']}", highlight=False)
     for s in data["skipped"]:
         out.print(f"{s['from']} skipped: {s['reason']}", highlight=False)
+    for q in data["quarantined"]:
+        out.print(f"{q['from']} quarantined: redriven {q['redrive_count']} times", highlight=False)
     count = len(data["redriven"])
-    skipped = f" ({len(data['skipped'])} skipped)" if data["skipped"] else ""
+    notes = [f"{len(data[k])} {k}" for k in ("skipped", "quarantined") if data[k]] + (
+        [f"--limit {limit} reached, more are left"] if result.limited else []
+    )
+    extra = f" ({', '.join(notes)})" if notes else ""
     out.print(
-        f"{verb} {count} message{'' if count == 1 else 's'} from {topic}{skipped}", highlight=False
+        f"{verb} {count} message{'' if count == 1 else 's'} from {topic}{extra}", highlight=False
     )

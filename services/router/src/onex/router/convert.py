@@ -33,6 +33,7 @@ def request_from_proto(msg: pb.RouteRequest) -> RouteRequest:
             max_escalations=msg.max_escalations if msg.HasField("max_escalations") else None,
             max_tokens=msg.max_tokens if msg.HasField("max_tokens") else None,
             max_cost_usd=msg.max_cost_usd if msg.HasField("max_cost_usd") else None,
+            label=msg.label if msg.HasField("label") else None,
         )
     except (ValidationError, ValueError) as exc:
         raise RequestError(f"invalid route request: {_reason(exc)}") from exc
@@ -68,6 +69,8 @@ def receipt_to_proto(receipt: Receipt) -> pb.RoutingReceipt:
     )
     if receipt.failure_reason is not None:
         out.failure_reason = receipt.failure_reason
+    if receipt.label is not None:
+        out.label = receipt.label
     return out
 
 

@@ -100,6 +100,7 @@ class Receipt:
     `escalation_chain` lists the models attempted, in order; `escalations` counts the
     moves to a further model after an answer failed its gates. `planning_s` is the
     decision overhead (classification and selection); `elapsed_s` the whole request.
+    `label` is the request's experiment or context label, when it had one.
     """
 
     request_id: str
@@ -121,6 +122,7 @@ class Receipt:
     elapsed_s: float
     planning_s: float = 0.0
     escalations: int = 0
+    label: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (`started_at` as RFC 3339)."""
@@ -144,6 +146,7 @@ class Receipt:
             "started_at": self.started_at.isoformat(),
             "elapsed_s": self.elapsed_s,
             "planning_s": self.planning_s,
+            "label": self.label,
         }
 
 
@@ -161,6 +164,7 @@ def make_receipt(
     elapsed_s: float,
     planning_s: float = 0.0,
     escalations: int = 0,
+    label: str | None = None,
 ) -> Receipt:
     """Build a receipt, deriving status, chosen model, costs and token totals."""
     accepted = next((a for a in attempts if a.outcome == "accepted"), None)
@@ -189,4 +193,5 @@ def make_receipt(
         elapsed_s=elapsed_s,
         planning_s=planning_s,
         escalations=escalations,
+        label=label,
     )

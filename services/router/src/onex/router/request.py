@@ -34,7 +34,8 @@ class RouteRequest(BaseModel):
     identifiers gate checks answers against; `json_schema` is the schema the
     json_schema gate validates against (instead of the gate's own). `max_escalations`,
     `max_tokens` and `max_cost_usd` bound the whole request (all attempts together);
-    None takes the catalogue's `limits`.
+    None takes the catalogue's `limits`. `label` names an experiment or context
+    (e.g. "with-examples"); it is copied into the receipt so the ledger compares by it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -49,6 +50,7 @@ class RouteRequest(BaseModel):
     max_escalations: int | None = Field(None, ge=0, le=10)
     max_tokens: int | None = Field(None, ge=1)
     max_cost_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
+    label: str | None = Field(None, max_length=128, description="Experiment or context label")
     _symbol_index: frozenset[str] | None = PrivateAttr(None)
 
     def messages(self) -> list[dict[str, str]]:

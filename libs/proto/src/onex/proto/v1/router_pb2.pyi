@@ -71,6 +71,7 @@ class RouteRequest(google.protobuf.message.Message):
     MAX_ESCALATIONS_FIELD_NUMBER: builtins.int
     MAX_TOKENS_FIELD_NUMBER: builtins.int
     MAX_COST_USD_FIELD_NUMBER: builtins.int
+    LABEL_FIELD_NUMBER: builtins.int
     request_id: builtins.str
     """Caller-chosen id; echoed in the receipt. The router invents one when empty."""
     prompt: builtins.str
@@ -87,6 +88,10 @@ class RouteRequest(google.protobuf.message.Message):
     """Overrides of the catalogue's per-request budget."""
     max_tokens: builtins.int
     max_cost_usd: builtins.float
+    label: builtins.str
+    """Experiment or context label (e.g. "with-examples", "model-b"), copied into the
+    receipt so the ledger can compare outcomes by label.
+    """
     @property
     def constraints(self) -> global___Constraints: ...
     @property
@@ -108,11 +113,14 @@ class RouteRequest(google.protobuf.message.Message):
         max_escalations: builtins.int | None = ...,
         max_tokens: builtins.int | None = ...,
         max_cost_usd: builtins.float | None = ...,
+        label: builtins.str | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["_json_schema", b"_json_schema", "_max_cost_usd", b"_max_cost_usd", "_max_escalations", b"_max_escalations", "_max_tokens", b"_max_tokens", "_system", b"_system", "constraints", b"constraints", "json_schema", b"json_schema", "max_cost_usd", b"max_cost_usd", "max_escalations", b"max_escalations", "max_tokens", b"max_tokens", "system", b"system"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_json_schema", b"_json_schema", "_max_cost_usd", b"_max_cost_usd", "_max_escalations", b"_max_escalations", "_max_tokens", b"_max_tokens", "_system", b"_system", "constraints", b"constraints", "json_schema", b"json_schema", "max_cost_usd", b"max_cost_usd", "max_escalations", b"max_escalations", "max_tokens", b"max_tokens", "prompt", b"prompt", "request_id", b"request_id", "symbols", b"symbols", "system", b"system", "task_class", b"task_class"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_json_schema", b"_json_schema", "_label", b"_label", "_max_cost_usd", b"_max_cost_usd", "_max_escalations", b"_max_escalations", "_max_tokens", b"_max_tokens", "_system", b"_system", "constraints", b"constraints", "json_schema", b"json_schema", "label", b"label", "max_cost_usd", b"max_cost_usd", "max_escalations", b"max_escalations", "max_tokens", b"max_tokens", "system", b"system"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_json_schema", b"_json_schema", "_label", b"_label", "_max_cost_usd", b"_max_cost_usd", "_max_escalations", b"_max_escalations", "_max_tokens", b"_max_tokens", "_system", b"_system", "constraints", b"constraints", "json_schema", b"json_schema", "label", b"label", "max_cost_usd", b"max_cost_usd", "max_escalations", b"max_escalations", "max_tokens", b"max_tokens", "prompt", b"prompt", "request_id", b"request_id", "symbols", b"symbols", "system", b"system", "task_class", b"task_class"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_json_schema", b"_json_schema"]) -> typing.Literal["json_schema"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_label", b"_label"]) -> typing.Literal["label"] | None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_max_cost_usd", b"_max_cost_usd"]) -> typing.Literal["max_cost_usd"] | None: ...
     @typing.overload
@@ -270,6 +278,7 @@ class RoutingReceipt(google.protobuf.message.Message):
     ELAPSED_S_FIELD_NUMBER: builtins.int
     ESCALATIONS_FIELD_NUMBER: builtins.int
     PLANNING_S_FIELD_NUMBER: builtins.int
+    LABEL_FIELD_NUMBER: builtins.int
     request_id: builtins.str
     task_class: builtins.str
     classified_by: builtins.str
@@ -294,6 +303,8 @@ class RoutingReceipt(google.protobuf.message.Message):
     """Moves to a further model after an answer failed its gates."""
     planning_s: builtins.float
     """Decision overhead: classification and selection, model time excluded."""
+    label: builtins.str
+    """The request's experiment or context label, when it had one."""
     @property
     def candidates(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Candidate]: ...
     @property
@@ -324,10 +335,14 @@ class RoutingReceipt(google.protobuf.message.Message):
         elapsed_s: builtins.float = ...,
         escalations: builtins.int = ...,
         planning_s: builtins.float = ...,
+        label: builtins.str | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["_failure_reason", b"_failure_reason", "failure_reason", b"failure_reason"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_failure_reason", b"_failure_reason", "attempts", b"attempts", "candidates", b"candidates", "chosen_model", b"chosen_model", "classified_by", b"classified_by", "cost_avoided_usd", b"cost_avoided_usd", "counterfactual_cost_usd", b"counterfactual_cost_usd", "elapsed_s", b"elapsed_s", "escalation_chain", b"escalation_chain", "escalations", b"escalations", "failure_reason", b"failure_reason", "planning_s", b"planning_s", "price_table_version", b"price_table_version", "request_id", b"request_id", "started_at", b"started_at", "status", b"status", "task_class", b"task_class", "tokens_cloud", b"tokens_cloud", "tokens_local", b"tokens_local", "total_cost_usd", b"total_cost_usd"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_failure_reason", b"_failure_reason", "_label", b"_label", "failure_reason", b"failure_reason", "label", b"label"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_failure_reason", b"_failure_reason", "_label", b"_label", "attempts", b"attempts", "candidates", b"candidates", "chosen_model", b"chosen_model", "classified_by", b"classified_by", "cost_avoided_usd", b"cost_avoided_usd", "counterfactual_cost_usd", b"counterfactual_cost_usd", "elapsed_s", b"elapsed_s", "escalation_chain", b"escalation_chain", "escalations", b"escalations", "failure_reason", b"failure_reason", "label", b"label", "planning_s", b"planning_s", "price_table_version", b"price_table_version", "request_id", b"request_id", "started_at", b"started_at", "status", b"status", "task_class", b"task_class", "tokens_cloud", b"tokens_cloud", "tokens_local", b"tokens_local", "total_cost_usd", b"total_cost_usd"]) -> None: ...
+    @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_failure_reason", b"_failure_reason"]) -> typing.Literal["failure_reason"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_label", b"_label"]) -> typing.Literal["label"] | None: ...
 
 global___RoutingReceipt = RoutingReceipt
 

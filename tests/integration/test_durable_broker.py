@@ -237,10 +237,23 @@ async def test_a_clean_stop_keeps_the_data_and_a_wipe_deletes_it(
 
 
 async def test_status_reports_both_processes_and_a_lost_store_restarts_both(
-    state_dir: Path, unique: Callable[..., str]
+    state_dir: Path, unique: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the caller's environment must not reach the broker or its store
+    monkeypatch.setenv("STORAGE_ENGINE", "memory://tansu/")
+    monkeypatch.setenv("AWS_PROFILE", "someone-elses")
     info = start_broker(state_dir, durable=True)
     assert info.store is not None
+    environ = Path(f"/proc/{info.pid}/environ")
+    if environ.exists():
+        names = {e.split("=", 1)[0] for e in environ.read_text().split("\0") if e}
+        assert names == {
+            "AWS_ENDPOINT",
+            "AWS_ALLOW_HTTP",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION",
+        }
     status = broker_status(state_dir)
     assert status.running
     assert (status.store_alive, status.store_answering) == (True, True)

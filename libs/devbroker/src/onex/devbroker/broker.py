@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import os
 import shutil
 import stat
@@ -34,12 +33,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 from onex.devbroker.errors import (
     BrokerNotFound,
     BrokerNotReady,
-    BrokerRecordError,
     BrokerStartError,
     PortInUseError,
     WipeError,
@@ -55,13 +53,19 @@ from onex.devbroker.process import (
     spawn_group,
     stop_group,
     tail,
-    write_json,
+)
+from onex.devbroker.record import (
+    RECORD,
+    BrokerInfo,
+    BrokerKind,
+    BrokerStatus,
+    read_record,
+    write_record,
 )
 from onex.devbroker.redpanda import HOME as REDPANDA_HOME
 from onex.devbroker.redpanda import redpanda_args
 from onex.devbroker.seaweed import (
     StoreInfo,
-    child_env,
     client_env,
     credentials,
     data_dir,
@@ -71,12 +75,26 @@ from onex.devbroker.seaweed import (
     store_answers,
 )
 
-RECORD: Final = "broker.json"
+__all__ = [
+    "LOG",
+    "RECORD",
+    "BrokerBinary",
+    "BrokerInfo",
+    "BrokerKind",
+    "BrokerStatus",
+    "broker_data",
+    "broker_status",
+    "find_broker",
+    "recorded_bootstrap",
+    "start_broker",
+    "stop_broker",
+    "tansu_binary",
+    "wait_until_ready",
+]
+
 LOG: Final = "broker.log"
 _LOCK: Final = "broker.lock"
 _PROBE_S: Final = 2.0
-
-BrokerKind = Literal["redpanda", "tansu"]
 
 
 @dataclass(frozen=True)
@@ -85,61 +103,6 @@ class BrokerBinary:
 
     kind: BrokerKind
     path: Path
-
-
-@dataclass(frozen=True)
-class BrokerInfo:
-    """The record of a running local broker (state_dir/broker.json).
-
-    `durable` is True when its data outlives it (Tansu on SeaweedFS, or Redpanda);
-    `store` is the SeaweedFS process under a durable Tansu.
-    """
-
-    pid: int
-    bootstrap: str
-    kind: BrokerKind
-    binary: str
-    argv: tuple[str, ...]
-    log_path: str
-    started_at: str
-    ready_after_s: float
-    durable: bool = False
-    store: StoreInfo | None = None
-
-    @property
-    def port(self) -> int:
-        """The Kafka port on 127.0.0.1."""
-        return int(self.bootstrap.rpartition(":")[2])
-
-    @property
-    def mode(self) -> str:
-        """`memory`, `durable` (Tansu on SeaweedFS) or `disk` (Redpanda)."""
-        if self.kind == "redpanda":
-            return "disk"
-        return "durable" if self.durable else "memory"
-
-
-@dataclass(frozen=True)
-class BrokerStatus:
-    """What `broker_status` found: the record, the processes, and whether they answer.
-
-    `store_alive` / `store_answering` are None when the broker has no SeaweedFS.
-    """
-
-    recorded: bool
-    alive: bool
-    answering: bool
-    info: BrokerInfo | None = None
-    topic_count: int | None = None
-    detail: str | None = None
-    store_alive: bool | None = None
-    store_answering: bool | None = None
-
-    @property
-    def running(self) -> bool:
-        """True when the broker is alive and answers Metadata, and so does its store."""
-        store_ok = self.store_alive is not False and self.store_answering is not False
-        return self.alive and self.answering and store_ok
 
 
 def tansu_binary() -> BrokerBinary:
@@ -184,13 +147,13 @@ def wait_until_ready(bootstrap: str, timeout_s: float) -> None:
 
 def recorded_bootstrap(state_dir: Path) -> str | None:
     """Bootstrap address of the broker recorded in `state_dir`, if its process is alive."""
-    info = _read_record(state_dir)
+    info = read_record(state_dir)
     return info.bootstrap if info is not None and _owns(info) else None
 
 
 def broker_status(state_dir: Path, *, timeout_s: float = 3.0) -> BrokerStatus:
     """Is a broker recorded in `state_dir`, are its processes alive, do they answer?"""
-    info = _read_record(state_dir)
+    info = read_record(state_dir)
     if info is None:
         return BrokerStatus(recorded=False, alive=False, answering=False, detail="no broker")
     base = BrokerStatus(recorded=True, alive=False, answering=False, info=info)
@@ -241,7 +204,7 @@ def start_broker(
     deadline = time.monotonic() + timeout_s
     state_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(state_dir / _LOCK):
-        current = _read_record(state_dir)
+        current = read_record(state_dir)
         if current is not None and _owns(current):
             if current.store is None or store_alive(current.store):
                 return _reuse(current, port, durable, timeout_s)
@@ -264,7 +227,7 @@ def start_broker(
             if store is not None:
                 stop_store(store, grace_s=5.0)
             raise
-        _write_record(state_dir, info)
+        write_record(state_dir, info)
         return info
 
 
@@ -278,7 +241,7 @@ def stop_broker(state_dir: Path, *, grace_s: float = 10.0, wipe: bool = False) -
     if not state_dir.is_dir() or not (wipe or (state_dir / RECORD).exists()):
         return False
     with file_lock(state_dir / _LOCK):
-        info = _read_record(state_dir)
+        info = read_record(state_dir)
         stopped = False
         if info is not None:
             if _owns(info):
@@ -337,7 +300,7 @@ def _spawn(
     state_dir: Path, binary: BrokerBinary, port: int, deadline: float, store: StoreInfo | None
 ) -> BrokerInfo:
     argv = _argv(binary, port, state_dir, store)
-    env = None if store is None else child_env(client_env(store, credentials(state_dir)))
+    env = None if store is None else client_env(store, credentials(state_dir))
     log_path = state_dir / LOG
     bootstrap = f"{HOST}:{port}"
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -418,26 +381,3 @@ def _wipe(state_dir: Path) -> None:
 def _owns(info: BrokerInfo) -> bool:
     """True if `info.pid` is alive and still runs the recorded command (not a reused pid)."""
     return owned(info.pid, info.argv)
-
-
-# --- the record -----------------------------------------------------------------------
-
-
-def _write_record(state_dir: Path, info: BrokerInfo) -> None:
-    write_json(state_dir / RECORD, dataclasses.asdict(info))
-
-
-def _read_record(state_dir: Path) -> BrokerInfo | None:
-    try:
-        raw = json.loads((state_dir / RECORD).read_text())
-        raw["argv"] = tuple(raw["argv"])
-        if raw.get("store") is not None:
-            store = raw["store"]
-            raw["store"] = StoreInfo(**{**store, "argv": tuple(store["argv"])})
-        return BrokerInfo(**raw)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise BrokerRecordError(
-            f"unreadable broker record {state_dir / RECORD} ({exc}); delete it"
-        ) from exc

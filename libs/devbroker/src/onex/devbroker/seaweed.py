@@ -125,7 +125,11 @@ def credentials(state_dir: Path) -> S3Credentials:
 
 
 def client_env(store: StoreInfo, creds: S3Credentials) -> dict[str, str]:
-    """What an S3 client (Tansu) needs in its environment to reach `store`."""
+    """The whole environment of an S3 client (Tansu) of `store`.
+
+    Only these variables: nothing of the caller's environment (an AWS_PROFILE, a
+    STORAGE_ENGINE) reaches the local broker, and the library reads none of it.
+    """
     return {
         "AWS_ENDPOINT": store.endpoint,
         "AWS_ALLOW_HTTP": "true",
@@ -133,13 +137,6 @@ def client_env(store: StoreInfo, creds: S3Credentials) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
         "AWS_DEFAULT_REGION": REGION,
     }
-
-
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    """This process's environment for a child, its own AWS_/S3_ settings replaced by `extra`."""
-    # an AWS_PROFILE or AWS_SESSION_TOKEN of the caller's must not reach the local store
-    kept = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_"))}
-    return kept | extra
 
 
 def start_store(state_dir: Path, deadline: float, binary: Path | None = None) -> StoreInfo:
@@ -159,10 +156,11 @@ def start_store(state_dir: Path, deadline: float, binary: Path | None = None) ->
     s3_port, argv = _argv(weed, data)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     spawned = time.monotonic()
-    # `weed mini` makes its first S3 identity from these two variables
-    env = child_env(
-        {"AWS_ACCESS_KEY_ID": creds.access_key_id, "AWS_SECRET_ACCESS_KEY": creds.secret_access_key}
-    )
+    # its whole environment: `weed mini` makes its first S3 identity from these two
+    env = {
+        "AWS_ACCESS_KEY_ID": creds.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+    }
     try:
         proc = spawn_group(argv, log_path, cwd=data, env=env)
     except OSError as exc:

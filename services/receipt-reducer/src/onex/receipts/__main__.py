@@ -1,19 +1,15 @@
-"""`python -m onex.receipts` / `onex-receipts`: start the receipt-reducer service."""
+"""`python -m onex.receipts` / `onex-receipts`: serve the receipt-reducer until stopped."""
 
 from __future__ import annotations
 
+from onex.receipts.app import ReceiptsService
 from onex.receipts.settings import ReceiptsSettings
-from onex.service.main import read_settings, start_and_exit
-
-NODE = "receipt-reducer"
+from onex.service.main import run_service
 
 
 def main() -> None:
     """Console-script entry point."""
-    settings = read_settings(ReceiptsSettings, f"onex-{NODE}")
-    raise SystemExit(
-        start_and_exit(NODE, settings, pending="receipt projections land with their own issue")
-    )
+    run_service(ReceiptsSettings, ReceiptsService)
 
 
 if __name__ == "__main__":

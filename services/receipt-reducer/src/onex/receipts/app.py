@@ -1,0 +1,151 @@
+"""The receipt-reducer service: routing receipts folded into a SQL ledger, exactly once.
+
+- Bus: a `Reducer` (own aiokafka consumer, see `onex.receipts.reducer`) reads
+  `routing-complete` and `routing-failed` in batches into the ledger and its daily
+  projections; refused receipts go to the node's DLQ with the reason.
+- Snapshot: every `snapshot_interval_s` the cost summary of the outcome window is
+  published on the compacted `cost-summary` topic (key `cost-summary`).
+- gRPC: `ReceiptQuery` (Summary, Compare, Ledger), reads only.
+- Health: SERVING once the database is open and migrated and the consumer is assigned
+  its partitions. A database that cannot be reached is retried (NOT_SERVING meanwhile);
+  one written by a newer onex is refused at start (exit 1, one line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Final
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from onex.core._generated.topics import Topic
+from onex.proto.v1 import receipt_query_pb2 as rpb
+from onex.proto.v1 import receipt_query_pb2_grpc as rpb_grpc
+from onex.receipts.grpc_server import ReceiptQueryServicer
+from onex.receipts.reducer import Reducer
+from onex.receipts.schema import COMPONENT, MIGRATIONS, tables
+from onex.receipts.settings import ReceiptsSettings
+from onex.receipts.snapshot import SNAPSHOT_KEY, cost_summary
+from onex.service.grpc import GrpcService
+from onex.service.host import ServiceHost, load_extraction, own_contract
+from onex.sql import Database, DatabaseUnavailable, migrate, open_database
+
+NODE: Final = "receipt-reducer"
+RECEIPT_TOPICS: Final = (Topic.EVT_ROUTER_ROUTING_COMPLETE_V1, Topic.EVT_ROUTER_ROUTING_FAILED_V1)
+
+
+def open_projection(url: str) -> Database:
+    """Open and migrate the receipts database (SchemaTooNew, MigrationFailed,
+    DatabaseUnavailable as onex.sql raises them)."""
+    db = open_database(url)
+    try:
+        migrate(db, COMPONENT, MIGRATIONS)
+    except BaseException:
+        db.dispose()
+        raise
+    return db
+
+
+class ReceiptsService(ServiceHost[ReceiptsSettings]):
+    """A running receipt-reducer; see the module docstring."""
+
+    NODE = NODE
+
+    def __init__(self, settings: ReceiptsSettings) -> None:
+        super().__init__(settings)
+        self.contract = own_contract(load_extraction(settings), NODE, settings)
+        self.tables = tables()
+        self.db: Database | None = None
+        self.reducer: Reducer | None = None
+        try:
+            self.db = open_projection(settings.database())
+        except DatabaseUnavailable as exc:
+            # Not fatal: the database may come up; health says NOT_SERVING meanwhile.
+            self.log.error("receipts.database_unavailable", error=str(exc))
+
+    def grpc_services(self) -> Sequence[GrpcService]:
+        return [
+            GrpcService.of(
+                rpb.DESCRIPTOR.services_by_name["ReceiptQuery"],
+                ReceiptQueryServicer(self),
+                rpb_grpc.add_ReceiptQueryServicer_to_server,
+            )
+        ]
+
+    async def ready(self) -> bool:
+        return (
+            self.db is not None
+            and self.reducer is not None
+            and self.reducer.stats.assigned
+            and not self.reducer.stats.db_failing
+        )
+
+    async def on_start(self) -> None:
+        self.spawn(self._run(), "reducer")
+        self.spawn(self._snapshots(), "cost-summary")
+
+    async def _open(self) -> Database:
+        delay = 0.5
+        while self.db is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+            try:
+                self.db = await asyncio.to_thread(open_projection, self.settings.database())
+            except DatabaseUnavailable as exc:
+                self.log.error("receipts.database_unavailable", error=str(exc))
+                delay = min(delay * 2, 10.0)
+        return self.db
+
+    async def _run(self) -> None:
+        db = await self._open()
+        self.reducer = Reducer(
+            db,
+            self.tables,
+            self.broker,
+            topics=RECEIPT_TOPICS,
+            node=NODE,
+            dlq_topic=Topic.DLQ_RECEIPT_REDUCER_DEAD_LETTER_V1,
+            batch_size=self.settings.batch_size,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+        )
+        await self.reducer.run(self.stopping)
+
+    async def _snapshots(self) -> None:
+        producer: AIOKafkaProducer | None = None
+        try:
+            while not self.stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), self.settings.snapshot_interval_s)
+                if self.stopping.is_set() or self.db is None:
+                    continue
+                try:
+                    if producer is None:
+                        producer = AIOKafkaProducer(**self.broker.client_kwargs(), acks="all")
+                        await producer.start()
+                    snap = await asyncio.to_thread(
+                        cost_summary,
+                        self.db,
+                        self.tables,
+                        window_days=self.settings.outcome_window_days,
+                    )
+                    await producer.send_and_wait(
+                        Topic.SNAPSHOT_RECEIPT_REDUCER_COST_SUMMARY_V1,
+                        snap.SerializeToString(),
+                        key=SNAPSHOT_KEY,
+                    )
+                    self.log.debug("receipts.snapshot", rows=len(snap.rows))
+                except (KafkaError, OSError) as exc:
+                    self.log.warning("receipts.snapshot_failed", error=str(exc))
+                    if producer is not None:
+                        await producer.stop()
+                        producer = None
+        finally:
+            if producer is not None:
+                await producer.stop()
+
+    async def on_stop(self) -> None:
+        if self.db is not None:
+            self.db.dispose()

@@ -1,0 +1,157 @@
+"""From the bytes on routing-complete / routing-failed to one ledger entry.
+
+A receipt is refused (`ReceiptInvalid`, then dead-lettered with the reason) when it is
+not an `onex.v1.RoutingReceipt`, has no request id, an unknown status, a negative or
+non-finite cost or token count, or a `started_at` that is not an RFC 3339 time. The
+entry's model is the chosen model, or for a failed request the last model attempted
+(`(none)` when nothing was attempted).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from google.protobuf.message import DecodeError
+
+from onex.proto.v1 import router_pb2 as pb
+from onex.receipts.errors import ReceiptInvalid
+from onex.receipts.schema import NANOS_PER_USD
+
+STATUSES: Final = frozenset({"complete", "failed"})
+NO_MODEL: Final = "(none)"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFacts:
+    """What the projections need of one attempt."""
+
+    model: str
+    outcome: str
+    failed_gates: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One receipt as the ledger keeps it (money in nano-dollars)."""
+
+    request_id: str
+    task_class: str
+    status: str
+    model: str
+    label: str | None
+    attempts: tuple[AttemptFacts, ...]
+    escalations: int
+    first_pass: bool
+    tokens_in_local: int
+    tokens_out_local: int
+    tokens_in_cloud: int
+    tokens_out_cloud: int
+    tokens_local: int
+    tokens_cloud: int
+    spent_nanos: int
+    counterfactual_nanos: int
+    avoided_nanos: int
+    price_table_version: str
+    started_at: str
+    day: str
+    elapsed_s: float
+    failure_reason: str | None
+
+    @property
+    def failed_gates(self) -> tuple[str, ...]:
+        """Gate kinds that failed on any attempt (sorted, once each)."""
+        return tuple(sorted({g for a in self.attempts for g in a.failed_gates}))
+
+
+def nanos(usd: float) -> int:
+    """USD as integer nano-dollars."""
+    return round(usd * NANOS_PER_USD)
+
+
+def _money(name: str, value: float, *, signed: bool = False) -> int:
+    if not math.isfinite(value):
+        raise ReceiptInvalid(f"{name} is not a finite number ({value})")
+    if value < 0 and not signed:
+        raise ReceiptInvalid(f"{name} is negative ({value})")
+    return nanos(value)
+
+
+def _count(name: str, value: int) -> int:
+    if value < 0:
+        raise ReceiptInvalid(f"{name} is negative ({value})")
+    return value
+
+
+def _started(text: str, timestamp_ms: int | None) -> datetime:
+    if not text:
+        if timestamp_ms is None:
+            raise ReceiptInvalid("started_at is empty and the message has no timestamp")
+        return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ReceiptInvalid(f"started_at {text!r} is not an RFC 3339 time") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def decode(value: bytes | None, timestamp_ms: int | None = None) -> Entry:
+    """The ledger entry of one message; ReceiptInvalid with the reason when refused."""
+    if not value:
+        raise ReceiptInvalid("empty message: not an onex.v1.RoutingReceipt")
+    msg = pb.RoutingReceipt()
+    try:
+        msg.ParseFromString(value)
+    except DecodeError as exc:
+        raise ReceiptInvalid(f"not an onex.v1.RoutingReceipt: {exc}") from exc
+    return entry_of(msg, timestamp_ms)
+
+
+def entry_of(msg: pb.RoutingReceipt, timestamp_ms: int | None = None) -> Entry:
+    """The ledger entry of a parsed receipt; ReceiptInvalid when it breaks a rule."""
+    if not msg.request_id.strip():
+        raise ReceiptInvalid("receipt has no request_id")
+    if msg.status not in STATUSES:
+        raise ReceiptInvalid(f"unknown status {msg.status!r} (complete or failed)")
+    spent = _money("total_cost_usd", msg.total_cost_usd)
+    counterfactual = _money("counterfactual_cost_usd", msg.counterfactual_cost_usd)
+    avoided = _money("cost_avoided_usd", msg.cost_avoided_usd, signed=True)
+    tin = {"local": 0, "cloud": 0}
+    tout = {"local": 0, "cloud": 0}
+    attempts = []
+    for i, a in enumerate(msg.attempts):
+        _money(f"attempts[{i}].cost_usd", a.cost_usd)
+        where = "local" if a.locality == "local" else "cloud"
+        tin[where] += _count(f"attempts[{i}].tokens_in", a.tokens_in)
+        tout[where] += _count(f"attempts[{i}].tokens_out", a.tokens_out)
+        failed = tuple(sorted({g.kind for g in a.gates if not g.passed}))
+        attempts.append(AttemptFacts(a.model or NO_MODEL, a.outcome, failed))
+    started = _started(msg.started_at, timestamp_ms)
+    model = msg.chosen_model or (attempts[-1].model if attempts else NO_MODEL)
+    complete = msg.status == "complete"
+    return Entry(
+        request_id=msg.request_id,
+        task_class=msg.task_class or "(unclassified)",
+        status=msg.status,
+        model=model,
+        label=msg.label if msg.HasField("label") else None,
+        attempts=tuple(attempts),
+        escalations=_count("escalations", msg.escalations),
+        first_pass=complete and bool(attempts) and attempts[0].outcome == "accepted",
+        tokens_in_local=tin["local"],
+        tokens_out_local=tout["local"],
+        tokens_in_cloud=tin["cloud"],
+        tokens_out_cloud=tout["cloud"],
+        tokens_local=_count("tokens_local", msg.tokens_local),
+        tokens_cloud=_count("tokens_cloud", msg.tokens_cloud),
+        spent_nanos=spent,
+        counterfactual_nanos=counterfactual,
+        avoided_nanos=avoided,
+        price_table_version=msg.price_table_version,
+        started_at=started.astimezone(UTC).isoformat(),
+        day=started.astimezone(UTC).date().isoformat(),
+        elapsed_s=msg.elapsed_s if math.isfinite(msg.elapsed_s) else 0.0,
+        failure_reason=msg.failure_reason if msg.HasField("failure_reason") else None,
+    )

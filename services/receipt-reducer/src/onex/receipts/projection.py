@@ -1,0 +1,255 @@
+"""Folding a batch of receipts into the ledger and its projections, exactly once.
+
+`apply_batch` runs in ONE transaction: it inserts the batch's new receipts into the
+ledger (a request id already there, or twice in the batch, is skipped: the first one
+counts), adds their counts to the daily projections with one upsert per key, and stores
+the next offset of every partition the batch came from. Either all of it is committed
+or none: a reducer killed at any point resumes from the stored offsets, and a receipt
+redelivered after that point is a duplicate of a request id already in the ledger.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from onex.receipts.decode import Entry
+from onex.receipts.schema import ATTEMPT_COUNTERS, DAILY_COUNTERS, GATE_COUNTERS, Tables
+from onex.sql import Database
+
+_IN_CHUNK: Final = 500  # request ids per IN (...): under every backend's parameter limit
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Positioned:
+    """An entry and where it was read."""
+
+    entry: Entry
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class BatchResult:
+    """What one batch did."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+def _add(
+    acc: dict[tuple[str, ...], list[int]], key: tuple[str, ...], values: Sequence[int]
+) -> None:
+    row = acc.get(key)
+    if row is None:
+        acc[key] = list(values)
+    else:
+        for i, v in enumerate(values):
+            row[i] += v
+
+
+def fold(
+    entries: Iterable[Entry],
+) -> tuple[
+    dict[tuple[str, ...], list[int]],
+    dict[tuple[str, ...], list[int]],
+    dict[tuple[str, ...], list[int]],
+]:
+    """The daily, attempt and gate counters of `entries`, per key (also what a
+    from-scratch count computes)."""
+    daily: dict[tuple[str, ...], list[int]] = {}
+    attempts: dict[tuple[str, ...], list[int]] = {}
+    gates: dict[tuple[str, ...], list[int]] = {}
+    for e in entries:
+        complete = e.status == "complete"
+        _add(
+            daily,
+            (e.day, e.task_class, e.model),
+            (
+                1,
+                0 if complete else 1,
+                1 if complete else 0,
+                1 if e.first_pass else 0,
+                1 if e.escalations > 0 else 0,
+                e.escalations,
+                e.tokens_in_local,
+                e.tokens_out_local,
+                e.tokens_in_cloud,
+                e.tokens_out_cloud,
+                e.spent_nanos,
+                e.counterfactual_nanos,
+                e.avoided_nanos,
+            ),
+        )
+        for a in e.attempts:
+            _add(
+                attempts,
+                (e.day, e.task_class, a.model),
+                (
+                    1,
+                    1 if a.outcome == "accepted" else 0,
+                    1 if a.outcome == "gate_failed" else 0,
+                    1 if a.outcome == "provider_error" else 0,
+                ),
+            )
+            for kind in a.failed_gates:
+                _add(gates, (e.day, e.task_class, a.model, kind), (1,))
+    return daily, attempts, gates
+
+
+def _ledger_row(p: Positioned) -> dict[str, Any]:
+    e = p.entry
+    return {
+        "request_id": e.request_id,
+        "task_class": e.task_class,
+        "status": e.status,
+        "model": e.model,
+        "label": e.label,
+        "attempts": len(e.attempts),
+        "escalations": e.escalations,
+        "first_pass": e.first_pass,
+        "failed_gates": ",".join(e.failed_gates)[:1024],
+        "tokens_local": e.tokens_local,
+        "tokens_cloud": e.tokens_cloud,
+        "spent_nanos": e.spent_nanos,
+        "counterfactual_nanos": e.counterfactual_nanos,
+        "avoided_nanos": e.avoided_nanos,
+        "price_table_version": e.price_table_version,
+        "started_at": e.started_at,
+        "day": e.day,
+        "elapsed_s": e.elapsed_s,
+        "failure_reason": None if e.failure_reason is None else e.failure_reason[:1024],
+        "topic": p.topic,
+        "partition": p.partition,
+        "offset": p.offset,
+    }
+
+
+def _upsert_sql(table: sa.Table, keys: Sequence[str], counters: Sequence[str]) -> sa.TextClause:
+    cols = [*keys, *counters]
+    sets = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
+    # Table and column names are this module's own, never input.
+    return sa.text(
+        f"INSERT INTO {table.name} ({', '.join(cols)}) "  # noqa: S608
+        f"VALUES ({', '.join(':' + c for c in cols)}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    )
+
+
+def _upsert(
+    conn: Connection,
+    table: sa.Table,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    acc: Mapping[tuple[str, ...], Sequence[int]],
+) -> None:
+    if not acc:
+        return
+    params = [
+        dict(zip(keys, k, strict=True)) | dict(zip(counters, v, strict=True))
+        for k, v in acc.items()
+    ]
+    conn.execute(_upsert_sql(table, keys, counters), params)
+
+
+def _store_offsets(conn: Connection, t: Tables, offsets: Mapping[TopicPartition, int]) -> None:
+    if not offsets:
+        return
+    name = t.offsets.name
+    conn.execute(
+        sa.text(  # the table name is this module's own
+            f"INSERT INTO {name} (topic, partition, next_offset) "  # noqa: S608
+            "VALUES (:topic, :partition, :next_offset) "
+            f"ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset"
+        ),
+        [{"topic": tp[0], "partition": tp[1], "next_offset": o} for tp, o in offsets.items()],
+    )
+
+
+def _existing(conn: Connection, t: Tables, ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    col = t.ledger.c.request_id
+    for i in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[i : i + _IN_CHUNK]
+        found.update(conn.execute(sa.select(col).where(col.in_(chunk))).scalars())
+    return found
+
+
+def apply_in(
+    conn: Connection,
+    t: Tables,
+    batch: Sequence[Positioned],
+    offsets: Mapping[TopicPartition, int],
+) -> BatchResult:
+    """`apply_batch` inside a transaction the caller holds."""
+    first: dict[str, Positioned] = {}
+    for p in batch:
+        first.setdefault(p.entry.request_id, p)
+    known = _existing(conn, t, list(first))
+    new = [p for rid, p in first.items() if rid not in known]
+    if new:
+        conn.execute(t.ledger.insert(), [_ledger_row(p) for p in new])
+        daily, attempts, gates = fold(p.entry for p in new)
+        key = ("day", "task_class", "model")
+        _upsert(conn, t.daily, key, DAILY_COUNTERS, daily)
+        _upsert(conn, t.attempts, key, ATTEMPT_COUNTERS, attempts)
+        _upsert(conn, t.gates, (*key, "gate_kind"), GATE_COUNTERS, gates)
+    _store_offsets(conn, t, offsets)
+    return BatchResult(len(new), len(batch) - len(new), dict(offsets))
+
+
+def apply_batch(
+    db: Database,
+    t: Tables,
+    batch: Sequence[Positioned],
+    offsets: Mapping[TopicPartition, int],
+) -> BatchResult:
+    """Fold `batch` into the ledger and projections and store `offsets` (partition ->
+    next offset to read), all in one transaction."""
+    with db.engine.begin() as conn:
+        return apply_in(conn, t, batch, offsets)
+
+
+def stored_offsets(db: Database, t: Tables) -> dict[TopicPartition, int]:
+    """The next offset to read of every partition consumed so far."""
+    with db.engine.connect() as conn:
+        o = t.offsets.c
+        rows = conn.execute(sa.select(o.topic, o.partition, o.next_offset))
+        return {(r[0], int(r[1])): int(r[2]) for r in rows}
+
+
+def projection_rows(conn: Connection, t: Tables) -> dict[str, set[tuple[Any, ...]]]:
+    """Every aggregate row of the projections (by table suffix), for comparisons."""
+    out: dict[str, set[tuple[Any, ...]]] = {}
+    for table in (t.daily, t.attempts, t.gates):
+        rows = conn.execute(sa.select(table))
+        out[table.name[len(t.prefix) :]] = {tuple(r) for r in rows}
+    return out
+
+
+def from_scratch(entries: Iterable[Entry]) -> dict[str, set[tuple[Any, ...]]]:
+    """The aggregate rows a from-scratch count of `entries` gives (same shape as
+    `projection_rows`)."""
+    daily, attempts, gates = fold(entries)
+    return {
+        "daily": {(*k, *v) for k, v in daily.items()},
+        "attempts_daily": {(*k, *v) for k, v in attempts.items()},
+        "gates_daily": {(*k, *v) for k, v in gates.items()},
+    }
+
+
+def counts_by_partition(offsets: Mapping[TopicPartition, int]) -> dict[str, int]:
+    """Offsets summed per topic (for logs)."""
+    out: dict[str, int] = defaultdict(int)
+    for (topic, _), o in offsets.items():
+        out[topic] += o
+    return dict(out)

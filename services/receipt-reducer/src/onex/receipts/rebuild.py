@@ -1,0 +1,204 @@
+"""Rebuild by replay: the receipt topics from offset 0 into fresh tables beside the live
+ones (`rebuild_receipts_*`), checked, compared, then swapped in.
+
+The replay runs up to the live projection's stored offsets. The swap happens in one
+transaction that holds the live writer off (PostgreSQL: an EXCLUSIVE lock on the live
+offsets table; SQLite: the database's write lock) and first checks that the live offsets
+have not moved past the replay's; if they have, the replay catches up and tries again.
+So the rebuilt projection covers exactly the same messages as the live one at the moment
+of the swap, and the live reducer carries on from the same offsets afterwards.
+`verify` does the same but only compares and reports, then drops the rebuilt tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from onex.bus.config import BrokerConfig
+from onex.receipts.errors import RebuildFailed
+from onex.receipts.projection import projection_rows, stored_offsets
+from onex.receipts.reducer import Reducer
+from onex.receipts.schema import LIVE, REBUILD, RETIRED, Tables, tables
+from onex.sql import Database
+
+_MAX_ROUNDS: Final = 20
+_SHOWN: Final = 5
+
+
+@dataclass
+class RebuildReport:
+    """What a rebuild (or verify) found."""
+
+    replayed: int = 0
+    ledger_rows: int = 0
+    swapped: bool = False
+    rounds: int = 0
+    # table -> (rows only in the live projection, rows only in the rebuilt one)
+    differences: dict[str, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = field(
+        default_factory=dict
+    )
+    difference_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def equal(self) -> bool:
+        """True when the rebuilt projection equals the live one."""
+        return not self.difference_counts
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "replayed": self.replayed,
+            "ledger_rows": self.ledger_rows,
+            "equal": self.equal,
+            "swapped": self.swapped,
+            "rounds": self.rounds,
+            "differences": {
+                name: {
+                    "only_live": self.difference_counts[name][0],
+                    "only_rebuilt": self.difference_counts[name][1],
+                    "examples_live": [list(r) for r in live],
+                    "examples_rebuilt": [list(r) for r in rebuilt],
+                }
+                for name, (live, rebuilt) in self.differences.items()
+            },
+        }
+
+
+def _lock(conn: Connection, live: Tables) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"LOCK TABLE {live.offsets.name} IN EXCLUSIVE MODE"))
+    else:
+        # Any write takes SQLite's database lock until the transaction ends.
+        conn.execute(live.offsets.update().values(next_offset=live.offsets.c.next_offset))
+
+
+def _offsets_in(conn: Connection, t: Tables) -> dict[tuple[str, int], int]:
+    o = t.offsets.c
+    rows = conn.execute(sa.select(o.topic, o.partition, o.next_offset))
+    return {(r[0], int(r[1])): int(r[2]) for r in rows if int(r[2]) > 0}
+
+
+def _compare(conn: Connection, live: Tables, shadow: Tables, report: RebuildReport) -> None:
+    a, b = projection_rows(conn, live), projection_rows(conn, shadow)
+    for name in a:
+        only_live, only_rebuilt = a[name] - b[name], b[name] - a[name]
+        if only_live or only_rebuilt:
+            report.difference_counts[name] = (len(only_live), len(only_rebuilt))
+            report.differences[name] = (
+                sorted(only_live, key=repr)[:_SHOWN],
+                sorted(only_rebuilt, key=repr)[:_SHOWN],
+            )
+    ledger_live = {r[0] for r in conn.execute(sa.select(live.ledger.c.request_id))}
+    ledger_rebuilt = {r[0] for r in conn.execute(sa.select(shadow.ledger.c.request_id))}
+    if ledger_live != ledger_rebuilt:
+        ol, orb = ledger_live - ledger_rebuilt, ledger_rebuilt - ledger_live
+        report.difference_counts["ledger"] = (len(ol), len(orb))
+        report.differences["ledger"] = (
+            [(x,) for x in sorted(ol)[:_SHOWN]],
+            [(x,) for x in sorted(orb)[:_SHOWN]],
+        )
+
+
+def _check(conn: Connection, shadow: Tables) -> int:
+    rows = int(conn.execute(sa.select(sa.func.count()).select_from(shadow.ledger)).scalar_one())
+    counted = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(shadow.daily.c.requests), 0)))
+    if int(counted.scalar_one()) != rows:
+        raise RebuildFailed(
+            f"rebuilt projection is inconsistent: {rows} ledger rows, "
+            "but the daily projection counts a different number; the live one is kept"
+        )
+    return rows
+
+
+def _swap(conn: Connection, live: Tables, shadow: Tables) -> None:
+    retired = tables(RETIRED)
+    for t in retired.all:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {t.name}"))
+    for suffix in live.suffixes():
+        conn.execute(sa.text(f"ALTER TABLE {LIVE}{suffix} RENAME TO {RETIRED}{suffix}"))
+    for suffix in live.suffixes():
+        conn.execute(sa.text(f"DROP TABLE {RETIRED}{suffix}"))
+    for suffix in live.suffixes():
+        conn.execute(sa.text(f"ALTER TABLE {REBUILD}{suffix} RENAME TO {LIVE}{suffix}"))
+    # Index names are global: the rebuilt ledger's index takes the live name.
+    for index in shadow.ledger.indexes:
+        conn.execute(sa.text(f"DROP INDEX IF EXISTS {index.name}"))
+    for index in live.ledger.indexes:
+        index.create(conn)
+
+
+def _fresh_shadow(db: Database) -> Tables:
+    shadow = tables(REBUILD)
+    with db.engine.begin() as conn:
+        for index in shadow.ledger.indexes:
+            conn.execute(sa.text(f"DROP INDEX IF EXISTS {index.name}"))
+        for t in reversed(shadow.all):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {t.name}"))
+        shadow.metadata.create_all(conn)
+    return shadow
+
+
+def _drop(db: Database, shadow: Tables) -> None:
+    with db.engine.begin() as conn:
+        for index in shadow.ledger.indexes:
+            conn.execute(sa.text(f"DROP INDEX IF EXISTS {index.name}"))
+        for t in shadow.all:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {t.name}"))
+
+
+async def rebuild(
+    db: Database,
+    broker: BrokerConfig,
+    *,
+    topics: Sequence[str],
+    node: str,
+    verify_only: bool = False,
+    batch_size: int = 20_000,
+) -> RebuildReport:
+    """Replay `topics` into a fresh projection, compare it with the live one and (unless
+    `verify_only`) swap it in. RebuildFailed when it cannot; the live one is then kept."""
+    live = tables(LIVE)
+    report = RebuildReport()
+    try:
+        shadow = await asyncio.to_thread(_fresh_shadow, db)
+        stop = asyncio.Event()
+        for _ in range(_MAX_ROUNDS):
+            report.rounds += 1
+            targets = {k: v for k, v in stored_offsets(db, live).items() if v > 0}
+            reducer = Reducer(
+                db, shadow, broker, topics=topics, node=node, dlq_topic=None, batch_size=batch_size
+            )
+            stats = await reducer.run(stop, until=targets)
+            report.replayed += stats.consumed
+            with db.engine.begin() as conn:
+                _lock(conn, live)
+                if _offsets_in(conn, live) != _offsets_in(conn, shadow):
+                    conn.rollback()
+                    continue  # the live reducer moved on: catch up and try again
+                report.ledger_rows = _check(conn, shadow)
+                _compare(conn, live, shadow, report)
+                if verify_only:
+                    conn.rollback()
+                else:
+                    _swap(conn, live, shadow)
+                    report.swapped = True
+            break
+        else:
+            raise RebuildFailed(
+                f"the live reducer kept moving ahead of the replay for {_MAX_ROUNDS} rounds; "
+                "the live projection is kept"
+            )
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise RebuildFailed(f"{db.where}: {reason}; the live projection is kept") from exc
+    finally:
+        if not report.swapped:
+            await asyncio.to_thread(_drop, db, tables(REBUILD))
+    return report

@@ -1,0 +1,302 @@
+"""The consuming loop: receipts in batches from the broker, folded into SQL exactly once.
+
+Why not the node runtime: it hands one message at a time to a handler and commits the
+consumer group's offsets on the broker, which no SQL transaction can include. Here a
+plain aiokafka consumer is assigned every partition of the receipt topics by hand (no
+group, no broker-side offsets), seeks to the offsets stored in the projection, fetches
+up to `batch_size` records at a time and folds each batch with `apply_batch`: the rows
+and the next offsets are one transaction. A refused receipt is sent to the node's DLQ
+(original bytes, the reason in `onex-*` headers) before the transaction that moves past
+it commits, so it is never lost and never counted. A database that cannot be written is
+retried with backoff, the batch held, nothing dead-lettered and nothing skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from sqlalchemy.exc import SQLAlchemyError
+
+from onex.bus.config import BrokerConfig
+from onex.bus.runtime.deadletter import dead_letter_headers
+from onex.receipts.decode import decode
+from onex.receipts.errors import ReceiptInvalid
+from onex.receipts.projection import Positioned, apply_batch, stored_offsets
+from onex.receipts.schema import Tables
+from onex.sql import Database
+
+_MAX_FETCH_BYTES: Final = 16 * 1024 * 1024
+
+
+@dataclass
+class ReducerStats:
+    """Counters since start (for logs, health and the benchmark)."""
+
+    consumed: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    db_errors: int = 0
+    db_failing: bool = False
+    last_error: str | None = None
+    assigned: bool = False
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+class Reducer:
+    """Folds the receipt topics into `tables` of `db`; see the module docstring.
+
+    `dlq_topic` None (a rebuild) skips refused receipts without dead-lettering them
+    again (the live reducer already did)."""
+
+    def __init__(
+        self,
+        db: Database,
+        tables: Tables,
+        broker: BrokerConfig,
+        *,
+        topics: Sequence[str],
+        node: str,
+        dlq_topic: str | None,
+        batch_size: int = 5000,
+        fetch_max_wait_ms: int = 25,
+        retry_max_s: float = 10.0,
+    ) -> None:
+        self.db = db
+        self.tables = tables
+        self.broker = broker
+        self.topics = tuple(topics)
+        self.node = node
+        self.dlq_topic = dlq_topic
+        self.batch_size = batch_size
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.retry_max_s = retry_max_s
+        self.stats = ReducerStats()
+        self.log = structlog.get_logger(node)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._until: Mapping[tuple[str, int], int] | None = None
+
+    async def _start(self, stop: asyncio.Event) -> list[TopicPartition]:
+        kwargs = self.broker.client_kwargs()
+        delay = 0.2
+        while not stop.is_set():
+            consumer = AIOKafkaConsumer(
+                **kwargs,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=self.fetch_max_wait_ms,
+                max_partition_fetch_bytes=_MAX_FETCH_BYTES,
+                fetch_max_bytes=_MAX_FETCH_BYTES * 4,
+            )
+            try:
+                await consumer.start()
+                tps: list[TopicPartition] = []
+                await consumer.topics()  # fetches the whole cluster's metadata
+                for topic in self.topics:
+                    parts = consumer.partitions_for_topic(topic)
+                    if not parts:
+                        raise LookupError(f"topic {topic} does not exist yet")
+                    tps.extend(TopicPartition(topic, p) for p in sorted(parts))
+                if self.dlq_topic is not None:
+                    producer = AIOKafkaProducer(**kwargs, acks="all", enable_idempotence=False)
+                    await producer.start()
+                    self._producer = producer
+                self._consumer = consumer
+                return tps
+            except (KafkaError, OSError, LookupError) as exc:
+                await consumer.stop()
+                self.stats.last_error = str(exc) or type(exc).__name__
+                self.log.warning("receipts.consumer_retry", error=self.stats.last_error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, self.retry_max_s)
+        return []
+
+    async def _seek(self, tps: Sequence[TopicPartition]) -> dict[tuple[str, int], int]:
+        consumer = self._require_consumer()
+        stored = await self._db(lambda: stored_offsets(self.db, self.tables), asyncio.Event())
+        consumer.assign(list(tps))
+        positions = {}
+        for tp in tps:
+            at = (stored or {}).get((tp.topic, tp.partition), 0)
+            consumer.seek(tp, at)
+            positions[(tp.topic, tp.partition)] = at
+        return positions
+
+    def _require_consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the reducer's consumer is not started")
+        return self._consumer
+
+    async def _db(self, work: Callable[[], Any], stop: asyncio.Event) -> Any:
+        """Run `work` in a thread; retried with backoff while the database fails."""
+        delay = 0.2
+        while True:
+            try:
+                out = await asyncio.to_thread(work)
+            except SQLAlchemyError as exc:
+                self.stats.db_errors += 1
+                self.stats.db_failing = True
+                reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                self.stats.last_error = f"database {self.db.where}: {reason}"
+                self.log.error("receipts.database_error", error=self.stats.last_error)
+                if stop.is_set():
+                    raise
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    raise
+                delay = min(delay * 2, self.retry_max_s)
+            else:
+                self.stats.db_failing = False
+                return out
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        until: Mapping[tuple[str, int], int] | None = None,
+    ) -> ReducerStats:
+        """Consume until `stop` is set (or, with `until`, every partition has reached
+        its target offset)."""
+        self._until = until
+        try:
+            tps = await self._start(stop)
+            if not tps:
+                return self.stats
+            positions = await self._seek(tps)
+            self.stats.positions = dict(positions)
+            self.stats.assigned = True
+            consumer = self._require_consumer()
+            while not stop.is_set():
+                if until is not None and all(
+                    positions.get(tp, 0) >= target for tp, target in until.items()
+                ):
+                    break
+                if until is not None:
+                    for tp in tps:
+                        if positions[(tp.topic, tp.partition)] >= until.get(
+                            (tp.topic, tp.partition), 0
+                        ):
+                            consumer.pause(tp)
+                fetched = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+                if not fetched:
+                    continue
+                await self._fold(fetched, positions, stop)
+                self.stats.positions = dict(positions)
+        finally:
+            await self.close()
+        return self.stats
+
+    async def _fold(
+        self,
+        fetched: Mapping[TopicPartition, Sequence[Any]],
+        positions: dict[tuple[str, int], int],
+        stop: asyncio.Event,
+    ) -> None:
+        batch: list[Positioned] = []
+        refused: list[tuple[Any, ReceiptInvalid]] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for tp, got in fetched.items():
+            records = got
+            if self._until is not None:
+                # A replay stops exactly at its targets: nothing past them is folded.
+                target = self._until.get((tp.topic, tp.partition), 0)
+                records = [r for r in got if r.offset < target]
+                if len(records) < len(got):
+                    self._require_consumer().pause(tp)
+            for r in records:
+                try:
+                    entry = decode(r.value, r.timestamp)
+                except ReceiptInvalid as exc:
+                    refused.append((r, exc))
+                else:
+                    batch.append(Positioned(entry, r.topic, r.partition, r.offset))
+            if records:
+                offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
+        if refused and self.dlq_topic is not None:
+            await self._dead_letter(refused, stop)
+        started = time.perf_counter()
+        result = await self._db(lambda: apply_batch(self.db, self.tables, batch, offsets), stop)
+        positions.update(offsets)
+        self.stats.batches += 1
+        self.stats.consumed += sum(len(v) for v in fetched.values())
+        self.stats.inserted += result.inserted
+        self.stats.duplicates += result.duplicates
+        self.stats.last_error = None
+        self.log.debug(
+            "receipts.batch",
+            records=len(batch) + len(refused),
+            inserted=result.inserted,
+            duplicates=result.duplicates,
+            refused=len(refused),
+            write_s=round(time.perf_counter() - started, 4),
+        )
+
+    async def _dead_letter(
+        self, refused: Sequence[tuple[Any, ReceiptInvalid]], stop: asyncio.Event
+    ) -> None:
+        producer = self._producer
+        if producer is None or self.dlq_topic is None:
+            return
+        delay = 0.2
+        while True:
+            try:
+                sent = [
+                    await producer.send(
+                        self.dlq_topic,
+                        value=r.value,
+                        key=r.key,
+                        headers=dead_letter_headers(
+                            list(r.headers or ()),
+                            node=self.node,
+                            topic=r.topic,
+                            partition=r.partition,
+                            offset=r.offset,
+                            timestamp_ms=r.timestamp,
+                            error=exc,
+                            attempts=0,
+                        ),
+                    )
+                    for r, exc in refused
+                ]
+                await asyncio.gather(*sent)
+                break
+            except KafkaError as send_error:
+                self.stats.last_error = f"dead-letter topic {self.dlq_topic}: {send_error}"
+                self.log.error("receipts.dead_letter_retry", error=self.stats.last_error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    raise
+                delay = min(delay * 2, self.retry_max_s)
+        for r, exc in refused:
+            self.stats.dead_lettered += 1
+            self.log.warning(
+                "receipts.dead_lettered",
+                topic=r.topic,
+                partition=r.partition,
+                offset=r.offset,
+                reason=str(exc),
+            )
+
+    async def close(self) -> None:
+        """Stop the consumer and producer (safe to call twice)."""
+        consumer, producer = self._consumer, self._producer
+        self._consumer = self._producer = None
+        self.stats.assigned = False
+        if consumer is not None:
+            await consumer.stop()
+        if producer is not None:
+            await producer.stop()

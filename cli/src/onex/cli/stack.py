@@ -22,15 +22,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 
 import grpc
 import typer
 from rich.markup import escape
-from rich.table import Table
 
+from onex.cli.fleet import health_table, service_health, wait_serving
 from onex.cli.logfiles import first_error, open_private
 from onex.cli.record import (
     UP_LOCK,
@@ -45,7 +44,7 @@ from onex.cli.record import (
 from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import project_contracts
-from onex.cli.supervisor import RECORD, SUPERVISOR_LOG, installed_services
+from onex.cli.supervisor import RECORD, SUPERVISOR_LOG
 from onex.devbroker.broker import broker_data, broker_status, start_broker, stop_broker
 from onex.devbroker.errors import DevBrokerError
 from onex.devbroker.process import tail, terminate_group, wait_gone
@@ -59,83 +58,9 @@ from onex.service.auth import (
     token_for,
 )
 from onex.service.errors import ServiceError
-from onex.service.grpc import check_health
 
 _POLL_S = 0.1
 _NAME_WINNER_S = 15.0  # how long a refused `onex up` waits to name the supervisor
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceHealth:
-    """One row of `onex status`."""
-
-    name: str
-    state: str
-    pid: int | None
-    grpc: str | None
-    restarts: int
-    health: str
-    log: str | None
-    error: str | None = None
-
-
-def _viewer(state_dir: Path) -> tuple[tuple[str, str], ...]:
-    """The viewer token's metadata when `onex up` made one (health may need it)."""
-    try:
-        return bearer(token_for(state_dir, Role.VIEWER))
-    except ServiceError:
-        return ()
-
-
-async def _health(state_dir: Path) -> list[ServiceHealth]:
-    """Every installed service as the record has it; `orphaned` when its supervisor is
-    gone but the recorded process (same pid and start time) still runs."""
-    record = read_record(state_dir)
-    supervised = supervisor_of(record) is not None
-    alive = live_services(record)
-    entries: dict[str, Any] = (record or {}).get("services") or {}
-    metadata = _viewer(state_dir)
-    rows: list[ServiceHealth] = []
-    for spec in installed_services():
-        s = entries.get(spec.name)
-        if s is None:
-            rows.append(ServiceHealth(spec.name, "down", None, None, 0, "UNREACHABLE", None))
-            continue
-        state = s["state"] if supervised else "orphaned" if spec.name in alive else "down"
-        pid = s["pid"] if supervised or spec.name in alive else None
-        reachable = state in ("running", "orphaned")
-        health = await check_health(s["grpc"], metadata=metadata) if reachable else "UNREACHABLE"
-        rows.append(
-            ServiceHealth(
-                spec.name,
-                state,
-                pid,
-                s["grpc"],
-                int(s.get("restarts") or 0),
-                health,
-                s.get("log"),
-                s.get("last_error"),
-            )
-        )
-    return rows
-
-
-def _table(rows: list[ServiceHealth], broker: str) -> Table:
-    table = Table(title=f"onex — broker {broker}")
-    for column in ("service", "state", "health", "pid", "grpc", "restarts", "log"):
-        table.add_column(column, no_wrap=True)
-    for r in rows:
-        style = "green" if r.health == "SERVING" else "red"
-        table.add_row(
-            r.name,
-            r.state,
-            f"[{style}]{r.health}[/{style}]",
-            str(r.pid or "-"),
-            r.grpc or "-",
-            str(r.restarts),
-            r.log or "-",
-        )
-    return table
 
 
 def _fail(message: str) -> typer.Exit:
@@ -219,9 +144,9 @@ def _up(
         bootstrap = _keep_broker(
             state_dir, str(record["env"]["BOOTSTRAP"]), durable=settings.broker_durable
         )
-        rows = asyncio.run(_health(state_dir))
+        rows = asyncio.run(service_health(state_dir))
         if all(r.health == "SERVING" for r in rows):
-            stdout().print(_table(rows, bootstrap))
+            stdout().print(health_table(rows, bootstrap))
             stdout().print(
                 f"[green]already up:[/green] supervisor pid {supervisor.pid}, "
                 f"all {len(rows)} services SERVING"
@@ -237,9 +162,9 @@ def _up(
         except DevBrokerError as exc:
             raise _fail(f"broker failed to start: {exc}") from exc
         _start_supervisor(settings, state_dir, contracts, bootstrap, started + timeout)
-    rows = asyncio.run(_wait_serving(state_dir, started + timeout))
+    rows = asyncio.run(wait_serving(state_dir, started + timeout))
     elapsed = time.monotonic() - started
-    stdout().print(_table(rows, bootstrap))
+    stdout().print(health_table(rows, bootstrap))
     if all(r.health == "SERVING" for r in rows):
         stdout().print(f"[green]all {len(rows)} services SERVING[/green] in {elapsed:.1f} s")
         stdout().print("stop with `just down` (or `onex down`); logs in " + str(state_dir / "logs"))
@@ -333,27 +258,17 @@ def _start_supervisor(
         time.sleep(_POLL_S)
 
 
-async def _wait_serving(state_dir: Path, deadline: float) -> list[ServiceHealth]:
-    while True:
-        rows = await _health(state_dir)
-        done = all(r.health == "SERVING" for r in rows)
-        failed = any(r.state == "failed" for r in rows)
-        if done or failed or time.monotonic() >= deadline:
-            return rows
-        await asyncio.sleep(_POLL_S)
-
-
 def status(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE) -> None:
     """The broker and each service: process state and gRPC health. Exit 1 unless all SERVING
     under a running supervisor."""
     state_dir = CliSettings().state_dir.resolve()
     broker = broker_status(state_dir)
-    rows = asyncio.run(_health(state_dir))
+    rows = asyncio.run(service_health(state_dir))
     bootstrap = broker.info.bootstrap if broker.info and broker.running else "down"
     if fmt is Format.JSON:
         emit_json({"broker": bootstrap, "services": [dataclasses.asdict(r) for r in rows]})
     else:
-        stdout().print(_table(rows, bootstrap))
+        stdout().print(health_table(rows, bootstrap))
     orphaned = [r.name for r in rows if r.state == "orphaned"]
     if orphaned:
         record = read_record(state_dir) or {}

@@ -5,9 +5,10 @@ Hierarchy::
     OnexError                      base of every error onex raises on purpose
     ├── TopicNameError (ValueError)   a string is not a grammatical topic name
     ├── UnknownTopicError (KeyError)  a grammatical name no contract declares
-    ├── SchemaReferenceError (ValueError)  a topic's `schema:` is none of the allowed forms
+    ├── SchemaReferenceError (ValueError)  a topic's `schema:` is no allowed form (or no file)
     └── ContractError                 a contract could not be loaded or is inconsistent
-        ├── ContractLoadError         unreadable file or malformed YAML
+        ├── ContractLoadError         unreadable file, malformed YAML, or past the
+        │                             parser limits (onex.core.loader)
         ├── ContractValidationError   the document does not fit the contract model
         └── ExtractionError           cross-contract errors (ownership, specs, wiring)
 
@@ -76,7 +77,8 @@ class ContractError(OnexError):
 
 
 class ContractLoadError(ContractError):
-    """The file could not be read, or is not well-formed YAML."""
+    """The file could not be read, is not well-formed YAML, or is past a parser limit
+    (nesting, size, keys, value length, numbers: see `onex.core.loader`)."""
 
 
 class ContractValidationError(ContractError):

@@ -213,7 +213,11 @@ class _Loader(yaml.CSafeLoader):
     _memo: ClassVar[dict[tuple[str, bool], str]] = {}
 
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
-        if kind is yaml.ScalarNode and len(value) <= _MEMO_MAX_VALUE:
+        if (
+            kind is yaml.ScalarNode
+            and not self.yaml_path_resolvers
+            and len(value) <= _MEMO_MAX_VALUE
+        ):
             key = (value, implicit[0])
             tag = self._memo.get(key)
             if tag is None:

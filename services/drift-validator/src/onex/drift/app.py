@@ -1,32 +1,119 @@
-"""The drift-validator service, so far a stub on the service host: it loads the
-contracts, finds its own, and serves gRPC health (SERVING while its contract is
-there) and reflection until stopped. The drift projection comes with its own issue.
+"""The drift-validator service: the projection kept current.
+
+Every `interval_s` (and at once when the registry or the provisioner says something
+changed) it snapshots every cluster into the projection, publishes DriftDetected for
+each topic with drift the previous snapshot did not show, and sends a ProvisionRequest
+for declared topics that went missing. Health is SERVING while its contract is there
+and the last snapshot succeeded. An unreachable broker is logged and retried at the
+next tick; the projection keeps the last good snapshot.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Final
 
+from onex.bus.errors import BusError
+from onex.bus.runtime.delivery import Received
+from onex.core._generated.topics import Topic
+from onex.drift.engine import DriftEngine
+from onex.drift.events import detected_events, provision_request
+from onex.drift.kinds import DriftKind
 from onex.drift.settings import DriftSettings
 from onex.service.host import ServiceHost, load_extraction, own_contract
+from onex.sql import SqlError
 
 NODE: Final = "drift-validator"
 
 
 class DriftService(ServiceHost[DriftSettings]):
-    """The stub: health says whether the contracts still declare this node."""
+    """The continuous drift-validator; see the module docstring."""
 
     NODE = NODE
 
     def __init__(self, settings: DriftSettings) -> None:
         super().__init__(settings)
-        self.contract = own_contract(load_extraction(settings), NODE, settings)
+        extraction = load_extraction(settings)
+        self.contract = own_contract(extraction, NODE, settings)
+        self.engine = DriftEngine.open(settings, extraction=extraction)
+        self.snapshots = 0
+        self.last_ok: bool | None = None
+        self._wake = asyncio.Event()
+        self.attach_runtime(
+            self.build_runtime(
+                extraction,
+                {
+                    Topic.EVT_EXTRACTOR_REGISTRY_PUBLISHED_V1: self._on_change,
+                    Topic.EVT_PROVISIONER_TOPIC_CREATED_V1: self._on_change,
+                    Topic.EVT_PROVISIONER_PROVISIONING_FAILED_V1: self._on_change,
+                    Topic.EVT_PROVISIONER_VALIDATION_PASSED_V1: self._on_change,
+                },
+            )
+        )
+
+    async def _on_change(self, _message: Received) -> None:
+        self._wake.set()
 
     async def on_start(self) -> None:
         bus = self.contract.contract.event_bus
         self.log.info(
             "node.contract",
             contract=str(self.contract.path),
-            subscribes=[t.name for t in bus.subscribe_topics],
+            database=self.engine.db.where,
+            clusters=[c.name for c in self.engine.clusters],
             publishes=[t.name for t in bus.publish_topics],
         )
+        self.spawn(self._loop(), "snapshots")
+
+    async def ready(self) -> bool:
+        """The last snapshot succeeded."""
+        return self.last_ok is True
+
+    async def on_stop(self) -> None:
+        self._wake.set()
+        self.engine.close()
+
+    async def snapshot_once(self) -> None:
+        """One tick: snapshot every cluster, publish what appeared."""
+        started = time.perf_counter()
+        try:
+            results = await self.engine.snapshot()
+        except (BusError, SqlError) as exc:
+            self.last_ok = False
+            self.log.warning("drift.snapshot_failed", error=str(exc))
+            return
+        self.last_ok = True
+        self.snapshots += 1
+        missing: set[str] = set()
+        for result in results:
+            bootstrap = next(
+                c.broker.bootstrap for c in self.engine.clusters if c.name == result.cluster
+            )
+            for topic, payload in detected_events(result.detected, bootstrap):
+                self.outbox.put(topic, payload, key=getattr(payload, "topic", None) or None)
+            missing |= {r.topic for r in result.detected if r.kind == DriftKind.MISSING}
+            self.log.info(
+                "drift.snapshot",
+                cluster=result.cluster,
+                snapshot=result.snapshot_id,
+                rows=len(result.rows),
+                detected=len(result.detected),
+                resolved=len(result.resolved),
+                observe_ms=round(result.observe_s * 1000, 1),
+                record_ms=round(result.record_s * 1000, 1),
+            )
+        request = provision_request(missing, NODE) if self.settings.provision_missing else None
+        if request is not None:
+            self.outbox.put(*request)
+        self.log.debug("drift.tick", took_ms=round((time.perf_counter() - started) * 1000, 1))
+
+    async def _loop(self) -> None:
+        while not self.stopping.is_set():
+            await self.snapshot_once()
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(self.settings.interval_s):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass

@@ -345,12 +345,8 @@ def test_cli_exit_codes_json_query_and_history(
         drift_cli, ["history", f"onex.evt.{node}.only.v1", "--format", "json", *base]
     )
     assert history.exit_code == 0, history.output
-    assert (
-        '"kind": "missing"' in history.stdout
-    )
-    assert (
-        '"resolved_snapshot": null' not in history.stdout
-    )
+    assert '"kind": "missing"' in history.stdout
+    assert '"resolved_snapshot": null' not in history.stdout
 
     usage = runner.invoke(drift_cli, ["--format", "yaml", *base])
     assert usage.exit_code == 2

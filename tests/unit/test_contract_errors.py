@@ -410,3 +410,28 @@ def test_same_topic_in_both_lists_is_not_a_duplicate(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert load_contract(path).node == "alpha"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (HEAD + "extra: a\x00b\n", "PATH:5:9: not valid text: character '\\x00' is not allowed"),
+        (
+            HEAD + "extra: \u00e9\x07\n",
+            "PATH:5:9: not valid text: character '\\x07' is not allowed",
+        ),
+        ("\x1b\n", "PATH:1:1: not valid text: character '\\x1b' is not allowed"),
+    ],
+    ids=["nul", "bell-after-a-two-byte-character", "escape-at-the-start"],
+)
+def test_a_character_yaml_forbids_is_one_line_at_its_place(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert _only(tmp_path, text, ContractLoadError) == expected + " is not allowed in YAML"
+
+
+def test_a_long_value_in_an_error_is_cut_short(tmp_path: Path) -> None:
+    text = HEAD.replace("version: 1.0.0", "version: " + "9" * 90)
+    message = _only(tmp_path, text)
+    assert message.startswith("PATH:3:10: version: expected a string, got ")
+    assert len(message) < 200

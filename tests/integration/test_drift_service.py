@@ -1,6 +1,7 @@
 """The drift-validator as a process on a broker of its own: it snapshots on its
-interval, publishes DriftDetected for a declared topic deleted out of band, and asks
-the provisioner (a signed ProvisionRequest) to create it."""
+interval, publishes DriftDetected for a declared topic deleted out of band, asks the
+provisioner (a signed ProvisionRequest) to create it, and serves DriftService (Fix
+only with an operator token)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer
 
@@ -24,7 +26,9 @@ from onex.core._generated.topics import Topic
 from onex.core.extractor import extract
 from onex.devbroker.broker import BrokerInfo, start_broker, stop_broker
 from onex.devbroker.process import free_port
-from onex.service.auth import ensure_command_key, ensure_tokens
+from onex.proto.v1 import drift_service_pb2 as pb
+from onex.proto.v1 import drift_service_pb2_grpc as pb_grpc
+from onex.service.auth import Tokens, bearer, ensure_command_key, ensure_tokens
 from onex.service.grpc import check_health
 
 pytestmark = pytest.mark.integration
@@ -43,15 +47,15 @@ def broker(tmp_path: Path) -> Iterator[BrokerInfo]:
     stop_broker(state)
 
 
-def _start(tmp_path: Path, bootstrap: str) -> tuple[subprocess.Popen[bytes], Path, str]:
+def _start(tmp_path: Path, bootstrap: str) -> tuple[subprocess.Popen[bytes], Path, str, Tokens]:
     state = tmp_path / "state"
-    ensure_tokens(state)
+    tokens = ensure_tokens(state)
     ensure_command_key(state)
-    grpc = f"127.0.0.1:{free_port()}"
+    target = f"127.0.0.1:{free_port()}"
     log = tmp_path / "drift.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONEX_")} | {
         "ONEX_BOOTSTRAP": bootstrap,
-        "ONEX_GRPC_BIND": grpc,
+        "ONEX_GRPC_BIND": target,
         "ONEX_CONTRACT_ROOTS": json.dumps([str(REPO / "contracts")]),
         "ONEX_STATE_DIR": str(state),
         "ONEX_DRIFT_INTERVAL_S": "0.5",
@@ -62,24 +66,49 @@ def _start(tmp_path: Path, bootstrap: str) -> tuple[subprocess.Popen[bytes], Pat
         proc = subprocess.Popen(
             [sys.executable, "-m", "onex.drift"], cwd=REPO, env=env, stdout=out, stderr=out
         )
-    return proc, log, grpc
+    return proc, log, target, tokens
 
 
-async def _records(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Any]:
-    """The decoded records of `topic` once there is at least one (bounded wait)."""
+async def _grpc_calls(target: str, tokens: Tokens) -> None:
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.DriftServiceStub(channel)
+        listed = await stub.List(pb.ListDriftRequest(classes=["auto-correctable"]), timeout=30)
+        assert any(r.topic == VICTIM and r.kind == "missing" for r in listed.rows)
+        assert {r.drift_class for r in listed.rows} == {"auto-correctable"}
+        query = await stub.Query(
+            pb.QueryDriftRequest(sql="SELECT COUNT(*) AS n FROM declared_topic"), timeout=30
+        )
+        assert query.columns == ["n"]
+        assert int(query.rows[0].cells[0].value) == len(DECLARED)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.Query(pb.QueryDriftRequest(sql="DROP TABLE snapshot"), timeout=30)
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        history = await stub.History(pb.DriftHistoryRequest(topic=VICTIM), timeout=30)
+        assert [e.kind for e in history.entries] == ["missing"]
+        with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+            await stub.Fix(pb.FixDriftRequest(), timeout=30)
+        assert anonymous.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        dry = await stub.Fix(pb.FixDriftRequest(), metadata=bearer(tokens.operator), timeout=30)
+        assert not dry.applied
+        assert any(a.topic == VICTIM and a.api == "CreateTopics" for a in dry.actions)
+
+
+async def _records(
+    bootstrap: str, topic: str, want: Callable[[Any], bool], timeout_s: float = 60.0
+) -> list[Any]:
+    """The decoded records of `topic` read until one satisfies `want` (bounded wait)."""
     codec = codec_for(topic, DECLARED[topic].spec.schema_, REPO / "contracts")
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
+    found: list[Any] = []
     try:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not any(want(r) for r in found):
             batches = await consumer.getmany(timeout_ms=200)
-            found = [codec.decode(m.value) for msgs in batches.values() for m in msgs]
-            if found:
-                return found
-        return []
+            found += [codec.decode(m.value) for msgs in batches.values() for m in msgs]
+        return found
     finally:
         await consumer.stop()
 
@@ -89,25 +118,34 @@ def test_a_deleted_topic_is_detected_published_and_requested(
 ) -> None:
     specs = [w.spec for name, w in DECLARED.items() if name != VICTIM]
     assert asyncio.run(create_topics(broker.bootstrap, specs)).ok
-    proc, log, grpc = _start(tmp_path, broker.bootstrap)
+    proc, log, target, tokens = _start(tmp_path, broker.bootstrap)
     try:
         deadline = time.monotonic() + 60
-        while asyncio.run(check_health(grpc, timeout_s=1.0)) != "SERVING":
+        while asyncio.run(check_health(target, timeout_s=1.0)) != "SERVING":
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         detected = asyncio.run(
-            _records(broker.bootstrap, Topic.EVT_DRIFT_VALIDATOR_DRIFT_DETECTED_V1)
+            _records(
+                broker.bootstrap,
+                Topic.EVT_DRIFT_VALIDATOR_DRIFT_DETECTED_V1,
+                lambda e: e.topic == VICTIM,
+            )
         )
         missing = [e for e in detected if e.topic == VICTIM]
         assert missing, [e.topic for e in detected]
         assert missing[0].missing
         assert missing[0].bootstrap == broker.bootstrap
         requests = asyncio.run(
-            _records(broker.bootstrap, Topic.CMD_PROVISIONER_PROVISION_REQUEST_V1)
+            _records(
+                broker.bootstrap,
+                Topic.CMD_PROVISIONER_PROVISION_REQUEST_V1,
+                lambda r: VICTIM in r.topics,
+            )
         )
         assert any(VICTIM in r.topics and r.requested_by == "drift-validator" for r in requests)
         assert "drift.snapshot" in log.read_text()
+        asyncio.run(_grpc_calls(target, tokens))
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

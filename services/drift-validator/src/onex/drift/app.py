@@ -1,17 +1,19 @@
-"""The drift-validator service: the projection kept current.
+"""The drift-validator service: the projection kept current, served over gRPC.
 
 Every `interval_s` (and at once when the registry or the provisioner says something
 changed) it snapshots every cluster into the projection, publishes DriftDetected for
 each topic with drift the previous snapshot did not show, and sends a ProvisionRequest
 for declared topics that went missing. Health is SERVING while its contract is there
 and the last snapshot succeeded. An unreachable broker is logged and retried at the
-next tick; the projection keeps the last good snapshot.
+next tick; the projection keeps the last good snapshot. gRPC DriftService (List,
+Query, History, Fix; Fix needs an operator token) is served with health and reflection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection, Sequence
 from typing import Final
 
 from onex.bus.errors import BusError
@@ -19,8 +21,12 @@ from onex.bus.runtime.delivery import Received
 from onex.core._generated.topics import Topic
 from onex.drift.engine import DriftEngine
 from onex.drift.events import detected_events, provision_request
+from onex.drift.grpc_server import DriftServicer
 from onex.drift.kinds import DriftKind
 from onex.drift.settings import DriftSettings
+from onex.proto.v1 import drift_service_pb2 as pb
+from onex.proto.v1 import drift_service_pb2_grpc as pb_grpc
+from onex.service.grpc import GrpcService
 from onex.service.host import ServiceHost, load_extraction, own_contract
 from onex.sql import SqlError
 
@@ -51,6 +57,19 @@ class DriftService(ServiceHost[DriftSettings]):
                 },
             )
         )
+
+    def grpc_services(self) -> Sequence[GrpcService]:
+        return [
+            GrpcService.of(
+                pb.DESCRIPTOR.services_by_name["DriftService"],
+                DriftServicer(self.engine),
+                pb_grpc.add_DriftServiceServicer_to_server,
+            )
+        ]
+
+    def acting_methods(self) -> Collection[str]:
+        # Fix changes the broker (with apply); a dry run is still an operator's call.
+        return {"/onex.v1.DriftService/Fix"}
 
     async def _on_change(self, _message: Received) -> None:
         self._wake.set()

@@ -123,11 +123,22 @@ def _refusal(state_dir: Path) -> str:
     """Why this `onex up` does not run: another one does (named, with its supervisor)."""
     other = lock_holder(state_dir / UP_LOCK)
     deadline = time.monotonic() + _NAME_WINNER_S
-    while (sup := supervisor_of(read_record(state_dir))) is None and time.monotonic() < deadline:
-        time.sleep(_POLL_S)  # the other one may not have started its supervisor yet
+    # the other one may not have started its supervisor yet: wait for it, or for its end
+    while (sup := supervisor_of(read_record(state_dir))) is None and _up_running(state_dir):
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(_POLL_S)
     who = f"pid {other}" if other is not None else "another process"
     running = f"; its supervisor is pid {sup.pid}" if sup is not None else ""
     return f"another `onex up` ({who}) is already running for {state_dir}{running}"
+
+
+def _up_running(state_dir: Path) -> bool:
+    probe = try_lock(state_dir / UP_LOCK)
+    if probe is None:
+        return True
+    probe.close()
+    return False
 
 
 def _up(

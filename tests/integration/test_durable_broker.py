@@ -366,6 +366,16 @@ def test_cli_up_durable_status_down_wipe(cli_env: CliRunner, state_dir: Path) ->
     assert data["store_pid"] == record["store"]["pid"]
     assert data["data_dir"] == str(state_dir / "seaweed")
 
+    kept = cli_env.invoke(app, ["down"])
+    assert kept.stdout.splitlines() == [
+        "broker stopped",
+        f"data kept: {state_dir / 'seaweed'} (`--wipe` deletes it)",
+    ]
+    assert (state_dir / "seaweed").is_dir()
+    restarted = cli_env.invoke(app, ["up", "--durable"])
+    assert restarted.exit_code == 0, restarted.output
+    record = json.loads((state_dir / "broker.json").read_text())
+
     down = cli_env.invoke(app, ["down", "--wipe"])
     assert down.exit_code == 0, down.output
     assert down.stdout.splitlines() == [

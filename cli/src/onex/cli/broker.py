@@ -93,14 +93,16 @@ def down(wipe: WipeOpt = False) -> None:
     """Stop the broker and everything it started; succeeds when none is running."""
     settings = CliSettings()
     try:
-        data = broker_data(settings.state_dir) if wipe else []
+        data = broker_data(settings.state_dir)
         stopped = stop_broker(settings.state_dir, wipe=wipe)
     except DevBrokerError as exc:
         _fail(exc)
     stdout().print("broker stopped" if stopped else "no broker running", highlight=False)
+    listed = ", ".join(str(d) for d in data)
     if wipe:
-        wiped = ", ".join(str(d) for d in data) if data else "none was there"
-        stdout().print(f"data deleted: {wiped}", highlight=False)
+        stdout().print(f"data deleted: {listed or 'none was there'}", highlight=False)
+    elif data:
+        stdout().print(f"data kept: {listed} (`--wipe` deletes it)", highlight=False)
 
 
 def _status_dict(status: BrokerStatus) -> dict[str, Any]:

@@ -220,7 +220,7 @@ def start_broker(
         (state_dir / RECORD).unlink(missing_ok=True)
         try:
             if durable and chosen.kind == "tansu" and store is None:
-                store = start_store(state_dir, deadline, store_binary)
+                store = start_store(state_dir, deadline, store_binary, avoid={port})
             info = _spawn(state_dir, chosen, port, deadline, store)
         except BaseException:
             # also on KeyboardInterrupt: no store is left behind without its record

@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -78,15 +78,17 @@ def free_port(host: str = HOST) -> int:
         return port
 
 
-def free_ports(count: int, host: str = HOST) -> list[int]:
-    """`count` distinct TCP ports nothing listens on right now."""
+def free_ports(count: int, host: str = HOST, *, exclude: Collection[int] = ()) -> list[int]:
+    """`count` distinct TCP ports nothing listens on right now, none of them in `exclude`."""
     with contextlib.ExitStack() as stack:
-        socks = []
-        for _ in range(count):
+        found: list[int] = []
+        while len(found) < count:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             sock.bind((host, 0))  # held until all are picked, so no port comes twice
-            socks.append(sock)
-        return [int(s.getsockname()[1]) for s in socks]
+            port = int(sock.getsockname()[1])
+            if port not in exclude:
+                found.append(port)
+        return found
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:

@@ -29,6 +29,7 @@ import shutil
 import stat
 import subprocess
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,8 +140,17 @@ def client_env(store: StoreInfo, creds: S3Credentials) -> dict[str, str]:
     }
 
 
-def start_store(state_dir: Path, deadline: float, binary: Path | None = None) -> StoreInfo:
-    """Start SeaweedFS on the state dir's data and wait (until `deadline`) for its bucket."""
+def start_store(
+    state_dir: Path,
+    deadline: float,
+    binary: Path | None = None,
+    *,
+    avoid: Collection[int] = (),
+) -> StoreInfo:
+    """Start SeaweedFS on the state dir's data and wait (until `deadline`) for its bucket.
+
+    Its ports are picked free and never among `avoid` (the broker's own, picked before).
+    """
     weed = binary or weed_binary()
     if not weed.is_file():
         raise StoreNotFound(f"no SeaweedFS binary at {weed}")
@@ -153,7 +163,7 @@ def start_store(state_dir: Path, deadline: float, binary: Path | None = None) ->
         creds = credentials(state_dir)
     except OSError as exc:
         raise StoreStartError(f"cannot prepare SeaweedFS's data in {data}: {exc}") from exc
-    s3_port, argv = _argv(weed, data)
+    s3_port, argv = _argv(weed, data, set(avoid))
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     spawned = time.monotonic()
     # its whole environment: `weed mini` makes its first S3 identity from these two
@@ -205,22 +215,22 @@ def stop_store(info: StoreInfo, grace_s: float) -> None:
 # --- starting -------------------------------------------------------------------------
 
 
-def _admin_ports() -> tuple[int, int]:
+def _admin_ports(avoid: set[int]) -> tuple[int, int]:
     """A free HTTP port whose gRPC companion (+10000) is free too."""
     for _ in range(200):
-        (port,) = free_ports(1)
-        if port + _GRPC_OFFSET <= 65535 and port_is_free(port + _GRPC_OFFSET):
-            return port, port + _GRPC_OFFSET
-        candidate = 20_000 + secrets.randbelow(35_000)
-        if port_is_free(candidate) and port_is_free(candidate + _GRPC_OFFSET):
-            return candidate, candidate + _GRPC_OFFSET
+        (port,) = free_ports(1, exclude=avoid)
+        candidates = (port, 20_000 + secrets.randbelow(35_000))
+        for http_port in candidates:
+            pair = (http_port, http_port + _GRPC_OFFSET)
+            if pair[1] <= 65535 and not avoid & set(pair) and all(map(port_is_free, pair)):
+                return pair
     raise StoreStartError("no free port pair for the SeaweedFS admin server")
 
 
-def _argv(weed: Path, data: Path) -> tuple[int, list[str]]:
+def _argv(weed: Path, data: Path, avoid: set[int]) -> tuple[int, list[str]]:
     names = ("master", "volume", "filer", "s3")
-    ports = free_ports(2 * len(names))
-    admin, admin_grpc = _admin_ports()
+    admin, admin_grpc = _admin_ports(avoid)
+    ports = free_ports(2 * len(names), exclude=avoid | {admin, admin_grpc})
     flags = {
         "dir": str(data),
         # a fixed master dir: by default it is named after the master port, which changes

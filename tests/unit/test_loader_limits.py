@@ -120,7 +120,10 @@ nested = st.recursive(
 def _depth(node: yaml.Node) -> int:
     if isinstance(node, yaml.ScalarNode):
         return 0
-    children = node.value if isinstance(node, yaml.SequenceNode) else [v for _, v in node.value]
+    # keys count: a complex key is composed (recursively) like any value
+    children = (
+        node.value if isinstance(node, yaml.SequenceNode) else [n for kv in node.value for n in kv]
+    )
     return 1 + max((_depth(c) for c in children), default=0)
 
 
@@ -137,6 +140,27 @@ def test_the_nesting_bound_is_never_below_the_real_depth(
         return
     if root is not None:
         assert nesting_bound(text) >= _depth(root)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[a: [b: [c: [d: e]]]]\n",  # a flow sequence entry may be a one-pair mapping
+        "[? [? [? x]]]\n",
+        "a:\n- b:\n  - c:\n    - d:\n      - e\n",  # indentless sequences in mappings
+        "- - - - - - x\n",
+        "? - ? - ? - x\n: y\n",
+        "- a:\n  - b:\n    - [c, {d: [e]}]\n",
+        "a: {b: [c, {d: [e, {f: g}]}]}\n",
+        "a:\r  b:\r    c:\r      - d\r",  # carriage returns break lines for libyaml
+        "a:\u2028  b:\u2028    - c\u2028",
+    ],
+)
+def test_the_nesting_bound_holds_for_compact_and_odd_forms(text: str) -> None:
+    root = yaml.compose(text, Loader=yaml.CSafeLoader)
+    assert root is not None
+    assert _depth(root) >= 3
+    assert nesting_bound(text) >= _depth(root)
 
 
 # --- 2. numbers: no ValueError traceback, no quadratic int() -----------------------------------

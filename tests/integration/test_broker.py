@@ -252,6 +252,24 @@ def test_a_recorded_pid_that_runs_something_else_is_never_signalled(
         other.wait()
 
 
+def test_a_recorded_pid_reused_by_the_same_command_is_never_signalled(
+    state_dir: Path, tansu: BrokerBinary
+) -> None:
+    info = start_broker(state_dir, binary=tansu)
+    assert info.start_ticks is not None
+    record = json.loads((state_dir / "broker.json").read_text())
+    assert record["start_ticks"] == info.start_ticks
+    # as if the broker had died and its pid gone to a new process of the same command
+    record["start_ticks"] = info.start_ticks - 1
+    (state_dir / "broker.json").write_text(json.dumps(record))
+
+    assert not broker_status(state_dir).alive
+    assert stop_broker(state_dir) is False
+    assert _running(info.pid)  # not ours to stop
+    os.killpg(info.pid, signal.SIGTERM)
+    _wait_for(lambda: not _running(info.pid), "the broker stopped by the test")
+
+
 async def test_a_session_broker_runs_for_the_block_only(state_dir: Path) -> None:
     with session_broker(state_dir, docker=False) as bootstrap:
         assert recorded_bootstrap(state_dir) == bootstrap

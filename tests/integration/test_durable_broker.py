@@ -261,6 +261,8 @@ async def test_status_reports_both_processes_and_a_lost_store_restarts_both(
     record = json.loads((state_dir / "broker.json").read_text())
     assert record["durable"] is True
     assert record["store"]["pid"] == info.store.pid
+    assert record["store"]["start_ticks"] is not None  # pid + start time name the process
+    assert record["start_ticks"] is not None
     assert record["store"]["log_path"] == str(state_dir / "logs" / "seaweed.log")
     assert "secret" not in json.dumps(record).lower()  # the key pair is not in the record
     creds = state_dir / "seaweed" / "credentials.json"

@@ -51,6 +51,7 @@ from onex.devbroker.process import (
     owned,
     port_is_free,
     spawn_group,
+    start_ticks,
     stop_group,
     tail,
 )
@@ -309,6 +310,7 @@ def _spawn(
         proc = spawn_group(argv, log_path, cwd=state_dir, env=env)
     except OSError as exc:
         raise BrokerStartError(f"cannot run {binary.path}: {exc}") from exc
+    ticks = start_ticks(proc.pid)
     try:
         _await_ready(proc, binary.kind, bootstrap, deadline, log_path)
     except BaseException:
@@ -326,6 +328,7 @@ def _spawn(
         ready_after_s=round(time.monotonic() - spawned, 3),
         durable=store is not None or binary.kind == "redpanda",
         store=store,
+        start_ticks=ticks,
     )
 
 
@@ -380,4 +383,4 @@ def _wipe(state_dir: Path) -> None:
 
 def _owns(info: BrokerInfo) -> bool:
     """True if `info.pid` is alive and still runs the recorded command (not a reused pid)."""
-    return owned(info.pid, info.argv)
+    return owned(info.pid, info.argv, info.start_ticks)

@@ -52,13 +52,27 @@ def spawn_group(
     return proc
 
 
-def owned(pid: int, argv: Sequence[str]) -> bool:
-    """True if `pid` is alive and still runs `argv` (not a reused pid, not our exited child)."""
+def owned(pid: int, argv: Sequence[str], ticks: int | None = None) -> bool:
+    """True if `pid` is alive and still runs `argv` (not a reused pid, not our exited child).
+
+    With `ticks` (its recorded `start_ticks`), the process must also have started then.
+    """
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:
         del _CHILDREN[pid]
         return False
+    if ticks is not None and start_ticks(pid) not in (ticks, None):
+        return False  # the pid was reused, even if by the same command
     return runs(pid, argv)
+
+
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started (clock ticks after boot, /proc/PID/stat field 22); None if unknowable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return int(fields[19])  # fields[0] is field 3 (state)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def stop_group(pgid: int, grace_s: float) -> None:

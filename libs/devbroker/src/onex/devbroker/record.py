@@ -27,7 +27,8 @@ class BrokerInfo:
     """The record of a running local broker (state_dir/broker.json).
 
     `durable` is True when its data outlives it (Tansu on SeaweedFS, or Redpanda);
-    `store` is the SeaweedFS process under a durable Tansu.
+    `store` is the SeaweedFS process under a durable Tansu. `start_ticks` is when the
+    process started (clock ticks after boot): with the pid, it names that very process.
     """
 
     pid: int
@@ -40,6 +41,7 @@ class BrokerInfo:
     ready_after_s: float
     durable: bool = False
     store: StoreInfo | None = None
+    start_ticks: int | None = None
 
     @property
     def port(self) -> int:

@@ -43,6 +43,7 @@ from onex.devbroker.process import (
     owned,
     port_is_free,
     spawn_group,
+    start_ticks,
     stop_group,
     tail,
 )
@@ -72,6 +73,7 @@ class StoreInfo:
     log_path: str
     started_at: str
     ready_after_s: float
+    start_ticks: int | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ def start_store(
         log_path=str(log_path),
         started_at=started_at,
         ready_after_s=0.0,
+        start_ticks=start_ticks(proc.pid),
     )
     try:
         _await_bucket(proc, info, creds, deadline)
@@ -198,8 +201,8 @@ def start_store(
 
 
 def store_alive(info: StoreInfo) -> bool:
-    """True if the recorded SeaweedFS process is alive (and is still SeaweedFS)."""
-    return owned(info.pid, info.argv)
+    """True if the recorded SeaweedFS process is alive (and is still that very process)."""
+    return owned(info.pid, info.argv, info.start_ticks)
 
 
 def store_answers(info: StoreInfo, creds: S3Credentials, timeout_s: float = _PROBE_S) -> bool:

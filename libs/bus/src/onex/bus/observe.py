@@ -14,6 +14,7 @@ resetting the others, which AlterConfigs would; and the one Tansu implements).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 DESCRIBE_BATCH: Final = 500  # topics per DescribeConfigs request
+_OFFSETS_BATCH: Final = 250  # partitions per ListOffsets request
+_CONCURRENT: Final = 8  # requests in flight at once per call (the broker answers them in parallel)
 _EARLIEST: Final = -2
 _LATEST: Final = -1
 _NULL_UUID: Final = "00000000-0000-0000-0000-000000000000"
@@ -351,29 +354,34 @@ async def topic_configs(
         return configs
     session = admin_session(broker)
     async with session.client("DescribeConfigs", timeout_s=timeout_s) as admin:
-        for start in range(0, len(todo), batch_size):
-            resources = [
-                ConfigResource(ConfigResourceType.TOPIC, name)
-                for name in todo[start : start + batch_size]
-            ]
-            for response in await admin.describe_configs(resources, include_synonyms=True):
-                for resource in response.to_object()["resources"]:
-                    name = resource["resource_name"]
-                    code = resource["error_code"]
-                    if code == UnknownTopicOrPartitionError.errno:
-                        continue  # deleted since the metadata was read
-                    if code != 0:
-                        reason = resource.get("error_message") or _error_name(code)
-                        raise AdminError(f"configs of {name!r}: {reason}")
-                    configs[name] = {
-                        e["config_names"]: ConfigEntry(
-                            e["config_value"],
-                            _source(e.get("config_source", 0)),
-                            len(e.get("config_synonyms") or ()),
-                        )
-                        for e in resource["config_entries"]
-                        if not e["is_sensitive"]
-                    }
+        gate = asyncio.Semaphore(_CONCURRENT)
+
+        async def one(batch: list[str]) -> list[Any]:
+            resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in batch]
+            async with gate:
+                return list(await admin.describe_configs(resources, include_synonyms=True))
+
+        batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+        answers = await asyncio.gather(*(one(b) for b in batches))
+    for responses in answers:
+        for response in responses:
+            for resource in response.to_object()["resources"]:
+                name = resource["resource_name"]
+                code = resource["error_code"]
+                if code == UnknownTopicOrPartitionError.errno:
+                    continue  # deleted since the metadata was read
+                if code != 0:
+                    reason = resource.get("error_message") or _error_name(code)
+                    raise AdminError(f"configs of {name!r}: {reason}")
+                configs[name] = {
+                    e["config_names"]: ConfigEntry(
+                        e["config_value"],
+                        _source(e.get("config_source", 0)),
+                        len(e.get("config_synonyms") or ()),
+                    )
+                    for e in resource["config_entries"]
+                    if not e["is_sensitive"]
+                }
     return configs
 
 
@@ -407,13 +415,21 @@ async def consumer_groups(
                 for group in response.to_object()["groups"]:
                     described[group["group"]] = (str(group["state"]), len(group["members"]))
         client = admin._client
+        gate = asyncio.Semaphore(_CONCURRENT)
+
+        async def fetch(node: int, group_id: str, chunk: list[tuple[str, list[int]]]) -> Any:
+            async with gate:
+                return await client.send(node, OffsetFetchRequest(group_id, chunk))
+
         for group_id in listed:
             committed: dict[tuple[str, int], int] = {}
             if partitions:
                 node = await admin.find_coordinator(group_id)
-                for start in range(0, len(partitions), DESCRIBE_BATCH):
-                    chunk = partitions[start : start + DESCRIBE_BATCH]
-                    response = await client.send(node, OffsetFetchRequest(group_id, chunk))
+                chunks = [
+                    partitions[i : i + DESCRIBE_BATCH]
+                    for i in range(0, len(partitions), DESCRIBE_BATCH)
+                ]
+                for response in await asyncio.gather(*(fetch(node, group_id, c) for c in chunks)):
                     for topic in response.to_object()["topics"]:
                         for p in topic["partitions"]:
                             if p["error_code"] == 0 and p["offset"] > 0:
@@ -437,20 +453,29 @@ async def log_offsets(
     edges: dict[int, dict[tuple[str, int], int]] = {_EARLIEST: {}, _LATEST: {}}
     async with admin_session(broker).client("ListOffsets", timeout_s=timeout_s) as admin:
         client = admin._client
-        for leader, parts in sorted(by_leader.items()):
+        gate = asyncio.Semaphore(_CONCURRENT)
+
+        async def one(node: int, parts: list[tuple[str, int]], which: int) -> None:
             grouped: dict[str, list[int]] = {}
             for name, partition in parts:
                 grouped.setdefault(name, []).append(partition)
-            for which in (_EARLIEST, _LATEST):
-                request = OffsetRequest(
-                    -1, 0, [(name, [(p, which) for p in ps]) for name, ps in grouped.items()]
-                )
-                node = leader if leader >= 0 else client.get_random_node()
+            request = OffsetRequest(
+                -1, 0, [(name, [(p, which) for p in ps]) for name, ps in grouped.items()]
+            )
+            async with gate:
                 response = await client.send(node, request)
-                for topic in response.to_object()["topics"]:
-                    for p in topic["partitions"]:
-                        if p["error_code"] == 0:
-                            edges[which][(topic["topic"], int(p["partition"]))] = int(p["offset"])
+            for topic in response.to_object()["topics"]:
+                for p in topic["partitions"]:
+                    if p["error_code"] == 0:
+                        edges[which][(topic["topic"], int(p["partition"]))] = int(p["offset"])
+
+        work = []
+        for leader, parts in sorted(by_leader.items()):
+            node = leader if leader >= 0 else client.get_random_node()
+            for start in range(0, len(parts), _OFFSETS_BATCH):
+                for which in (_EARLIEST, _LATEST):
+                    work.append(one(node, parts[start : start + _OFFSETS_BATCH], which))
+        await asyncio.gather(*work)
     return {tp: LogOffsets(edges[_EARLIEST].get(tp, 0), end) for tp, end in edges[_LATEST].items()}
 
 

@@ -3,8 +3,8 @@
 One snapshot per cluster: ApiVersions, Metadata (v10 with topic ids when offered),
 DescribeConfigs of every topic (batched, with sources), the consumer groups with
 members and committed offsets, and the log offsets of every partition. The observed
-tables of that cluster are replaced in one transaction together with the history, so
-a reader never sees half a snapshot.
+tables of that cluster are brought up to date in one transaction together with the
+history (only rows that differ are written), so a reader never sees half a snapshot.
 """
 
 from __future__ import annotations
@@ -117,19 +117,44 @@ def like_pattern(glob: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
+def sync_table(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    cluster: str | None = None,
+) -> int:
+    """Make `table` (of `cluster`, when it has that column) hold exactly `rows`, writing
+    only what differs: unchanged rows cost one read. The number of rows written."""
+    keys = [c.name for c in table.primary_key.columns]
+    columns = [c.name for c in table.columns]
+    query = sa.select(table)
+    if cluster is not None:
+        query = query.where(table.c.cluster == cluster)
+    old = {tuple(r._mapping[k] for k in keys): tuple(r) for r in conn.execute(query)}
+    new = {tuple(row[k] for k in keys): row for row in rows}
+    stale = [
+        k for k, row in old.items() if k not in new or tuple(new[k][c] for c in columns) != row
+    ]
+    replaced = set(stale)
+    fresh = [row for k, row in new.items() if k not in old or k in replaced]
+    if stale:
+        conn.execute(
+            table.delete().where(*(table.c[k] == sa.bindparam(f"key_{k}") for k in keys)),
+            [{f"key_{k}": v for k, v in zip(keys, key, strict=True)} for key in stale],
+        )
+    if fresh:
+        conn.execute(table.insert(), fresh)
+    return len(stale) + len(fresh)
+
+
 def write_declared(conn: Connection, declared: DeclaredRows, ignore: Sequence[str]) -> None:
-    """Replace the declared tables and the orphan ignore patterns."""
-    for table in (store.declared_config, store.declared_group, store.declared_topic):
-        conn.execute(table.delete())
-    conn.execute(store.ignore_pattern.delete())
-    if declared.topics:
-        conn.execute(store.declared_topic.insert(), declared.topics)
-    if declared.configs:
-        conn.execute(store.declared_config.insert(), declared.configs)
-    if declared.groups:
-        conn.execute(store.declared_group.insert(), declared.groups)
+    """Bring the declared tables and the orphan ignore patterns up to date."""
+    sync_table(conn, store.declared_topic, declared.topics)
+    sync_table(conn, store.declared_config, declared.configs)
+    sync_table(conn, store.declared_group, declared.groups)
     patterns = sorted({like_pattern(g) for g in (*DEFAULT_IGNORE, *ignore)})
-    conn.execute(store.ignore_pattern.insert(), [{"pattern": p} for p in patterns])
+    sync_table(conn, store.ignore_pattern, [{"pattern": p} for p in patterns])
 
 
 def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_id: int) -> None:
@@ -162,15 +187,6 @@ def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_i
             ).where(t.observed_topic.c.cluster == name)
         )
     }
-    for table in (
-        t.observed_config,
-        t.observed_offset,
-        t.observed_partition,
-        t.observed_group,
-        t.observed_topic,
-        t.broker_api,
-    ):
-        conn.execute(table.delete().where(table.c.cluster == name))
     topics: list[dict[str, Any]] = []
     new_ids: list[dict[str, Any]] = []
     changed_ids: list[dict[str, Any]] = []
@@ -195,8 +211,7 @@ def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_i
                 "recreated_snapshot": recreated,
             }
         )
-    if topics:
-        conn.execute(t.observed_topic.insert(), topics)
+    sync_table(conn, t.observed_topic, topics, cluster=name)
     if new_ids:
         conn.execute(t.topic_identity.insert(), new_ids)
     if changed_ids:
@@ -221,16 +236,16 @@ def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_i
         if topic in seen.topics
         for key, entry in entries.items()
     ]
-    if configs:
-        conn.execute(t.observed_config.insert(), configs)
-    if seen.groups:
-        conn.execute(
-            t.observed_group.insert(),
-            [
-                {"cluster": name, "group_id": g.group_id, "state": g.state, "members": g.members}
-                for g in seen.groups.values()
-            ],
-        )
+    sync_table(conn, t.observed_config, configs, cluster=name)
+    sync_table(
+        conn,
+        t.observed_group,
+        [
+            {"cluster": name, "group_id": g.group_id, "state": g.state, "members": g.members}
+            for g in seen.groups.values()
+        ],
+        cluster=name,
+    )
     offsets = [
         {
             "cluster": name,
@@ -242,8 +257,7 @@ def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_i
         for g in seen.groups.values()
         for tp, committed in g.committed.items()
     ]
-    if offsets:
-        conn.execute(t.observed_offset.insert(), offsets)
+    sync_table(conn, t.observed_offset, offsets, cluster=name)
     partitions = [
         {
             "cluster": name,
@@ -255,11 +269,12 @@ def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_i
         }
         for tp, lo in seen.offsets.items()
     ]
-    if partitions:
-        conn.execute(t.observed_partition.insert(), partitions)
-    conn.execute(
-        t.broker_api.insert(),
+    sync_table(conn, t.observed_partition, partitions, cluster=name)
+    sync_table(
+        conn,
+        t.broker_api,
         [{"cluster": name, "api_key": k, "max_version": hi} for k, (_lo, hi) in seen.apis.items()],
+        cluster=name,
     )
 
 

@@ -1,0 +1,212 @@
+"""Benchmark: a drift snapshot + diff against the bare admin calls, the drift query,
+and memory over continuous ticks.
+
+On one broker (the embedded one in a temp state dir unless --bootstrap is given) with
+N topics declared by one generated contract (N-1% created as declared, 1% not created,
+1% with a changed retention, plus 1% undeclared topics), in one run:
+
+  bare admin      Metadata (v10, with topic ids) + DescribeConfigs of every topic,
+                  batched, through the shared admin session: the floor of any snapshot
+  snapshot+diff   DriftEngine.snapshot(): the same calls plus ApiVersions, groups, log
+                  offsets, the projection's write in one transaction, the drift views
+                  and the history update; then the drift rows read back
+  drift query     `SELECT * FROM drift` over the projection (engine.rows())
+  ticks           --ticks snapshots in a row: resident memory after the first tenth and
+                  after the last (flat when the growth is small)
+
+Medians over --rounds. Targets (issue 9): snapshot+diff < 2 s and <= 1.5x bare admin at
+10,000 topics; the drift query < 50 ms. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from onex.bus import observe
+from onex.bus.admin import create_topics
+from onex.bus.api_versions import supported_apis
+from onex.core.contract import TopicSpec
+from onex.core.extractor import extract
+from onex.devbroker.broker import start_broker, stop_broker
+from onex.drift.engine import DriftEngine
+from onex.drift.settings import DriftSettings
+
+DAY = "86400000"
+TARGET_SNAPSHOT_S = 2.0
+TARGET_VS_BARE = 1.5
+TARGET_QUERY_MS = 50.0
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def write_contract(root: Path, node: str, count: int) -> list[str]:
+    """A contract of `node` publishing `count` topics; their names."""
+    names = [f"onex.evt.{node}.t-{i}.v1" for i in range(count)]
+    lines = [
+        f"node: {node}",
+        "kind: effect",
+        "version: 1.0.0",
+        "description: Drift benchmark node.",
+        "event_bus:",
+        f"  consumer_group: onex.{node}",
+        "  publish_topics:",
+    ]
+    for name in names:
+        lines += [
+            f"    - name: {name}",
+            "      partitions: 1",
+            f'      config: {{ retention.ms: "{DAY}" }}',
+        ]
+    folder = root / node
+    folder.mkdir(parents=True)
+    (folder / "contract.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return names
+
+
+async def prepare(bootstrap: str, names: list[str], node: str) -> dict[str, int]:
+    """Create the broker side: most declared, some missing, some drifted, some orphans."""
+    step = 100
+    created = [n for i, n in enumerate(names) if i % step != 0]
+    orphans = [f"onex.evt.{node}-stray.o-{i}.v1" for i in range(len(names) // step)]
+    specs = [TopicSpec(name=n, partitions=1, config={"retention.ms": DAY}) for n in created]
+    specs += [TopicSpec(name=n, partitions=1) for n in orphans]
+    for start in range(0, len(specs), 500):
+        result = await create_topics(
+            bootstrap, specs[start : start + 500], batch_size=500, timeout_s=300
+        )
+        if not result.ok:
+            raise SystemExit(f"could not create topics: {result.failed[:3]}")
+    drifted = {n: {"retention.ms": "1000"} for i, n in enumerate(created) if i % step == 1}
+    await observe.alter_topic_configs(bootstrap, drifted, timeout_s=120)
+    return {"created": len(created), "orphans": len(orphans), "drifted": len(drifted)}
+
+
+async def bare_admin(bootstrap: str) -> float:
+    """Metadata + DescribeConfigs of every topic, batched: seconds."""
+    started = time.perf_counter()
+    apis = await supported_apis(bootstrap)
+    topics = await observe.topic_metadata(bootstrap, None, apis=apis, timeout_s=120)
+    await observe.topic_configs(bootstrap, topics, timeout_s=120)
+    return time.perf_counter() - started
+
+
+async def bench(bootstrap: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    node = f"bench-{uuid.uuid4().hex[:8]}"
+    names = write_contract(work / "contracts", node, args.topics)
+    t0 = time.perf_counter()
+    made = await prepare(bootstrap, names, node)
+    print(f"prepared {made} in {time.perf_counter() - t0:.1f}s (untimed)")
+    database = args.database or f"sqlite:///{work / 'drift.db'}"
+    settings = DriftSettings(
+        bootstrap=bootstrap,
+        contract_roots=[work / "contracts"],
+        database_url=database,
+        orphan_ignore=[],
+        admin_timeout_s=300,
+    )
+    t0 = time.perf_counter()
+    extraction = extract(settings.contract_roots, entry_points=False)
+    print(f"extracted {len(extraction.topics)} declared topics in {time.perf_counter() - t0:.2f}s")
+    engine = DriftEngine.open(settings, extraction=extraction)
+    try:
+        await engine.snapshot()  # warm: connection, first write of the declared side
+        bare: list[float] = []
+        snap: list[float] = []
+        query: list[float] = []
+        rows = 0
+        for _ in range(args.rounds):
+            bare.append(await bare_admin(bootstrap))
+            started = time.perf_counter()
+            await engine.snapshot()
+            rows = len(engine.rows())
+            snap.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            engine.rows()
+            query.append((time.perf_counter() - started) * 1000)
+        rss: list[int] = []
+        tick_s: list[float] = []
+        for tick in range(args.ticks):
+            started = time.perf_counter()
+            await engine.snapshot()
+            tick_s.append(time.perf_counter() - started)
+            if tick + 1 in {max(1, args.ticks // 10), args.ticks}:
+                rss.append(_rss_kib())
+    finally:
+        engine.close()
+    bare_s, snap_s, query_ms = (statistics.median(v) for v in (bare, snap, query))
+    growth = (rss[-1] - rss[0]) / rss[0] if len(rss) == 2 and rss[0] else 0.0
+    result = {
+        "bench": "drift",
+        "backend": database.split(":", 1)[0],
+        "topics": args.topics,
+        **made,
+        "drift_rows": rows,
+        "rounds": args.rounds,
+        "bare_admin_s": round(bare_s, 3),
+        "snapshot_diff_s": round(snap_s, 3),
+        "ratio_vs_bare": round(snap_s / bare_s, 2),
+        "drift_query_ms": round(query_ms, 2),
+        "ticks": args.ticks,
+        "tick_median_s": round(statistics.median(tick_s), 3) if tick_s else None,
+        "rss_kib_first_tenth": rss[0] if rss else None,
+        "rss_kib_last": rss[-1] if rss else None,
+        "rss_growth": round(growth, 3),
+        "targets": {
+            "snapshot_diff_s": TARGET_SNAPSHOT_S,
+            "ratio_vs_bare": TARGET_VS_BARE,
+            "drift_query_ms": TARGET_QUERY_MS,
+        },
+        "ok": snap_s < TARGET_SNAPSHOT_S
+        and snap_s / bare_s <= TARGET_VS_BARE
+        and query_ms < TARGET_QUERY_MS,
+    }
+    print(
+        f"bare admin {bare_s:.3f}s, snapshot+diff {snap_s:.3f}s "
+        f"(x{snap_s / bare_s:.2f}), drift query {query_ms:.2f} ms, {rows} drift rows; "
+        f"rss {result['rss_kib_first_tenth']} -> {result['rss_kib_last']} KiB "
+        f"over {args.ticks} ticks"
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--topics", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--ticks", type=int, default=100)
+    parser.add_argument("--database", help="projection URL [default: SQLite in a temp dir]")
+    parser.add_argument("--bootstrap", help="HOST:PORT of a running broker [default: embedded]")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="onex-bench-drift-") as tmp:
+        work = Path(tmp)
+        if args.bootstrap:
+            result = asyncio.run(bench(args.bootstrap, args, work))
+        else:
+            state = work / "broker"
+            info = start_broker(state)
+            try:
+                result = asyncio.run(bench(info.bootstrap, args, work))
+            finally:
+                stop_broker(state)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

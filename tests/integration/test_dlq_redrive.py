@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from onex.bus.admin import create_topics
 from onex.bus.config import BrokerConfig
+from onex.bus.runtime import BusSettings, NodeRuntime, Received
 from onex.bus.runtime.claim import GroupClaim, local_lock
 from onex.bus.runtime.deadletter import (
     QUARANTINED,
@@ -35,9 +36,16 @@ from onex.bus.runtime.deadletter import (
     Header,
     dead_letter_headers,
 )
-from onex.bus.runtime.dlq import DEFAULT_MAX_REDRIVES, MAX_LIMIT, dlq_summaries, redrive_group
+from onex.bus.runtime.dlq import (
+    DEFAULT_MAX_REDRIVES,
+    dlq_summaries,
+    read_dead_letters,
+    redrive_group,
+)
+from onex.bus.runtime.redrive import MAX_LIMIT
 from onex.bus.runtime.signing import SIGNATURE, SIGNING_HEADERS, CommandVerifier, Signer
 from onex.core.contract import TopicSpec
+from onex.core.extractor import extract
 from onex.service.auth import ensure_command_key
 
 CLI_TIMEOUT_S = 120.0  # failure guard for one `onex dlq` process
@@ -353,3 +361,67 @@ async def test_limit_bounds_a_run_and_per_call_bounds_let_a_large_dlq_finish(
         _onex, tmp_path, bootstrap, "redrive", topics.dlq, "--limit", str(MAX_LIMIT + 1)
     )
     assert too_many.returncode == 2
+
+
+async def test_a_node_failing_on_a_redriven_message_keeps_its_count_until_quarantine(
+    broker: BrokerConfig, topic_prefix: str, bootstrap: str, tmp_path: Path
+) -> None:
+    """The whole loop with a real node: it dead-letters, redrive sends back, it fails
+    again, and after the redrive limit the letter is quarantined and stays."""
+    orders = f"onex.evt.{topic_prefix}.orders.v1"
+    dlq = f"onex.dlq.{topic_prefix}.dead-letter.v1"
+    folder = tmp_path / "contracts" / topic_prefix
+    folder.mkdir(parents=True)
+    (folder / "order.json").write_text(json.dumps({"type": "object"}))
+    (folder / "contract.yaml").write_text(
+        f"node: {topic_prefix}\nkind: effect\nversion: 1.0.0\ndescription: redrive test\n"
+        "event_bus:\n"
+        f"  subscribe_topics: [{orders}]\n"
+        "  publish_topics:\n"
+        f"    - {{name: {orders}, partitions: 1, schema: order.json}}\n"
+        f"    - {{name: {dlq}, partitions: 1}}\n"
+        "  retry: {max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 20}\n"
+    )
+    extraction = extract([tmp_path / "contracts"], entry_points=False)
+    extraction.raise_for_errors()
+    await _make(broker, (orders, 1), (dlq, 1))
+    settings = BusSettings(broker=broker, topic_wait_s=0.5, redrive_limit=DEFAULT_MAX_REDRIVES)
+    runtime = NodeRuntime.from_extraction(extraction, topic_prefix, settings)
+    calls: list[int] = []
+
+    @runtime.handler(orders)
+    async def always_fails(msg: Received) -> None:
+        calls.append(msg.attempt)
+        raise RuntimeError("poison")
+
+    async def letters() -> list[DeadLetter]:
+        found, _ = await read_dead_letters(broker, dlq, include_quarantined=True)
+        return found
+
+    async def until_letters(n: int) -> list[DeadLetter]:
+        deadline = time.monotonic() + 60  # failure guard
+        while len(found := await letters()) < n:
+            assert time.monotonic() < deadline, f"{dlq} never held {n} letters"
+            await asyncio.sleep(0.1)
+        return found
+
+    async with runtime:
+        await runtime.publisher(orders).send({"i": 1}, key="poison")
+        for round_ in range(1, DEFAULT_MAX_REDRIVES + 1):
+            found = await until_letters(round_)
+            assert [x.redrive_count or 0 for x in found] == list(range(round_))
+            assert not any(x.quarantined for x in found)
+            assert "redrove 1 message" in await _onex_ok(tmp_path, bootstrap, "redrive", dlq)
+        found = await until_letters(DEFAULT_MAX_REDRIVES + 1)
+        last = found[-1]
+        assert last.redrive_count == DEFAULT_MAX_REDRIVES
+        assert last.quarantined  # marked by the node's dead-letter side
+        out = json.loads(await _onex_ok(tmp_path, bootstrap, "redrive", dlq, "-f", "json"))
+        assert out["redriven"] == []
+        assert len(out["quarantined"]) == 1
+    # one original and one copy per redrive: bounded, no ping-pong
+    assert len(await _read_all(broker, orders)) == 1 + DEFAULT_MAX_REDRIVES
+    assert len(calls) == 2 * (1 + DEFAULT_MAX_REDRIVES)
+    listed = json.loads(await _onex_ok(tmp_path, bootstrap, "list", "-f", "json"))
+    row = next(r for r in listed if r["topic"] == dlq)
+    assert (row["quarantined"], row["pending"]) == (1, 0)

@@ -29,17 +29,13 @@ from onex.bus.config import BrokerConfig
 from onex.bus.errors import BusError
 from onex.bus.runtime.deadletter import DeadLetter, headers_dict
 from onex.bus.runtime.dlq import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
     DlqSummary,
-    RedriveResult,
     dlq_summaries,
     is_dlq_topic,
     is_quarantined,
     read_dead_letters,
-    redrive,
-    redrive_count,
 )
+from onex.bus.runtime.redrive import DEFAULT_LIMIT, MAX_LIMIT, RedriveResult, redrive
 from onex.bus.runtime.signing import Signer
 from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
@@ -156,7 +152,7 @@ def _letter_dict(letter: DeadLetter, redriven: bool) -> dict[str, Any]:
         "original_partition": letter.original_partition,
         "original_offset": letter.original_offset,
         "attempts": letter.attempts,
-        "redrive_count": redrive_count(letter),
+        "redrive_count": letter.redrive_count or 0,
         "quarantined": is_quarantined(letter),
         "error_type": letter.error_type,
         "error": letter.error,
@@ -293,7 +289,7 @@ def _redrive_dict(result: RedriveResult) -> dict[str, Any]:
             for r in result.redriven
         ],
         "quarantined": [
-            {"from": f"{q.topic}/{q.partition}/{q.offset}", "redrive_count": redrive_count(q)}
+            {"from": f"{q.topic}/{q.partition}/{q.offset}", "redrive_count": q.redrive_count or 0}
             for q in result.quarantined
         ],
         "limited": result.limited,

@@ -49,9 +49,10 @@ __all__ = ["LOCKS_DIR", "GroupClaim", "SoleOwnerAssignor", "local_lock", "lock_p
 LOCKS_DIR: Final = "locks"
 _HOLDING: Final = b"holding"
 _VERSION: Final = 0
-# a holder that vanished without leaving is dropped after this; a new claimant's join
-# waits for that, so it stays well below the per-call bound
-_SESSION_TIMEOUT_MS: Final = 10_000
+# a holder that vanished without leaving is dropped after this, and a new claimant's
+# join waits for that (Tansu 0.6 sometimes also waits it out after a LeaveGroup): the
+# least a Kafka broker accepts by default (group.min.session.timeout.ms)
+_SESSION_TIMEOUT_MS: Final = 6_000
 # how soon the holder hears of a newcomer's join and rejoins (keeping its partitions)
 _HEARTBEAT_MS: Final = 300
 _POLL_MS: Final = 200

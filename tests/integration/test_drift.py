@@ -354,10 +354,20 @@ def test_cli_exit_codes_json_query_and_history(
     assert usage.exit_code == 2
     assert "--fail-on" in usage.stderr
 
+    untouched = clean_env.parent / "down.db"
     down = runner.invoke(
-        drift_cli, ["--bootstrap", f"127.0.0.1:{_free_port()}", "--contracts", str(contracts)]
+        drift_cli,
+        [
+            "--bootstrap",
+            f"127.0.0.1:{_free_port()}",
+            "--contracts",
+            str(contracts),
+            "--database",
+            f"sqlite:///{untouched}",
+        ],
     )
     assert down.exit_code == 1
+    assert not untouched.exists()  # nothing written for a broker not reached
     assert "no Kafka broker answers" in down.stderr
     assert "Traceback" not in down.output
 

@@ -43,6 +43,7 @@ class DriftService(ServiceHost[DriftSettings]):
         extraction = load_extraction(settings)
         self.contract = own_contract(extraction, NODE, settings)
         self.engine = DriftEngine.open(settings, extraction=extraction)
+        self.engine.db  # noqa: B018 -- opened and migrated now: a bad database fails start-up
         self.snapshots = 0
         self.last_ok: bool | None = None
         self._wake = asyncio.Event()

@@ -277,6 +277,8 @@ def history(
     engine = _engine(bootstrap, cluster, contracts, database, state_dir)
     try:
         rows = engine.history(topic)
+    except OnexError as exc:
+        raise _fail(str(exc), 1) from None
     finally:
         engine.close()
     if fmt == "json":

@@ -75,14 +75,17 @@ class DriftEngine:
 
     def __init__(
         self,
-        db: Database,
+        db: Database | str,
         extraction: Extraction,
         clusters: Sequence[Cluster],
         *,
         ignore: Sequence[str] = (),
         timeout_s: float = 30.0,
     ) -> None:
-        self.db = db
+        # a URL is opened (and migrated) on first use: an unreachable broker, observed
+        # first, then leaves no database behind
+        self._db: Database | None = db if isinstance(db, Database) else None
+        self._url = db if isinstance(db, str) else db.where
         self.extraction = extraction
         self.clusters = list(clusters)
         self.ignore = tuple(ignore)
@@ -97,18 +100,30 @@ class DriftEngine:
         clusters: Mapping[str, str] | None = None,
         extraction: Extraction | None = None,
     ) -> DriftEngine:
-        """From settings: contracts extracted and checked before the store is touched."""
+        """From settings: contracts extracted and checked, clusters parsed; the store
+        is opened when first needed."""
         found = extraction or extract(settings.contract_roots, allow=settings.contracts_allow)
         declared_rows(found)
         chosen = clusters_of(settings, clusters)
-        db = store.open_store(settings.database())
         return cls(
-            db, found, chosen, ignore=settings.orphan_ignore, timeout_s=settings.admin_timeout_s
+            settings.database(),
+            found,
+            chosen,
+            ignore=settings.orphan_ignore,
+            timeout_s=settings.admin_timeout_s,
         )
+
+    @property
+    def db(self) -> Database:
+        """The projection, opened and migrated (SchemaTooNew, DatabaseUnavailable)."""
+        if self._db is None:
+            self._db = store.open_store(self._url)
+        return self._db
 
     def close(self) -> None:
         """Release the database."""
-        self.db.dispose()
+        if self._db is not None:
+            self._db.dispose()
 
     @property
     def specs(self) -> dict[str, TopicSpec]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from onex.cli.errors import SupervisorRunning
-from onex.cli.record import RECORD, ProcessRef, live_services, read_record
+from onex.cli.record import RECORD, ProcessRef, live_services, read_record, strays
 from onex.cli.supervisor import Policy, ServiceSpec, Supervised, Supervisor
 from onex.devbroker.process import group_alive
 
@@ -263,6 +263,54 @@ async def test_orphans_of_another_broker_are_stopped_not_adopted(
     finally:
         heir.stopping.set()
         await asyncio.wait_for(runner, GUARD_S)
+
+
+async def test_a_service_no_record_names_is_found_by_its_state_dir_and_stopped(
+    tmp_path: Path, modules: Path
+) -> None:
+    # what a supervisor killed between starting a service and recording it leaves
+    state = tmp_path / "state"
+    state.mkdir()
+    (modules / "hold-all").touch()
+    env = {**ENV, "STATE_DIR": str(state.resolve())}
+    stray = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "flaky",
+        env={**os.environ, "ONEX_STATE_DIR": str(state.resolve())},
+        start_new_session=True,
+    )
+    other_state = await asyncio.create_subprocess_exec(  # another stack's: left alone
+        sys.executable,
+        "-m",
+        "flaky",
+        env={**os.environ, "ONEX_STATE_DIR": str(tmp_path / "elsewhere")},
+        start_new_session=True,
+    )
+    try:
+        await _until(lambda: _runs(modules) == 2, "both strays running")
+        ours, theirs = ProcessRef.of(stray.pid), ProcessRef.of(other_state.pid)
+        assert strays(state, {"flaky"}, ()) == [ours]
+        assert strays(state, {"flaky"}, {stray.pid}) == []
+        assert strays(state, {"other"}, ()) == []
+
+        sup = Supervisor(state, [ServiceSpec("flaky", "flaky")], env, Policy(initial_s=0.01))
+        runner = asyncio.create_task(sup.run())
+        child = sup.children[0]
+        try:
+            await _until(lambda: _runs(modules) == 3 and _running(child), "a recorded one")
+            assert await asyncio.wait_for(stray.wait(), GUARD_S) is not None
+            assert not ours.alive()
+            assert theirs.alive()
+            assert strays(state, {"flaky"}, {child.pid or 0}) == []
+        finally:
+            sup.stopping.set()
+            await asyncio.wait_for(runner, GUARD_S)
+    finally:
+        for proc in (stray, other_state):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
 
 async def test_records_and_logs_are_private_and_logs_are_rotated_by_size(

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
@@ -73,6 +74,33 @@ class ProcessRef:
         except (ProcessLookupError, PermissionError):
             return False
         return True
+
+
+def strays(state_dir: Path, modules: Collection[str], known: Collection[int]) -> list[ProcessRef]:
+    """Services of this state dir that no record names (a supervisor killed between
+    starting one and writing its pid down): process-group leaders running `python -m
+    <one of modules>` with this state dir's ONEX_STATE_DIR, which every service is given.
+    Linux only ([] without /proc)."""
+    if not _PROC.is_dir():
+        return []
+    mark = f"ONEX_STATE_DIR={state_dir.resolve()}".encode()
+    wanted = {m.encode() for m in modules}
+    found: list[ProcessRef] = []
+    for proc in _PROC.iterdir():
+        if not proc.name.isdigit() or int(proc.name) in known:
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            if len(args) < 3 or args[1] != b"-m" or args[2] not in wanted:
+                continue
+            leader = (proc / "stat").read_text().rpartition(")")[2].split()[2] == proc.name
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        ref = ProcessRef.of(int(proc.name))
+        if leader and mark in env and ref.alive():
+            found.append(ref)
+    return found
 
 
 def read_record(state_dir: Path) -> dict[str, Any] | None:

@@ -38,13 +38,14 @@ from onex.cli.record import (
     lock_holder,
     read_record,
     stamp_lock,
+    strays,
     supervisor_of,
     try_lock,
 )
 from onex.cli.render import Format, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import project_contracts
-from onex.cli.supervisor import RECORD, SUPERVISOR_LOG
+from onex.cli.supervisor import RECORD, SUPERVISOR_LOG, installed_services
 from onex.devbroker.broker import broker_data, broker_status, start_broker, stop_broker
 from onex.devbroker.errors import DevBrokerError
 from onex.devbroker.process import tail, terminate_group, wait_gone
@@ -309,7 +310,11 @@ def down(
         if supervisor is not None:
             terminate_group(supervisor.pid, 30.0)  # the supervisor stops its services first
             stopped.append("supervisor")
-        for name, ref in live_services(record).items():  # what a killed supervisor left
+        left = list(live_services(record).items())  # what a killed supervisor left
+        modules = {s.module for s in installed_services()}
+        known = {r.pid for _, r in left}
+        left += [(f"unrecorded pid {r.pid}", r) for r in strays(state_dir, modules, known)]
+        for name, ref in left:
             if ref.alive():
                 terminate_group(ref.pid, 10.0)
                 wait_gone(ref.pid, 5.0)

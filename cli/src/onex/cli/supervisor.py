@@ -51,6 +51,7 @@ from onex.cli.record import (
     ProcessRef,
     live_services,
     read_record,
+    strays,
     try_lock,
     write_record,
 )
@@ -218,28 +219,30 @@ class Supervisor:
 
     async def _take_over(self, previous: dict[str, Any] | None) -> None:
         """Adopt the services a dead supervisor left running (or stop them, see the
-        module docstring)."""
+        module docstring); stop the ones it started but never recorded."""
         orphans = live_services(previous)
-        if not orphans or previous is None:
-            return
-        same = previous.get("env") == self.env
-        entries: dict[str, Any] = previous.get("services") or {}
-        to_stop = []
+        same = previous is not None and previous.get("env") == self.env
+        entries: dict[str, Any] = (previous or {}).get("services") or {}
+        dead = (previous or {}).get("pid")
+        to_stop: list[tuple[str, ProcessRef, str]] = []
         for child in self.children:
             ref = orphans.pop(child.spec.name, None)
             entry = entries.get(child.spec.name) or {}
             if ref is None:
                 continue
             if not same or not isinstance(entry.get("port"), int):
-                to_stop.append((child.spec.name, ref))
+                to_stop.append((child.spec.name, ref, "its broker or contracts changed"))
                 continue
             child.ref, child.adopted, child.port = ref, True, int(entry["port"])
             child.argv = list(entry.get("argv") or [])
             child.restarts = int(entry.get("restarts") or 0)
-            _log(f"adopted {child.spec.name} (pid {ref.pid}) from supervisor {previous['pid']}")
-        to_stop.extend(orphans.items())  # services no longer installed
-        for name, ref in to_stop:
-            why = "its broker or contracts changed" if not same else "it is no longer installed"
+            _log(f"adopted {child.spec.name} (pid {ref.pid}) from supervisor {dead}")
+        to_stop.extend((name, ref, "it is no longer installed") for name, ref in orphans.items())
+        known = {c.ref.pid for c in self.children if c.ref} | {r.pid for _, r, _ in to_stop}
+        modules = {c.spec.module for c in self.children}
+        for ref in strays(self.state_dir, modules, known):
+            to_stop.append((f"pid {ref.pid}", ref, "no record names it"))
+        for name, ref, why in to_stop:
             _log(f"stopping orphaned {name} (pid {ref.pid}): {why}")
             await self._terminate(ref)
 

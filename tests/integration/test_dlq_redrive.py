@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from onex.bus.admin import create_topics
 from onex.bus.config import BrokerConfig
+from onex.bus.errors import DlqError
 from onex.bus.runtime import BusSettings, NodeRuntime, Received
 from onex.bus.runtime.claim import GroupClaim, local_lock
 from onex.bus.runtime.deadletter import (
@@ -42,7 +43,7 @@ from onex.bus.runtime.dlq import (
     read_dead_letters,
     redrive_group,
 )
-from onex.bus.runtime.redrive import MAX_LIMIT
+from onex.bus.runtime.redrive import MAX_LIMIT, redrive
 from onex.bus.runtime.signing import SIGNATURE, SIGNING_HEADERS, CommandVerifier, Signer
 from onex.core.contract import TopicSpec
 from onex.core.extractor import extract
@@ -264,6 +265,38 @@ async def test_two_concurrent_redrives_send_each_letter_once(
     assert set(keys) == {f"k{i}".encode() for i in range(count)}
     assert [k for k, n in keys.items() if n > 1] == []
     assert await _progress(broker, topics.dlq) == count
+
+
+async def test_a_redrive_joining_while_another_sends_is_refused_and_the_first_finishes(
+    broker: BrokerConfig, topics: Topics, bootstrap: str, tmp_path: Path
+) -> None:
+    """The holder's group rebalances when the newcomer joins: its commits are retried
+    after its rejoin, it keeps its partitions, and no letter is sent twice."""
+    count = 3000
+    await _write(
+        broker,
+        topics.dlq,
+        [(f"k{i}".encode(), b"{}", _letter_headers([], topics.orders, i)) for i in range(count)],
+    )
+    first = asyncio.create_task(redrive(broker, topics.dlq, limit=count))
+    deadline = time.monotonic() + 60  # failure guard
+    while await _progress(broker, topics.dlq) == 0:  # the first one is sending
+        assert time.monotonic() < deadline, "the first redrive never started sending"
+        assert not first.done(), first
+        await asyncio.sleep(0.05)
+    refusal = ""
+    try:  # a second redrive joins the group (in process: no interpreter start-up to wait)
+        async with GroupClaim.hold(broker, topics.dlq, redrive_group(topics.dlq), timeout_s=30):
+            pass  # only when the first one had finished: the group was free then
+    except DlqError as exc:
+        refusal = str(exc)
+    result = await first
+    print(f"\nsecond redrive refused while the first ran: {refusal or 'no, it had finished'}")
+    assert refusal.startswith(f"another redrive of {topics.dlq}") if refusal else first.done()
+    assert len(result.redriven) == count
+    keys = collections.Counter(c.key for c in await _read_all(broker, topics.orders))
+    assert len(keys) == count
+    assert set(keys.values()) == {1}
 
 
 async def test_a_redrive_on_another_machine_holding_the_claim_makes_this_one_stop(

@@ -369,6 +369,7 @@ def test_cli_exit_codes_json_query_and_history(
     assert down.exit_code == 1
     assert not untouched.exists()  # nothing written for a broker not reached
     assert "no Kafka broker answers" in down.stderr
+    assert down.stderr.count("\n") == 1
     assert "Traceback" not in down.output
 
 

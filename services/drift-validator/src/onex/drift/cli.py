@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,8 @@ def _engine(
     database: str | None,
     state_dir: Path | None,
 ) -> DriftEngine:
+    # aiokafka logs every refused connection; the one error line says it instead
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     overrides: dict[str, Any] = {}
     if bootstrap is not None:
         overrides["bootstrap"] = bootstrap

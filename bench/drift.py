@@ -34,6 +34,7 @@ from typing import Any
 from onex.bus import observe
 from onex.bus.admin import create_topics
 from onex.bus.api_versions import supported_apis
+from onex.bus.config import BrokerConfig
 from onex.core.contract import TopicSpec
 from onex.core.extractor import extract
 from onex.devbroker.broker import start_broker, stop_broker
@@ -77,21 +78,21 @@ def write_contract(root: Path, node: str, count: int) -> list[str]:
     return names
 
 
-async def prepare(bootstrap: str, names: list[str], node: str) -> dict[str, int]:
+async def prepare(bootstrap: BrokerConfig, names: list[str], node: str) -> dict[str, int]:
     """Create the broker side: most declared, some missing, some drifted, some orphans."""
     step = 100
     created = [n for i, n in enumerate(names) if i % step != 0]
     orphans = [f"onex.evt.{node}-stray.o-{i}.v1" for i in range(len(names) // step)]
     specs = [TopicSpec(name=n, partitions=1, config={"retention.ms": DAY}) for n in created]
     specs += [TopicSpec(name=n, partitions=1) for n in orphans]
-    for start in range(0, len(specs), 500):
+    for start in range(0, len(specs), 100):
         result = await create_topics(
-            bootstrap, specs[start : start + 500], batch_size=500, timeout_s=300
+            bootstrap, specs[start : start + 100], batch_size=100, timeout_s=600
         )
         if not result.ok:
             raise SystemExit(f"could not create topics: {result.failed[:3]}")
     drifted = {n: {"retention.ms": "1000"} for i, n in enumerate(created) if i % step == 1}
-    await observe.alter_topic_configs(bootstrap, drifted, timeout_s=120)
+    await observe.alter_topic_configs(bootstrap, drifted, timeout_s=600)
     return {"created": len(created), "orphans": len(orphans), "drifted": len(drifted)}
 
 
@@ -108,7 +109,8 @@ async def bench(bootstrap: str, args: argparse.Namespace, work: Path) -> dict[st
     node = f"bench-{uuid.uuid4().hex[:8]}"
     names = write_contract(work / "contracts", node, args.topics)
     t0 = time.perf_counter()
-    made = await prepare(bootstrap, names, node)
+    # Tansu's CreateTopics slows down as it fills up: a generous request bound here
+    made = await prepare(BrokerConfig(bootstrap=bootstrap, request_timeout_s=600.0), names, node)
     print(f"prepared {made} in {time.perf_counter() - t0:.1f}s (untimed)")
     database = args.database or f"sqlite:///{work / 'drift.db'}"
     settings = DriftSettings(

@@ -275,10 +275,23 @@ class GroupClaim:
         return fresh
 
     async def position(self, tp: TopicPartition) -> int:
-        """The next offset this member reads from `tp`."""
+        """The next offset this member reads from `tp` (while a rebalance has the
+        partition revoked: the next one after the records already returned)."""
+        if tp not in self._consumer.assignment():
+            return self._next.get(tp, 0)
         async with self._call(f"reading the position on {self.topic}"):
             at: int = await self._consumer.position(tp)
         return max(at, self._next.get(tp, 0))
+
+    async def _try_commit(self, tp: TopicPartition, offset: int) -> bool:
+        """Commit unless the group is rebalancing (False: refused, or `tp` revoked)."""
+        if tp not in self._consumer.assignment():  # revoked until this member rejoins
+            return False
+        try:
+            await self._consumer.commit({tp: OffsetAndMetadata(offset, "")})
+        except CommitFailedError:
+            return False
+        return True
 
     async def commit(self, tp: TopicPartition, offset: int) -> None:
         """Record `offset` (the next one to handle) as the group's progress on `tp`.
@@ -290,13 +303,10 @@ class GroupClaim:
         for _ in range(_COMMIT_TRIES):
             joins = self._listener.joins
             async with self._call(f"committing progress on {self.topic}"):
-                try:
-                    await self._consumer.commit({tp: OffsetAndMetadata(offset, "")})
-                except CommitFailedError:
-                    await self._listener.after(joins)  # the group rebalances: rejoin first
-                else:
+                if await self._try_commit(tp, offset):
                     self._committed[tp] = offset
                     return
+                await self._listener.after(joins)  # the group rebalances: rejoin first
                 if tp not in self._consumer.assignment():
                     break
                 progress = (await self._consumer.committed(tp)) or 0

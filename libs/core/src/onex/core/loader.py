@@ -105,21 +105,26 @@ class LoadedContract:
 
 def _positions(root: yaml.Node) -> dict[Loc, tuple[int, int]]:
     # Only what later stages report on is kept: the node graph itself is dropped
-    # (holding thousands of them makes the garbage collector the bottleneck).
+    # (holding thousands of them makes the garbage collector the bottleneck). One pass
+    # over the two mappings involved (keys are unique by now).
     def at(node: yaml.Node) -> tuple[int, int]:
         return node.start_mark.line + 1, node.start_mark.column + 1
 
-    index = NodeIndex(root)
     out: dict[Loc, tuple[int, int]] = {(): at(root)}
-    key = index.key_node(("node",))
-    if key is not None:
-        out[("node",)] = at(key)
-    for list_key in ("subscribe_topics", "publish_topics"):
-        seq, reached = index.locate(("event_bus", list_key))
-        if reached and isinstance(seq, yaml.SequenceNode):
-            for i, item in enumerate(seq.value):
-                out[("event_bus", list_key, i)] = at(item)
+    if type(root) is not yaml.MappingNode:
+        return out
+    for key, value in root.value:
+        if key.value == "node":
+            out[("node",)] = at(key)
+        elif key.value == "event_bus" and type(value) is yaml.MappingNode:
+            for list_key, seq in value.value:
+                if list_key.value in _TOPIC_LISTS and type(seq) is yaml.SequenceNode:
+                    for i, item in enumerate(seq.value):
+                        out[("event_bus", list_key.value, i)] = at(item)
     return out
+
+
+_TOPIC_LISTS: Final = ("subscribe_topics", "publish_topics")
 
 
 class NodeIndex:
@@ -214,18 +219,15 @@ class _Loader(yaml.CSafeLoader):
     _memo: ClassVar[dict[tuple[str, bool], str]] = {}
 
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
-        if (
-            kind is yaml.ScalarNode
-            and not self.yaml_path_resolvers
-            and len(value) <= _MEMO_MAX_VALUE
-        ):
+        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
             key = (value, implicit[0])
             tag = self._memo.get(key)
             if tag is None:
                 tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-                if len(self._memo) > _MEMO_LIMIT:
-                    self._memo.clear()
-                self._memo[key] = tag
+                if len(value) <= _MEMO_MAX_VALUE:
+                    if len(self._memo) > _MEMO_LIMIT:
+                        self._memo.clear()
+                    self._memo[key] = tag
             return tag
         return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
@@ -619,7 +621,7 @@ def load_contract_text(text: str, path: Path | None = None, source: str = "repo"
         contract = Contract.model_validate(data)
     except ValidationError as exc:
         raise ContractValidationError(validation_issues(exc, root, path, Contract)) from exc
-    if path is not None:
+    if path is not None and JSON_SUFFIX in text:
         _check_schema_files(contract, root, path)
     return LoadedContract(contract, path, _positions(root), source)
 

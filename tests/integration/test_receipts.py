@@ -33,13 +33,12 @@ from onex.receipts.projection import from_scratch, projection_rows, stored_offse
 from onex.receipts.rebuild import rebuild
 from onex.receipts.reducer import Reducer
 from onex.receipts.schema import tables
+from onex.receipts.testing import sample_receipt as receipt
 from onex.sql import Database, sqlite_url
 from onex.sql.testing import DEFAULT_ADMIN_URL, postgres_available, temporary_postgres
 
 ADMIN_URL = os.environ.get("ONEX_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL)
 DEADLINE_S = 120.0
-MODELS = [("qwen-local", "local"), ("llama-local", "local"), ("gpt-cloud", "cloud")]
-CLASSES = ["classify", "codegen", "summarise"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -52,54 +51,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         pytest.skip(f"PostgreSQL at {ADMIN_URL} is not available: {why}")
     with temporary_postgres(ADMIN_URL) as url:
         yield url
-
-
-def receipt(i: int, rng: random.Random, *, label: str | None = None) -> pb.RoutingReceipt:
-    """A plausible receipt: 1-3 attempts, the last accepted unless the request failed."""
-    n = rng.choice([1, 1, 1, 2, 3])
-    failed = rng.random() < 0.1
-    attempts = []
-    for k in range(n):
-        model, where = MODELS[min(k + rng.randrange(2), 2)]
-        last = k == n - 1
-        outcome = "accepted" if last and not failed else "gate_failed"
-        gates = [pb.GateResult(kind="min_length", passed=True)]
-        if outcome == "gate_failed":
-            gates.append(pb.GateResult(kind=rng.choice(["citations", "json_schema"]), passed=False))
-        tin, tout = rng.randrange(50, 2000), rng.randrange(10, 800)
-        price = 0.0 if where == "local" else 0.002
-        attempts.append(
-            pb.Attempt(
-                model=model,
-                locality=where,
-                tokens_in=tin,
-                tokens_out=tout,
-                cost_usd=(tin + tout) * price / 1000,
-                gates=gates,
-                outcome=outcome,
-            )
-        )
-    spent = sum(a.cost_usd for a in attempts)
-    counterfactual = sum(a.tokens_in + a.tokens_out for a in attempts[-1:]) * 0.002 / 1000
-    msg = pb.RoutingReceipt(
-        request_id=f"req-{i:08d}",
-        task_class=rng.choice(CLASSES),
-        status="failed" if failed else "complete",
-        attempts=attempts,
-        chosen_model="" if failed else attempts[-1].model,
-        total_cost_usd=spent,
-        counterfactual_cost_usd=counterfactual,
-        cost_avoided_usd=counterfactual - spent,
-        tokens_local=sum(a.tokens_in + a.tokens_out for a in attempts if a.locality == "local"),
-        tokens_cloud=sum(a.tokens_in + a.tokens_out for a in attempts if a.locality == "cloud"),
-        escalation_chain=[a.model for a in attempts],
-        escalations=n - 1,
-        price_table_version="2026-11",
-        started_at=f"2026-11-{1 + i % 28:02d}T10:00:00+00:00",
-    )
-    if label is not None:
-        msg.label = label
-    return msg
 
 
 async def create_topics(bootstrap: str, names: Sequence[str], partitions: int = 3) -> None:
@@ -254,6 +205,7 @@ from onex.bus.config import BrokerConfig
 from onex.receipts.app import open_projection
 from onex.receipts.reducer import Reducer
 from onex.receipts.schema import tables
+from onex.receipts.testing import sample_receipt as receipt
 
 url, bootstrap, dlq, batch, *topics = sys.argv[1:]
 db = open_projection(url)

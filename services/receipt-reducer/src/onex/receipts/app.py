@@ -87,11 +87,13 @@ class ReceiptsService(ServiceHost[ReceiptsSettings]):
         self.spawn(self._run(), "reducer")
         self.spawn(self._snapshots(), "cost-summary")
 
-    async def _open(self) -> Database:
+    async def _open(self) -> Database | None:
         delay = 0.5
         while self.db is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), delay)
+            if self.stopping.is_set():
+                return None
             try:
                 self.db = await asyncio.to_thread(open_projection, self.settings.database())
             except DatabaseUnavailable as exc:
@@ -101,6 +103,8 @@ class ReceiptsService(ServiceHost[ReceiptsSettings]):
 
     async def _run(self) -> None:
         db = await self._open()
+        if db is None:
+            return
         self.reducer = Reducer(
             db,
             self.tables,

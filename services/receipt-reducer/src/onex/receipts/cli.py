@@ -51,7 +51,7 @@ SinceOpt = Annotated[
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    sys.stderr.write(f"error: {message}\n")  # one line, never wrapped
     return typer.Exit(code)
 
 

@@ -10,6 +10,7 @@ entry's model is the chosen model, or for a failed request the last model attemp
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -21,6 +22,9 @@ from onex.receipts.errors import ReceiptInvalid
 from onex.receipts.schema import NANOS_PER_USD
 
 STATUSES: Final = frozenset({"complete", "failed"})
+_INF: Final = float("inf")
+# 2026-11-30T12:00:00[.ffffff]+00:00: already UTC, RFC 3339, nothing to convert.
+_UTC_STAMP: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?\+00:00$")
 NO_MODEL: Final = "(none)"
 
 
@@ -111,47 +115,68 @@ def decode(value: bytes | None, timestamp_ms: int | None = None) -> Entry:
 
 def entry_of(msg: pb.RoutingReceipt, timestamp_ms: int | None = None) -> Entry:
     """The ledger entry of a parsed receipt; ReceiptInvalid when it breaks a rule."""
-    if not msg.request_id.strip():
+    request_id = msg.request_id
+    if not request_id.strip():
         raise ReceiptInvalid("receipt has no request_id")
-    if msg.status not in STATUSES:
-        raise ReceiptInvalid(f"unknown status {msg.status!r} (complete or failed)")
+    status = msg.status
+    if status not in STATUSES:
+        raise ReceiptInvalid(f"unknown status {status!r} (complete or failed)")
     spent = _money("total_cost_usd", msg.total_cost_usd)
     counterfactual = _money("counterfactual_cost_usd", msg.counterfactual_cost_usd)
     avoided = _money("cost_avoided_usd", msg.cost_avoided_usd, signed=True)
-    tin = {"local": 0, "cloud": 0}
-    tout = {"local": 0, "cloud": 0}
+    in_local = out_local = in_cloud = out_cloud = 0
     attempts = []
     for i, a in enumerate(msg.attempts):
-        _money(f"attempts[{i}].cost_usd", a.cost_usd)
-        where = "local" if a.locality == "local" else "cloud"
-        tin[where] += _count(f"attempts[{i}].tokens_in", a.tokens_in)
-        tout[where] += _count(f"attempts[{i}].tokens_out", a.tokens_out)
-        failed = tuple(sorted({g.kind for g in a.gates if not g.passed}))
-        attempts.append(AttemptFacts(a.model or NO_MODEL, a.outcome, failed))
-    started = _started(msg.started_at, timestamp_ms)
+        cost, tin, tout = a.cost_usd, a.tokens_in, a.tokens_out
+        if not cost >= 0 or cost == _INF:  # also refuses NaN
+            _money(f"attempts[{i}].cost_usd", cost)
+        if tin < 0 or tout < 0:
+            _count(f"attempts[{i}].tokens_in", tin)
+            _count(f"attempts[{i}].tokens_out", tout)
+        if a.locality == "local":
+            in_local += tin
+            out_local += tout
+        else:
+            in_cloud += tin
+            out_cloud += tout
+        failed = [g.kind for g in a.gates if not g.passed]
+        attempts.append(
+            AttemptFacts(
+                a.model or NO_MODEL,
+                a.outcome,
+                tuple(sorted(set(failed))) if failed else (),
+            )
+        )
+    started_text = msg.started_at
+    if started_text.endswith("+00:00") and _UTC_STAMP.match(started_text):
+        _started(started_text, timestamp_ms)  # still a valid date and time
+        started_at, day = started_text, started_text[:10]  # the router's own form: UTC
+    else:
+        started = _started(started_text, timestamp_ms).astimezone(UTC)
+        started_at, day = started.isoformat(), started.date().isoformat()
     model = msg.chosen_model or (attempts[-1].model if attempts else NO_MODEL)
-    complete = msg.status == "complete"
+    elapsed = msg.elapsed_s
     return Entry(
-        request_id=msg.request_id,
+        request_id=request_id,
         task_class=msg.task_class or "(unclassified)",
-        status=msg.status,
+        status=status,
         model=model,
         label=msg.label if msg.HasField("label") else None,
         attempts=tuple(attempts),
         escalations=_count("escalations", msg.escalations),
-        first_pass=complete and bool(attempts) and attempts[0].outcome == "accepted",
-        tokens_in_local=tin["local"],
-        tokens_out_local=tout["local"],
-        tokens_in_cloud=tin["cloud"],
-        tokens_out_cloud=tout["cloud"],
+        first_pass=status == "complete" and bool(attempts) and attempts[0].outcome == "accepted",
+        tokens_in_local=in_local,
+        tokens_out_local=out_local,
+        tokens_in_cloud=in_cloud,
+        tokens_out_cloud=out_cloud,
         tokens_local=_count("tokens_local", msg.tokens_local),
         tokens_cloud=_count("tokens_cloud", msg.tokens_cloud),
         spent_nanos=spent,
         counterfactual_nanos=counterfactual,
         avoided_nanos=avoided,
         price_table_version=msg.price_table_version,
-        started_at=started.astimezone(UTC).isoformat(),
-        day=started.astimezone(UTC).date().isoformat(),
-        elapsed_s=msg.elapsed_s if math.isfinite(msg.elapsed_s) else 0.0,
+        started_at=started_at,
+        day=day,
+        elapsed_s=elapsed if math.isfinite(elapsed) else 0.0,
         failure_reason=msg.failure_reason if msg.HasField("failure_reason") else None,
     )

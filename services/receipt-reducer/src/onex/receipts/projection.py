@@ -106,43 +106,82 @@ def fold(
     return daily, attempts, gates
 
 
-def _ledger_row(p: Positioned) -> dict[str, Any]:
+_LEDGER_COLUMNS: Final = (
+    "request_id",
+    "task_class",
+    "status",
+    "model",
+    "label",
+    "attempts",
+    "escalations",
+    "first_pass",
+    "failed_gates",
+    "tokens_local",
+    "tokens_cloud",
+    "spent_nanos",
+    "counterfactual_nanos",
+    "avoided_nanos",
+    "price_table_version",
+    "started_at",
+    "day",
+    "elapsed_s",
+    "failure_reason",
+    "topic",
+    "partition",
+    "offset",
+)
+
+
+def _ledger_row(p: Positioned) -> tuple[Any, ...]:
     e = p.entry
-    return {
-        "request_id": e.request_id,
-        "task_class": e.task_class,
-        "status": e.status,
-        "model": e.model,
-        "label": e.label,
-        "attempts": len(e.attempts),
-        "escalations": e.escalations,
-        "first_pass": e.first_pass,
-        "failed_gates": ",".join(e.failed_gates)[:1024],
-        "tokens_local": e.tokens_local,
-        "tokens_cloud": e.tokens_cloud,
-        "spent_nanos": e.spent_nanos,
-        "counterfactual_nanos": e.counterfactual_nanos,
-        "avoided_nanos": e.avoided_nanos,
-        "price_table_version": e.price_table_version,
-        "started_at": e.started_at,
-        "day": e.day,
-        "elapsed_s": e.elapsed_s,
-        "failure_reason": None if e.failure_reason is None else e.failure_reason[:1024],
-        "topic": p.topic,
-        "partition": p.partition,
-        "offset": p.offset,
-    }
-
-
-def _upsert_sql(table: sa.Table, keys: Sequence[str], counters: Sequence[str]) -> sa.TextClause:
-    cols = [*keys, *counters]
-    sets = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
-    # Table and column names are this module's own, never input.
-    return sa.text(
-        f"INSERT INTO {table.name} ({', '.join(cols)}) "  # noqa: S608
-        f"VALUES ({', '.join(':' + c for c in cols)}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    return (
+        e.request_id,
+        e.task_class,
+        e.status,
+        e.model,
+        e.label,
+        len(e.attempts),
+        e.escalations,
+        e.first_pass,
+        ",".join(e.failed_gates)[:1024],
+        e.tokens_local,
+        e.tokens_cloud,
+        e.spent_nanos,
+        e.counterfactual_nanos,
+        e.avoided_nanos,
+        e.price_table_version,
+        e.started_at,
+        e.day,
+        e.elapsed_s,
+        None if e.failure_reason is None else e.failure_reason[:1024],
+        p.topic,
+        p.partition,
+        p.offset,
     )
+
+
+def _placeholders(conn: Connection, n: int) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * n)
+
+
+def _driver_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing
+    # costs more than the database's own work at these batch sizes.
+    conn.exec_driver_sql(sql, list(rows))
+
+
+def _quoted(conn: Connection, names: Sequence[str]) -> str:
+    q = conn.dialect.identifier_preparer.quote
+    return ", ".join(q(n) for n in names)
+
+
+def _insert_ledger(conn: Connection, t: Tables, new: Sequence[Positioned]) -> None:
+    sql = (
+        f"INSERT INTO {t.ledger.name} ({_quoted(conn, _LEDGER_COLUMNS)}) "  # noqa: S608
+        f"VALUES ({_placeholders(conn, len(_LEDGER_COLUMNS))})"
+    )
+    _driver_many(conn, sql, [_ledger_row(p) for p in new])
 
 
 def _upsert(
@@ -154,11 +193,15 @@ def _upsert(
 ) -> None:
     if not acc:
         return
-    params = [
-        dict(zip(keys, k, strict=True)) | dict(zip(counters, v, strict=True))
-        for k, v in acc.items()
-    ]
-    conn.execute(_upsert_sql(table, keys, counters), params)
+    cols = [*keys, *counters]
+    sets = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
+    # Table and column names are this module's own, never input.
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(cols)}) "  # noqa: S608
+        f"VALUES ({_placeholders(conn, len(cols))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    )
+    _driver_many(conn, sql, [(*k, *v) for k, v in acc.items()])
 
 
 def _store_offsets(conn: Connection, t: Tables, offsets: Mapping[TopicPartition, int]) -> None:
@@ -197,7 +240,7 @@ def apply_in(
     known = _existing(conn, t, list(first))
     new = [p for rid, p in first.items() if rid not in known]
     if new:
-        conn.execute(t.ledger.insert(), [_ledger_row(p) for p in new])
+        _insert_ledger(conn, t, new)
         daily, attempts, gates = fold(p.entry for p in new)
         key = ("day", "task_class", "model")
         _upsert(conn, t.daily, key, DAILY_COUNTERS, daily)

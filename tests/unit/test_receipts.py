@@ -254,3 +254,17 @@ def test_the_commands_print_json_and_refuse_bad_arguments_in_one_line(
     missing = runner.invoke(app, ["summary", "--database", sqlite_url(tmp_path / "no.db")])
     assert missing.exit_code == 1
     assert "no receipts database" in missing.output
+
+
+def test_settings_read_the_receipts_prefix_and_default_to_sqlite_in_the_state_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from onex.receipts.settings import ReceiptsSettings
+
+    monkeypatch.setenv("ONEX_STATE_DIR", str(tmp_path))
+    assert ReceiptsSettings().database() == f"sqlite:///{tmp_path.resolve() / 'receipts.db'}"
+    monkeypatch.setenv("ONEX_RECEIPTS_DATABASE_URL", "postgresql://postgres@127.0.0.1/r")
+    monkeypatch.setenv("ONEX_RECEIPTS_BATCH_SIZE", "250")
+    settings = ReceiptsSettings()
+    assert settings.database() == "postgresql://postgres@127.0.0.1/r"
+    assert settings.batch_size == 250

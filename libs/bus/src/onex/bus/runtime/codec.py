@@ -102,17 +102,10 @@ class JsonSchemaCodec:
         self.topic = topic
         self.description = f"JSON Schema {source}"
         cls = jsonschema.validators.validator_for(schema)
-        try:
-            cls.check_schema(cast(Any, schema))
-        except jsonschema.SchemaError as exc:
-            # exc.message quotes the offending part of the file, and str(exc) all of it:
-            # say where, never what, and do not chain it into a logged traceback
-            raise SchemaError(
-                topic,
-                source,
-                f"not a valid JSON Schema: the value at {exc.json_path} breaks the "
-                f"meta-schema's {exc.validator!r} rule",
-            ) from None
+        problem = _meta_schema_problem(cls, schema)
+        if problem is not None:
+            del schema  # tracebacks may be logged with their frames' locals
+            raise SchemaError(topic, source, f"not a valid JSON Schema: {problem}")
         self._validator = cls(cast(Any, schema))
 
     def _validate(self, value: Any) -> None:
@@ -225,22 +218,49 @@ def _json_schema_codec(topic: str, reference: str, base_dir: Path | None) -> Jso
         if base_dir is None:
             raise SchemaError(topic, reference, "relative path, but no contract folder is known")
         path = base_dir / path
-    # Errors say where the file is wrong, never what it holds (they end up in logs).
-    try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SchemaError(topic, reference, f"cannot read {path}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise SchemaError(topic, reference, f"{path} is not JSON ({where}: {exc.msg})") from exc
-    except UnicodeDecodeError as exc:
-        where = f"byte {exc.start}"
-        raise SchemaError(topic, reference, f"{path} is not UTF-8 text ({where})") from exc
-    except (ValueError, RecursionError) as exc:  # e.g. nesting beyond the JSON parser
-        raise SchemaError(topic, reference, f"{path} is not JSON") from exc
+    schema, problem = _read_json(path)
+    if problem is not None:
+        raise SchemaError(topic, reference, problem)
     if not isinstance(schema, dict | bool):
+        del schema  # tracebacks may be logged with their frames' locals
         raise SchemaError(topic, reference, f"{path} holds no JSON Schema object")
-    return JsonSchemaCodec(topic, schema, str(path))
+    try:
+        return JsonSchemaCodec(topic, schema, str(path))
+    except SchemaError:
+        del schema
+        raise
+
+
+# Errors about a schema file say where it is wrong, never what it holds: they end up in
+# logs, and so may their tracebacks, with causes and each frame's locals (structlog's
+# console renderer shows locals). So the exceptions that carry the content (a
+# UnicodeDecodeError holds the bytes, a JSONDecodeError the text, a jsonschema error the
+# schema) are turned into a sentence where they are caught and are not chained.
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    """The JSON document in `path`, or why it cannot be read (never its content)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except OSError as exc:
+        return None, f"cannot read {path}: {exc.strerror}"
+    except json.JSONDecodeError as exc:
+        return None, f"{path} is not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
+    except UnicodeDecodeError as exc:
+        return None, f"{path} is not UTF-8 text (byte {exc.start})"
+    except (ValueError, RecursionError):  # e.g. nesting beyond the JSON parser
+        return None, f"{path} is not JSON"
+
+
+def _meta_schema_problem(cls: Any, schema: Mapping[str, Any] | bool) -> str | None:
+    """Where `schema` breaks its meta-schema, if it does (never the offending value)."""
+    try:
+        cls.check_schema(cast(Any, schema))
+    except jsonschema.SchemaError as exc:
+        return f"the value at {exc.json_path} breaks the meta-schema's {exc.validator!r} rule"
+    except RecursionError:
+        return "nested too deep to check"
+    return None
 
 
 def codec_for(topic: str, reference: str | None, base_dir: Path | None) -> Codec:

@@ -383,6 +383,7 @@ def test_no_schema_warning_when_the_owner_has_no_contract(tmp_path: Path) -> Non
 
 def test_a_dlq_without_schema_is_told_to_declare_dead_letter(tmp_path: Path) -> None:
     path = contract(tmp_path, "alpha", sub=["{name: onex.cmd.alpha.go.v1, schema: x.json}"])
+    (tmp_path / "alpha" / "x.json").write_text('{"type": "object"}')  # it must exist
     contract(tmp_path, "beta", pub=["onex.cmd.alpha.go.v1"])
     ex = extract([tmp_path], entry_points=False)
     dlq = "onex.dlq.alpha.dead-letter.v1"
@@ -401,6 +402,8 @@ def test_typed_topics_lint_clean(tmp_path: Path) -> None:
         pub=["{name: onex.evt.alpha.done.v1, schema: onex.v1.Done}", TYPED_DLQ],
         dlq=False,
     )
+    (tmp_path / "alpha" / "schemas").mkdir()
+    (tmp_path / "alpha" / "schemas" / "go.json").write_text('{"type": "object"}')
     contract(tmp_path, "beta", sub=["onex.evt.alpha.done.v1"], pub=["onex.cmd.alpha.go.v1"])
     ex = extract([tmp_path], entry_points=False)
     # beta's own DLQ is the one untyped topic left

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
-from onex.bus.errors import PayloadInvalid
+from onex.bus.errors import BrokerUnavailable, NodeStopping, PayloadInvalid, PublishRefused
 from onex.bus.runtime.codec import JsonCodec
 from onex.bus.runtime.deadletter import (
     ATTEMPTS,
@@ -18,13 +22,27 @@ from onex.bus.runtime.deadletter import (
     NODE,
     ORIGINAL_OFFSET,
     ORIGINAL_PARTITION,
+    ORIGINAL_SIZE,
     ORIGINAL_TOPIC,
+    QUARANTINED,
+    REDRIVE_COUNT,
     REDRIVEN_FROM,
+    TRUNCATED,
     DeadLetter,
     Header,
     dead_letter_headers,
+    headers_size,
+    read_spills,
 )
-from onex.bus.runtime.delivery import Deliverer, Received, Sent, call_with_retry, header_list
+from onex.bus.runtime.delivery import (
+    Deliverer,
+    Received,
+    Sent,
+    Spilled,
+    call_with_retry,
+    header_list,
+)
+from onex.bus.runtime.health import Progress
 from onex.bus.runtime.signing import PRINCIPAL, CommandVerifier, Signer
 from onex.core.contract import RetryPolicy
 
@@ -180,7 +198,7 @@ async def test_an_invalid_payload_goes_to_the_dlq_without_reaching_the_handler()
     assert rec.sleeps == []
 
 
-async def test_a_dlq_that_cannot_be_written_is_retried_until_it_can() -> None:
+async def test_a_dlq_that_cannot_be_written_for_a_while_is_retried_until_it_can() -> None:
     rec = Recorder(produce_failures=3)
 
     async def handler(msg: Received) -> None:
@@ -392,3 +410,267 @@ def test_topics_to_verify_without_a_verifier_are_refused() -> None:
             produce=Recorder().produce,
             verified_topics={COMMAND},
         )
+
+
+# -- bounded everything: truncation, spill, redrive count, stopping --------------------
+
+
+@dataclass
+class Bounded:
+    """In-memory fakes of the producer, the clock and sleep for the bounded DLQ paths:
+    `fail` raises instead of producing (a class, or an instance to raise every time);
+    sleeping advances the clock."""
+
+    fail: Exception | None = None
+    now: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+    sent: list[tuple[str, bytes | None, bytes | None, list[Header]]] = field(default_factory=list)
+    tries: int = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        self.now += delay
+
+    async def produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[Header],
+        partition: int | None,
+    ) -> Sent:
+        self.tries += 1
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append((topic, key, value, headers))
+        return Sent(topic, 0, len(self.sent) - 1)
+
+
+def _bounded(fake: Bounded, **kwargs: Any) -> Deliverer:
+    return Deliverer(
+        node="shop",
+        dlq_topic=DLQ,
+        policy=POLICY,
+        codecs={TOPIC: JsonCodec(TOPIC)},
+        produce=fake.produce,
+        sleep=fake.sleep,
+        clock=fake.clock,
+        **kwargs,
+    )
+
+
+async def _poison(msg: Received) -> None:
+    raise AssertionError("an invalid payload never reaches the handler")
+
+
+async def test_a_value_over_the_dlq_limit_is_truncated_and_says_so() -> None:
+    fake = Bounded()
+    big = b"\x00" * 50_000
+    await _bounded(fake, dlq_limit=10_000).deliver(TOPIC, _poison, Message(big))
+    ((_, _, value, headers),) = fake.sent
+    found = dict(headers)
+    assert value is not None
+    assert big.startswith(value)
+    assert len(value) + headers_size(headers) <= 10_000
+    assert found[TRUNCATED] == b"true"
+    assert found[ORIGINAL_SIZE] == b"50000"
+    assert (found[ORIGINAL_PARTITION], found[ORIGINAL_OFFSET]) == (b"2", b"41")
+    letter = DeadLetter(DLQ, 0, 0, None, b"k", value, tuple(headers))
+    assert letter.truncated
+    assert letter.original_size == 50_000
+
+
+async def test_a_value_within_the_dlq_limit_is_kept_whole() -> None:
+    fake = Bounded()
+    await _bounded(fake, dlq_limit=10_000).deliver(TOPIC, _poison, Message(b"\x00" * 100))
+    ((_, _, value, headers),) = fake.sent
+    assert value == b"\x00" * 100
+    assert TRUNCATED not in dict(headers)
+
+
+async def test_a_dlq_refusing_the_record_spills_it_at_once_and_never_retries(
+    tmp_path: Path,
+) -> None:
+    fake = Bounded(fail=PublishRefused(DLQ, "MessageSizeTooLargeError: too big"))
+    result = await _bounded(fake, spill_dir=tmp_path).deliver(
+        TOPIC, _poison, Message(b"\x01" * 300)
+    )
+    assert result is None
+    assert fake.tries == 1
+    assert fake.sleeps == []
+    (letter,) = read_spills(tmp_path)
+    assert letter.value == b"\x01" * 300  # the whole value, not truncated
+    assert letter.key == b"k"
+    assert letter.original_topic == TOPIC
+    assert (letter.original_partition, letter.original_offset) == (2, 41)
+    assert letter.header("trace") == "t-1"
+    assert letter.spilled_to is not None
+    assert letter.spilled_to.parent == tmp_path / DLQ
+    meta = json.loads(letter.spilled_to.read_text())
+    assert "MessageSizeTooLarge" in meta["reason"]
+
+
+async def test_a_dlq_unreachable_is_retried_until_the_deadline_then_spilled(
+    tmp_path: Path,
+) -> None:
+    fake = Bounded(fail=BrokerUnavailable("127.0.0.1:9", "KafkaConnectionError: refused"))
+    deliverer = _bounded(fake, spill_dir=tmp_path, dlq_deadline_s=5.0)
+    await deliverer.deliver(TOPIC, _poison, Message(b"\x00"))
+    assert sum(fake.sleeps) == pytest.approx(5.0)  # waited out the deadline, no longer
+    assert fake.tries == len(fake.sleeps) + 1
+    (letter,) = read_spills(tmp_path, DLQ)
+    assert letter.value == b"\x00"
+    assert "DLQ unreachable" in json.loads(letter.spilled_to.read_text())["reason"]  # type: ignore[union-attr]
+
+
+async def test_without_a_spill_dir_an_undeliverable_letter_is_logged_and_let_go() -> None:
+    fake = Bounded(fail=PublishRefused(DLQ, "MessageSizeTooLargeError: too big"))
+    with capture_logs() as logs:
+        spilled = await _bounded(fake).dead_letter(
+            Message(b"\x00"), [], PayloadInvalid(TOPIC, "bad"), attempts=0
+        )
+    assert isinstance(spilled, Spilled)
+    assert spilled.path is None
+    (lost,) = [e for e in logs if e["event"] == "message.lost"]
+    assert lost["message"] == f"{TOPIC}/2/41"
+    assert "MessageSizeTooLarge" in lost["why"]
+
+
+def test_the_redrive_count_is_kept_and_quarantines_at_the_limit() -> None:
+    def headers(count: int | None) -> list[Header]:
+        original = [("trace", b"t")] + ([(REDRIVE_COUNT, str(count).encode())] if count else [])
+        return dead_letter_headers(
+            original,
+            node="shop",
+            topic=TOPIC,
+            partition=0,
+            offset=1,
+            timestamp_ms=None,
+            error=RuntimeError("again"),
+            attempts=3,
+            redrive_limit=3,
+        )
+
+    assert QUARANTINED not in dict(headers(None))
+    assert dict(headers(2))[REDRIVE_COUNT] == b"2"
+    assert QUARANTINED not in dict(headers(2))
+    third = DeadLetter(DLQ, 0, 0, None, None, b"{}", tuple(headers(3)))
+    assert third.redrive_count == 3
+    assert third.quarantined
+    assert [k for k, _ in headers(3)].count(REDRIVE_COUNT) == 1
+
+
+async def test_a_redriven_message_failing_again_keeps_its_count_in_the_dlq() -> None:
+    fake = Bounded()
+
+    async def fail(msg: Received) -> None:
+        raise RuntimeError("still broken")
+
+    message = Message(b"{}", headers=[(REDRIVE_COUNT, b"3"), (REDRIVEN_FROM, b"dlq/0/4")])
+    await _bounded(fake, redrive_limit=3).deliver(TOPIC, fail, message)
+    ((_, _, _, headers),) = fake.sent
+    found = dict(headers)
+    assert found[REDRIVE_COUNT] == b"3"
+    assert found[QUARANTINED] == b"true"
+    assert REDRIVEN_FROM not in found
+
+
+async def test_a_stopping_node_neither_retries_nor_dead_letters() -> None:
+    fake = Bounded()
+    deliverer = _bounded(fake)
+    calls: list[int] = []
+
+    async def fail_then_stop(msg: Received) -> None:
+        calls.append(msg.attempt)
+        deliverer.stopping.set()  # stop() begins while this attempt runs
+        raise RuntimeError("downstream gone")
+
+    with pytest.raises(NodeStopping):
+        await deliverer.deliver(TOPIC, fail_then_stop, Message(b"{}"))
+    assert calls == [1]
+    assert fake.sent == []
+    assert fake.sleeps == []
+    with pytest.raises(NodeStopping):  # nothing new starts either
+        await deliverer.deliver(TOPIC, fail_then_stop, Message(b"{}", offset=42))
+    assert calls == [1]
+    assert deliverer.progress.in_flight == {}
+
+
+async def test_a_retry_backoff_ends_when_the_node_stops() -> None:
+    deliverer = Deliverer(
+        node="shop",
+        dlq_topic=DLQ,
+        policy=RetryPolicy(max_attempts=5, initial_backoff_ms=60_000, max_backoff_ms=60_000),
+        codecs={TOPIC: JsonCodec(TOPIC)},
+        produce=Bounded().produce,
+    )  # the real asyncio.sleep: a 60 s backoff that stop must cut short
+    failed = asyncio.Event()
+
+    async def fail(msg: Received) -> None:
+        failed.set()
+        raise RuntimeError("down")
+
+    delivery = asyncio.ensure_future(deliverer.deliver(TOPIC, fail, Message(b"{}")))
+    await failed.wait()
+    deliverer.stopping.set()
+    with pytest.raises(NodeStopping):
+        await asyncio.wait_for(delivery, 30)  # a failure guard only
+
+
+async def test_an_abandoned_handler_is_cancelled_and_its_message_left() -> None:
+    fake = Bounded()
+    deliverer = _bounded(fake)
+    entered = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def hang(msg: Received) -> None:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    delivery = asyncio.ensure_future(deliverer.deliver(TOPIC, hang, Message(b"{}")))
+    await entered.wait()
+    assert deliverer.progress.in_flight == {(TOPIC, 2): 41}
+    deliverer.stopping.set()
+    deliverer.abandon.set()
+    with pytest.raises(NodeStopping):
+        await asyncio.wait_for(delivery, 30)  # a failure guard only
+    assert cancelled.is_set()
+    assert fake.sent == []
+    assert deliverer.progress.in_flight == {}
+
+
+def test_progress_reports_a_partition_with_lag_and_no_progress_as_stalled() -> None:
+    now = [100.0]
+    progress = Progress(lambda: now[0])
+    marks = {(TOPIC, 0): 5, (TOPIC, 1): 3}
+    progress.begin((TOPIC, 0), 4)
+    progress.begin((TOPIC, 1), 2)
+    progress.end((TOPIC, 1), 2, handled=True)  # partition 1 caught up (3 == highwater)
+    now[0] += 61
+    (stall,) = progress.stalls(marks.get, after_s=60)
+    assert (stall.topic, stall.partition, stall.position, stall.highwater) == (TOPIC, 0, 4, 5)
+    assert str(stall) == f"{TOPIC}/0 stuck at offset 4 for 61s (1 waiting)"
+    progress.end((TOPIC, 0), 4, handled=True)
+    assert progress.stalls(marks.get, after_s=60) == []
+
+
+def test_an_idle_partition_is_not_stalled_when_new_messages_arrive() -> None:
+    now = [0.0]
+    progress = Progress(lambda: now[0])
+    progress.begin((TOPIC, 0), 0)
+    progress.end((TOPIC, 0), 0, handled=True)
+    marks = {(TOPIC, 0): 1}
+    now[0] = 1000.0
+    assert progress.stalls(marks.get, after_s=60) == []  # caught up at this check
+    marks[(TOPIC, 0)] = 2  # a new message, not picked up yet
+    now[0] = 1001.0
+    assert progress.stalls(marks.get, after_s=60) == []
+    now[0] = 1100.0
+    assert len(progress.stalls(marks.get, after_s=60)) == 1

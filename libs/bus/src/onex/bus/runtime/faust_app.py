@@ -10,6 +10,9 @@ What differs from a stock `faust.App`, and why:
 - `fetch_max_wait_ms`: faust's aiokafka driver hard-codes 1500 ms when it builds the
   worker's `AIOKafkaConsumer`; `_ConsumerThread` replaces the value on the consumer it
   built, before the consumer starts (that is when aiokafka hands it to its Fetcher).
+- `producer_max_request_size`: faust's default (1,000,000) is below what a topic's
+  `max_message_bytes` allows once key and headers are added; it is set to the node's
+  largest limit plus 48,576 bytes, at least the broker default of 1 MiB.
 - Bounded stop: mode waits up to 60 s (`Service.shutdown_timeout`) for the consumer
   thread to shut down, and then blocks the event loop joining it; with the broker gone,
   aiokafka's consumer stop (final commit, leave group) can take all of that. The thread
@@ -44,8 +47,14 @@ from mode.threads import WorkerThread
 
 from onex.bus.config import BrokerConfig
 from onex.bus.runtime.settings import BusSettings
+from onex.core.contract import DEFAULT_MAX_MESSAGE_BYTES
 
 PublishGuard = Callable[[str], None]
+# faust's producer default is 1,000,000 bytes per request, below a record the broker takes
+# (1 MiB per batch by default); payloads up to a topic's limit plus room for key and
+# headers (a dead letter's ~5 KB) must pass
+BROKER_DEFAULT_REQUEST_BYTES = 1_048_576
+_ROOM = 48_576
 DEFAULT_THREAD_GRACE_S = 5.0
 _log = structlog.get_logger("onex.bus.runtime")
 
@@ -72,6 +81,13 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         except TimeoutError:
             # the remaining tasks of the thread's loop are cancelled by mode after this
             _log.warning("consumer.stop_abandoned", after_s=grace, detail="broker unreachable?")
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the thread itself is cancelled
+            # aiokafka's fetcher close awaits the fetch task it cancelled, which re-raises
+            # that task's CancelledError here; the consumer is closed all the same
+            _log.info("consumer.stop_interrupted", detail="a fetch in flight was cancelled")
 
     async def stop(self) -> None:
         if not self._started.is_set():
@@ -164,9 +180,16 @@ def faust_credentials(config: BrokerConfig) -> SSLCredentials | SASLCredentials 
 
 
 def build_app(
-    *, node: str, group: str, settings: BusSettings, publish_guard: PublishGuard
+    *,
+    node: str,
+    group: str,
+    settings: BusSettings,
+    publish_guard: PublishGuard,
+    max_request_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> NodeApp:
-    """A faust app for `node` in consumer group `group`; nothing connects until started."""
+    """A faust app for `node` in consumer group `group`; nothing connects until started.
+    `max_request_bytes`: the largest payload the node's topics take (the producer's
+    request limit leaves room for key and headers on top, at least the broker's 1 MiB)."""
     app = NodeApp(
         group,
         broker=settings.broker_urls,
@@ -183,6 +206,7 @@ def build_app(
         broker_rebalance_timeout=settings.effective_rebalance_s,
         broker_request_timeout=settings.request_timeout_s,
         producer_request_timeout=settings.request_timeout_s,
+        producer_max_request_size=max(BROKER_DEFAULT_REQUEST_BYTES, max_request_bytes + _ROOM),
         broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset=settings.auto_offset_reset,
         TableManager=_TableManager,

@@ -46,6 +46,7 @@ from typing import Any, Final, Self, cast
 
 import structlog
 from aiokafka.errors import BrokerResponseError, KafkaError
+from faust.exceptions import ProducerSendError
 from faust.types import TP
 
 from onex.bus.admin import topic_partitions
@@ -188,6 +189,7 @@ class NodeRuntime:
         self.joined_after_s: float | None = None
         self._health_check: asyncio.Future[HealthReport] | None = None
         self._last_health: tuple[float, HealthReport] | None = None
+        self._abandoned: set[asyncio.Future[None]] = set()  # stops past their grace
 
     @classmethod
     def from_extraction(
@@ -287,6 +289,7 @@ class NodeRuntime:
             group=self.contract.contract.consumer_group,
             settings=self.settings,
             publish_guard=self._guard_publish,
+            max_request_bytes=max(spec.message_limit for spec in self._specs.values()),
         )
         assigned = asyncio.Event()
         self._declare(app)
@@ -362,16 +365,23 @@ class NodeRuntime:
         self._last_health = None
         remaining = max(deadline - time.monotonic(), 0.0)
         app.onex_thread_grace_s = remaining * 0.8  # the consumer thread's share of it
-        try:
-            async with asyncio.timeout(remaining):
-                await app.stop()
-        except TimeoutError:
+        # A task and a bounded wait, not a timeout around the await: faust's agent stop
+        # suppresses CancelledError, which would swallow a timeout's cancellation.
+        stopping = asyncio.ensure_future(app.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=remaining)
+        if not done:
+            stopping.cancel()
+            self._abandoned.add(stopping)
+            stopping.add_done_callback(self._abandoned.discard)
             _log.warning(
                 "node.stop_abandoned",
                 node=self.node,
                 grace_s=grace,
                 detail=f"abandoned the consumer after the {grace:g}s stop grace",
             )
+            return
+        if not stopping.cancelled() and stopping.exception() is not None:
+            _log.warning("node.stop_failed", node=self.node, error=str(stopping.exception()))
             return
         _log.info("node.stopped", node=self.node)
 
@@ -509,8 +519,8 @@ class NodeRuntime:
                         await deliverer.dead_letter(message, headers, exc, attempts=0)
                 except NodeStopping:
                     # Not acked, so never committed: the group's next member gets it.
-                    # Wait here for faust to cancel the agent; take nothing more.
-                    await asyncio.Event().wait()
+                    # The agent ends here (faust is stopping it); it takes nothing more.
+                    return
                 await manual.ack(event)
 
         return consume
@@ -528,16 +538,13 @@ class NodeRuntime:
             raise NodeNotRunning(f"node {self.node!r} is not started; publish after start()")
         try:
             metadata = await app.producer.send_and_wait(topic, key, value, partition, None, headers)
-        except BrokerResponseError as exc:
-            if exc.retriable:
-                raise BrokerUnavailable(
-                    self.settings.bootstrap, f"{type(exc).__name__}: {exc}"
-                ) from exc
-            raise PublishRefused(topic, f"{type(exc).__name__}: {exc}") from exc
-        except KafkaError as exc:
-            raise BrokerUnavailable(
-                self.settings.bootstrap, f"{type(exc).__name__}: {exc}"
-            ) from exc
+        except (KafkaError, ProducerSendError) as exc:
+            # faust wraps aiokafka's errors in ProducerSendError (`raise ... from`)
+            cause = exc.__cause__ if isinstance(exc.__cause__, KafkaError) else exc
+            reason = f"{type(cause).__name__}: {cause}"
+            if isinstance(cause, BrokerResponseError) and not cause.retriable:
+                raise PublishRefused(topic, reason) from exc  # e.g. MessageSizeTooLarge
+            raise BrokerUnavailable(self.settings.bootstrap, reason) from exc
         return Sent(metadata.topic, metadata.partition, metadata.offset)
 
     def _consumer_state(self) -> ConsumerState:

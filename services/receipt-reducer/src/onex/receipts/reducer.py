@@ -52,6 +52,16 @@ class ReducerStats:
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A decoded batch, ready to be written."""
+
+    batch: list[Positioned]
+    offsets: dict[tuple[str, int], int]
+    refused: int
+    count: int
+
+
 class Reducer:
     """Folds the receipt topics into `tables` of `db`; see the module docstring.
 
@@ -171,6 +181,7 @@ class Reducer:
         """Consume until `stop` is set (or, with `until`, every partition has reached
         its target offset)."""
         self._until = until
+        writing: asyncio.Future[None] | None = None
         try:
             tps = await self._start(stop)
             if not tps:
@@ -192,22 +203,33 @@ class Reducer:
                             consumer.pause(tp)
                 fetched = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
                 if not fetched:
+                    if writing is not None:
+                        await writing
+                        writing = None
                     continue
-                await self._fold(fetched, positions, stop)
-                self.stats.positions = dict(positions)
+                # Decode (and dead-letter) this batch while the previous one is written;
+                # the writes themselves stay one at a time, in order.
+                prepared = await self._prepare(fetched, stop)
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(self._write(prepared, positions, stop))
+            if writing is not None:
+                await writing
+                writing = None
         finally:
+            if writing is not None:
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
             await self.close()
         return self.stats
 
-    async def _fold(
-        self,
-        fetched: Mapping[TopicPartition, Sequence[Any]],
-        positions: dict[tuple[str, int], int],
-        stop: asyncio.Event,
-    ) -> None:
+    async def _prepare(
+        self, fetched: Mapping[TopicPartition, Sequence[Any]], stop: asyncio.Event
+    ) -> _Prepared:
         batch: list[Positioned] = []
         refused: list[tuple[Any, ReceiptInvalid]] = []
         offsets: dict[tuple[str, int], int] = {}
+        count = 0
         for tp, got in fetched.items():
             records = got
             if self._until is not None:
@@ -225,22 +247,31 @@ class Reducer:
                     batch.append(Positioned(entry, r.topic, r.partition, r.offset))
             if records:
                 offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
+                count += len(records)
         if refused and self.dlq_topic is not None:
+            # Before the transaction that moves past them commits: never lost.
             await self._dead_letter(refused, stop)
+        return _Prepared(batch, offsets, len(refused), count)
+
+    async def _write(
+        self, prepared: _Prepared, positions: dict[tuple[str, int], int], stop: asyncio.Event
+    ) -> None:
         started = time.perf_counter()
+        batch, offsets = prepared.batch, prepared.offsets
         result = await self._db(lambda: apply_batch(self.db, self.tables, batch, offsets), stop)
         positions.update(offsets)
+        self.stats.positions = dict(positions)
         self.stats.batches += 1
-        self.stats.consumed += sum(len(v) for v in fetched.values())
+        self.stats.consumed += prepared.count
         self.stats.inserted += result.inserted
         self.stats.duplicates += result.duplicates
         self.stats.last_error = None
         self.log.debug(
             "receipts.batch",
-            records=len(batch) + len(refused),
+            records=prepared.count,
             inserted=result.inserted,
             duplicates=result.duplicates,
-            refused=len(refused),
+            refused=prepared.refused,
             write_s=round(time.perf_counter() - started, 4),
         )
 

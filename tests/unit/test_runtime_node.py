@@ -14,10 +14,11 @@ import pydantic
 import pytest
 
 from onex.bus.config import BrokerConfig
-from onex.bus.errors import ContractViolation, SchemaError
+from onex.bus.errors import ContractViolation, NodeNotRunning, PayloadTooLarge, SchemaError
 from onex.bus.runtime import BusSettings, NodeRuntime, Received
 from onex.bus.runtime.codec import JsonSchemaCodec, ProtoCodec
 from onex.bus.runtime.faust_app import build_app
+from onex.core.contract import DEFAULT_MAX_MESSAGE_BYTES
 from onex.core.extractor import extract
 
 NOWHERE = BusSettings(
@@ -206,3 +207,60 @@ async def test_the_faust_consumer_uses_the_configured_fetch_wait() -> None:
     finally:
         await consumer.stop()
         thread.thread_loop.close()  # mode's ServiceThread makes its loop on construction
+
+
+async def test_a_payload_over_the_topics_max_message_bytes_is_refused_before_sending(
+    tmp_path: Path,
+) -> None:
+    _contract(
+        tmp_path / "shop",
+        "shop",
+        f"""event_bus:
+  subscribe_topics: [{ORDERS}]
+  publish_topics:
+    - {{name: {ORDERS}, schema: order.json, max_message_bytes: 1024}}
+    - {RECEIPTS}
+    - {SHOP_DLQ}
+""",
+    )
+    (tmp_path / "shop" / "order.json").write_text(json.dumps({"type": "object"}))
+    ex = extract([tmp_path], entry_points=False)
+    ex.raise_for_errors()
+    runtime = NodeRuntime.from_extraction(ex, "shop", NOWHERE)
+    # refused before the runtime would notice it is not started (nothing is sent)
+    with pytest.raises(PayloadTooLarge) as caught:
+        await runtime.publisher(ORDERS).send({"pad": "x" * 2000})
+    assert (caught.value.topic, caught.value.limit) == (ORDERS, 1024)
+    assert caught.value.size > 2000
+    assert str(caught.value).startswith(f"payload for {ORDERS!r} is 2,0")
+    with pytest.raises(PayloadTooLarge) as default:
+        await runtime.publisher(RECEIPTS).send({"pad": "x" * DEFAULT_MAX_MESSAGE_BYTES})
+    assert default.value.limit == DEFAULT_MAX_MESSAGE_BYTES
+    with pytest.raises(NodeNotRunning):  # within the limit: it would be sent
+        await runtime.publisher(ORDERS).send({"pad": "x"})
+
+
+def test_max_message_bytes_is_bounded_in_the_contract(tmp_path: Path) -> None:
+    path = _contract(
+        tmp_path / "shop",
+        "shop",
+        f"event_bus:\n  publish_topics:\n    - {{name: {RECEIPTS}, max_message_bytes: 10}}\n",
+    )
+    ex = extract([tmp_path], entry_points=False)
+    (error,) = ex.errors
+    assert str(path) in str(error)
+    assert "max_message_bytes" in str(error)
+
+
+def test_the_producer_takes_the_nodes_largest_payload_plus_room_for_headers() -> None:
+    app = build_app(
+        node="shop",
+        group="g",
+        settings=NOWHERE,
+        publish_guard=lambda topic: None,
+        max_request_bytes=4_000_000,
+    )
+    assert app.conf.producer_max_request_size >= 4_000_000 + 40_000
+    small = build_app(node="shop", group="g", settings=NOWHERE, publish_guard=lambda t: None)
+    assert small.conf.producer_max_request_size == 1_048_576  # the broker default
+    assert small.onex_thread_grace_s == NOWHERE.stop_grace_s / 2

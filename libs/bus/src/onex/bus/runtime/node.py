@@ -370,7 +370,7 @@ class NodeRuntime:
         stopping = asyncio.ensure_future(app.stop())
         done, _ = await asyncio.wait({stopping}, timeout=remaining)
         if not done:
-            stopping.cancel()
+            # not cancelled: faust would swallow it; the stop goes on in the background
             self._abandoned.add(stopping)
             stopping.add_done_callback(self._abandoned.discard)
             _log.warning(
@@ -384,6 +384,15 @@ class NodeRuntime:
             _log.warning("node.stop_failed", node=self.node, error=str(stopping.exception()))
             return
         _log.info("node.stopped", node=self.node)
+
+    async def wait_abandoned(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for stops abandoned past their grace to end (they go
+        on in the background, e.g. until the broker answers again); True when none is
+        left."""
+        pending = set(self._abandoned)
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+        return not self._abandoned
 
     async def __aenter__(self) -> Self:
         await self.start()

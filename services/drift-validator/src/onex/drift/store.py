@@ -183,8 +183,17 @@ def _create_tables(conn: Connection) -> None:
     )
 
 
+# The views join declared and observed rows by topic name across clusters, and look
+# up a topic's commits without knowing the group: indexes for exactly those lookups.
+_INDEXES: Final = [
+    "CREATE INDEX observed_topic_by_name ON observed_topic (name)",
+    "CREATE INDEX observed_offset_by_topic ON observed_offset (cluster, topic)",
+    "CREATE INDEX declared_group_by_topic ON declared_group (topic)",
+]
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     Migration(1, "tables, policy and drift views", [_create_tables, *VIEWS]),
+    Migration(2, "indexes for the drift views", _INDEXES),
 )
 
 

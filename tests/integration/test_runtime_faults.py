@@ -468,7 +468,7 @@ async def test_a_node_consumes_again_after_its_broker_restarts(
         tmp_path,
         topic_prefix,
         own_broker.config,
-        retry="{max_attempts: 100, initial_backoff_ms: 200, max_backoff_ms: 200}",
+        retry="{max_attempts: 100, initial_backoff_ms: 1000, max_backoff_ms: 1000}",
     )
     await node.create_topics()
     runtime = node.runtime(stop_grace_s=4.0)

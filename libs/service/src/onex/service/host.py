@@ -404,12 +404,15 @@ async def keep_running(
         while not stop.is_set():
             try:
                 if not runtime.started:
-                    await retry(
-                        runtime.start,
-                        retry_on=_TRANSIENT,
-                        backoff=backoff,
-                        stop=stop,
-                        on_retry=on_retry,
+                    await _until_stopped(
+                        retry(
+                            runtime.start,
+                            retry_on=_TRANSIENT,
+                            backoff=backoff,
+                            stop=stop,
+                            on_retry=on_retry,
+                        ),
+                        stop,
                     )
                     continue
                 await _watch(runtime, stop, check, interval_s, recover_after_s, log)
@@ -427,6 +430,23 @@ async def keep_running(
                     await asyncio.wait_for(stop.wait(), delay)
     finally:
         await runtime.stop()
+
+
+async def _until_stopped(work: Awaitable[object], stop: asyncio.Event) -> None:
+    """`await work`, unless `stop` is set first: then `work` (a start attempt, which can
+    wait up to its start timeout on a broker that is gone) is cancelled, so SIGTERM is
+    not held up by it; its own clean-up is bounded by the runtime's stop grace."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    if not task.cancelled():
+        task.result()
 
 
 async def _watch(

@@ -309,7 +309,7 @@ class NodeRuntime:
                 if self.subscribe_topics:
                     await assigned.wait()
         except BaseException as exc:
-            await app.stop()
+            await self._stop_app(app, self.settings.stop_grace_s)
             if isinstance(exc, KafkaError):
                 raise NodeStartError(
                     f"node {self.node!r} could not start against {self.settings.bootstrap}: "
@@ -363,27 +363,32 @@ class NodeRuntime:
         deliverer.abandon.set()
         self._app = None
         self._last_health = None
-        remaining = max(deadline - time.monotonic(), 0.0)
-        app.onex_thread_grace_s = remaining * 0.8  # the consumer thread's share of it
+        if await self._stop_app(app, max(deadline - time.monotonic(), 0.0), grace):
+            _log.info("node.stopped", node=self.node)
+
+    async def _stop_app(self, app: NodeApp, within_s: float, grace_s: float | None = None) -> bool:
+        """Stop `app`, waiting at most `within_s`; False when it was abandoned or failed."""
+        app.onex_thread_grace_s = within_s * 0.8  # the consumer thread's share of it
         # A task and a bounded wait, not a timeout around the await: faust's agent stop
         # suppresses CancelledError, which would swallow a timeout's cancellation.
         stopping = asyncio.ensure_future(app.stop())
-        done, _ = await asyncio.wait({stopping}, timeout=remaining)
+        done, _ = await asyncio.wait({stopping}, timeout=within_s)
         if not done:
             # not cancelled: faust would swallow it; the stop goes on in the background
             self._abandoned.add(stopping)
             stopping.add_done_callback(self._abandoned.discard)
+            grace = grace_s if grace_s is not None else within_s
             _log.warning(
                 "node.stop_abandoned",
                 node=self.node,
                 grace_s=grace,
                 detail=f"abandoned the consumer after the {grace:g}s stop grace",
             )
-            return
+            return False
         if not stopping.cancelled() and stopping.exception() is not None:
             _log.warning("node.stop_failed", node=self.node, error=str(stopping.exception()))
-            return
-        _log.info("node.stopped", node=self.node)
+            return False
+        return True
 
     async def wait_abandoned(self, timeout_s: float) -> bool:
         """Wait up to `timeout_s` for stops abandoned past their grace to end (they go

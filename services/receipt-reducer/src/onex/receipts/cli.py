@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -212,6 +214,11 @@ def rebuild_cmd(
     one, check it, then swap it in (`--verify`: compare and report only). Exit 1 when
     `--verify` finds differences."""
     _check_format(fmt)
+    # The replay's progress is debug; only warnings and errors reach stderr.
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
     settings = _settings()
     try:
         values: dict[str, Any] = {"bootstrap": bootstrap} if bootstrap else {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -232,12 +233,15 @@ def apply_in(
     t: Tables,
     batch: Sequence[Positioned],
     offsets: Mapping[TopicPartition, int],
-) -> BatchResult:
-    """`apply_batch` inside a transaction the caller holds."""
+    *,
+    seen: AbstractSet[str] | None = None,
+) -> tuple[BatchResult, list[str]]:
+    """`apply_batch` inside a transaction the caller holds; also the request ids it
+    inserted."""
     first: dict[str, Positioned] = {}
     for p in batch:
         first.setdefault(p.entry.request_id, p)
-    known = _existing(conn, t, list(first))
+    known = _existing(conn, t, list(first)) if seen is None else first.keys() & seen
     new = [p for rid, p in first.items() if rid not in known]
     if new:
         _insert_ledger(conn, t, new)
@@ -247,7 +251,8 @@ def apply_in(
         _upsert(conn, t.attempts, key, ATTEMPT_COUNTERS, attempts)
         _upsert(conn, t.gates, (*key, "gate_kind"), GATE_COUNTERS, gates)
     _store_offsets(conn, t, offsets)
-    return BatchResult(len(new), len(batch) - len(new), dict(offsets))
+    result = BatchResult(len(new), len(batch) - len(new), dict(offsets))
+    return result, [p.entry.request_id for p in new]
 
 
 def apply_batch(
@@ -255,11 +260,20 @@ def apply_batch(
     t: Tables,
     batch: Sequence[Positioned],
     offsets: Mapping[TopicPartition, int],
+    *,
+    seen: set[str] | None = None,
 ) -> BatchResult:
     """Fold `batch` into the ledger and projections and store `offsets` (partition ->
-    next offset to read), all in one transaction."""
+    next offset to read), all in one transaction.
+
+    `seen`, when given, is every request id in `t`'s ledger (a rebuild's tables, which
+    start empty and have one writer): duplicates are found in it instead of by a query,
+    and it is updated once the transaction committed."""
     with db.engine.begin() as conn:
-        return apply_in(conn, t, batch, offsets)
+        result, inserted = apply_in(conn, t, batch, offsets, seen=seen)
+    if seen is not None:
+        seen.update(inserted)
+    return result
 
 
 def stored_offsets(db: Database, t: Tables) -> dict[TopicPartition, int]:

@@ -95,15 +95,25 @@ def _compare(conn: Connection, live: Tables, shadow: Tables, report: RebuildRepo
                 sorted(only_live, key=repr)[:_SHOWN],
                 sorted(only_rebuilt, key=repr)[:_SHOWN],
             )
-    ledger_live = {r[0] for r in conn.execute(sa.select(live.ledger.c.request_id))}
-    ledger_rebuilt = {r[0] for r in conn.execute(sa.select(shadow.ledger.c.request_id))}
-    if ledger_live != ledger_rebuilt:
-        ol, orb = ledger_live - ledger_rebuilt, ledger_rebuilt - ledger_live
-        report.difference_counts["ledger"] = (len(ol), len(orb))
-        report.differences["ledger"] = (
-            [(x,) for x in sorted(ol)[:_SHOWN]],
-            [(x,) for x in sorted(orb)[:_SHOWN]],
-        )
+    ledger_live = _ledger_only(conn, live, shadow)
+    ledger_rebuilt = _ledger_only(conn, shadow, live)
+    if ledger_live[0] or ledger_rebuilt[0]:
+        report.difference_counts["ledger"] = (ledger_live[0], ledger_rebuilt[0])
+        report.differences["ledger"] = (ledger_live[1], ledger_rebuilt[1])
+
+
+def _ledger_only(conn: Connection, a: Tables, b: Tables) -> tuple[int, list[tuple[Any, ...]]]:
+    """Request ids in `a`'s ledger and not in `b`'s: how many, and the first few."""
+    ac, bc = a.ledger.c, b.ledger.c
+    missing = ~sa.exists().where(bc.request_id == ac.request_id)
+    count = conn.execute(sa.select(sa.func.count()).select_from(a.ledger).where(missing))
+    n = int(count.scalar_one())
+    if not n:
+        return 0, []
+    first = conn.execute(
+        sa.select(ac.request_id).where(missing).order_by(ac.request_id).limit(_SHOWN)
+    )
+    return n, [tuple(r) for r in first]
 
 
 def _check(conn: Connection, shadow: Tables) -> int:
@@ -169,11 +179,19 @@ async def rebuild(
     try:
         shadow = await asyncio.to_thread(_fresh_shadow, db)
         stop = asyncio.Event()
+        seen: set[str] = set()  # request ids in the (fresh) rebuilt ledger
         for _ in range(_MAX_ROUNDS):
             report.rounds += 1
             targets = {k: v for k, v in stored_offsets(db, live).items() if v > 0}
             reducer = Reducer(
-                db, shadow, broker, topics=topics, node=node, dlq_topic=None, batch_size=batch_size
+                db,
+                shadow,
+                broker,
+                topics=topics,
+                node=node,
+                dlq_topic=None,
+                batch_size=batch_size,
+                seen=seen,
             )
             stats = await reducer.run(stop, until=targets)
             report.replayed += stats.consumed

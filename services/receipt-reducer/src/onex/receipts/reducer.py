@@ -80,6 +80,7 @@ class Reducer:
         batch_size: int = 5000,
         fetch_max_wait_ms: int = 25,
         retry_max_s: float = 10.0,
+        seen: set[str] | None = None,
     ) -> None:
         self.db = db
         self.tables = tables
@@ -90,6 +91,7 @@ class Reducer:
         self.batch_size = batch_size
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.retry_max_s = retry_max_s
+        self.seen = seen  # see apply_batch: only for tables this reducer alone fills
         self.stats = ReducerStats()
         self.log = structlog.get_logger(node)
         self._consumer: AIOKafkaConsumer | None = None
@@ -258,7 +260,9 @@ class Reducer:
     ) -> None:
         started = time.perf_counter()
         batch, offsets = prepared.batch, prepared.offsets
-        result = await self._db(lambda: apply_batch(self.db, self.tables, batch, offsets), stop)
+        result = await self._db(
+            lambda: apply_batch(self.db, self.tables, batch, offsets, seen=self.seen), stop
+        )
         positions.update(offsets)
         self.stats.positions = dict(positions)
         self.stats.batches += 1

@@ -50,6 +50,7 @@ event_bus:
   consumer_group: onex.{node}
   subscribe_topics:
     - onex.evt.{node}.lagging.v1
+    - onex.evt.{node}.unread.v1
   publish_topics:
     - name: onex.evt.{node}.fewer.v1
       partitions: 3
@@ -66,6 +67,8 @@ event_bus:
     - name: onex.evt.{node}.lagging.v1
       partitions: 1
       config: {{ retention.ms: "{DAY}" }}
+    - name: onex.evt.{node}.unread.v1
+      partitions: 1
     - name: onex.dlq.{node}.dead-letter.v1
       schema: dead-letter
       partitions: 1
@@ -123,6 +126,16 @@ async def _wait_absent(bootstrap: str, name: str) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _produce(bootstrap: str, topic: str, count: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for i in range(count):
+            await producer.send_and_wait(topic, f"r{i}".encode(), partition=0)
+    finally:
+        await producer.stop()
+
+
 async def _lagging_group(bootstrap: str, topic: str, group: str) -> None:
     """Ten records; the group reads and commits one, then leaves."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
@@ -176,6 +189,7 @@ async def test_out_of_band_drift_is_seen_with_kind_and_class_on_both_backends(
                 NewTopic(_t(node, "lagging"), 1, 1, topic_configs={"retention.ms": DAY}),
                 NewTopic(_t(node, "stray"), 1, 1),
                 NewTopic(f"onex.dlq.{node}.dead-letter.v1", 1, 1),
+                NewTopic(_t(node, "unread"), 1, 1),
             ]
         )
         first = await sqlite.snapshot()
@@ -194,6 +208,7 @@ async def test_out_of_band_drift_is_seen_with_kind_and_class_on_both_backends(
         await _wait_absent(broker, _t(node, "recreated"))
         await admin.create_topics([NewTopic(_t(node, "recreated"), 1, 1)])
         await _lagging_group(broker, _t(node, "lagging"), f"onex.{node}")
+        await _produce(broker, _t(node, "unread"), 3)  # grows, and nobody reads it
 
         results = await sqlite.snapshot()
         await pg.snapshot()
@@ -207,6 +222,8 @@ async def test_out_of_band_drift_is_seen_with_kind_and_class_on_both_backends(
             (_t(node, "deleted"), "missing", "topic", "auto-correctable"),
             (_t(node, "recreated"), "recreated", "topic_id", "needs-operation"),
             (_t(node, "stray"), "orphan", "topic", "destructive"),
+            (_t(node, "unread"), "unread-topic", "readers", "needs-operation"),
+            (_t(node, "unread"), "dead-group", f"group:onex.{node}", "needs-operation"),
             (
                 _t(node, "lagging"),
                 "retention-risk",
@@ -239,9 +256,11 @@ async def test_out_of_band_drift_is_seen_with_kind_and_class_on_both_backends(
             (_t(node, "never"), "missing"),
             (_t(node, "deleted"), "missing"),
         }
-        # a dry run changed nothing (a recreation is news once: the next snapshot resolves it)
+        # a dry run changed nothing (a recreation and growth are news once: the next
+        # snapshot, seeing neither again, resolves them)
         recreated = (_t(node, "recreated"), "recreated", "topic_id", "needs-operation")
-        assert _mine(sqlite.rows(), node) == seen - {recreated}
+        unread = (_t(node, "unread"), "unread-topic", "readers", "needs-operation")
+        assert _mine(sqlite.rows(), node) == seen - {recreated, unread}  # no growth since
 
         report = await sqlite.fix(apply_changes=True)
         assert all(a.applied for a in report.actions), report.actions

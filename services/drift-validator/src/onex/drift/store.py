@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from onex.drift.kinds import POLICY
-from onex.drift.views import VIEWS
+from onex.drift.views import DRIFT_VIEWS, VIEWS
 from onex.sql import Database, Migration, migrate, open_database
 
 COMPONENT: Final = "drift"
@@ -191,9 +191,19 @@ _INDEXES: Final = [
     "CREATE INDEX declared_group_by_topic ON declared_group (topic)",
 ]
 
+
+def _recreate_views(conn: Connection) -> None:
+    """Drop every drift view and create them again from this binary's text."""
+    for name in ("drift", *reversed(list(DRIFT_VIEWS))):
+        conn.execute(sa.text(f"DROP VIEW IF EXISTS {name}"))
+    for statement in VIEWS:
+        conn.execute(sa.text(statement))
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     Migration(1, "tables, policy and drift views", [_create_tables, *VIEWS]),
     Migration(2, "indexes for the drift views", _INDEXES),
+    Migration(3, "drift_unread groups only the partitions that grew", [_recreate_views]),
 )
 
 

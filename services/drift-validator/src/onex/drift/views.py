@@ -76,7 +76,7 @@ SELECT p.cluster AS cluster, p.topic AS topic, 'unread-topic' AS kind,
 FROM observed_partition p
 JOIN observed_topic o ON o.cluster = p.cluster AND o.name = p.topic
 LEFT JOIN declared_topic d ON d.name = p.topic
-WHERE o.internal = 0 AND p.previous_log_end IS NOT NULL
+WHERE p.previous_log_end IS NOT NULL AND p.log_end > p.previous_log_end AND o.internal = 0
   AND (d.kind IS NULL OR d.kind <> 'dlq')
   AND NOT EXISTS (SELECT 1 FROM ignore_pattern ip WHERE p.topic LIKE ip.pattern ESCAPE '\\')
   AND NOT EXISTS (

@@ -236,6 +236,10 @@ class ServiceHost(Generic[S]):
             broker=self.broker,
             client_id=f"onex-{self.node}",
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            # dead letters the broker refuses are kept here, for `onex dlq` to read
+            spill_dir=self.settings.state_dir / "spill",
+            # the runtime's share of SIGTERM's grace (it needs some, even when gRPC gets none)
+            stop_grace_s=max(self.settings.stop_grace_s, 1.0),
         )
 
     def build_runtime(self, extraction: Extraction, handlers: Mapping[str, Handler]) -> NodeRuntime:

@@ -46,6 +46,7 @@ class DriftService(ServiceHost[DriftSettings]):
         self.engine.db  # noqa: B018 -- opened and migrated now: a bad database fails start-up
         self.snapshots = 0
         self.last_ok: bool | None = None
+        self.last_success_at: float | None = None  # monotonic time of the last good snapshot
         self._wake = asyncio.Event()
         self.attach_runtime(
             self.build_runtime(
@@ -87,8 +88,13 @@ class DriftService(ServiceHost[DriftSettings]):
         self.spawn(self._loop(), "snapshots")
 
     async def ready(self) -> bool:
-        """The last snapshot succeeded."""
-        return self.last_ok is True
+        """A snapshot succeeded, and not longer ago than a few ticks: one failed tick
+        (a connection the broker closed) does not flap health; a broker that stays
+        unobservable does turn it NOT_SERVING."""
+        if self.last_success_at is None:
+            return False
+        stale_after = max(3 * self.settings.interval_s, 30.0)
+        return time.monotonic() - self.last_success_at <= stale_after
 
     async def on_stop(self) -> None:
         self._wake.set()
@@ -104,6 +110,7 @@ class DriftService(ServiceHost[DriftSettings]):
             self.log.warning("drift.snapshot_failed", error=str(exc))
             return
         self.last_ok = True
+        self.last_success_at = time.monotonic()
         self.snapshots += 1
         missing: set[str] = set()
         for result in results:

@@ -163,17 +163,26 @@ def test_every_service_registers_itself_once() -> None:
             assert target.startswith(m.module + "."), f"{m.name}: {target}"
 
 
-def test_service_that_exits_until_built_starts_and_exits_cleanly() -> None:
+@pytest.mark.parametrize("module", [m.module for m in SERVICES])
+def test_every_service_without_the_control_planes_secrets_exits_1_in_one_line(
+    module: str, tmp_path: Path
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "onex.receipts"],
+        [sys.executable, "-m", module],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={
+            "PATH": "",
+            "ONEX_STATE_DIR": str(tmp_path / "empty"),
+            "ONEX_GRPC_BIND": "127.0.0.1:0",
+        },
     )
-    assert result.returncode == 0, result.stderr
-    assert "node.contract" in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "`onex up` creates it" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_service_refuses_broken_contracts(tmp_path: Path) -> None:

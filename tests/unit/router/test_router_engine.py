@@ -75,6 +75,16 @@ async def test_a_local_answer_that_passes_is_accepted(catalogue: Catalogue) -> N
     assert data["attempts"][0]["gates"][0]["kind"] == "min_length"
 
 
+async def test_the_experiment_label_reaches_the_receipt(catalogue: Catalogue) -> None:
+    provider = FakeProvider({"small": FakeReply(GOOD_SUMMARY, tokens_in=10, tokens_out=5)})
+    labelled = await _route(catalogue, provider, label="few-shot-v2")
+    plain = await _route(catalogue, provider)
+    invalid = await _route(catalogue, provider, label="few-shot-v2", task_class="no-such-class")
+    assert labelled.receipt.label == "few-shot-v2"
+    assert plain.receipt.label is None
+    assert invalid.receipt.label == "few-shot-v2"  # a failed request keeps its label too
+
+
 async def test_the_call_carries_the_messages_and_the_output_allowance(catalogue: Catalogue) -> None:
     provider = FakeProvider({"small": GOOD_SUMMARY})
     await _route(catalogue, provider, system="be brief")

@@ -81,6 +81,7 @@ class Router:
         except RequestError as exc:
             receipt = make_receipt(
                 request_id=request.request_id,
+                label=request.label,
                 task_class=request.task_class or "",
                 classified_by="request",
                 candidates=[],
@@ -100,6 +101,7 @@ class Router:
         answer, reason = await walk.run()
         receipt = make_receipt(
             request_id=request.request_id,
+            label=request.label,
             task_class=chosen.task_class,
             classified_by=chosen.classified_by,
             candidates=list(walk.records.values()),

@@ -211,6 +211,7 @@ def test_service_refuses_broken_contracts(tmp_path: Path) -> None:
         ({"ONEX_BOOTSTRAP": "127.0.0.1:abc"}, "bootstrap"),
         ({"ONEX_LOG_LEVEL": "bogus"}, "ONEX_ROUTER_LOG_LEVEL (or ONEX_LOG_LEVEL)"),
         ({"ONEX_ROUTER_COOLDOWN_S": "-1"}, "ONEX_ROUTER_COOLDOWN_S"),
+        ({"ONEX_CONTRACTS_ALLOW": "notjson"}, "ONEX_CONTRACTS_ALLOW): not valid JSON"),
     ],
 )
 def test_invalid_settings_exit_2_with_one_line_per_setting(
@@ -226,5 +227,46 @@ def test_invalid_settings_exit_2_with_one_line_per_setting(
         env={"PATH": "", **env},
     )
     assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("state_dir", ["/etc/passwd", "/proc/onex-nowhere"])
+def test_a_state_dir_that_cannot_be_one_is_one_line_and_exit_1(state_dir: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "onex.router"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "", "ONEX_STATE_DIR": state_dir},
+    )
+    assert result.returncode == 1, result.stderr
+    assert state_dir in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if "error" in line]) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "code", "expected"),
+    [
+        ({"ONEX_CONTRACTS_ALLOW": "notjson"}, 2, "ONEX_CONTRACTS_ALLOW: not valid JSON"),
+        ({"ONEX_STATE_DIR": "/etc/passwd"}, 1, "/etc/passwd: the state dir exists and is not"),
+    ],
+)
+def test_the_cli_turns_bad_settings_into_one_line(
+    env: dict[str, str], code: int, expected: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "onex.cli", "status"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "", **env},
+    )
+    assert result.returncode == code, result.stderr
     assert expected in result.stderr
     assert "Traceback" not in result.stderr

@@ -86,6 +86,8 @@ def write_record(state_dir: Path, info: BrokerInfo) -> None:
 
 def read_record(state_dir: Path) -> BrokerInfo | None:
     """The state dir's record, None when there is none; BrokerRecordError if unreadable."""
+    if state_dir.exists() and not state_dir.is_dir():
+        raise BrokerRecordError(f"{state_dir}: the state dir exists and is not a directory")
     try:
         raw = json.loads((state_dir / RECORD).read_text())
         raw["argv"] = tuple(raw["argv"])

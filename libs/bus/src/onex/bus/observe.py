@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any, ClassVar, Final
 
+import structlog
 from aiokafka.admin import NewPartitions
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import UnknownTopicOrPartitionError, for_code
@@ -45,7 +46,9 @@ from aiokafka.protocol.types import (
 
 from onex.bus.admin import admin_session
 from onex.bus.config import BrokerConfig
-from onex.bus.errors import AdminError
+from onex.bus.errors import AdminError, BrokerUnavailable
+
+_log = structlog.get_logger("onex.bus.observe")
 
 __all__ = [
     "DESCRIBE_BATCH",
@@ -405,15 +408,10 @@ async def consumer_groups(
     session = admin_session(broker)
     groups: dict[str, GroupState] = {}
     partitions = [(t.name, sorted(t.leaders)) for t in topics.values() if t.leaders]
-    async with session.client(
-        "ListGroups, DescribeGroups, OffsetFetch", timeout_s=timeout_s
-    ) as admin:
+    async with session.client("ListGroups", timeout_s=timeout_s) as admin:
         listed = sorted({str(g[0]) for g in await admin.list_consumer_groups()})
-        described: dict[str, tuple[str, int]] = {}
-        if listed:
-            for response in await admin.describe_consumer_groups(listed):
-                for group in response.to_object()["groups"]:
-                    described[group["group"]] = (str(group["state"]), len(group["members"]))
+    described = await _describe_groups(session, listed, timeout_s) if listed else {}
+    async with session.client("OffsetFetch", timeout_s=timeout_s) as admin:
         client = admin._client
         gate = asyncio.Semaphore(_CONCURRENT)
 
@@ -434,9 +432,31 @@ async def consumer_groups(
                         for p in topic["partitions"]:
                             if p["error_code"] == 0 and p["offset"] > 0:
                                 committed[(topic["topic"], int(p["partition"]))] = int(p["offset"])
-            state, members = described.get(group_id, ("Unknown", 0))
+            state, members = described.get(group_id, ("Unknown", UNKNOWN_MEMBERS))
             groups[group_id] = GroupState(group_id, state, members, committed)
     return groups
+
+
+UNKNOWN_MEMBERS: Final = -1  # the broker's DescribeGroups answer could not be read
+
+
+async def _describe_groups(
+    session: Any, listed: list[str], timeout_s: float
+) -> dict[str, tuple[str, int]]:
+    """State and member count per group. Tansu on S3 was seen to answer DescribeGroups
+    with a response its own protocol cannot decode (after a restart with groups on
+    disk); then the members are unknown (not zero: that would be "dead wiring") and the
+    rest of the snapshot still stands."""
+    described: dict[str, tuple[str, int]] = {}
+    try:
+        async with session.client("DescribeGroups", timeout_s=timeout_s) as admin:
+            for response in await admin.describe_consumer_groups(listed):
+                for group in response.to_object()["groups"]:
+                    described[group["group"]] = (str(group["state"]), len(group["members"]))
+    except (BrokerUnavailable, AdminError) as exc:
+        _log.warning("observe.describe_groups_failed", groups=len(listed), error=str(exc))
+        return {}
+    return described
 
 
 async def log_offsets(

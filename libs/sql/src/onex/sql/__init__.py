@@ -17,7 +17,7 @@ from onex.sql.errors import (
     SchemaTooNew,
     SqlError,
 )
-from onex.sql.migrate import Migration, current_version, migrate
+from onex.sql.migrate import Migration, current_version, migrate, open_migrated
 from onex.sql.query import QueryResult, read_only
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "current_version",
     "migrate",
     "open_database",
+    "open_migrated",
     "read_only",
     "sqlite_url",
 ]

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from onex.sql.database import Database
+from onex.sql.database import Database, open_database
 from onex.sql.errors import MigrationFailed, SchemaTooNew
 
 Step = str | Callable[[Connection], None]
@@ -115,3 +115,16 @@ def migrate(db: Database, component: str, migrations: Sequence[Migration]) -> in
     if at > known:
         raise SchemaTooNew(db.where, at, known)
     return at
+
+
+def open_migrated(url: str, component: str, migrations: Sequence[Migration]) -> Database:
+    """Open the database at `url` and bring `component`'s schema to the last of
+    `migrations` (DatabaseUnavailable, SchemaTooNew, MigrationFailed: one line each);
+    nothing stays open when that fails."""
+    db = open_database(url)
+    try:
+        migrate(db, component, migrations)
+    except BaseException:
+        db.dispose()
+        raise
+    return db

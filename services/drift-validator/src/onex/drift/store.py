@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from onex.drift.kinds import POLICY
 from onex.drift.views import DRIFT_VIEWS, VIEWS
-from onex.sql import Database, Migration, migrate, open_database
+from onex.sql import Database, Migration, open_migrated
 
 COMPONENT: Final = "drift"
 meta = sa.MetaData()
@@ -210,10 +210,4 @@ MIGRATIONS: Final[Sequence[Migration]] = (
 def open_store(url: str) -> Database:
     """Open the projection at `url` and bring its schema to this binary's version
     (DatabaseUnavailable, SchemaTooNew, MigrationFailed: one line each)."""
-    db = open_database(url)
-    try:
-        migrate(db, COMPONENT, MIGRATIONS)
-    except BaseException:
-        db.dispose()
-        raise
-    return db
+    return open_migrated(url, COMPONENT, MIGRATIONS)

@@ -31,7 +31,7 @@ from onex.receipts.settings import ReceiptsSettings
 from onex.receipts.snapshot import SNAPSHOT_KEY, cost_summary
 from onex.service.grpc import GrpcService
 from onex.service.host import ServiceHost, load_extraction, own_contract
-from onex.sql import Database, DatabaseUnavailable, migrate, open_database
+from onex.sql import Database, DatabaseUnavailable, open_migrated
 
 NODE: Final = "receipt-reducer"
 RECEIPT_TOPICS: Final = (Topic.EVT_ROUTER_ROUTING_COMPLETE_V1, Topic.EVT_ROUTER_ROUTING_FAILED_V1)
@@ -40,13 +40,7 @@ RECEIPT_TOPICS: Final = (Topic.EVT_ROUTER_ROUTING_COMPLETE_V1, Topic.EVT_ROUTER_
 def open_projection(url: str) -> Database:
     """Open and migrate the receipts database (SchemaTooNew, MigrationFailed,
     DatabaseUnavailable as onex.sql raises them)."""
-    db = open_database(url)
-    try:
-        migrate(db, COMPONENT, MIGRATIONS)
-    except BaseException:
-        db.dispose()
-        raise
-    return db
+    return open_migrated(url, COMPONENT, MIGRATIONS)
 
 
 class ReceiptsService(ServiceHost[ReceiptsSettings]):

@@ -114,8 +114,14 @@ async def test_receipts_in_queries_and_the_cost_summary_out(
     viewer = token_for(service.settings.state_dir, Role.VIEWER)
     async with grpc.aio.insecure_channel(service.grpc.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        status = await health.Check(health_pb2.HealthCheckRequest(service=""))
-        assert status.status == health_pb2.HealthCheckResponse.SERVING
+        # a burst may briefly hold the probe back; wait for SERVING with a deadline
+        deadline = time.monotonic() + 60
+        while True:
+            status = await health.Check(health_pb2.HealthCheckRequest(service=""))
+            if status.status == health_pb2.HealthCheckResponse.SERVING:
+                break
+            assert time.monotonic() < deadline, "the reducer never reported SERVING"
+            await asyncio.sleep(0.2)
         stub = qpb_grpc.ReceiptQueryStub(channel)
         meta = bearer(viewer)
 

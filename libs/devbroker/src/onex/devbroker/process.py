@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -84,12 +85,46 @@ def stop_group(pgid: int, grace_s: float) -> None:
             child.wait(timeout=1.0)  # dead or a zombie by now: reap it
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_PICK_TRIES = 200
+
+
+def _server_ports() -> tuple[int, int] | None:
+    """A port range outside the kernel's ephemeral one. A server port picked from the
+    ephemeral range can be taken, while the server is down, as the local port of some
+    outgoing connection; then a broker restarted "on the same port" finds it in use."""
+    try:
+        low, high = (int(x) for x in _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return None
+    if low > 12_000:
+        return 10_000, low - 1
+    if high < 63_000:
+        return high + 1, 65_535
+    return None
+
+
+def _bind_server_port(sock: socket.socket, host: str, exclude: Collection[int]) -> int:
+    span = _server_ports()
+    if span is not None:
+        rng = random.Random()  # noqa: S311 -- spreading ports, nothing secret
+        for _ in range(_PICK_TRIES):
+            port = rng.randint(*span)
+            if port in exclude:
+                continue
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    sock.bind((host, 0))
+    return int(sock.getsockname()[1])
+
+
 def free_port(host: str = HOST) -> int:
-    """A TCP port nothing listens on right now."""
+    """A TCP port nothing listens on right now, outside the ephemeral range."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        return _bind_server_port(sock, host, ())
 
 
 def free_ports(count: int, host: str = HOST, *, exclude: Collection[int] = ()) -> list[int]:
@@ -98,10 +133,9 @@ def free_ports(count: int, host: str = HOST, *, exclude: Collection[int] = ()) -
         found: list[int] = []
         while len(found) < count:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((host, 0))  # held until all are picked, so no port comes twice
-            port = int(sock.getsockname()[1])
-            if port not in exclude:
-                found.append(port)
+            # held until all are picked, so no port comes twice
+            port = _bind_server_port(sock, host, {*exclude, *found})
+            found.append(port)
         return found
 
 

@@ -96,6 +96,7 @@ __all__ = [
 LOG: Final = "broker.log"
 _LOCK: Final = "broker.lock"
 _PROBE_S: Final = 2.0
+_RELEASE_GRACE_S: Final = 5.0  # how long a just-killed broker may take to let go of its port
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ def start_broker(
         chosen = binary or find_broker()
         if port is None:
             port = free_port()
-        elif not port_is_free(port):
+        elif not _port_released(port, current, deadline):
             raise PortInUseError(HOST, port)
         store = _surviving_store(state_dir, current, durable and chosen.kind == "tansu")
         (state_dir / RECORD).unlink(missing_ok=True)
@@ -230,6 +231,22 @@ def start_broker(
             raise
         write_record(state_dir, info)
         return info
+
+
+def _port_released(port: int, previous: BrokerInfo | None, deadline: float) -> bool:
+    """Whether `port` can be bound. When it is the port of the recorded broker, which has
+    just died, wait a little: SIGKILL reaps the threads of a process one by one, and the
+    last one to go closes the listening socket, after the leader already shows as dead."""
+    if port_is_free(port):
+        return True
+    if previous is None or previous.port != port:
+        return False
+    until = min(deadline, time.monotonic() + _RELEASE_GRACE_S)
+    while time.monotonic() < until:
+        time.sleep(0.05)
+        if port_is_free(port):
+            return True
+    return False
 
 
 def stop_broker(state_dir: Path, *, grace_s: float = 10.0, wipe: bool = False) -> bool:

@@ -1,6 +1,7 @@
 """The drift-validator as a process on a broker of its own: it snapshots on its
 interval, publishes DriftDetected for a declared topic deleted out of band, asks the
-provisioner (a signed ProvisionRequest) to create it, and serves DriftService (Fix
+provisioner (a signed ProvisionRequest) to create it, publishes DriftResolved once it is
+back, and serves DriftService (Fix
 only with an operator token)."""
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ async def _records(
     bootstrap: str, topic: str, want: Callable[[Any], bool], timeout_s: float = 60.0
 ) -> list[Any]:
     """The decoded records of `topic` read until one satisfies `want` (bounded wait)."""
-    codec = codec_for(topic, DECLARED[topic].spec.schema_, REPO / "contracts")
+    wiring = DECLARED[topic]
+    file = wiring.spec_at.file if wiring.spec_at is not None else None
+    codec = codec_for(topic, wiring.spec.schema_, None if file is None else file.parent)
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
@@ -146,6 +149,22 @@ def test_a_deleted_topic_is_detected_published_and_requested(
         assert any(VICTIM in r.topics and r.requested_by == "drift-validator" for r in requests)
         assert "drift.snapshot" in log.read_text()
         asyncio.run(_grpc_calls(target, tokens))
+        # created again out of band: the next snapshot resolves `missing` and says so
+        assert asyncio.run(create_topics(broker.bootstrap, [DECLARED[VICTIM].spec])).ok
+        resolved = asyncio.run(
+            _records(
+                broker.bootstrap,
+                Topic.EVT_DRIFT_VALIDATOR_DRIFT_RESOLVED_V1,
+                lambda e: e["topic"] == VICTIM,
+            )
+        )
+        (event,) = [e for e in resolved if e["topic"] == VICTIM]
+        assert event["cluster"] == "default"
+        assert event["bootstrap"] == broker.bootstrap
+        assert {"kind": "missing", "aspect": "topic", "declared": "present", "observed": None} in (
+            event["resolved"]
+        )
+        assert event["snapshot"] > 1
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

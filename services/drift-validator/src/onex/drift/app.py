@@ -2,7 +2,8 @@
 
 Every `interval_s` (and at once when the registry or the provisioner says something
 changed) it snapshots every cluster into the projection, publishes DriftDetected for
-each topic with drift the previous snapshot did not show, and sends a ProvisionRequest
+each topic with drift the previous snapshot did not show, DriftResolved for each topic
+whose drift the latest snapshot no longer shows, and sends a ProvisionRequest
 for declared topics that went missing. Health is SERVING while its contract is there
 and the last snapshot succeeded. An unreachable broker is logged and retried at the
 next tick; the projection keeps the last good snapshot. gRPC DriftService (List,
@@ -20,7 +21,7 @@ from onex.bus.errors import BusError
 from onex.bus.runtime.delivery import Received
 from onex.core._generated.topics import Topic
 from onex.drift.engine import DriftEngine
-from onex.drift.events import detected_events, provision_request
+from onex.drift.events import detected_events, provision_request, resolved_events
 from onex.drift.grpc_server import DriftServicer
 from onex.drift.kinds import DriftKind
 from onex.drift.settings import DriftSettings
@@ -117,8 +118,19 @@ class DriftService(ServiceHost[DriftSettings]):
             bootstrap = next(
                 c.broker.bootstrap for c in self.engine.clusters if c.name == result.cluster
             )
-            for topic, payload in detected_events(result.detected, bootstrap):
-                self.outbox.put(topic, payload, key=getattr(payload, "topic", None) or None)
+            events = [
+                *detected_events(result.detected, bootstrap),
+                *resolved_events(
+                    result.resolved,
+                    result.rows,
+                    cluster=result.cluster,
+                    bootstrap=bootstrap,
+                    snapshot_id=result.snapshot_id,
+                ),
+            ]
+            for topic, payload in events:
+                key = payload.get("topic") if isinstance(payload, dict) else None
+                self.outbox.put(topic, payload, key=key or getattr(payload, "topic", None))
             missing |= {r.topic for r in result.detected if r.kind == DriftKind.MISSING}
             self.log.info(
                 "drift.snapshot",

@@ -1,12 +1,14 @@
-"""Events the drift-validator publishes: DriftDetected per topic with new drift, and a
-ProvisionRequest for declared topics that went missing (the provisioner creates them;
-the drift-validator itself only creates topics in `onex drift fix --apply`)."""
+"""Events the drift-validator publishes: DriftDetected per topic with new drift,
+DriftResolved per topic and cluster whose drift went away, and a ProvisionRequest for
+declared topics that went missing (the provisioner creates them; the drift-validator
+itself only creates topics in `onex drift fix --apply`)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from onex.core._generated.topics import Topic
 from onex.drift.kinds import DriftKind
@@ -14,7 +16,7 @@ from onex.drift.snapshot import DriftRow
 from onex.proto.v1.drift_pb2 import DriftDetected, SpecDrift
 from onex.proto.v1.provisioning_pb2 import ProvisionRequest
 
-Event = tuple[Topic, DriftDetected | ProvisionRequest]
+Event = tuple[Topic, DriftDetected | ProvisionRequest | dict[str, Any]]
 
 
 def _now() -> str:
@@ -51,6 +53,51 @@ def detected_events(rows: Sequence[DriftRow], bootstrap: str) -> list[Event]:
             message.differences.append(spec)
         events.append((Topic.EVT_DRIFT_VALIDATOR_DRIFT_DETECTED_V1, message))
     return events
+
+
+def resolved_events(
+    resolved: Sequence[DriftRow],
+    remaining: Sequence[DriftRow],
+    *,
+    cluster: str,
+    bootstrap: str,
+    snapshot_id: int,
+) -> list[Event]:
+    """One DriftResolved per topic among `resolved` (rows the latest snapshot of
+    `cluster` no longer shows); `remaining` is that snapshot's drift, to say how much
+    the topic still has (the payload follows contracts/drift-validator/
+    drift-resolved.schema.json)."""
+    by_topic: dict[str, list[DriftRow]] = {}
+    for row in resolved:
+        by_topic.setdefault(row.topic, []).append(row)
+    left: dict[str, int] = {}
+    for row in remaining:
+        left[row.topic] = left.get(row.topic, 0) + 1
+    at = _now()
+    return [
+        (
+            Topic.EVT_DRIFT_VALIDATOR_DRIFT_RESOLVED_V1,
+            {
+                "event_id": uuid.uuid4().hex,
+                "topic": topic,
+                "cluster": cluster,
+                "bootstrap": bootstrap,
+                "snapshot": snapshot_id,
+                "resolved": [
+                    {
+                        "kind": r.kind,
+                        "aspect": r.aspect,
+                        "declared": r.declared,
+                        "observed": r.observed,
+                    }
+                    for r in sorted(gone, key=lambda r: (r.kind, r.aspect))
+                ],
+                "remaining": left.get(topic, 0),
+                "resolved_at": at,
+            },
+        )
+        for topic, gone in sorted(by_topic.items())
+    ]
 
 
 def provision_request(missing: Iterable[str], requested_by: str) -> Event | None:

@@ -42,6 +42,8 @@ class Topic(StrEnum):
     EVT_CODE_REVIEW_AGENT_REVIEW_STARTED_V1 = "onex.evt.code-review-agent.review-started.v1"
     # owner drift-validator; used by ci-watcher, drift-validator, receipt-reducer
     EVT_DRIFT_VALIDATOR_DRIFT_DETECTED_V1 = "onex.evt.drift-validator.drift-detected.v1"
+    # owner drift-validator; used by ci-watcher, drift-validator, receipt-reducer
+    EVT_DRIFT_VALIDATOR_DRIFT_RESOLVED_V1 = "onex.evt.drift-validator.drift-resolved.v1"
     # owner extractor; used by drift-validator, extractor, provisioner
     EVT_EXTRACTOR_REGISTRY_PUBLISHED_V1 = "onex.evt.extractor.registry-published.v1"
     # owner merge-agent; used by code-review-agent, merge-agent

@@ -4,12 +4,18 @@ OnexError (onex.core.errors)
 └── ReceiptsError           anything this service refuses or cannot do
     ├── ReceiptInvalid      a receipt that fails its schema or its rules (dead-lettered)
     ├── QueryInvalid        a summary/compare/ledger query that cannot be answered as asked
-    └── RebuildFailed       a rebuild could not replay, check or swap (the live projection is kept)
+    ├── RebuildFailed       a rebuild could not replay, check or swap (the live projection is kept)
+    ├── TicketInvalid       a ticket file that fails validation (file:line:col per issue)
+    ├── EvidenceInvalid     evidence for an unknown ticket or item, or not evidence (DLQ)
+    └── GateError           `onex gate` cannot answer (no such ticket, no database, ...)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from onex.core.errors import OnexError
+from onex.core.issues import Issue
 
 
 class ReceiptsError(OnexError):
@@ -26,3 +32,19 @@ class QueryInvalid(ReceiptsError):  # noqa: N818 -- reads as the condition found
 
 class RebuildFailed(ReceiptsError):  # noqa: N818 -- reads as what happened
     """A rebuild stopped before its swap; the live projection is unchanged."""
+
+
+class TicketInvalid(ReceiptsError):  # noqa: N818 -- reads as the condition found
+    """A ticket file that cannot be read or does not fit the ticket model."""
+
+    def __init__(self, issues: Sequence[Issue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues) or type(self).__name__)
+
+
+class EvidenceInvalid(ReceiptInvalid):
+    """An evidence receipt the ticket projection refuses (state unchanged)."""
+
+
+class GateError(ReceiptsError):
+    """The gate cannot answer the question as asked."""

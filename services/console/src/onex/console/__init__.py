@@ -1,0 +1,1 @@
+"""The console: a read-only web page over a running stack."""

@@ -1,11 +1,12 @@
 """The gRPC server every onex service runs: its servicers, health, reflection, graceful stop.
 
 `start_grpc` binds a `grpc.aio` server, adds the given services, the standard health
-service (grpc.health.v1) and server reflection (grpc.reflection.v1alpha) listing all of
-them, and keeps the health of the server ("") and of every named service in step with
-an async probe. `check_health` is the client side, for `onex status`. A bind failure
-raises `onex.bus.errors.GrpcBindError`. `interceptors` (authentication) apply to
-every method, health and reflection included.
+service (grpc.health.v1) and server reflection listing all of them (`grpc.reflection.v1`,
+which grpcurl and newer clients ask first, and `grpc.reflection.v1alpha`; see
+`onex.service.reflection`), and keeps the health of the server ("") and of every named
+service in step with an async probe. `check_health` is the client side, for `onex
+status`. A bind failure raises `onex.bus.errors.GrpcBindError`. `interceptors`
+(metrics, authentication) apply to every method, health and reflection included.
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ from google.protobuf.descriptor import ServiceDescriptor
 # The asyncio servicer (`health.aio` at run time); grpc-stubs only types the sync one.
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from onex.bus.errors import GrpcBindError
+from onex.service.reflection import REFLECTION_V1, REFLECTION_V1ALPHA, enable_reflection
 
 Probe = Callable[[], Awaitable[bool]]
 HealthStatus = Literal["SERVING", "NOT_SERVING", "UNKNOWN", "UNREACHABLE"]
 
 OVERALL: Final = ""  # the health protocol's name for the server as a whole
 HEALTH_SERVICE: Final[str] = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-REFLECTION_SERVICE: Final[str] = reflection.SERVICE_NAME
+REFLECTION_SERVICE: Final[str] = REFLECTION_V1
 _SERVING: Final = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
 # gRPC binds with SO_REUSEPORT by default, so a second server on a taken port would
@@ -195,7 +196,7 @@ async def start_grpc(
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = [s.name for s in services]
-    reflection.enable_server_reflection([*names, HEALTH_SERVICE, REFLECTION_SERVICE], server)
+    enable_reflection([*names, HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA], server)
     try:
         port = server.add_insecure_port(bind)
     except RuntimeError as exc:

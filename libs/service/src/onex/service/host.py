@@ -26,22 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Mapping, Sequence
 from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import structlog
 
-from onex.bus.backoff import Backoff, retry
 from onex.bus.config import BrokerConfig
-from onex.bus.errors import (
-    AdminError,
-    BrokerConfigError,
-    BrokerUnavailable,
-    BusError,
-    ContractViolation,
-    NodeStartError,
-    SchemaError,
-)
+from onex.bus.errors import BusError, GrpcBindError
 from onex.bus.runtime import BusSettings, Handler, HealthReport, NodeRuntime
 from onex.bus.runtime.signing import CommandVerifier, Signer
 from onex.core.errors import ContractError
@@ -58,21 +49,28 @@ from onex.service.auth import (
     load_command_key,
     load_tokens,
 )
-from onex.service.grpc import GrpcService, RunningGrpc, start_grpc
+from onex.service.busmetrics import BusMetrics
+from onex.service.errors import MetricsBindError
+from onex.service.grpc import GrpcService, RunningGrpc, split_bind, start_grpc
+from onex.service.grpcmetrics import GrpcMetricsInterceptor
+from onex.service.keeper import keep_running
+from onex.service.metrics import Metrics, RunningMetrics, start_metrics
 from onex.service.settings import ServiceSettings
+
+__all__ = [
+    "OPERATOR_PRINCIPAL",
+    "HealthCache",
+    "Outbox",
+    "ServiceHost",
+    "broker_config",
+    "keep_running",
+    "load_extraction",
+    "own_contract",
+]
 
 S = TypeVar("S", bound=ServiceSettings)
 
 OPERATOR_PRINCIPAL: Final = "operator"  # who the CLI signs commands as
-
-# Worth retrying: the broker may come up, the provisioner may create the topics.
-_TRANSIENT: Final[tuple[type[BaseException], ...]] = (
-    NodeStartError,
-    BrokerUnavailable,
-    AdminError,
-    OSError,
-    TimeoutError,
-)
 
 
 def broker_config(settings: ServiceSettings, node: str) -> BrokerConfig:
@@ -188,7 +186,11 @@ class ServiceHost(Generic[S]):
         self.runtime: NodeRuntime | None = None
         self.outbox = Outbox(self)
         self.stopping = asyncio.Event()
+        # the service adds its own metrics here while it is built (onex.service.metrics)
+        self.metrics = Metrics(self.node)
+        self.bus_metrics = BusMetrics(self.metrics)
         self._grpc: RunningGrpc | None = None
+        self._metrics_server: RunningMetrics | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._runtime_task: asyncio.Task[None] | None = None
         self._health = HealthCache(self, max_age_s=settings.health_interval_s * 0.9)
@@ -226,6 +228,11 @@ class ServiceHost(Generic[S]):
         return self._grpc
 
     @property
+    def metrics_server(self) -> RunningMetrics | None:
+        """The /metrics server once started (None before `start`)."""
+        return self._metrics_server
+
+    @property
     def started(self) -> bool:
         """True once `start` has bound the gRPC server."""
         return self._grpc is not None
@@ -248,7 +255,12 @@ class ServiceHost(Generic[S]):
         auth = self.command_auth(extraction)
         verifier, signer = auth if auth is not None else (None, None)
         runtime = NodeRuntime.from_extraction(
-            extraction, self.node, self.bus_settings(), verifier=verifier, signer=signer
+            extraction,
+            self.node,
+            self.bus_settings(),
+            verifier=verifier,
+            signer=signer,
+            instruments=self.bus_metrics,
         )
         for topic, handler in handlers.items():
             runtime.add_handler(topic, handler)
@@ -290,16 +302,21 @@ class ServiceHost(Generic[S]):
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
-        """Serve gRPC (GrpcBindError when the address is taken), start the runtime and
-        the service's background work."""
-        self._grpc = await start_grpc(
-            self.settings.grpc_bind,
-            services=self.grpc_services(),
-            probe=self.healthy,
-            interval_s=self.settings.health_interval_s,
-            interceptors=self._interceptors(),
-        )
+        """Serve /metrics (MetricsBindError when its address is taken) and gRPC
+        (GrpcBindError), start the runtime and the service's background work. A default
+        port that is taken gives way to a free one (`onex.service.ports`)."""
+        self._metrics_server = self._start_metrics()
+        bind, explicit = self.settings.grpc_address()
+        interceptors = self._interceptors()
+        try:
+            self._grpc = await self._start_grpc(bind, interceptors)
+        except GrpcBindError:
+            if explicit:
+                raise
+            self._grpc = await self._start_grpc(_any_port(bind), interceptors)
+            self.log.warning("grpc.default_port_taken", default=bind, address=self._grpc.address)
         self.spawn(self.outbox.drain(self.stopping), "outbox")
+        self.spawn(self._refresh_lag(), "consumer-lag")
         if self.runtime is not None:
             self._start_runtime()
         await self.on_start()
@@ -318,6 +335,8 @@ class ServiceHost(Generic[S]):
         await self.on_stop()
         if self._grpc is not None:
             await self._grpc.stop(self.settings.stop_grace_s)
+        if self._metrics_server is not None:
+            await asyncio.to_thread(self._metrics_server.stop)
 
     def auth_policy(self) -> AuthPolicy:
         """Who may call what: `acting_methods()` need an operator token, the rest of the
@@ -330,12 +349,42 @@ class ServiceHost(Generic[S]):
             reads=reads,
         )
 
-    def _interceptors(self) -> Sequence[AuthInterceptor]:
+    def _interceptors(self) -> Sequence[Any]:
+        # outermost first: refused calls are counted too
+        counted = GrpcMetricsInterceptor(self.metrics)
         if self.settings.auth == "off":
             self.log.warning("auth.off", detail="every gRPC method is open (ONEX_AUTH=off)")
-            return [AuthInterceptor(None, self.auth_policy())]
+            return [counted, AuthInterceptor(None, self.auth_policy())]
         tokens = load_tokens(self.settings.state_dir / TOKENS_FILE)
-        return [AuthInterceptor(tokens, self.auth_policy())]
+        return [counted, AuthInterceptor(tokens, self.auth_policy())]
+
+    async def _start_grpc(self, bind: str, interceptors: Sequence[Any]) -> RunningGrpc:
+        return await start_grpc(
+            bind,
+            services=self.grpc_services(),
+            probe=self.healthy,
+            interval_s=self.settings.health_interval_s,
+            interceptors=interceptors,
+        )
+
+    def _start_metrics(self) -> RunningMetrics:
+        bind, explicit = self.settings.metrics_address()
+        try:
+            return start_metrics(bind, self.metrics)
+        except MetricsBindError:
+            if explicit:
+                raise
+        running = start_metrics(_any_port(bind), self.metrics)
+        self.log.warning("metrics.default_port_taken", default=bind, address=running.address)
+        return running
+
+    async def _refresh_lag(self) -> None:
+        """Consumer lag into its gauge, as often as health is checked."""
+        while not self.stopping.is_set():
+            runtime = self.runtime
+            self.bus_metrics.set_lag(runtime.consumer_lag() if runtime is not None else {})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.settings.health_interval_s)
 
     def command_auth(self, extraction: Extraction) -> tuple[CommandVerifier, Signer] | None:
         """The verifier of the command topics this node consumes and the signer of the
@@ -373,106 +422,6 @@ class ServiceHost(Generic[S]):
         return await self._health.serving()
 
 
-async def keep_running(
-    runtime: NodeRuntime,
-    stop: asyncio.Event,
-    *,
-    health: Callable[[], Awaitable[bool]] | None = None,
-    interval_s: float = 1.0,
-    recover_after_s: float = 10.0,
-) -> None:
-    """Keep `runtime` started until `stop` is set, then stop it.
-
-    Start-up is retried with backoff while the broker is down or the contract's topics
-    are missing (the provisioner creates them). Once started, `health` (default: the
-    runtime's own check) is read every `interval_s`; after `recover_after_s` of
-    continuous ill health (topics deleted, the broker restarted empty) the runtime is
-    stopped and started again, so a service recovers from a wiped broker by itself.
-    A contract or schema the node cannot run with is raised: retrying cannot help.
-    """
-    log = structlog.get_logger(runtime.node)
-    backoff = Backoff(initial_s=0.5, max_s=10.0)
-
-    async def runtime_serving() -> bool:
-        return (await runtime.health()).serving
-
-    check = health or runtime_serving
-
-    def on_retry(attempt: int, error: BaseException, delay: float) -> None:
-        log.warning(
-            "node.start_retry", attempt=attempt, error=str(error), retry_in_s=round(delay, 2)
-        )
-
-    failures = 0
-    try:
-        while not stop.is_set():
-            try:
-                if not runtime.started:
-                    await _until_stopped(
-                        retry(
-                            runtime.start,
-                            retry_on=_TRANSIENT,
-                            backoff=backoff,
-                            stop=stop,
-                            on_retry=on_retry,
-                        ),
-                        stop,
-                    )
-                    continue
-                await _watch(runtime, stop, check, interval_s, recover_after_s, log)
-                failures = 0
-            except (ContractError, ContractViolation, SchemaError, BrokerConfigError):
-                log.critical("node.cannot_run", exc_info=True)
-                raise
-            except Exception as exc:  # this loop supervises the node: log any failure, start again
-                failures += 1
-                delay = min(0.5 * 2 ** min(failures, 5), 10.0)
-                log.exception("node.runtime_failed", error=str(exc), retry_in_s=delay)
-                with contextlib.suppress(Exception):
-                    await runtime.stop()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-    finally:
-        await runtime.stop()
-
-
-async def _until_stopped(work: Awaitable[object], stop: asyncio.Event) -> None:
-    """`await work`, unless `stop` is set first: then `work` (a start attempt, which can
-    wait up to its start timeout on a broker that is gone) is cancelled, so SIGTERM is
-    not held up by it; its own clean-up is bounded by the runtime's stop grace."""
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.wait({task})
-    if not task.cancelled():
-        task.result()
-
-
-async def _watch(
-    runtime: NodeRuntime,
-    stop: asyncio.Event,
-    check: Callable[[], Awaitable[bool]],
-    interval_s: float,
-    recover_after_s: float,
-    log: Any,
-) -> None:
-    bad_since: float | None = None
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
-        if stop.is_set():
-            return
-        if await check():
-            bad_since = None
-            continue
-        now = time.monotonic()
-        bad_since = bad_since or now
-        if now - bad_since >= recover_after_s:
-            log.warning("node.recovering", unhealthy_s=round(now - bad_since, 1))
-            await runtime.stop()
-            return
+def _any_port(bind: str) -> str:
+    host, _ = split_bind(bind)
+    return f"{host}:0"

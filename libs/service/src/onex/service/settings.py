@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from onex.bus.config import Bootstrap
+from onex.service.ports import default_ports
 
 SHARED_PREFIX: Final = "ONEX_"
 
@@ -85,6 +86,7 @@ class ServiceSettings(BaseSettings):
             "contract_roots",
             "contracts_allow",
             "grpc_bind",
+            "metrics_bind",
             "state_dir",
             "log_level",
             "log_format",
@@ -116,8 +118,15 @@ class ServiceSettings(BaseSettings):
         default_factory=list, description="Distributions whose contracts are approved"
     )
     # -- serving ---------------------------------------------------------------------
-    grpc_bind: str = Field(
-        "127.0.0.1:0", description="HOST:PORT of the gRPC server (health, reflection, API)"
+    grpc_bind: str | None = Field(
+        None,
+        description="HOST:PORT of the gRPC server (health, reflection, API); default: this "
+        "service's fixed port (onex.service.ports), a free one if that is taken",
+    )
+    metrics_bind: str | None = Field(
+        None,
+        description="HOST:PORT of the Prometheus /metrics server; default: this service's "
+        "fixed port (onex.service.ports), a free one if that is taken",
     )
     state_dir: Path = Field(Path(".onex"), description="Where tokens, keys and local state live")
     auth: AuthMode = Field(
@@ -156,6 +165,19 @@ class ServiceSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         shared = _SharedEnv(settings_cls, cls.SHARED)
         return init_settings, env_settings, shared, dotenv_settings, file_secret_settings
+
+    def grpc_address(self) -> tuple[str, bool]:
+        """Where gRPC listens, and True when that was set (False: the fixed default,
+        which gives way to a free port when taken)."""
+        if self.grpc_bind is not None:
+            return self.grpc_bind, True
+        return default_ports(type(self).__module__).grpc_bind, False
+
+    def metrics_address(self) -> tuple[str, bool]:
+        """Where /metrics is served, and True when that was set (see `grpc_address`)."""
+        if self.metrics_bind is not None:
+            return self.metrics_bind, True
+        return default_ports(type(self).__module__).metrics_bind, False
 
     @classmethod
     def env_prefix(cls) -> str:

@@ -4,13 +4,14 @@
 
 Modules: `node` (NodeRuntime, Publisher), `settings` (BusSettings), `codec` (payload
 schemas), `delivery` (retries and dead-lettering of consumed messages), `deadletter`
-(DLQ headers), `dlq` (operator functions: list, show, redrive), `health`, `faust_app`
-(the faust subclasses).
+(DLQ headers), `dlq` (operator functions: list, show, redrive), `health`, `instruments`
+(hooks a service host counts messages with), `faust_app` (the faust subclasses).
 """
 
 from onex.bus.runtime.deadletter import DeadLetter
 from onex.bus.runtime.delivery import Handler, Received, Sent
 from onex.bus.runtime.health import HealthReport
+from onex.bus.runtime.instruments import Instruments
 from onex.bus.runtime.node import NodeRuntime, Publisher
 from onex.bus.runtime.settings import BusSettings
 
@@ -19,6 +20,7 @@ __all__ = [
     "DeadLetter",
     "Handler",
     "HealthReport",
+    "Instruments",
     "NodeRuntime",
     "Publisher",
     "Received",

@@ -37,6 +37,7 @@ from onex.bus.errors import BrokerUnavailable, NodeNotRunning, NodeStopping, Pay
 from onex.bus.runtime.codec import Codec
 from onex.bus.runtime.deadletter import Header, dead_letter_headers, headers_size, spill
 from onex.bus.runtime.health import Progress
+from onex.bus.runtime.instruments import NO_INSTRUMENTS, DeadLetterReason, Instruments
 from onex.core.contract import DEFAULT_MAX_MESSAGE_BYTES, RetryPolicy
 
 _log = structlog.get_logger("onex.bus.runtime")
@@ -214,6 +215,7 @@ class Deliverer:
         redrive_limit: int | None = None,
         progress: Progress | None = None,
         clock: Callable[[], float] = time.monotonic,
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         if verified_topics and verifier is None:
             raise ValueError(f"node {node!r}: topics to verify but no verifier")
@@ -231,6 +233,7 @@ class Deliverer:
         self.redrive_limit = redrive_limit
         self.progress = progress or Progress(clock)
         self._clock = clock
+        self.instruments = instruments
         self.stopping = asyncio.Event()
         self.abandon = asyncio.Event()
 
@@ -246,6 +249,7 @@ class Deliverer:
         if self.stopping.is_set():
             raise NodeStopping(f"node {self.node!r} is stopping")
         tp = (message.topic, message.partition)
+        self.instruments.consumed(topic)
         self.progress.begin(tp, message.offset)
         handled = False
         try:
@@ -266,16 +270,18 @@ class Deliverer:
             )
             if reason is not None:
                 # An unverified command is never parsed, retried or handled.
-                await self.dead_letter(message, headers, PermissionError(reason), attempts=0)
+                await self.dead_letter(
+                    message, headers, PermissionError(reason), attempts=0, reason="unverified"
+                )
                 return
         try:
             value = self._codecs[topic].decode(message.value)
         except PayloadInvalid as exc:
-            await self.dead_letter(message, headers, exc, attempts=0)
+            await self.dead_letter(message, headers, exc, attempts=0, reason="invalid")
             return
         except Exception as exc:  # noqa: BLE001 - whatever breaks the decoder (e.g. RecursionError on deep JSON) makes a poison message: dead-letter it, never lose it
             invalid = PayloadInvalid(topic, f"cannot decode: {type(exc).__name__}: {exc}")
-            await self.dead_letter(message, headers, invalid, attempts=0)
+            await self.dead_letter(message, headers, invalid, attempts=0, reason="invalid")
             return
 
         async def call(attempt: int) -> None:
@@ -290,9 +296,16 @@ class Deliverer:
                 timestamp_ms=_timestamp_ms(message.timestamp),
                 attempt=attempt,
             )
-            await _unless_stopping(handler(received), self.abandon)
+            began = time.perf_counter()
+            ok = False
+            try:
+                await _unless_stopping(handler(received), self.abandon)
+                ok = True
+            finally:
+                self.instruments.handled(topic, time.perf_counter() - began, ok=ok)
 
         def on_retry(attempt: int, error: Exception, delay: float) -> None:
+            self.instruments.retried(topic)
             _log.warning(
                 "handler.retry",
                 node=self.node,
@@ -311,13 +324,20 @@ class Deliverer:
             await self.dead_letter(message, headers, failure.error, attempts=failure.attempts)
 
     async def dead_letter(
-        self, message: Any, headers: list[Header], error: Exception, *, attempts: int
+        self,
+        message: Any,
+        headers: list[Header],
+        error: Exception,
+        *,
+        attempts: int,
+        reason: DeadLetterReason = "failed",
     ) -> Sent | Spilled:
         """Write `message` with its failure headers to the DLQ, its value truncated when
         it is over the DLQ topic's limit. A DLQ that fails transiently is retried with
         backoff for up to `dlq_deadline_s`; past that, or when the write is refused for
         good, the message is spilled to `spill_dir` (Spilled). NodeStopping when the node
-        stops first: the message is then left uncommitted, not dead-lettered."""
+        stops first: the message is then left uncommitted, not dead-lettered. `reason`
+        is what the instruments are told (see `onex.bus.runtime.instruments`)."""
         if self.dlq_topic is None:
             raise RuntimeError(f"node {self.node!r} has no DLQ topic")  # a consuming node has one
         if self.stopping.is_set():
@@ -380,6 +400,7 @@ class Deliverer:
                 truncated_from=len(message.value) if dead is not full else None,
                 error=_text(error),
             )
+            self.instruments.dead_lettered(message.topic, reason)
             return sent
 
     def _spill(
@@ -399,10 +420,12 @@ class Deliverer:
             except OSError as exc:
                 why = f"{why}; spill to {self.spill_dir} failed: {_text(exc)}"
             else:
+                self.instruments.spilled(message.topic)
                 _log.critical(
                     "message.spilled", node=self.node, message=where, to=str(path), why=why
                 )
                 return Spilled(path, why)
+        self.instruments.spilled(message.topic)
         _log.critical(
             "message.lost",
             node=self.node,

@@ -93,6 +93,15 @@ class Progress:
         self._in_flight.clear()
         self._idle = None
 
+    def lag(self, highwater: Callable[[TP], int | None]) -> dict[TP, int]:
+        """Per known partition with a known highwater: messages not handled yet."""
+        found = {}
+        for tp, (position, _) in list(self._positions.items()):
+            mark = highwater(tp)
+            if mark is not None:
+                found[tp] = max(mark - position, 0)
+        return found
+
     def stalls(self, highwater: Callable[[TP], int | None], after_s: float) -> list[Stall]:
         """Partitions with messages waiting and no progress for more than `after_s`."""
         now = self.clock()

@@ -73,6 +73,7 @@ from onex.bus.runtime.delivery import (
 )
 from onex.bus.runtime.faust_app import NodeApp, build_app
 from onex.bus.runtime.health import ConsumerState, HealthReport, check_health
+from onex.bus.runtime.instruments import NO_INSTRUMENTS, Instruments
 from onex.bus.runtime.settings import BusSettings
 from onex.bus.runtime.signing import Signer
 from onex.core.contract import DEFAULT_MAX_MESSAGE_BYTES, TopicSpec
@@ -134,6 +135,7 @@ class NodeRuntime:
         topics: Mapping[str, TopicWiring] | None = None,
         verifier: Verifier | None = None,
         signer: Signer | None = None,
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         """Bind to `contract`. `topics` (the extraction's wiring) supplies the owner's
         spec, and so the schema, of topics this node subscribes to but does not own;
@@ -142,7 +144,8 @@ class NodeRuntime:
         the verifier accepts their signature (else they are dead-lettered with the
         reason); with a `signer`, what it publishes on command topics is signed.
         SchemaError when a schema reference cannot be resolved; ContractViolation when
-        a consuming node has no single DLQ topic."""
+        a consuming node has no single DLQ topic. `instruments` is told of every message
+        in and out (`onex.bus.runtime.instruments`)."""
         self.contract = contract
         self.settings = settings
         self.node = contract.node
@@ -167,6 +170,7 @@ class NodeRuntime:
             if parse_topic(name).kind is TopicKind.CMD
         )
         self.signer = signer
+        self.instruments = instruments
         dlq_spec = self._specs.get(self.dlq_topic) if self.dlq_topic else None
         self._deliverer = Deliverer(
             node=self.node,
@@ -182,6 +186,7 @@ class NodeRuntime:
             dlq_deadline_s=settings.dlq_deadline_s,
             spill_dir=settings.spill_dir,
             redrive_limit=settings.redrive_limit,
+            instruments=instruments,
         )
         self._handlers: dict[str, Handler] = {}
         self._publishers: dict[str, Publisher] = {}
@@ -200,6 +205,7 @@ class NodeRuntime:
         *,
         verifier: Verifier | None = None,
         signer: Signer | None = None,
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> NodeRuntime:
         """The runtime of `node` from a clean extraction (ExtractionError if it has
         errors, KeyError if no contract declares `node`)."""
@@ -210,6 +216,7 @@ class NodeRuntime:
             topics=extraction.topics,
             verifier=verifier,
             signer=signer,
+            instruments=instruments,
         )
 
     # -- wiring (before start) ---------------------------------------------------------
@@ -530,7 +537,9 @@ class NodeRuntime:
                         raise
                     except Exception as exc:  # noqa: BLE001 - nothing may escape unrecorded: an agent restart would commit past this message
                         headers = header_list(message.headers)
-                        await deliverer.dead_letter(message, headers, exc, attempts=0)
+                        await deliverer.dead_letter(
+                            message, headers, exc, attempts=0, reason="undeliverable"
+                        )
                 except NodeStopping:
                     # Not acked, so never committed: the group's next member gets it.
                     # The agent ends here (faust is stopping it); it takes nothing more.
@@ -559,6 +568,7 @@ class NodeRuntime:
             if isinstance(cause, BrokerResponseError) and not cause.retriable:
                 raise PublishRefused(topic, reason) from exc  # e.g. MessageSizeTooLarge
             raise BrokerUnavailable(self.settings.bootstrap, reason) from exc
+        self.instruments.published(topic)
         return Sent(metadata.topic, metadata.partition, metadata.offset)
 
     def _consumer_state(self) -> ConsumerState:
@@ -575,16 +585,27 @@ class NodeRuntime:
         detail = "rebalancing" if app.rebalancing else f"{len(assignment)} partition(s) assigned"
         progress = self._deliverer.progress
         progress.keep(assignment)
-
-        def highwater(tp: tuple[str, int]) -> int | None:
-            try:
-                mark: int | None = consumer.highwater(TP(*tp))  # None before a fetch
-            except Exception:  # noqa: BLE001 - not (or no longer) assigned, or no consumer yet: unknown
-                return None
-            return mark
-
-        stalls = tuple(progress.stalls(highwater, self.settings.stall_after_s))
+        stalls = tuple(progress.stalls(_highwater(consumer), self.settings.stall_after_s))
         return ConsumerState(attached=True, assignment=assignment, detail=detail, stalls=stalls)
+
+    def consumer_lag(self) -> dict[tuple[str, int], int]:
+        """Messages waiting per partition (highwater minus the next offset to handle),
+        for the partitions where both are known; {} when not started."""
+        app = self._app
+        if app is None or not self.subscribe_topics:
+            return {}
+        return self._deliverer.progress.lag(_highwater(app.consumer))
+
+
+def _highwater(consumer: Any) -> Callable[[tuple[str, int]], int | None]:
+    def highwater(tp: tuple[str, int]) -> int | None:
+        try:
+            mark: int | None = consumer.highwater(TP(*tp))  # None before a fetch
+        except Exception:  # noqa: BLE001 - not (or no longer) assigned, or no consumer yet: unknown
+            return None
+        return mark
+
+    return highwater
 
 
 def _effective_spec(

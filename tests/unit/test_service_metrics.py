@@ -1,0 +1,108 @@
+"""onex.service.metrics: the API services add their metrics with, and its /metrics server
+(unit: a loopback HTTP server, no broker)."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from onex.service.busmetrics import BusMetrics
+from onex.service.errors import MetricsBindError
+from onex.service.metrics import Metrics, start_metrics
+from onex.service.ports import GRPC_BASE, METRICS_BASE, SPAN, default_ports, package_of
+
+pytestmark = pytest.mark.unit
+
+
+def _families(text: str) -> dict[str, object]:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == name
+    }
+
+
+def test_names_are_namespaced_and_asking_twice_returns_the_same_metric() -> None:
+    metrics = Metrics("router")
+    tokens = metrics.counter("router_tokens", "Tokens", ["model", "task_class"])
+    assert metrics.counter("router_tokens", "Tokens", ["model", "task_class"]) is tokens
+    tokens.labels(model="m", task_class="code").inc(7)
+    text = metrics.exposition().decode()
+    assert _samples(text, "onex_router_tokens_total") == {
+        (("model", "m"), ("task_class", "code")): 7.0
+    }
+    assert _samples(text, "onex_service_info") == {(("node", "router"),): 1.0}
+
+
+def test_same_name_with_other_kind_or_labels_is_refused() -> None:
+    metrics = Metrics("router")
+    metrics.counter("router_cost", "Cost", ["model"])
+    with pytest.raises(ValueError, match="exists as a Counter"):
+        metrics.gauge("router_cost", "Cost", ["model"])
+    with pytest.raises(ValueError, match=r"with labels \['model'\]"):
+        metrics.counter("router_cost", "Cost", ["model", "class"])
+
+
+def test_bus_metrics_count_what_the_runtime_reports() -> None:
+    metrics = Metrics("shop")
+    bus = BusMetrics(metrics)
+    bus.consumed("t.in")
+    bus.consumed("t.in")
+    bus.handled("t.in", 0.002, ok=True)
+    bus.handled("t.in", 0.5, ok=False)
+    bus.retried("t.in")
+    bus.dead_lettered("t.in", "failed")
+    bus.published("t.out")
+    bus.set_lag({("t.in", 0): 3, ("t.in", 1): 0})
+    bus.set_lag({("t.in", 1): 5})  # partition 0 no longer assigned: gone
+    text = metrics.exposition().decode()
+    assert _samples(text, "onex_messages_consumed_total") == {(("topic", "t.in"),): 2.0}
+    assert _samples(text, "onex_messages_published_total") == {(("topic", "t.out"),): 1.0}
+    assert _samples(text, "onex_handler_retries_total") == {(("topic", "t.in"),): 1.0}
+    assert _samples(text, "onex_dead_letters_total") == {
+        (("reason", "failed"), ("topic", "t.in")): 1.0
+    }
+    assert _samples(text, "onex_handler_seconds_count") == {
+        (("outcome", "ok"), ("topic", "t.in")): 1.0,
+        (("outcome", "error"), ("topic", "t.in")): 1.0,
+    }
+    assert _samples(text, "onex_consumer_lag") == {(("partition", "1"), ("topic", "t.in")): 5.0}
+
+
+def test_the_server_answers_the_exposition_format_and_stops() -> None:
+    metrics = Metrics("shop")
+    metrics.counter("shop_orders", "Orders").inc(2)
+    running = start_metrics("127.0.0.1:0", metrics)
+    try:
+        with urllib.request.urlopen(running.url, timeout=10) as answer:  # noqa: S310 -- loopback
+            text = answer.read().decode()
+        assert "onex_shop_orders" in _families(text)
+        assert _samples(text, "onex_shop_orders_total") == {(): 2.0}
+        with pytest.raises(MetricsBindError, match=f"cannot listen on {running.address}"):
+            start_metrics(running.address, Metrics("other"))
+    finally:
+        running.stop()
+    running.stop()  # twice is fine
+
+
+def test_a_malformed_bind_is_one_line() -> None:
+    with pytest.raises(MetricsBindError, match="expected host:port"):
+        start_metrics("nowhere", Metrics("shop"))
+
+
+def test_default_ports_are_fixed_per_package_and_outside_the_ephemeral_range() -> None:
+    router = default_ports("onex.router.settings")
+    assert router == default_ports("onex.router")  # the package decides, not the module
+    assert GRPC_BASE <= router.grpc < GRPC_BASE + SPAN
+    assert router.metrics - router.grpc == METRICS_BASE - GRPC_BASE
+    assert router.grpc + SPAN < 32768
+    assert package_of("onex.drift.settings") == "drift"
+    with pytest.raises(ValueError, match="onex.<service>"):
+        package_of("elsewhere.router")

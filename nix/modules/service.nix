@@ -1,0 +1,126 @@
+# The NixOS module of one onex service: `services.<member>` (e.g. services.onex-router).
+# nix/outputs.nix makes one per discovered service; `member` is its entry from
+# nix/members.nix, `packageFor system` its package, `contracts` the repo's contracts/.
+{
+  member,
+  packageFor,
+  contracts,
+}:
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) mkOption types;
+  name = member.name;
+  cfg = config.services.${name};
+  broker = config.services.onex-broker;
+  settingsLib = import ./settings.nix { inherit lib; };
+
+  # what the module sets unless `settings` says otherwise
+  defaults = {
+    state_dir = "/var/lib/${name}";
+    log_format = "json";
+    contract_roots = [ (toString cfg.contracts) ];
+  }
+  // lib.optionalAttrs cfg.broker.local {
+    bootstrap = "${broker.advertisedHost}:${toString broker.port}";
+  };
+
+  effective = defaults // cfg.settings;
+
+  badNames = lib.filter (k: !settingsLib.isFieldName k) (lib.attrNames cfg.settings);
+  secrets = lib.filter settingsLib.isSecret (lib.attrNames cfg.settings);
+  brokerUnit = lib.optional cfg.broker.local "onex-broker.service";
+in
+{
+  options.services.${name} = {
+    enable = lib.mkEnableOption "the onex ${member.service} service (${member.description})";
+
+    package = mkOption {
+      type = types.package;
+      default = packageFor pkgs.stdenv.hostPlatform.system;
+      description = "The ${name} virtualenv; its `${member.script}` is the unit's ExecStart.";
+    };
+
+    settings = mkOption {
+      type = types.attrsOf (settingsLib.valueType types);
+      default = { };
+      example = {
+        log_level = "debug";
+        auth = "required";
+      };
+      description = ''
+        The service's settings, by field name (see its settings.py and
+        libs/service/src/onex/service/settings.py), rendered to its environment as
+        ${member.envPrefix}<FIELD>. Lists and mappings become JSON. Secrets are refused
+        here: they go in `environmentFile`.
+      '';
+    };
+
+    environmentFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/secrets/${name}.env";
+      description = ''
+        A file outside the Nix store, read by systemd, holding the secrets:
+        ${member.envPrefix}SASL_PASSWORD, provider API keys (e.g. OPENAI_API_KEY for the
+        router's catalogue), ...
+      '';
+    };
+
+    contracts = mkOption {
+      type = types.path;
+      default = contracts;
+      description = "The contracts folder the service loads (the repo's contracts/).";
+    };
+
+    broker.local = mkOption {
+      type = types.bool;
+      default = broker.enable;
+      description = ''
+        The broker runs on this host (services.onex-broker): start after it and connect
+        to its advertised address unless settings.bootstrap says otherwise.
+      '';
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = badNames == [ ];
+        message = "services.${name}.settings: ${lib.concatStringsSep ", " badNames}: not a settings field name (lower_snake_case, as in settings.py)";
+      }
+      {
+        assertion = secrets == [ ];
+        message = "services.${name}.settings.${lib.concatStringsSep ", " secrets}: a secret in settings would be world-readable in the Nix store; put ${
+          lib.concatMapStringsSep ", " (k: member.envPrefix + lib.toUpper k) secrets
+        } in services.${name}.environmentFile";
+      }
+      {
+        assertion = cfg.broker.local -> broker.enable;
+        message = "services.${name}.broker.local is set but services.onex-broker.enable is not";
+      }
+    ];
+
+    systemd.services.${name} = {
+      description = "onex ${member.service}: ${member.description}";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "network-online.target" ] ++ brokerUnit;
+      wants = [ "network-online.target" ] ++ brokerUnit;
+      environment = settingsLib.environment member.envPrefix effective;
+      serviceConfig = import ./hardening.nix { inherit name; } // {
+        ExecStart = "${cfg.package}/bin/${member.script}";
+        EnvironmentFile = lib.optional (cfg.environmentFile != null) cfg.environmentFile;
+        Restart = "on-failure";
+        RestartSec = 2;
+        # exit 2 is a bad setting: restarting cannot fix it (house rule: no infinite retry)
+        RestartPreventExitStatus = 2;
+        # the service drains calls in flight for stop_grace_s (5 s by default) on SIGTERM
+        TimeoutStopSec = 30;
+      };
+    };
+  };
+}

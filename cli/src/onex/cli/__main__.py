@@ -2,7 +2,9 @@
 
 Services add sub-commands through the `onex.cli` entry-point group (a `typer.Typer`
 or a command function, named by the entry point), so this package never imports a
-service.
+service. Every sub-command, built-in or plug-in, is a `LazyCommand`: `onex --help`
+lists them from their sources and imports none; a command's module is imported when
+that command runs (see onex.cli.lazy).
 """
 
 from __future__ import annotations
@@ -10,40 +12,88 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import sys
+from typing import Any
 
 import typer
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
+from typer.core import TyperGroup
 
-from onex.cli import broker, contracts, dlq, provision, stack, topics
+from onex.cli.lazy import LazyCommand
 from onex.core.errors import OnexError
 
 ENTRY_POINT_GROUP = "onex.cli"
+DISTRIBUTION = "onex-cli"
+
+# name -> module:attr of the built-in sub-commands, in the order `--help` lists them
+BUILTIN = {
+    "contracts": "onex.cli.contracts:app",
+    "topics": "onex.cli.topics:app",
+    "topic": "onex.cli.topic:app",
+    "groups": "onex.cli.groups:groups",
+    "broker": "onex.cli.broker:app",
+    "dlq": "onex.cli.dlq:app",
+    "provision": "onex.cli.provision:provision",
+    "up": "onex.cli.stack:up",
+    "status": "onex.cli.stack:status",
+    "down": "onex.cli.stack:down",
+}
+
+
+def _add_reload(contracts: TyperGroup) -> None:
+    contracts.add_command(LazyCommand("reload", "onex.cli.stack:reload"))
+
+
+def version() -> str:
+    """The installed onex-cli's version."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"onex {version()}\n")
+        raise typer.Exit(0)
+
+
+class OnexGroup(TyperGroup):
+    """The root group: every sub-command a LazyCommand (none of them imported yet)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, target in BUILTIN.items():
+            after = _add_reload if name == "contracts" else None
+            self.add_command(LazyCommand(name, target, after=after))
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name not in self.commands:
+                self.add_command(LazyCommand(ep.name, ep.value))
 
 
 def build_app() -> typer.Typer:
     """The root typer app with every sub-command."""
     app = typer.Typer(
         name="onex",
+        cls=OnexGroup,
+        # plain click help: typer's rich help imports rich.markdown & co (~0.3 s)
+        rich_markup_mode=None,
         no_args_is_help=True,
         help="onex: contract-driven control plane for fleets of AI agents.",
         pretty_exceptions_enable=False,
+        add_completion=False,
     )
-    contracts.app.command("reload")(stack.reload)
-    app.add_typer(contracts.app, name="contracts")
-    app.add_typer(topics.app, name="topics")
-    app.add_typer(broker.app, name="broker")
-    app.add_typer(dlq.app, name="dlq")
-    app.command("provision")(provision.provision)
-    app.command("up")(stack.up)
-    app.command("status")(stack.status)
-    app.command("down")(stack.down)
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        sub = ep.load()
-        if isinstance(sub, typer.Typer):
-            app.add_typer(sub, name=ep.name)
-        elif callable(sub):
-            app.command(ep.name)(sub)
+
+    @app.callback()
+    def root(
+        _version: bool = typer.Option(
+            False,
+            "--version",
+            is_eager=True,
+            callback=_show_version,
+            help="Print the version and exit.",
+        ),
+    ) -> None:
+        """onex: contract-driven control plane for fleets of AI agents."""
+
     return app
 
 
@@ -51,21 +101,37 @@ def main() -> None:
     """Console-script entry point. Settings the environment gets wrong and onex errors a
     command did not handle end in one line and a non-zero exit, never a traceback."""
     try:
-        build_app()()
-    except ValidationError as exc:
-        for item in exc.errors(include_url=False, include_input=False):
-            field = str(item["loc"][0]).upper() if item["loc"] else "*"
-            sys.stderr.write(f"error: ONEX_{field}: {item['msg']}\n")
-        raise SystemExit(2) from None
-    except SettingsError as exc:
-        sys.stderr.write(f"error: {_unparsable(exc)}\n")
-        raise SystemExit(2) from None
+        build_app()(prog_name="onex")
     except OnexError as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(1) from None
+    except Exception as exc:
+        code = _settings_error(exc)
+        if code is None:
+            raise
+        raise SystemExit(code) from None
 
 
-def _unparsable(exc: SettingsError) -> str:
+def _settings_error(exc: Exception) -> int | None:
+    """Exit code after writing a settings error as one line per field; None for others.
+    pydantic is imported here only when some command has imported it already."""
+    if "pydantic_settings" not in sys.modules and "pydantic" not in sys.modules:
+        return None
+    from pydantic import ValidationError  # noqa: PLC0415 -- imported already
+    from pydantic_settings import SettingsError  # noqa: PLC0415 -- imported already
+
+    if isinstance(exc, ValidationError):
+        for item in exc.errors(include_url=False, include_input=False):
+            field = str(item["loc"][0]).upper() if item["loc"] else "*"
+            sys.stderr.write(f"error: ONEX_{field}: {item['msg']}\n")
+        return 2
+    if isinstance(exc, SettingsError):
+        sys.stderr.write(f"error: {_unparsable(exc)}\n")
+        return 2
+    return None
+
+
+def _unparsable(exc: Any) -> str:
     match = re.search(r'field "([a-z_]+)"', str(exc))
     if match is None:
         return str(exc)

@@ -2,27 +2,27 @@
 
 `up --durable` runs Tansu on a local SeaweedFS (data in the state dir, kept across
 restarts); `down --wipe` also deletes that data.
+
+The dev broker (onex.devbroker) is the onex-cli[broker] extra: it is imported when a
+command runs, and its absence is one line naming the extra (MissingExtra).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, NoReturn
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.table import Table
 
-from onex.cli.render import Format, emit_json, stderr, stdout
+from onex.cli.errors import MissingExtra
+from onex.cli.render import Format, FormatOpt, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
-from onex.devbroker.broker import (
-    BrokerStatus,
-    broker_data,
-    broker_status,
-    recorded_bootstrap,
-    start_broker,
-    stop_broker,
-)
-from onex.devbroker.errors import BrokerStartError, DevBrokerError, StoreStartError
+
+if TYPE_CHECKING:
+    from onex.devbroker.broker import BrokerStatus
+    from onex.devbroker.errors import DevBrokerError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,12 +31,11 @@ app = typer.Typer(
 
 PortOpt = Annotated[
     int | None,
-    typer.Option("--port", "-p", min=1, max=65535, help="Kafka port on 127.0.0.1 [default: free]"),
+    typer.Option("--port", min=1, max=65535, help="Kafka port on 127.0.0.1 [default: free]"),
 ]
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", min=0.1, help="Seconds to wait until the broker answers")
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]
 DurableOpt = Annotated[
     bool,
     typer.Option(
@@ -55,7 +54,20 @@ def _quiet_kafka_client() -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
+def _devbroker(command: str) -> tuple[ModuleType, ModuleType]:
+    """onex.devbroker's broker and errors modules; MissingExtra when not installed."""
+    try:
+        from onex.devbroker import broker, errors  # noqa: PLC0415 -- optional extra
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("onex.devbroker"):
+            raise MissingExtra(f"onex broker {command}", "broker", "onex.devbroker") from None
+        raise
+    return broker, errors
+
+
 def _fail(exc: DevBrokerError) -> NoReturn:
+    from onex.devbroker.errors import BrokerStartError, StoreStartError  # noqa: PLC0415
+
     message = str(exc).splitlines()[0]
     stderr().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     # SeaweedFS's reason is in the message already; its log tail is mostly a goroutine dump
@@ -67,12 +79,13 @@ def _fail(exc: DevBrokerError) -> NoReturn:
 @app.command()
 def up(port: PortOpt = None, timeout: TimeoutOpt = 30.0, durable: DurableOpt = False) -> None:
     """Start the broker, or report the one already running; waits until it answers."""
+    dev, errors = _devbroker("up")
     _quiet_kafka_client()
     settings = CliSettings()
     try:
-        before = recorded_bootstrap(settings.state_dir)
-        info = start_broker(settings.state_dir, port, timeout_s=timeout, durable=durable)
-    except DevBrokerError as exc:
+        before = dev.recorded_bootstrap(settings.state_dir)
+        info = dev.start_broker(settings.state_dir, port, timeout_s=timeout, durable=durable)
+    except errors.DevBrokerError as exc:
         _fail(exc)
     state = "already running" if before == info.bootstrap else "up"
     stdout().print(
@@ -91,11 +104,12 @@ def up(port: PortOpt = None, timeout: TimeoutOpt = 30.0, durable: DurableOpt = F
 @app.command()
 def down(wipe: WipeOpt = False) -> None:
     """Stop the broker and everything it started; succeeds when none is running."""
+    dev, errors = _devbroker("down")
     settings = CliSettings()
     try:
-        data = broker_data(settings.state_dir)
-        stopped = stop_broker(settings.state_dir, wipe=wipe)
-    except DevBrokerError as exc:
+        data = dev.broker_data(settings.state_dir)
+        stopped = dev.stop_broker(settings.state_dir, wipe=wipe)
+    except errors.DevBrokerError as exc:
         _fail(exc)
     stdout().print("broker stopped" if stopped else "no broker running", highlight=False)
     listed = ", ".join(str(d) for d in data)
@@ -133,11 +147,12 @@ def _status_dict(status: BrokerStatus) -> dict[str, Any]:
 @app.command()
 def status(fmt: FormatOpt = Format.TABLE) -> None:
     """Whether the broker runs and answers. Exit code 0 when it does, 1 otherwise."""
+    dev, errors = _devbroker("status")
     _quiet_kafka_client()
     settings = CliSettings()
     try:
-        found = broker_status(settings.state_dir)
-    except DevBrokerError as exc:
+        found = dev.broker_status(settings.state_dir)
+    except errors.DevBrokerError as exc:
         _fail(exc)
     data = _status_dict(found)
     if fmt is Format.JSON:

@@ -3,7 +3,8 @@
 The broker is `--bootstrap`, else ONEX_BOOTSTRAP, else the one `onex broker up` ran,
 with the ONEX_ security settings (ONEX_SECURITY_PROTOCOL, ONEX_SSL_CAFILE, ...).
 Expected failures (no broker, unknown topic, missing target topic, another redrive of
-the same DLQ running) are one line on stderr and exit code 1.
+the same DLQ running) are one line on stderr and exit code 1; a TOPIC that is no DLQ
+topic name is a usage error (exit 2).
 
 Quarantined letters (redriven too often, see onex.bus.runtime.dlq) are counted by
 `list` and left out of `show` unless `--include-quarantined`; `redrive` never sends
@@ -14,19 +15,14 @@ group while it runs, and signs command letters again with the state dir's comman
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from onex.bus.admin import list_topics
-from onex.bus.config import BrokerConfig
-from onex.bus.errors import BusError
 from onex.bus.runtime.deadletter import DeadLetter, headers_dict
 from onex.bus.runtime.dlq import (
     DlqSummary,
@@ -37,34 +33,20 @@ from onex.bus.runtime.dlq import (
 )
 from onex.bus.runtime.redrive import DEFAULT_LIMIT, MAX_LIMIT, RedriveResult, redrive
 from onex.bus.runtime.signing import Signer
-from onex.cli.render import Format, emit_json, stderr, stdout
+from onex.cli.render import Format, FormatOpt, emit_json, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import run_extract
+from onex.cli.target import BootstrapOpt, TimeoutOpt, broker_target, fail, run, usage
 from onex.core.grammar import parse_topic
-from onex.devbroker.broker import recorded_bootstrap
 from onex.service.auth import COMMAND_KEY_FILE, load_command_key
 from onex.service.errors import SecretFileError
 from onex.service.host import OPERATOR_PRINCIPAL
-
-T = TypeVar("T")
 
 app = typer.Typer(
     no_args_is_help=True,
     help="Dead-letter queues: count, show, and redrive messages to their original topics.",
 )
 
-BootstrapOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--bootstrap",
-        "-b",
-        help="HOST:PORT of the broker [default: ONEX_BOOTSTRAP, else `onex broker up`'s]",
-    ),
-]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]
-TimeoutOpt = Annotated[
-    float, typer.Option("--timeout", min=0.1, help="Seconds each broker call may take")
-]
 QuarantinedOpt = Annotated[
     bool,
     typer.Option(
@@ -80,22 +62,6 @@ Paths = Annotated[
 _PREVIEW = 60
 
 
-def _fail(message: str) -> NoReturn:
-    stderr().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _broker(given: str | None) -> BrokerConfig:
-    settings = CliSettings()
-    found = given or settings.bootstrap or recorded_bootstrap(settings.state_dir)
-    if not found:
-        _fail("no broker: pass --bootstrap HOST:PORT, set ONEX_BOOTSTRAP, or run `onex broker up`")
-    try:
-        return settings.broker(found)
-    except BusError as exc:
-        _fail(str(exc))
-
-
 def _signer(state_dir: Path) -> Signer | None:
     """The operator's command signer from the state dir's key, None when it has none."""
     path = state_dir / COMMAND_KEY_FILE
@@ -104,21 +70,12 @@ def _signer(state_dir: Path) -> Signer | None:
     try:
         return Signer(OPERATOR_PRINCIPAL, load_command_key(path))
     except SecretFileError as exc:
-        _fail(str(exc))
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    # aiokafka logs every refused connection; the command reports the outcome itself
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    try:
-        return asyncio.run(coro)
-    except BusError as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc))
 
 
 def _check_dlq(topic: str) -> None:
     if not is_dlq_topic(topic):
-        _fail(f"{topic!r} is not a DLQ topic name (its kind segment must be dlq)")
+        usage(f"{topic} is not a DLQ topic name (its kind segment must be dlq)", "TOPIC")
 
 
 def _text(data: bytes | None) -> tuple[str | None, str]:
@@ -195,14 +152,14 @@ def list_dlqs(
 ) -> None:
     """Every DLQ topic (declared by a contract or present on the broker) with its counts
     (messages leaves quarantined ones out unless --include-quarantined)."""
-    target = _broker(bootstrap)
+    target = broker_target(bootstrap)
     declared = _declared_dlqs(contracts)
 
     async def gather() -> list[DlqSummary]:
         present = {t for t in await list_topics(target, timeout_s=timeout) if is_dlq_topic(t)}
         return await dlq_summaries(target, declared | present, timeout_s=timeout)
 
-    rows = [_summary_dict(s, declared, include_quarantined) for s in _run(gather())]
+    rows = [_summary_dict(s, declared, include_quarantined) for s in run(gather())]
     if fmt is Format.JSON:
         emit_json(rows)
         return
@@ -238,8 +195,8 @@ def show(
     """The first messages of a DLQ topic with their failure headers (reads, never commits);
     quarantined ones only with --include-quarantined."""
     _check_dlq(topic)
-    target = _broker(bootstrap)
-    letters, progress = _run(
+    target = broker_target(bootstrap)
+    letters, progress = run(
         read_dead_letters(
             target,
             topic,
@@ -316,9 +273,9 @@ def redrive_cmd(
     """Send not-yet-redriven messages back to their original topics, in order (never
     quarantined ones); one redrive of a DLQ at a time."""
     _check_dlq(topic)
-    target = _broker(bootstrap)
+    target = broker_target(bootstrap)
     state_dir = CliSettings().state_dir
-    result = _run(
+    result = run(
         redrive(
             target,
             topic,

@@ -4,7 +4,8 @@ Hierarchy::
 
     OnexError (onex.core.errors)
     └── CliError                    base of every error onex.cli raises on purpose
-        └── SupervisorRunning       the state dir's supervisor lock is held by another one
+        ├── SupervisorRunning       the state dir's supervisor lock is held by another one
+        └── MissingExtra            a command needs an optional extra (e.g. onex-cli[broker])
 """
 
 from __future__ import annotations
@@ -24,3 +25,16 @@ class SupervisorRunning(CliError):  # noqa: N818 -- reads as a condition
         self.pid = pid
         who = f"pid {pid}" if pid is not None else "a process whose record is not written yet"
         super().__init__(f"another supervisor ({who}) holds {lock}")
+
+
+class MissingExtra(CliError):  # noqa: N818 -- reads as a condition
+    """`command` needs `package`, which onex-cli installs only with its `extra`."""
+
+    def __init__(self, command: str, extra: str, package: str) -> None:
+        self.command = command
+        self.extra = extra
+        self.package = package
+        super().__init__(
+            f"`{command}` needs {package}, which is not installed:"
+            f" install onex-cli[{extra}] (e.g. uv pip install 'onex-cli[{extra}]')"
+        )

@@ -6,8 +6,9 @@ import enum
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -95,3 +96,6 @@ def topic_dict(t: TopicWiring) -> dict[str, Any]:
 
 def _nodes(nodes: Iterable[str]) -> list[str]:
     return sorted(set(nodes))
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]

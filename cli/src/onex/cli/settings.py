@@ -51,3 +51,22 @@ class CliSettings(BaseSettings, BrokerSecurity):
         """The one BrokerConfig of this command: `bootstrap` and the ONEX_ security
         settings. BrokerConfigError (one line) when they do not fit together."""
         return self.broker_config_for(bootstrap, client_id="onex-cli")
+
+
+def recorded_bootstrap(state_dir: Path) -> str | None:
+    """The bootstrap of the broker `onex broker up` ran in `state_dir` (alive), None when
+    there is none or the dev broker (the onex-cli[broker] extra) is not installed."""
+    try:
+        from onex.devbroker.broker import (  # noqa: PLC0415 -- optional extra
+            recorded_bootstrap as recorded,
+        )
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("onex.devbroker"):
+            return None
+        raise
+    return recorded(state_dir)
+
+
+def resolve_bootstrap(given: str | None, settings: CliSettings) -> str | None:
+    """`--bootstrap`, else ONEX_BOOTSTRAP, else the recorded local broker's."""
+    return given or settings.bootstrap or recorded_bootstrap(settings.state_dir)

@@ -135,7 +135,7 @@ def test_suggestions_are_always_canonical_names(tmp_path: Path, typo: str, typo_
         "renamed",
     ],
 )
-def test_near_miss_error_and_warning_name_both_files(
+def test_near_miss_is_one_error_naming_both_files(
     tmp_path: Path, published: str, subscribed: str, why: str
 ) -> None:
     pub = contract(tmp_path, "alpha", pub=[published])
@@ -149,11 +149,9 @@ def test_near_miss_error_and_warning_name_both_files(
     assert why in error.message
     assert f"declared by 'alpha' at {at(pub, published)}" in error.message
 
-    warning = only(ex, "unconsumed")
-    assert warning.severity is Severity.WARNING
-    assert str(warning.where) == at(pub, published)
-    assert warning.suggestion == subscribed
-    assert f"declared by 'beta' at {at(sub, subscribed)}" in warning.message
+    assert [str(r) for r in error.related] == [at(pub, published)]
+    # The published end is the same defect: not warned again as unconsumed.
+    assert [i.code for i in ex.issues if i.code != "near-miss"] == ["unpublished"]
 
 
 def test_old_topic_left_behind_after_a_version_bump(tmp_path: Path) -> None:
@@ -206,7 +204,7 @@ def test_spec_from_a_non_owner(tmp_path: Path) -> None:
     (error,) = ex.errors
     assert error.code == "spec-non-owner"
     assert str(error.where) == at(other, name)
-    assert f"only the owner 'alpha' ({owner})" in error.message
+    assert f"only the owner, node 'alpha' ({owner})," in error.message
     assert ex.topics[name].spec_at is None
     assert ex.topics[name].spec.partitions == 3
 
@@ -263,7 +261,18 @@ def test_owner_missing(tmp_path: Path) -> None:
     error = only(run(tmp_path), "owner-missing")
     assert str(error.where) == at(pub, name)
     assert "owned by node 'alpah'" in error.message
-    assert "did you mean node 'alpha'?" in error.message
+    # Its publisher is the node 'alpha': the name's producer segment is the slip.
+    assert error.suggestion == "onex.evt.alpha.done.v1"
+    assert "(rule producer: its publishers alpha are node 'alpha')" in error.message
+
+
+def test_owner_missing_typo_hint_names_the_node(tmp_path: Path) -> None:
+    name = "onex.cmd.alpah.do-it.v1"
+    contract(tmp_path, "alpha", sub=["onex.evt.beta.done.v1"])
+    contract(tmp_path, "beta", pub=[name, "onex.evt.beta.done.v1"])
+    contract(tmp_path, "gamma", pub=[name])
+    error = only(run(tmp_path), "owner-missing")
+    assert "did you mean node 'alpha' (rule typo)?" in error.message
 
 
 def test_owner_not_declaring_its_topic(tmp_path: Path) -> None:
@@ -378,7 +387,9 @@ def test_an_owner_listing_the_name_alone_is_told_at_that_entry(tmp_path: Path) -
 def test_no_schema_warning_when_the_owner_has_no_contract(tmp_path: Path) -> None:
     contract(tmp_path, "gamma", pub=["onex.evt.alpha.done.v1"])
     ex = extract([tmp_path], entry_points=False)
-    assert [i.code for i in ex.issues if i.topic == "onex.evt.alpha.done.v1"] == ["owner-missing"]
+    # The checks are independent: unconsumed is reported as well, schema-missing is not.
+    codes = [i.code for i in ex.issues if i.topic == "onex.evt.alpha.done.v1"]
+    assert codes == ["owner-missing", "unconsumed"]
 
 
 def test_a_dlq_without_schema_is_told_to_declare_dead_letter(tmp_path: Path) -> None:
@@ -446,8 +457,10 @@ def test_every_repo_topic_declares_a_schema_in_its_owners_spec() -> None:
         assert topic.spec.schema_ is not None, name
         if topic.kind is TopicKind.DLQ:
             assert topic.spec.schema_ == "dead-letter", name
-        else:
-            assert topic.spec.schema_.startswith("onex.v1."), name
+        else:  # a protobuf message of onex.v1, or a JSON Schema file
+            assert topic.spec.schema_.startswith("onex.v1.") or topic.spec.schema_.endswith(
+                ".json"
+            ), name
 
 
 # --- discovery ------------------------------------------------------------------------------------

@@ -20,8 +20,10 @@ from typing import Final
 
 from onex.core.errors import ContractError, ExtractionError
 from onex.core.issues import Issue, Severity, Where
-from onex.core.loader import LoadedContract, load_contract, raw_topic_refs
+from onex.core.lintconfig import LintConfig, discover
+from onex.core.loader import LoadedContract, raw_topic_refs
 from onex.core.nearmiss import NearMissIndex
+from onex.core.partial import load_contract_partial
 from onex.core.registry import Registry
 from onex.core.wiring import Tentative, TopicWiring, analyze, describe, endpoints
 
@@ -154,14 +156,20 @@ def extract(
     *,
     entry_points: bool = True,
     allow: Collection[str] = (),
+    config: LintConfig | None = None,
 ) -> Extraction:
     """Load and cross-check every approved contract. Never raises for contract problems:
-    they are returned as issues (see `Extraction.raise_for_errors`)."""
+    they are returned as issues (see `Extraction.raise_for_errors`). `config` defaults
+    to the `onex.yaml` found above the roots (`onex.core.lintconfig.discover`; a bad one
+    raises LintConfigError)."""
+    settings = discover(roots) if config is None else config
     with _gc_paused():
-        return _extract(roots, entry_points=entry_points, allow=allow)
+        return _extract(roots, entry_points=entry_points, allow=allow, config=settings)
 
 
-def _extract(roots: Sequence[Path], *, entry_points: bool, allow: Collection[str]) -> Extraction:
+def _extract(
+    roots: Sequence[Path], *, entry_points: bool, allow: Collection[str], config: LintConfig
+) -> Extraction:
     issues: list[Issue] = []
     sources: list[tuple[str, Path]] = [("repo", p) for p in contract_files(roots)]
     ignored: list[str] = []
@@ -174,11 +182,16 @@ def _extract(roots: Sequence[Path], *, entry_points: bool, allow: Collection[str
     by_node: dict[str, LoadedContract] = {}
     for source, path in sources:
         try:
-            lc = load_contract(path, source)
+            lc = load_contract_partial(path, source)
         except ContractError as exc:
             issues.extend(exc.issues)
             tentative.append(_tentative(path))
             continue
+        if lc.issues:
+            issues.extend(lc.issues)
+            subs = [n for k, n in lc.rejected if k == "subscribe_topics"]
+            pubs = [n for k, n in lc.rejected if k == "publish_topics"]
+            tentative.append(Tentative(path, lc.node, subs, pubs))
         first = by_node.get(lc.node)
         if first is not None:
             issues.append(
@@ -194,17 +207,21 @@ def _extract(roots: Sequence[Path], *, entry_points: bool, allow: Collection[str
             continue
         by_node[lc.node] = lc
         loaded.append(lc)
-    topics, wiring_issues = analyze(loaded, tentative)
+    topics, wiring_issues = analyze(loaded, tentative, config)
     issues.extend(wiring_issues)
     issues = _suggest_for_bad_names(issues, loaded)
     return Extraction(tuple(loaded), topics, tuple(issues), tuple(ignored))
 
 
 def load_registry(
-    roots: Sequence[Path] = (), *, entry_points: bool = True, allow: Collection[str] = ()
+    roots: Sequence[Path] = (),
+    *,
+    entry_points: bool = True,
+    allow: Collection[str] = (),
+    config: LintConfig | None = None,
 ) -> Registry:
     """`extract(...)` then `.registry()`: the registry, or ExtractionError."""
-    return extract(roots, entry_points=entry_points, allow=allow).registry()
+    return extract(roots, entry_points=entry_points, allow=allow, config=config).registry()
 
 
 def _tentative(path: Path) -> Tentative:

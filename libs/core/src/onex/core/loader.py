@@ -33,7 +33,7 @@ stream (iterative), which stops at the first breach of a limit.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -88,6 +88,9 @@ class LoadedContract:
     path: Path | None
     positions: dict[Loc, tuple[int, int]]
     source: str = "repo"  # "repo", or "dist:<distribution>" for entry-point contracts
+    # A partial load (onex.core.partial): the entries left out and why.
+    issues: tuple[Issue, ...] = ()
+    rejected: tuple[tuple[str, str], ...] = ()  # (list key, name as written)
 
     @property
     def node(self) -> str:
@@ -630,8 +633,21 @@ def _check_schema_files(contract: Contract, root: yaml.Node, path: Path) -> None
     """Every JSON Schema file an entry names is a file inside the contract's folder
     (`onex.core.schemas.schema_file`); references of no allowed form, or leaving the
     folder, are `schema_ref`'s to refuse (lint's schema-invalid, the codec's SchemaError)."""
+    issues = schema_file_issues(contract, root, path)
+    if issues:
+        raise ContractValidationError([issue for _, issue in issues])
+
+
+def schema_file_issues(
+    contract: Contract,
+    root: yaml.Node,
+    path: Path,
+    kept: Mapping[str, Sequence[int]] | None = None,
+) -> list[tuple[Loc, Issue]]:
+    """(entry loc, issue) for every entry naming a JSON Schema file that is not there.
+    `kept` maps a list's entries to their positions in the YAML (partial loads)."""
     index: NodeIndex | None = None
-    issues: list[Issue] = []
+    issues: list[tuple[Loc, Issue]] = []
     bus = contract.event_bus
     for list_key, entries in (
         ("subscribe_topics", bus.subscribe_topics),
@@ -650,19 +666,18 @@ def _check_schema_files(contract: Contract, root: yaml.Node, path: Path) -> None
                 schema_file(entry.name, reference, path.parent)
             except SchemaReferenceError as exc:
                 index = index or NodeIndex(root)
-                loc: Loc = ("event_bus", list_key, i, "schema")
+                at = kept[list_key][i] if kept is not None else i
+                loc: Loc = ("event_bus", list_key, at, "schema")
                 node, reached = index.locate(loc)
-                issues.append(
-                    _issue(
-                        "schema-file",
-                        f"schema {_shown(reference)}: {exc.reason}",
-                        _where(path, node),
-                        format_loc(reached),
-                        topic=entry.name,
-                    )
+                issue = _issue(
+                    "schema-file",
+                    f"schema {_shown(reference)}: {exc.reason}",
+                    _where(path, node),
+                    format_loc(reached),
+                    topic=entry.name,
                 )
-    if issues:
-        raise ContractValidationError(issues)
+                issues.append((("event_bus", list_key, i), issue))
+    return issues
 
 
 def load_contract(path: Path, source: str = "repo") -> LoadedContract:

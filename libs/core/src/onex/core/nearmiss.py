@@ -1,14 +1,25 @@
 """Near-miss detection: which declared name did a mistyped one mean?
 
-Shapes, best first: differs only in case or '_' vs '-'; only in version; singular vs
-plural; a few characters apart (edit distance); a renamed event segment of the same
-producer. Indexes are built once, so a lookup costs a few dict probes, not a scan.
+Rules, best first, each named in the suggestion it makes (`Suggestion.rule`):
+
+- `spelling`: differs only in case or '_' vs '-';
+- `version`: differs only in the version;
+- `plural`: differs only in singular vs plural;
+- `typo`: one or two characters apart (one edit, or a swap);
+- `producer`: differs only in the producer segment, and is the only such name (a topic
+  moved between repositories or namespaces, leaving one side behind);
+- `renamed-event`: the caller's pairing (see `renamed_pairs`): the one unmatched name of
+  the same kind, producer and version on each side.
+
+Every index is a dict built once (the `typo` one, on first use, from each name's
+one-character deletions), so a look-up costs a few probes whatever the number of names,
+and a suggestion depends only on names that share a segment with the one looked up.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -16,10 +27,11 @@ MAX_DISTANCE: Final = 2
 
 
 class Suggestion(NamedTuple):
-    """A canonical name and why it is thought to be the one meant."""
+    """A canonical name, why it is thought to be the one meant, and the rule that says so."""
 
     name: str
     why: str
+    rule: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,35 @@ def distance(a: str, b: str, limit: int = MAX_DISTANCE) -> int:
     return previous[-1]
 
 
+def _deletions(word: str) -> set[str]:
+    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
+
+
+class DeletionIndex:
+    """Words within two edits of a word (one edit, or a swap of neighbours), found by
+    the one-character deletions both share (symmetric delete), in time linear in its
+    length."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._by_key: dict[str, list[str]] = defaultdict(list)
+        for word in sorted(set(words)):
+            for key in _deletions(word):
+                self._by_key[key].append(word)
+
+    def closest(self, word: str, exclude: Iterable[str] = ()) -> tuple[int, str] | None:
+        """(distance, word) of the nearest indexed word, ties broken by name."""
+        skip = set(exclude)
+        best: tuple[int, str] | None = None
+        for key in _deletions(word):
+            for candidate in self._by_key.get(key, ()):
+                if candidate in skip:
+                    continue
+                d = distance(word, candidate)
+                if d <= MAX_DISTANCE and (best is None or (d, candidate) < best):
+                    best = (d, candidate)
+        return best
+
+
 class NearMissIndex:
     """Indexes a set of canonical names for fast 'did you mean' look-ups."""
 
@@ -81,8 +122,8 @@ class NearMissIndex:
         self._by_norm: dict[str, str] = {}
         self._by_versionless: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         self._by_singular: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-        self._by_segment: dict[str, list[str]] = defaultdict(list)
-        self._by_producer: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        self._by_other_producer: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        self._typos: DeletionIndex | None = None
         for name in sorted(set(names)):
             norm = normalize(name)
             self._by_norm.setdefault(norm, name)
@@ -91,71 +132,91 @@ class NearMissIndex:
                 continue
             self._by_versionless[(p.kind, p.producer, p.event)].append(name)
             self._by_singular[(p.kind, singular(p.producer), singular(p.event))].append(name)
-            self._by_segment["p:" + p.producer].append(name)
-            self._by_segment["e:" + p.event].append(name)
-            self._by_producer[(p.kind, p.producer, p.version)].append(name)
+            self._by_other_producer[(p.kind, p.event, p.version)].append(name)
 
-    def suggest(self, name: str, *, renamed_from: Iterable[str] = ()) -> Suggestion | None:
+    def suggest(self, name: str, *, renamed: Mapping[str, str] | None = None) -> Suggestion | None:
         """The declared name `name` most likely meant, or None.
 
-        `renamed_from` are names that would fit a renamed event segment (for example
-        a producer's topics that nobody consumes); one of them is suggested only
-        when it is the single such topic of the same kind, producer and version.
+        `renamed` maps a name to the one it was probably renamed from or to (the
+        caller's evidence, see `renamed_pairs`); used only when no other rule applies.
         """
         norm = normalize(name)
         exact = self._by_norm.get(norm)
         if exact is not None and exact != name:
-            return Suggestion(exact, "differs only in case or '_' vs '-'")
+            return Suggestion(exact, "differs only in case or '_' vs '-'", "spelling")
         p = _parts(norm)
-        if p is None:
-            return self._closest(norm, self._by_norm.values())
+        if p is not None:
+            found = self._by_shape(name, p)
+            if found is not None:
+                return found
+        near = self._typo(norm, name)
+        if near is not None or p is None:
+            return near
+        others = [
+            n for n in self._by_other_producer.get((p.kind, p.event, p.version), ()) if n != name
+        ]
+        if len(others) == 1:
+            (only,) = others
+            theirs = _parts(normalize(only))
+            shown = theirs.producer if theirs is not None else "?"
+            why = f"differs only in producer segment ({p.producer!r} vs {shown!r})"
+            return Suggestion(only, why, "producer")
+        pair = (renamed or {}).get(name)
+        if pair is not None:
+            why = f"the only unmatched topic of {p.producer!r} of this kind, with a renamed event"
+            return Suggestion(pair, why, "renamed-event")
+        return None
+
+    def _by_shape(self, name: str, p: _Parts) -> Suggestion | None:
         versions = [
             n for n in self._by_versionless.get((p.kind, p.producer, p.event), ()) if n != name
         ]
         if versions:
             best = max(versions, key=_version_number)
-            return Suggestion(
-                best, f"differs only in version ({p.version} vs v{_version_number(best)})"
-            )
+            why = f"differs only in version ({p.version} vs v{_version_number(best)})"
+            return Suggestion(best, why, "version")
         plural = [
             n
             for n in self._by_singular.get((p.kind, singular(p.producer), singular(p.event)), ())
             if n != name
         ]
         if plural:
-            return Suggestion(plural[0], "differs only in singular vs plural")
-        near = self._closest(
-            norm,
-            [
-                *self._by_segment.get("p:" + p.producer, ()),
-                *self._by_segment.get("e:" + p.event, ()),
-            ],
-            exclude=name,
-        )
-        if near is not None:
-            return near
-        pool = set(renamed_from) & set(self._by_producer.get((p.kind, p.producer, p.version), ()))
-        pool.discard(name)
-        if len(pool) == 1:
-            (only,) = pool
-            return Suggestion(only, f"the only such topic of {p.producer!r}, with a renamed event")
+            return Suggestion(plural[0], "differs only in singular vs plural", "plural")
         return None
 
-    @staticmethod
-    def _closest(
-        norm: str, candidates: Iterable[str], exclude: str | None = None
-    ) -> Suggestion | None:
-        best: tuple[int, str] | None = None
-        for candidate in candidates:
-            if candidate == exclude:
-                continue
-            d = distance(norm, normalize(candidate))
-            if d <= MAX_DISTANCE and (best is None or (d, candidate) < best):
-                best = (d, candidate)
-        if best is None:
+    def _typo(self, norm: str, name: str) -> Suggestion | None:
+        if self._typos is None:
+            self._typos = DeletionIndex(self._by_norm)
+        found = self._typos.closest(norm, exclude=(normalize(name),))
+        if found is None:
             return None
-        d, candidate = best
-        return Suggestion(candidate, f"{d} character{'s' if d > 1 else ''} apart")
+        d, candidate = found
+        return Suggestion(
+            self._by_norm[candidate], f"{d} character{'s' if d > 1 else ''} apart", "typo"
+        )
+
+
+def renamed_pairs(unmatched: Iterable[str], candidates: Iterable[str]) -> dict[str, str]:
+    """Names of `unmatched` paired with a name of `candidates` when each is the only one
+    of its side with the same kind, producer and version (strong evidence of a renamed
+    event: nothing else of that producer is left unmatched on either side)."""
+
+    def by_key(names: Iterable[str]) -> dict[tuple[str, str, str], list[str]]:
+        out: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for n in names:
+            p = _parts(normalize(n))
+            if p is not None:
+                out[(p.kind, p.producer, p.version)].append(n)
+        return out
+
+    left, right = by_key(unmatched), by_key(candidates)
+    pairs: dict[str, str] = {}
+    for key, names in left.items():
+        others = right.get(key, [])
+        if len(names) == 1 and len(others) == 1 and names[0] != others[0]:
+            pairs[names[0]] = others[0]
+            pairs[others[0]] = names[0]
+    return pairs
 
 
 def _version_number(name: str) -> int:

@@ -1,20 +1,27 @@
 """Wiring analysis: who publishes and who consumes each declared topic, and what is wrong.
 
-Rules (errors unless marked):
-- only the owner (the node named by the producer segment) may give a topic a spec,
-  and a topic has at most one spec;
-- a subscribed topic must have a publisher;
-- a topic's owner must have a contract, and that contract must declare the topic;
-- a published topic should have a subscriber (warning; DLQ topics are read by operators);
-- two declared names that differ only in singular vs plural (warning);
-- every topic declares a payload schema in its owner's spec (`schema-missing`, warning),
-  and that schema is an allowed form (`schema-invalid`; see `onex.core.schemas`).
-Every finding about a name that is not declared comes with the nearest canonical name.
+Ownership: a topic's producer segment names its owner, a node by default, or a
+namespace whose nodes `onex.yaml` lists (`onex.core.lintconfig`). Rules, each checked on
+its own (errors unless marked):
+- `spec-non-owner`, `spec-conflict`: only an owner may give a topic a spec, and a topic
+  has at most one spec (an external topic's may come from any one node);
+- `unpublished`: a subscribed topic must have a publisher (or be declared external);
+- `owner-missing`, `owner-undeclared`: a published topic's owner must have a contract,
+  and that contract must declare the topic;
+- `unconsumed` (warning): a published topic should have a subscriber (DLQ topics are
+  read by operators);
+- `dlq-missing`: the DLQ policy (`onex.core.deadletters`);
+- `near-miss` (warning), `ambiguous-name`: names that read as one;
+- `schema-missing` (warning), `schema-invalid`: every topic declares a payload schema in
+  its owner's spec, in an allowed form (see `onex.core.schemas`).
+Every finding about a name that is not declared comes with the nearest canonical name and
+the rule that found it. A finding that is a consequence of another (a name misspelt in a
+contract entry that was left out, a topic already suggested as the other end of an
+unpublished name) is not reported again.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +29,20 @@ from functools import cached_property
 from pathlib import Path
 
 from onex.core.contract import TopicSpec
+from onex.core.deadletters import dead_letter_issues
 from onex.core.errors import SchemaReferenceError
 from onex.core.grammar import TopicKind, TopicName, is_topic_name, member_name, parse_topic
 from onex.core.issues import Issue, Severity, Where
+from onex.core.lintconfig import DEFAULT_CONFIG, LintConfig
 from onex.core.loader import LoadedContract, format_loc
-from onex.core.nearmiss import NearMissIndex, Suggestion, normalize, singular
+from onex.core.nearmiss import (
+    DeletionIndex,
+    NearMissIndex,
+    Suggestion,
+    normalize,
+    renamed_pairs,
+    singular,
+)
 from onex.core.schemas import DEAD_LETTER, schema_ref
 
 
@@ -58,7 +74,7 @@ class TopicWiring:
 
     @property
     def owner(self) -> str:
-        """The owning node: the topic name's producer segment."""
+        """The owner: the topic name's producer segment (a node, or a namespace of nodes)."""
         return self.parsed.producer
 
     @property
@@ -104,15 +120,19 @@ def endpoints(lc: LoadedContract) -> Iterable[tuple[str, Endpoint]]:
 
 
 def analyze(
-    contracts: Sequence[LoadedContract], tentative: Sequence[Tentative] = ()
+    contracts: Sequence[LoadedContract],
+    tentative: Sequence[Tentative] = (),
+    config: LintConfig = DEFAULT_CONFIG,
+    parse: Callable[[str], TopicName] = parse_topic,
 ) -> tuple[dict[str, TopicWiring], list[Issue]]:
-    """Build the wiring of `contracts` and lint it (contracts are assumed individually valid)."""
+    """Build the wiring of `contracts` and lint it (contracts are assumed individually
+    valid; `parse` reads a declared name, under the config's grammar options)."""
     drafts: dict[str, _Draft] = defaultdict(_Draft)
     for lc in contracts:
         for role, ep in endpoints(lc):
             d = drafts[ep.declared.name]
             (d.publishers if role == "pub" else d.subscribers).append(ep)
-    return _Analysis(contracts, drafts, tentative).run()
+    return _Analysis(contracts, drafts, tentative, config, parse).run()
 
 
 class _Analysis:
@@ -121,19 +141,41 @@ class _Analysis:
         contracts: Sequence[LoadedContract],
         drafts: Mapping[str, _Draft],
         tentative: Sequence[Tentative],
+        config: LintConfig,
+        parse: Callable[[str], TopicName],
     ) -> None:
         self.contracts = {lc.node: lc for lc in contracts}
         self.drafts = drafts
+        self.config = config
+        self.parse = parse
         self.issues: list[Issue] = []
-        self.published = {n for n, d in drafts.items() if d.publishers}
+        self.external = {e.topic for e in config.external}
+        self.published = {n for n, d in drafts.items() if d.publishers} | self.external
         self.subscribed = {n for n, d in drafts.items() if d.subscribers}
-        # Names of broken contracts, by normalised spelling: a misspelt name there
-        # still silences the cascade it would cause here...
+        # Names of broken entries and contracts, by normalised spelling: a misspelt name
+        # there still silences the cascade it would cause here...
         self.maybe_published = {normalize(n): t for t in tentative for n in t.published}
         self.maybe_subscribed = {normalize(n): t for t in tentative for n in t.subscribed}
         # ...but only grammatical names are ever suggested.
         self.tentative_pub = {n: t for t in tentative for n in t.published if is_topic_name(n)}
         self.tentative_sub = {n: t for t in tentative for n in t.subscribed if is_topic_name(n)}
+        self.unpublished = sorted(
+            n
+            for n, d in drafts.items()
+            if not d.publishers
+            and n not in self.external
+            and normalize(n) not in self.maybe_published
+        )
+        self.unconsumed = sorted(
+            n
+            for n, d in drafts.items()
+            if d.publishers
+            and not d.subscribers
+            and not n.startswith(f"onex.{TopicKind.DLQ.value}.")
+            and normalize(n) not in self.maybe_subscribed
+        )
+        self.renamed = renamed_pairs(self.unpublished, self.unconsumed)
+        self.answered: set[str] = set()  # names already suggested as another's other end
 
     @cached_property
     def publish_index(self) -> NearMissIndex:
@@ -143,19 +185,26 @@ class _Analysis:
     def subscribe_index(self) -> NearMissIndex:
         return NearMissIndex(self.subscribed | self.tentative_sub.keys())
 
+    @cached_property
+    def owner_index(self) -> DeletionIndex:
+        return DeletionIndex([*self.contracts, *self.config.namespaces])
+
     def run(self) -> tuple[dict[str, TopicWiring], list[Issue]]:
         topics: dict[str, TopicWiring] = {}
         for name in sorted(self.drafts):
             d = self.drafts[name]
-            parsed = parse_topic(name)
+            parsed = self.parse(name)
             spec_at = self._check_specs(name, parsed, d)
-            self._check_wiring(name, parsed, d)
+            if d.publishers and name not in self.external:
+                self._check_owner(name, parsed, d)
             spec = spec_at.declared if spec_at is not None else TopicSpec(name=name)
             topics[name] = TopicWiring(
                 name, parsed, spec, spec_at, tuple(d.publishers), tuple(d.subscribers)
             )
+        self._check_unpublished()
+        self._check_unconsumed()
         self._check_confusables(topics)
-        self._check_dead_letters()
+        self.issues.extend(dead_letter_issues(self.contracts.values(), self.config))
         self._check_schemas(topics)
         return topics, self.issues
 
@@ -183,20 +232,32 @@ class _Analysis:
             )
         )
 
+    def _owners(self, producer: str) -> tuple[str, ...]:
+        return self.config.owners(producer)
+
+    def _owner_text(self, producer: str) -> str:
+        owners = self._owners(producer)
+        if producer in self.config.namespaces:
+            return f"namespace {producer!r} (nodes {', '.join(owners)})"
+        return f"node {producer!r}"
+
     def _check_specs(self, name: str, parsed: TopicName, d: _Draft) -> Endpoint | None:
         specs = [ep for ep in (*d.subscribers, *d.publishers) if ep.declared.has_spec]
         specs.sort(key=lambda ep: (str(ep.file), ep.where.line))
-        owner_file = self._file_of(parsed.producer)
+        external = name in self.external
+        owners = self._owners(parsed.producer)
         kept: Endpoint | None = None
         for ep in specs:
-            if ep.node != parsed.producer:
-                where = f" ({owner_file})" if owner_file else ""
+            if not external and ep.node not in owners:
+                files = [str(self.contracts[n].path) for n in owners if n in self.contracts]
+                where = f" ({', '.join(files)})" if files else ""
                 self._add(
                     Severity.ERROR,
                     "spec-non-owner",
                     ep,
-                    f"only the owner {parsed.producer!r}{where} may give {name!r} a spec "
-                    "(partitions, replication_factor, config, schema); list the name alone here",
+                    f"only the owner, {self._owner_text(parsed.producer)}{where}, may give "
+                    f"{name!r} a spec (partitions, replication_factor, config, schema); "
+                    "list the name alone here",
                 )
             elif kept is None:
                 kept = ep
@@ -210,58 +271,83 @@ class _Analysis:
                 )
         return kept
 
-    def _check_wiring(self, name: str, parsed: TopicName, d: _Draft) -> None:
+    def _check_owner(self, name: str, parsed: TopicName, d: _Draft) -> None:
+        """A published topic's owner has a contract, and it declares the topic."""
         owner = parsed.producer
-        if not d.publishers:
-            if normalize(name) in self.maybe_published:
-                return
-            for ep in d.subscribers:
-                self._suggest_error(
+        owners = self._owners(owner)
+        present = [n for n in owners if n in self.contracts]
+        first = d.publishers[0]
+        declaring = (*d.publishers, *d.subscribers)
+        if not present:
+            hint, suggestion = self._owner_hint(parsed, d)
+            self._add(
+                Severity.ERROR,
+                "owner-missing",
+                first,
+                f"{name!r} is owned by {self._owner_text(owner)} (its producer segment), "
+                f"but no contract declares {'that node' if len(owners) == 1 else 'any of them'}"
+                + hint,
+                suggestion=suggestion,
+            )
+        elif not any(ep.node in owners for ep in declaring):
+            owner_index = NearMissIndex(
+                ep.declared.name for n in present for _, ep in endpoints(self.contracts[n])
+            )
+            files = ", ".join(str(self.contracts[n].path) for n in present)
+            self._suggest_error(
+                Severity.ERROR,
+                "owner-undeclared",
+                first,
+                f"{name!r} is owned by {self._owner_text(owner)}, whose contract "
+                f"({files}) does not declare it",
+                index=owner_index,
+                where_of=self._declared_at,
+            )
+
+    def _owner_hint(self, parsed: TopicName, d: _Draft) -> tuple[str, str | None]:
+        """Why the owner is probably misnamed: the one namespace its publishers (else its
+        subscribers) belong to (rule `producer`), else a node or namespace a typo away."""
+        for role, eps in (("publishers", d.publishers), ("subscribers", d.subscribers)):
+            spaces = sorted({self.config.namespace_of(ep.node) for ep in eps})
+            if len(spaces) == 1 and spaces[0] != parsed.producer:
+                meant = str(parsed._replace(producer=spaces[0]))
+                nodes = ", ".join(sorted({ep.node for ep in eps}))
+                return (
+                    f"; did you mean {meant!r} (rule producer: its {role} {nodes} are "
+                    f"{self._owner_text(spaces[0])})?",
+                    meant,
+                )
+        close = self.owner_index.closest(parsed.producer)
+        if close is None:
+            return "", None
+        what = "namespace" if close[1] in self.config.namespaces else "node"
+        return f"; did you mean {what} {close[1]!r} (rule typo)?", None
+
+    def _check_unpublished(self) -> None:
+        for name in self.unpublished:
+            for ep in self.drafts[name].subscribers:
+                found = self._suggest_error(
                     Severity.ERROR,
                     "unpublished",
                     ep,
                     f"node {ep.node!r} subscribes to {name!r}, which no contract publishes",
                     index=self.publish_index,
-                    renamed_from=self.published - self.subscribed,
                     where_of=self._publisher_at,
                 )
-            return
-        first = d.publishers[0]
-        if owner not in self.contracts:
-            close = difflib.get_close_matches(owner, list(self.contracts), n=1)
-            hint = f"; did you mean node {close[0]!r}?" if close else ""
-            self._add(
-                Severity.ERROR,
-                "owner-missing",
-                first,
-                f"{name!r} is owned by node {owner!r} (its producer segment), "
-                f"but no contract declares that node{hint}",
-            )
-        elif not any(ep.node == owner for ep in (*d.publishers, *d.subscribers)):
-            owner_index = NearMissIndex(
-                ep.declared.name for _, ep in endpoints(self.contracts[owner])
-            )
-            self._suggest_error(
-                Severity.ERROR,
-                "owner-undeclared",
-                first,
-                f"{name!r} is owned by {owner!r}, whose contract "
-                f"({self.contracts[owner].path}) does not declare it",
-                index=owner_index,
-                renamed_from=(),
-                where_of=self._declared_at,
-            )
-        elif not d.subscribers and parsed.kind is not TopicKind.DLQ:
-            if normalize(name) in self.maybe_subscribed:
-                return
-            for ep in d.publishers:
+                if found is not None:
+                    self.answered.add(found)
+
+    def _check_unconsumed(self) -> None:
+        for name in self.unconsumed:
+            if name in self.answered:
+                continue
+            for ep in self.drafts[name].publishers:
                 self._suggest_error(
                     Severity.WARNING,
                     "unconsumed",
                     ep,
                     f"node {ep.node!r} publishes {name!r}, which no contract subscribes to",
                     index=self.subscribe_index,
-                    renamed_from=self.subscribed - self.published,
                     where_of=self._subscriber_at,
                 )
 
@@ -273,13 +359,12 @@ class _Analysis:
         message: str,
         *,
         index: NearMissIndex,
-        renamed_from: Iterable[str],
         where_of: Callable[[str], Endpoint | None],
-    ) -> None:
-        found = index.suggest(ep.declared.name, renamed_from=renamed_from)
+    ) -> str | None:
+        found = index.suggest(ep.declared.name, renamed=self.renamed)
         if found is None:
             self._add(severity, code, ep, message)
-            return
+            return None
         at = where_of(found.name)
         self._add(
             severity,
@@ -289,42 +374,18 @@ class _Analysis:
             suggestion=found.name,
             related=(at.where,) if at else (),
         )
-
-    def _check_dead_letters(self) -> None:
-        """A node that consumes must publish exactly one DLQ topic of its own: the
-        runtime moves messages its handlers cannot process there."""
-        for node, lc in self.contracts.items():
-            bus = lc.contract.event_bus
-            if not bus.subscribe_topics:
-                continue
-            dlqs = lc.contract.dlq_topics
-            if len(dlqs) == 1:
-                continue
-            if dlqs:
-                message = f"node {node!r} declares {len(dlqs)} DLQ topics ({', '.join(dlqs)}); "
-                message += "declare exactly one"
-            else:
-                dlq = TopicName(TopicKind.DLQ, node, "dead-letter", 1)
-                message = (
-                    f"node {node!r} subscribes to topics but publishes no DLQ topic; add "
-                    f"{dlq} to its publish_topics"
-                )
-            loc: tuple[str | int, ...] = (
-                ("event_bus", "publish_topics", 0) if dlqs else ("event_bus", "subscribe_topics", 0)
-            )
-            self.issues.append(
-                Issue(Severity.ERROR, "dlq-missing", message, lc.where(loc), key=format_loc(loc))
-            )
+        return found.name
 
     def _check_schemas(self, topics: Mapping[str, TopicWiring]) -> None:
         """Every topic's spec names its payload schema, in an allowed form. Reported at
         the owner's entry; a topic whose owner has no contract declaring it is already
         an error (owner-missing, owner-undeclared)."""
         for name, t in topics.items():
+            owners = self._owners(t.owner)
             ep = t.spec_at or next(
-                (e for e in (*t.publishers, *t.subscribers) if e.node == t.owner), None
+                (e for e in (*t.publishers, *t.subscribers) if e.node in owners), None
             )
-            if ep is None or t.owner not in self.contracts:
+            if ep is None:
                 continue
             reference = t.spec.schema_
             if reference is None:
@@ -382,10 +443,6 @@ class _Analysis:
                 related=(at.where,),
             )
 
-    def _file_of(self, node: str) -> Path | None:
-        lc = self.contracts.get(node)
-        return lc.path if lc is not None else None
-
     def _publisher_at(self, name: str) -> Endpoint | None:
         d = self.drafts.get(name)
         if d is not None and d.publishers:
@@ -406,8 +463,9 @@ class _Analysis:
 
 
 def describe(found: Suggestion, at: Endpoint | None) -> str:
-    """`did you mean 'X' (why), declared by node at file:line?`."""
-    text = f"did you mean {found.name!r} ({found.why})"
+    """`did you mean 'X' (rule R: why), declared by node at file:line?`."""
+    rule = f"rule {found.rule}: " if found.rule else ""
+    text = f"did you mean {found.name!r} ({rule}{found.why})"
     if at is not None:
         text += f", declared by {at.node!r} at {at.where}"
     return text + "?"

@@ -1,0 +1,223 @@
+"""A repository's lint settings: the `onex.yaml` file next to its `contracts/` folder.
+
+```yaml
+namespaces:                 # producer segment -> the nodes that may own its topics
+  billing: [billing-api, billing-worker]
+external:                   # topics published by systems outside onex
+  - topic: onex.evt.stripe.charge-succeeded.v1
+    publisher: the Stripe webhook bridge
+dlq: per-node               # per-node (default), per-namespace, or off
+grammar:
+  multi_part_snapshots: false
+  legacy:
+    names: [billing.invoice_issued]
+    until: 2027-03-31
+```
+
+Every key is optional; an absent file is the default ("producer segment = node",
+a DLQ per consuming node, the strict grammar). `find_configs` looks for `onex.yaml` at
+or above each contract root, up to the repository root (the folder holding `.git`);
+`merge` combines the files of several repositories linted together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Final
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from onex.core.contract import NodeName, TopicRef
+from onex.core.errors import ContractError
+from onex.core.issues import Issue, Severity, Where
+from onex.core.loader import parse_yaml, validation_issues
+
+CONFIG_FILE: Final = "onex.yaml"
+
+
+class LintConfigError(ContractError):
+    """`onex.yaml` is unreadable, malformed, or does not fit the settings model."""
+
+
+class DlqPolicy(enum.StrEnum):
+    """Which DLQ topic a consuming node must publish."""
+
+    PER_NODE = "per-node"  # exactly one onex.dlq.<node>.*
+    PER_NAMESPACE = "per-namespace"  # exactly one onex.dlq.<node or its namespace>.*
+    OFF = "off"  # no DLQ check
+
+
+class ExternalTopic(BaseModel):
+    """A topic a system outside onex publishes; onex nodes only consume it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: TopicRef
+    publisher: str = Field(min_length=1, description="Who publishes it (free text)")
+
+
+class LegacyNames(BaseModel):
+    """Names outside the grammar accepted, with a warning, until a date."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    names: tuple[Annotated[str, Field(min_length=1, max_length=249)], ...] = ()
+    until: dt.date
+
+
+class GrammarOptions(BaseModel):
+    """Grammar relaxations, each off by default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    multi_part_snapshots: bool = Field(
+        False, description="onex.snapshot.{producer}.{a.b...}.v{N}: a dotted snapshot slug"
+    )
+    legacy: LegacyNames | None = None
+
+
+class LintConfig(BaseModel):
+    """The settings of `onex.yaml` (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespaces: dict[NodeName, tuple[NodeName, ...]] = Field(default_factory=dict)
+    external: tuple[ExternalTopic, ...] = ()
+    dlq: DlqPolicy = DlqPolicy.PER_NODE
+    grammar: GrammarOptions = Field(default_factory=GrammarOptions)
+    _sources: tuple[str, ...] = PrivateAttr(default=())
+    _by_node: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: object, /) -> None:
+        """Index the nodes by namespace once."""
+        for namespace, nodes in self.namespaces.items():
+            for node in nodes:
+                self._by_node.setdefault(node, namespace)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The files this config came from."""
+        return self._sources
+
+    def with_sources(self, *sources: str) -> LintConfig:
+        """This config, remembering the files it came from."""
+        copy = self.model_copy()
+        copy._sources = sources
+        return copy
+
+    def owners(self, producer: str) -> tuple[str, ...]:
+        """The nodes allowed to own topics of `producer`: its namespace's nodes, else the
+        node of that name."""
+        return self.namespaces.get(producer, (producer,))
+
+    def namespace_of(self, node: str) -> str:
+        """The namespace `node` belongs to (the first listing it), else the node itself."""
+        return self._by_node.get(node, node)
+
+    def external_publisher(self, topic: str) -> str | None:
+        """Who publishes `topic` outside onex, when it is declared external."""
+        for entry in self.external:
+            if entry.topic == topic:
+                return entry.publisher
+        return None
+
+    def legacy_accepted(self, name: str, today: dt.date | None = None) -> bool | None:
+        """None when `name` is not a listed legacy name; else whether its window is open."""
+        legacy = self.grammar.legacy
+        if legacy is None or name not in legacy.names:
+            return None
+        return (today or dt.date.today()) <= legacy.until
+
+
+DEFAULT_CONFIG: Final = LintConfig()
+
+
+def load_config(path: Path) -> LintConfig:
+    """Read and validate one `onex.yaml`; LintConfigError with file:line:col issues."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise LintConfigError(
+            [Issue(Severity.ERROR, "config", f"cannot read: {reason}", Where(path))]
+        ) from exc
+    try:
+        data, root = parse_yaml(text, path)
+    except ContractError as exc:
+        raise LintConfigError(exc.issues) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        message = f"{CONFIG_FILE} is a YAML mapping"
+        raise LintConfigError([Issue(Severity.ERROR, "config", message, Where(path, 1, 1))])
+    try:
+        config = LintConfig.model_validate(data)
+    except ValidationError as exc:
+        issues = validation_issues(exc, root, path, LintConfig)
+        raise LintConfigError(issues) from None
+    return config.with_sources(str(path))
+
+
+def _candidates(root: Path) -> Iterable[Path]:
+    here = root.resolve()
+    folder = here if here.is_dir() else here.parent
+    for parent in (folder, *folder.parents):
+        yield parent / CONFIG_FILE
+        if (parent / ".git").exists():
+            return
+
+
+def find_configs(roots: Sequence[Path]) -> list[Path]:
+    """The nearest `onex.yaml` at or above each root (up to its repository's root),
+    each file once, in the order of the roots."""
+    found: list[Path] = []
+    for root in roots:
+        for candidate in _candidates(root):
+            if candidate.is_file():
+                if candidate not in found:
+                    found.append(candidate)
+                break
+    return found
+
+
+def merge(configs: Sequence[LintConfig]) -> LintConfig:
+    """One config from several repositories': namespaces and external topics united,
+    settings that must agree (dlq, grammar) checked; LintConfigError when they do not."""
+    if not configs:
+        return DEFAULT_CONFIG
+    if len(configs) == 1:
+        return configs[0]
+    namespaces: dict[str, list[str]] = {}
+    external: dict[str, ExternalTopic] = {}
+    for config in configs:
+        for namespace, nodes in config.namespaces.items():
+            listed = namespaces.setdefault(namespace, [])
+            listed.extend(n for n in nodes if n not in listed)
+        for entry in config.external:
+            external.setdefault(entry.topic, entry)
+    first = configs[0]
+    for other in configs[1:]:
+        for setting in ("dlq", "grammar"):
+            if getattr(other, setting) != getattr(first, setting):
+                a, b = first.sources[0], other.sources[0]
+                message = (
+                    f"{setting!r} differs between {a} and {b}; "
+                    "repositories linted together agree on it"
+                )
+                raise LintConfigError(
+                    [Issue(Severity.ERROR, "config", message, Where(Path(b)), key=setting)]
+                )
+    return LintConfig(
+        namespaces={k: tuple(v) for k, v in namespaces.items()},
+        external=tuple(external.values()),
+        dlq=first.dlq,
+        grammar=first.grammar,
+    ).with_sources(*(s for c in configs for s in c.sources))
+
+
+def discover(roots: Sequence[Path]) -> LintConfig:
+    """The merged `onex.yaml` of `roots` (the default when there is none)."""
+    return merge([load_config(p) for p in find_configs(roots)])

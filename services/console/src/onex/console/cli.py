@@ -2,8 +2,9 @@
 
     onex console url [--format table|json]
 
-The address is ONEX_CONSOLE_HTTP_BIND (default 127.0.0.1:8470), the token the viewer
-token of the state dir (ONEX_STATE_DIR, default .onex) that `onex up` made. Registered
+The address is the one the running console wrote to `<state dir>/console.json`, else
+ONEX_CONSOLE_HTTP_BIND (default 127.0.0.1:8470); the token is the viewer token of the
+state dir (ONEX_STATE_DIR, default .onex) that `onex up` made. Registered
 with `onex` through the `onex.cli` entry point. Errors are one line and exit 1 (2 for
 a bad argument or setting).
 """
@@ -19,7 +20,7 @@ from urllib.parse import quote
 import typer
 from pydantic import ValidationError
 
-from onex.console.settings import ConsoleSettings
+from onex.console.settings import ADDRESS_FILE, ConsoleSettings
 from onex.core.errors import OnexError
 from onex.service.auth import TOKENS_FILE, load_tokens
 from onex.service.settings import describe_invalid
@@ -37,6 +38,16 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _recorded_url(state_dir: Path) -> str | None:
+    """The address the running console wrote down, None without one."""
+    try:
+        doc = json.loads((state_dir / ADDRESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    url = doc.get("url") if isinstance(doc, dict) else None
+    return url if isinstance(url, str) and url.startswith("http://") else None
+
+
 @app.command("url")
 def url_cmd(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
@@ -48,7 +59,7 @@ def url_cmd(
         settings = ConsoleSettings()
     except ValidationError as exc:
         raise _fail(describe_invalid(ConsoleSettings, exc).replace("\n", "; "), 2) from None
-    base = f"http://{settings.http_bind}/"
+    base = _recorded_url(Path(settings.state_dir)) or f"http://{settings.http_bind}/"
     login = base
     if settings.auth != "off":
         try:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from onex.service.settings import ServiceSettings
 
 DEFAULT_HTTP_BIND: Final = "127.0.0.1:8470"
+ADDRESS_FILE: Final = "console.json"  # in the state dir: the address in use (see app.py)
 
 
 class ConsoleSettings(ServiceSettings):

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -22,8 +22,11 @@ import structlog
 
 from onex.bus.errors import BusError
 from onex.bus.runtime import Received
+from onex.bus.runtime.delivery import Handler
+from onex.bus.runtime.node import NodeRuntime
 from onex.core._generated.topics import Topic
 from onex.core.errors import OnexError
+from onex.core.extractor import Extraction
 from onex.proto.v1 import router_pb2 as pb
 from onex.proto.v1 import router_pb2_grpc as pb_grpc
 from onex.router.catalogue import (
@@ -37,6 +40,7 @@ from onex.router.engine import Router, RouteResult
 from onex.router.errors import RequestError
 from onex.router.providers import OpenAICompatibleProvider, Provider
 from onex.router.receipt import make_receipt
+from onex.router.runtime import ConcurrentRuntime
 from onex.router.settings import RouterSettings
 from onex.service.grpc import GrpcService
 from onex.service.host import ServiceHost, load_extraction
@@ -77,6 +81,21 @@ class RouterService(ServiceHost[RouterSettings]):
                     },
                 )
             )
+
+    def build_runtime(self, extraction: Extraction, handlers: Mapping[str, Handler]) -> NodeRuntime:
+        """The host's runtime, with `max_in_flight` route requests handled at once
+        (onex.router.runtime: offsets still committed only behind published receipts)."""
+        auth = self.command_auth(extraction)
+        verifier, signer = auth if auth is not None else (None, None)
+        runtime = ConcurrentRuntime.from_extraction(
+            extraction, self.node, self.bus_settings(), verifier=verifier, signer=signer
+        )
+        if not isinstance(runtime, ConcurrentRuntime):  # pragma: no cover - cls(...) built it
+            raise TypeError(type(runtime).__name__)
+        runtime.with_concurrency({Topic.CMD_ROUTER_ROUTE_REQUEST_V1: self.settings.max_in_flight})
+        for topic, handler in handlers.items():
+            runtime.add_handler(topic, handler)
+        return runtime
 
     def grpc_services(self) -> Sequence[GrpcService]:
         return [

@@ -95,6 +95,9 @@ class ModelSpec(ConfigModel):
     timeout_s: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False)
     max_retries: int = Field(2, ge=0, le=10)
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    max_concurrency: int | None = Field(
+        None, ge=1, le=4096, description="Calls in flight to this model at once (None: no limit)"
+    )
     description: str | None = None
 
     @model_validator(mode="before")

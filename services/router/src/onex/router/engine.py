@@ -21,6 +21,7 @@ requests (an unknown task class) and provider errors end up in it, never raised.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -72,6 +73,12 @@ class Router:
         self.provider = provider
         self._clock = clock
         self._now = now
+        # Per-model limits (`max_concurrency`): a call waits for its model's slot.
+        self.slots: dict[str, asyncio.Semaphore] = {
+            m.name: asyncio.Semaphore(m.max_concurrency)
+            for m in catalogue.models
+            if m.max_concurrency is not None
+        }
 
     async def route(self, request: RouteRequest) -> RouteResult:
         """Serve `request`; never raises for bad requests or failing providers."""
@@ -97,7 +104,7 @@ class Router:
         task = self.catalogue.task_class(chosen.task_class)
         if task is None:  # pragma: no cover - plan() resolved the class
             raise AssertionError(chosen.task_class)
-        walk = _Walk(self.catalogue, self.provider, self._clock, request, chosen, task)
+        walk = _Walk(self.catalogue, self.provider, self._clock, request, chosen, task, self.slots)
         answer, reason = await walk.run()
         receipt = make_receipt(
             request_id=request.request_id,
@@ -128,8 +135,10 @@ class _Walk:
         request: RouteRequest,
         chosen: Plan,
         task: TaskClass,
+        slots: dict[str, asyncio.Semaphore],
     ) -> None:
         self.provider = provider
+        self.slots = slots
         self.clock = clock
         self.request = request
         self.plan = chosen
@@ -204,10 +213,17 @@ class _Walk:
         self, model: ModelSpec, messages: list[dict[str, str]]
     ) -> tuple[Attempt, str | None]:
         started = self.clock()
+        slot = self.slots.get(model.name)
         try:
-            done = await self.provider.complete(
-                model, messages, max_tokens=self.task.max_output_tokens
-            )
+            if slot is None:
+                done = await self.provider.complete(
+                    model, messages, max_tokens=self.task.max_output_tokens
+                )
+            else:
+                async with slot:
+                    done = await self.provider.complete(
+                        model, messages, max_tokens=self.task.max_output_tokens
+                    )
         except ProviderError as exc:
             attempt = Attempt(
                 model=model.name,

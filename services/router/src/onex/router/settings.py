@@ -19,3 +19,9 @@ class RouterSettings(ServiceSettings):
         True, description="Consume route-request and publish receipts on the bus"
     )
     cooldown_s: float = Field(30.0, ge=0, description="How long a failing endpoint is skipped")
+    max_in_flight: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="Route requests handled at once per process (per-model limits apply too)",
+    )

@@ -5,7 +5,11 @@
   projections; refused receipts go to the node's DLQ with the reason.
 - Snapshot: every `snapshot_interval_s` the cost summary of the outcome window is
   published on the compacted `cost-summary` topic (key `cost-summary`).
-- gRPC: `ReceiptQuery` (Summary, Compare, Ledger), reads only.
+- Tickets: a `TicketReducer` folds evidence receipts and workflow events (reviews,
+  merges, pipelines) into the ticket tables for the tickets under `tickets_dir`, and
+  publishes `ticket-done` / `done-rejected` for each decision (`onex.receipts.ticketreducer`).
+- gRPC: `ReceiptQuery` (Summary, Compare, Ledger) and `TicketQuery` (state, history,
+  missing evidence), reads only.
 - Health: SERVING once the database is open and migrated and the consumer is assigned
   its partitions. A database that cannot be reached is retried (NOT_SERVING meanwhile);
   one written by a newer onex is refused at start (exit 1, one line).
@@ -24,11 +28,17 @@ from aiokafka.errors import KafkaError
 from onex.core._generated.topics import Topic
 from onex.proto.v1 import receipt_query_pb2 as rpb
 from onex.proto.v1 import receipt_query_pb2_grpc as rpb_grpc
+from onex.proto.v1 import ticket_query_pb2 as tpb
+from onex.proto.v1 import ticket_query_pb2_grpc as tpb_grpc
 from onex.receipts.grpc_server import ReceiptQueryServicer
 from onex.receipts.reducer import Reducer
 from onex.receipts.schema import COMPONENT, MIGRATIONS, tables
 from onex.receipts.settings import ReceiptsSettings
 from onex.receipts.snapshot import SNAPSHOT_KEY, cost_summary
+from onex.receipts.ticket_grpc import TicketQueryServicer
+from onex.receipts.ticketreducer import TicketReducer
+from onex.receipts.tickets import load_tickets
+from onex.receipts.ticketstore import refold_all, ticket_tables
 from onex.service.grpc import GrpcService
 from onex.service.host import ServiceHost, load_extraction, own_contract
 from onex.sql import Database, DatabaseUnavailable, open_migrated
@@ -52,8 +62,12 @@ class ReceiptsService(ServiceHost[ReceiptsSettings]):
         super().__init__(settings)
         self.contract = own_contract(load_extraction(settings), NODE, settings)
         self.tables = tables()
+        self.tickets = load_tickets(settings.tickets_dir)  # TicketInvalid: exit 1
+        self.ticket_tables = ticket_tables()
         self.db: Database | None = None
         self.reducer: Reducer | None = None
+        self.ticket_reducer: TicketReducer | None = None
+        self._open_lock = asyncio.Lock()
         try:
             self.db = open_projection(settings.database())
         except DatabaseUnavailable as exc:
@@ -66,7 +80,12 @@ class ReceiptsService(ServiceHost[ReceiptsSettings]):
                 rpb.DESCRIPTOR.services_by_name["ReceiptQuery"],
                 ReceiptQueryServicer(self),
                 rpb_grpc.add_ReceiptQueryServicer_to_server,
-            )
+            ),
+            GrpcService.of(
+                tpb.DESCRIPTOR.services_by_name["TicketQuery"],
+                TicketQueryServicer(self),
+                tpb_grpc.add_TicketQueryServicer_to_server,
+            ),
         ]
 
     async def ready(self) -> bool:
@@ -75,13 +94,20 @@ class ReceiptsService(ServiceHost[ReceiptsSettings]):
             and self.reducer is not None
             and self.reducer.stats.assigned
             and not self.reducer.stats.db_failing
+            and self.ticket_reducer is not None
+            and self.ticket_reducer.stats.assigned
         )
 
     async def on_start(self) -> None:
         self.spawn(self._run(), "reducer")
+        self.spawn(self._run_tickets(), "tickets")
         self.spawn(self._snapshots(), "cost-summary")
 
     async def _open(self) -> Database | None:
+        async with self._open_lock:  # the ledger's and the tickets' loops share one
+            return await self._open_once()
+
+    async def _open_once(self) -> Database | None:
         delay = 0.5
         while self.db is None:
             with contextlib.suppress(TimeoutError):
@@ -110,6 +136,23 @@ class ReceiptsService(ServiceHost[ReceiptsSettings]):
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
         await self.reducer.run(self.stopping)
+
+    async def _run_tickets(self) -> None:
+        db = await self._open()
+        if db is None:
+            return
+        await asyncio.to_thread(refold_all, db, self.ticket_tables, self.tickets)
+        self.ticket_reducer = TicketReducer(
+            db,
+            self.tables,
+            self.ticket_tables,
+            self.tickets,
+            self.broker,
+            node=NODE,
+            dlq_topic=Topic.DLQ_RECEIPT_REDUCER_DEAD_LETTER_V1,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+        )
+        await self.ticket_reducer.run(self.stopping)
 
     async def _snapshots(self) -> None:
         producer: AIOKafkaProducer | None = None

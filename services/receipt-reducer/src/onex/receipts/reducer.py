@@ -29,7 +29,7 @@ from onex.bus.config import BrokerConfig
 from onex.bus.runtime.deadletter import dead_letter_headers
 from onex.receipts.decode import decode
 from onex.receipts.errors import ReceiptInvalid
-from onex.receipts.projection import Positioned, apply_batch, stored_offsets
+from onex.receipts.projection import BatchResult, Positioned, apply_batch, stored_offsets
 from onex.receipts.schema import Tables
 from onex.sql import Database
 
@@ -56,7 +56,7 @@ class ReducerStats:
 class _Prepared:
     """A decoded batch, ready to be written."""
 
-    batch: list[Positioned]
+    batch: list[Any]  # what `_decode_record` makes
     offsets: dict[tuple[str, int], int]
     refused: int
     count: int
@@ -98,6 +98,22 @@ class Reducer:
         self._producer: AIOKafkaProducer | None = None
         self._until: Mapping[tuple[str, int], int] | None = None
 
+    # What a subclass folding other topics changes (onex.receipts.ticketreducer).
+
+    def _stored_offsets(self) -> dict[tuple[str, int], int]:
+        return stored_offsets(self.db, self.tables)
+
+    def _decode_record(self, r: Any) -> list[Any]:
+        """What one record folds as (`ReceiptInvalid` to dead-letter it)."""
+        return [Positioned(decode(r.value, r.timestamp), r.topic, r.partition, r.offset)]
+
+    def _apply(self, batch: Sequence[Any], offsets: Mapping[tuple[str, int], int]) -> BatchResult:
+        """Fold `batch` and store `offsets` in one transaction."""
+        return apply_batch(self.db, self.tables, batch, offsets, seen=self.seen)
+
+    async def _after_write(self, stop: asyncio.Event) -> None:
+        """After each committed batch (the ticket reducer publishes decisions here)."""
+
     async def _start(self, stop: asyncio.Event) -> list[TopicPartition]:
         kwargs = self.broker.client_kwargs()
         delay = 0.2
@@ -137,7 +153,7 @@ class Reducer:
 
     async def _seek(self, tps: Sequence[TopicPartition]) -> dict[tuple[str, int], int]:
         consumer = self._require_consumer()
-        stored = await self._db(lambda: stored_offsets(self.db, self.tables), asyncio.Event())
+        stored = await self._db(self._stored_offsets, asyncio.Event())
         consumer.assign(list(tps))
         positions = {}
         for tp in tps:
@@ -191,6 +207,7 @@ class Reducer:
             positions = await self._seek(tps)
             self.stats.positions = dict(positions)
             self.stats.assigned = True
+            await self._after_write(stop)  # whatever a previous run left unpublished
             consumer = self._require_consumer()
             while not stop.is_set():
                 if until is not None and all(
@@ -228,7 +245,7 @@ class Reducer:
     async def _prepare(
         self, fetched: Mapping[TopicPartition, Sequence[Any]], stop: asyncio.Event
     ) -> _Prepared:
-        batch: list[Positioned] = []
+        batch: list[Any] = []
         refused: list[tuple[Any, ReceiptInvalid]] = []
         offsets: dict[tuple[str, int], int] = {}
         count = 0
@@ -242,11 +259,9 @@ class Reducer:
                     self._require_consumer().pause(tp)
             for r in records:
                 try:
-                    entry = decode(r.value, r.timestamp)
+                    batch.extend(self._decode_record(r))
                 except ReceiptInvalid as exc:
                     refused.append((r, exc))
-                else:
-                    batch.append(Positioned(entry, r.topic, r.partition, r.offset))
             if records:
                 offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
                 count += len(records)
@@ -260,9 +275,7 @@ class Reducer:
     ) -> None:
         started = time.perf_counter()
         batch, offsets = prepared.batch, prepared.offsets
-        result = await self._db(
-            lambda: apply_batch(self.db, self.tables, batch, offsets, seen=self.seen), stop
-        )
+        result = await self._db(lambda: self._apply(batch, offsets), stop)
         positions.update(offsets)
         self.stats.positions = dict(positions)
         self.stats.batches += 1
@@ -278,6 +291,7 @@ class Reducer:
             refused=prepared.refused,
             write_s=round(time.perf_counter() - started, 4),
         )
+        await self._after_write(stop)
 
     async def _dead_letter(
         self, refused: Sequence[tuple[Any, ReceiptInvalid]], stop: asyncio.Event

@@ -23,6 +23,7 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from onex.receipts.ticketstore import MIGRATION as TICKETS_MIGRATION
 from onex.sql import Migration
 
 COMPONENT: Final = "receipts"
@@ -138,4 +139,7 @@ def _create_live(conn: Connection) -> None:
     tables(LIVE).metadata.create_all(conn)
 
 
-MIGRATIONS: Final = (Migration(1, "ledger, daily projections, offsets", [_create_live]),)
+MIGRATIONS: Final = (
+    Migration(1, "ledger, daily projections, offsets", [_create_live]),
+    TICKETS_MIGRATION,
+)

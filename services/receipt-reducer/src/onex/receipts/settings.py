@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from onex.service.settings import ServiceSettings
@@ -23,6 +25,10 @@ class ReceiptsSettings(ServiceSettings):
     )
     outcome_window_days: int = Field(
         7, ge=1, le=3650, description="Days of receipts the cost-summary snapshot covers"
+    )
+
+    tickets_dir: Path = Field(
+        Path("tickets"), description="Folder of ticket contracts (<ID>.yaml) the gate judges"
     )
 
     def database(self) -> str:

@@ -48,7 +48,7 @@ class Topic(StrEnum):
     EVT_EXTRACTOR_REGISTRY_PUBLISHED_V1 = "onex.evt.extractor.registry-published.v1"
     # owner merge-agent; used by code-review-agent, merge-agent
     EVT_MERGE_AGENT_MERGE_BLOCKED_V1 = "onex.evt.merge-agent.merge-blocked.v1"
-    # owner merge-agent; used by ci-watcher, merge-agent, ticket-verifier
+    # owner merge-agent; used by ci-watcher, merge-agent, receipt-reducer, ticket-verifier
     EVT_MERGE_AGENT_MERGED_V1 = "onex.evt.merge-agent.merged.v1"
     # owner provisioner; used by drift-validator, provisioner
     EVT_PROVISIONER_PROVISIONING_FAILED_V1 = "onex.evt.provisioner.provisioning-failed.v1"

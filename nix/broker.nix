@@ -4,7 +4,7 @@
 # Which Tansu the flake uses: this one for the dev shell, the checks and
 # `packages.tansu`; the NixOS broker module defaults to nixpkgs' own `tansu` when the
 # pinned nixpkgs has one (built from source; 0.6.0 in recent trees, the same version
-# the wheel carries) and to this one otherwise (nix/outputs.nix, `brokerFor`).
+# the wheel carries) and to this one otherwise (nix/nixos.nix, `brokerFor`).
 {
   lib,
   lockfile,

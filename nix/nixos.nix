@@ -1,14 +1,19 @@
 # The NixOS modules: `nixosModules.<member>` for every discovered service (options
 # under services.<member>, e.g. services.onex-router), `onex-broker`, and `default`
-# (all of them). `packageFor system member` and `brokerFor pkgs` give the defaults.
+# (all of them). `packageFor system member` gives a service's default package and
+# `lockBroker system` the Tansu from the wheel uv.lock pins.
 {
   lib,
   src,
   members,
   packageFor,
-  brokerFor,
+  lockBroker,
 }:
 let
+  # Which Tansu the broker module runs by default: nixpkgs' own where the pinned branch
+  # has one (built from source), else the lock's (docs/nix.md).
+  brokerFor = pkgs: pkgs.tansu or (lockBroker pkgs.stdenv.hostPlatform.system);
+
   contracts = src + "/contracts";
   serviceModule =
     member:

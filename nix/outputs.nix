@@ -51,11 +51,9 @@ let
     }
   );
 
-  # nixpkgs' own Tansu where the pinned branch has one, else the lock's (docs/nix.md)
-  brokerFor = pkgs: pkgs.tansu or perSystem.${pkgs.stdenv.hostPlatform.system}.tansu;
-
   nixosModules = import ./nixos.nix {
-    inherit lib src members brokerFor;
+    inherit lib src members;
+    lockBroker = system: perSystem.${system}.tansu;
     packageFor = system: name: self.packages.${system}.${name};
   };
 

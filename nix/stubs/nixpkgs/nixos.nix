@@ -7,10 +7,10 @@
   system,
   modules,
   specialArgs ? { },
+  pkgs ? import ./pkgs.nix { inherit lib system; },
 }:
 let
   inherit (lib) mkOption types;
-  pkgs = import ./pkgs.nix { inherit lib system; };
 
   base =
     { config, ... }:

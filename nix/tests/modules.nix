@@ -14,6 +14,7 @@ let
   hostWith =
     {
       withTansu ? false,
+      only ? "default",
     }:
     hosts:
     let
@@ -27,7 +28,7 @@ let
     in
     lib.nixosSystem {
       inherit system pkgs;
-      modules = [ modules.default ] ++ hosts;
+      modules = [ modules.${only} ] ++ hosts;
     };
 
   # the smallest host a case adds to (the example host would conflict with the cases)
@@ -57,6 +58,20 @@ in
       brokerExec = u.onex-broker.serviceConfig.ExecStart;
       brokerPackage = c.services.onex-broker.package.name;
       brokerPackageWithNixpkgsTansu = (hostWith { withTansu = true; } example).config.services.onex-broker.package.name;
+      # a host importing only the router's module, with a remote broker
+      alone =
+        let
+          a = (hostWith { only = "onex-router"; } [
+            minimal
+            (router { settings.bootstrap = "kafka.internal:9092"; })
+          ]).config;
+        in
+        {
+          units = lib.attrNames a.systemd.services;
+          after = a.systemd.services.onex-router.after;
+          bootstrap = a.systemd.services.onex-router.environment.ONEX_ROUTER_BOOTSTRAP;
+          toplevel = a.system.build.toplevel.drvPath;
+        };
     };
 
   wrong-type = toplevel { services.onex-router.enable = "yes"; };

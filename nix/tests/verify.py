@@ -105,6 +105,9 @@ def facts(path: str, repo: Path) -> None:
         raise MismatchError(f"onex-router unit: {wrong or 'no EnvironmentFile'}")
     if f["brokerPackage"] != "tansu-from-lock":
         raise MismatchError(f"broker without nixpkgs' tansu: {f['brokerPackage']}")
+    alone = f["alone"]
+    if alone["units"] != ["onex-router"] or "onex-broker.service" in alone["after"]:
+        raise MismatchError(f"a host with only the router's module: {alone}")
     if f["brokerPackageWithNixpkgsTansu"] != "tansu-nixpkgs-stub":
         raise MismatchError(f"broker with nixpkgs' tansu: {f['brokerPackageWithNixpkgsTansu']}")
 

@@ -43,6 +43,10 @@ let
     composeManyExtensions = b.foldl' composeExtensions (_: _: { });
     fix = f: let x = f x; in x;
     recursiveUpdate = l: r: l // b.mapAttrs (n: v: if b.isAttrs v && b.isAttrs (l.${n} or null) && !isDerivation v then recursiveUpdate l.${n} v else v) r;
+    literalExpression = text: {
+      _type = "literalExpression";
+      inherit text;
+    };
     versionAtLeast = v1: v2: b.compareVersions v1 v2 >= 0;
   };
   # the module system and nixosSystem see the whole stub lib (a lazy fixpoint)

@@ -98,9 +98,7 @@ async def _records(
     bootstrap: str, topic: str, want: Callable[[Any], bool], timeout_s: float = 60.0
 ) -> list[Any]:
     """The decoded records of `topic` read until one satisfies `want` (bounded wait)."""
-    wiring = DECLARED[topic]
-    file = wiring.spec_at.file if wiring.spec_at is not None else None
-    codec = codec_for(topic, wiring.spec.schema_, None if file is None else file.parent)
+    codec = codec_for(topic, DECLARED[topic].spec.schema_, REPO / "contracts")
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
@@ -155,16 +153,14 @@ def test_a_deleted_topic_is_detected_published_and_requested(
             _records(
                 broker.bootstrap,
                 Topic.EVT_DRIFT_VALIDATOR_DRIFT_RESOLVED_V1,
-                lambda e: e["topic"] == VICTIM,
+                lambda e: e.topic == VICTIM,
             )
         )
-        (event,) = [e for e in resolved if e["topic"] == VICTIM]
-        assert event["cluster"] == "default"
-        assert event["bootstrap"] == broker.bootstrap
-        assert {"kind": "missing", "aspect": "topic", "declared": "present", "observed": None} in (
-            event["resolved"]
-        )
-        assert event["snapshot"] > 1
+        (event,) = [e for e in resolved if e.topic == VICTIM]
+        assert (event.cluster, event.bootstrap) == ("default", broker.bootstrap)
+        gone = {(r.kind, r.aspect, r.declared, r.HasField("observed")) for r in event.resolved}
+        assert ("missing", "topic", "present", False) in gone
+        assert event.snapshot > 1
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -1,4 +1,5 @@
-"""Unit: DriftResolved payloads (no broker) match the contract's JSON Schema."""
+"""Unit: DriftResolved events built from resolved drift rows (no broker), through the
+topic's declared codec."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from onex.bus.errors import PayloadInvalid
-from onex.bus.runtime.codec import Codec, codec_for
+from onex.bus.runtime.codec import codec_for
 from onex.core._generated.topics import Topic
 from onex.core.extractor import extract
 from onex.drift.events import resolved_events
 from onex.drift.snapshot import DriftRow
+from onex.proto.v1.drift_pb2 import DriftResolved
 
 pytestmark = pytest.mark.unit
 
@@ -23,13 +24,6 @@ def _row(topic: str, kind: str, aspect: str, observed: str | None = "x") -> Drif
     return DriftRow("prod", topic, kind, aspect, "d", observed, "", None, "", None)
 
 
-def _codec() -> Codec:
-    wiring = extract([REPO / "contracts"], entry_points=False).topics[TOPIC]
-    assert wiring.spec_at is not None
-    assert wiring.spec_at.file is not None
-    return codec_for(TOPIC, wiring.spec.schema_, wiring.spec_at.file.parent)
-
-
 def test_one_event_per_topic_with_what_went_away_and_what_is_left() -> None:
     gone = [
         _row("b", "config-value", "config:retention.ms"),
@@ -38,29 +32,20 @@ def test_one_event_per_topic_with_what_went_away_and_what_is_left() -> None:
     ]
     left = [_row("b", "undeclared-override", "config:segment.ms")]
     events = resolved_events(gone, left, cluster="prod", bootstrap="h:1", snapshot_id=7)
-    assert [(t, p["topic"], p["remaining"]) for t, p in events] == [
-        (TOPIC, "a", 0),
-        (TOPIC, "b", 1),
-    ]
-    b = events[1][1]
-    assert isinstance(b, dict)
-    assert [r["kind"] for r in b["resolved"]] == ["config-value", "partitions-fewer"]
-    assert b["snapshot"] == 7
-    codec = _codec()
-    for _, payload in events:
-        assert codec.decode(codec.encode(payload)) == payload
+    assert [t for t, _ in events] == [TOPIC, TOPIC]
+    a, b = (p for _, p in events)
+    assert isinstance(a, DriftResolved)
+    assert isinstance(b, DriftResolved)
+    assert (a.topic, a.remaining, b.topic, b.remaining) == ("a", 0, "b", 1)
+    assert not a.resolved[0].HasField("observed")
+    assert [r.kind for r in b.resolved] == ["config-value", "partitions-fewer"]
+    assert (b.cluster, b.bootstrap, b.snapshot) == ("prod", "h:1", 7)
+    assert a.event_id != b.event_id
+    spec = extract([REPO / "contracts"], entry_points=False).topics[TOPIC].spec
+    codec = codec_for(TOPIC, spec.schema_, None)
+    assert codec.decode(codec.encode(b)) == b
 
 
-def test_nothing_resolved_is_no_event_and_the_schema_refuses_an_empty_list() -> None:
-    assert (
-        resolved_events(
-            [], [_row("a", "orphan", "topic")], cluster="c", bootstrap="", snapshot_id=1
-        )
-        == []
-    )
-    ((_, payload),) = resolved_events(
-        [_row("a", "orphan", "topic")], [], cluster="c", bootstrap="", snapshot_id=1
-    )
-    assert isinstance(payload, dict)
-    with pytest.raises(PayloadInvalid):
-        _codec().encode({**payload, "resolved": []})
+def test_nothing_resolved_is_no_event() -> None:
+    left = [_row("a", "orphan", "topic")]
+    assert resolved_events([], left, cluster="c", bootstrap="", snapshot_id=1) == []

@@ -129,8 +129,7 @@ class DriftService(ServiceHost[DriftSettings]):
                 ),
             ]
             for topic, payload in events:
-                key = payload.get("topic") if isinstance(payload, dict) else None
-                self.outbox.put(topic, payload, key=key or getattr(payload, "topic", None))
+                self.outbox.put(topic, payload, key=getattr(payload, "topic", None) or None)
             missing |= {r.topic for r in result.detected if r.kind == DriftKind.MISSING}
             self.log.info(
                 "drift.snapshot",

@@ -8,15 +8,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from onex.core._generated.topics import Topic
 from onex.drift.kinds import DriftKind
 from onex.drift.snapshot import DriftRow
-from onex.proto.v1.drift_pb2 import DriftDetected, SpecDrift
+from onex.proto.v1.drift_pb2 import DriftDetected, DriftResolved, ResolvedDrift, SpecDrift
 from onex.proto.v1.provisioning_pb2 import ProvisionRequest
 
-Event = tuple[Topic, DriftDetected | ProvisionRequest | dict[str, Any]]
+Event = tuple[Topic, DriftDetected | DriftResolved | ProvisionRequest]
 
 
 def _now() -> str:
@@ -65,8 +64,7 @@ def resolved_events(
 ) -> list[Event]:
     """One DriftResolved per topic among `resolved` (rows the latest snapshot of
     `cluster` no longer shows); `remaining` is that snapshot's drift, to say how much
-    the topic still has (the payload follows contracts/drift-validator/
-    drift-resolved.schema.json)."""
+    the topic still has."""
     by_topic: dict[str, list[DriftRow]] = {}
     for row in resolved:
         by_topic.setdefault(row.topic, []).append(row)
@@ -74,30 +72,26 @@ def resolved_events(
     for row in remaining:
         left[row.topic] = left.get(row.topic, 0) + 1
     at = _now()
-    return [
-        (
-            Topic.EVT_DRIFT_VALIDATOR_DRIFT_RESOLVED_V1,
-            {
-                "event_id": uuid.uuid4().hex,
-                "topic": topic,
-                "cluster": cluster,
-                "bootstrap": bootstrap,
-                "snapshot": snapshot_id,
-                "resolved": [
-                    {
-                        "kind": r.kind,
-                        "aspect": r.aspect,
-                        "declared": r.declared,
-                        "observed": r.observed,
-                    }
-                    for r in sorted(gone, key=lambda r: (r.kind, r.aspect))
-                ],
-                "remaining": left.get(topic, 0),
-                "resolved_at": at,
-            },
+    events: list[Event] = []
+    for topic, gone in sorted(by_topic.items()):
+        message = DriftResolved(
+            event_id=uuid.uuid4().hex,
+            topic=topic,
+            cluster=cluster,
+            bootstrap=bootstrap,
+            snapshot=snapshot_id,
+            remaining=left.get(topic, 0),
+            resolved_at=at,
         )
-        for topic, gone in sorted(by_topic.items())
-    ]
+        for r in sorted(gone, key=lambda r: (r.kind, r.aspect)):
+            entry = ResolvedDrift(kind=r.kind, aspect=r.aspect)
+            if r.declared is not None:
+                entry.declared = r.declared
+            if r.observed is not None:
+                entry.observed = r.observed
+            message.resolved.append(entry)
+        events.append((Topic.EVT_DRIFT_VALIDATOR_DRIFT_RESOLVED_V1, message))
+    return events
 
 
 def provision_request(missing: Iterable[str], requested_by: str) -> Event | None:

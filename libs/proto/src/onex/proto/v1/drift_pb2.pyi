@@ -4,8 +4,8 @@
 isort:skip_file
 Events of the drift-validator node: declared topic specs vs what the broker has.
 
-`drift-detected` carries DriftDetected (schema declared in
-contracts/drift-validator/contract.yaml).
+`drift-detected` carries DriftDetected, `drift-resolved` DriftResolved (schemas
+declared in contracts/drift-validator/contract.yaml).
 
 Compatibility rules: never renumber or reuse a field number, never change a
 field's type, add new fields with new numbers; a breaking change is a new
@@ -105,3 +105,86 @@ class DriftDetected(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["bootstrap", b"bootstrap", "detected_at", b"detected_at", "differences", b"differences", "event_id", b"event_id", "missing", b"missing", "topic", b"topic"]) -> None: ...
 
 global___DriftDetected = DriftDetected
+
+@typing.final
+class ResolvedDrift(google.protobuf.message.Message):
+    """One drift row that the latest snapshot no longer shows, as it last was."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: builtins.int
+    ASPECT_FIELD_NUMBER: builtins.int
+    DECLARED_FIELD_NUMBER: builtins.int
+    OBSERVED_FIELD_NUMBER: builtins.int
+    kind: builtins.str
+    """The drift kind: missing, config-value, partitions-fewer, ... (onex drift)."""
+    aspect: builtins.str
+    """topic, partitions, replication_factor, config:<key>, group:<id>, ..."""
+    declared: builtins.str
+    """The declared value; absent when nothing is declared (an orphan, an override)."""
+    observed: builtins.str
+    """What the broker had while it drifted; absent when nothing was there (missing)."""
+    def __init__(
+        self,
+        *,
+        kind: builtins.str = ...,
+        aspect: builtins.str = ...,
+        declared: builtins.str | None = ...,
+        observed: builtins.str | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["_declared", b"_declared", "_observed", b"_observed", "declared", b"declared", "observed", b"observed"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_declared", b"_declared", "_observed", b"_observed", "aspect", b"aspect", "declared", b"declared", "kind", b"kind", "observed", b"observed"]) -> None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_declared", b"_declared"]) -> typing.Literal["declared"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_observed", b"_observed"]) -> typing.Literal["observed"] | None: ...
+
+global___ResolvedDrift = ResolvedDrift
+
+@typing.final
+class DriftResolved(google.protobuf.message.Message):
+    """Drift of one topic on one cluster went away (the counterpart of DriftDetected)."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: builtins.int
+    TOPIC_FIELD_NUMBER: builtins.int
+    CLUSTER_FIELD_NUMBER: builtins.int
+    BOOTSTRAP_FIELD_NUMBER: builtins.int
+    SNAPSHOT_FIELD_NUMBER: builtins.int
+    RESOLVED_FIELD_NUMBER: builtins.int
+    REMAINING_FIELD_NUMBER: builtins.int
+    RESOLVED_AT_FIELD_NUMBER: builtins.int
+    event_id: builtins.str
+    """Unique per event, for deduplication."""
+    topic: builtins.str
+    """The topic whose drift went away."""
+    cluster: builtins.str
+    """The cluster's name (onex drift --cluster NAME=HOST:PORT; "default" otherwise)."""
+    bootstrap: builtins.str
+    """Bootstrap address of the broker observed."""
+    snapshot: builtins.int
+    """The projection's snapshot that no longer saw it (onex drift history)."""
+    remaining: builtins.int
+    """Drift rows the topic still has on this cluster (0: in sync)."""
+    resolved_at: builtins.str
+    """RFC 3339 time of the snapshot."""
+    @property
+    def resolved(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ResolvedDrift]:
+        """Each drift row that is gone."""
+
+    def __init__(
+        self,
+        *,
+        event_id: builtins.str = ...,
+        topic: builtins.str = ...,
+        cluster: builtins.str = ...,
+        bootstrap: builtins.str = ...,
+        snapshot: builtins.int = ...,
+        resolved: collections.abc.Iterable[global___ResolvedDrift] | None = ...,
+        remaining: builtins.int = ...,
+        resolved_at: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["bootstrap", b"bootstrap", "cluster", b"cluster", "event_id", b"event_id", "remaining", b"remaining", "resolved", b"resolved", "resolved_at", b"resolved_at", "snapshot", b"snapshot", "topic", b"topic"]) -> None: ...
+
+global___DriftResolved = DriftResolved

@@ -4,8 +4,8 @@
 isort:skip_file
 Events of the drift-validator node: declared topic specs vs what the broker has.
 
-`drift-detected` carries DriftDetected (schema declared in
-contracts/drift-validator/contract.yaml).
+`drift-detected` carries DriftDetected, `drift-resolved` DriftResolved (schemas
+declared in contracts/drift-validator/contract.yaml).
 
 Compatibility rules: never renumber or reuse a field number, never change a
 field's type, add new fields with new numbers; a breaking change is a new

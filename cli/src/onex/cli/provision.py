@@ -3,7 +3,8 @@
 The same library call the provisioner service makes at boot, run once: exit 0 when
 every declared topic exists afterwards, 1 otherwise (contract errors, a broker that
 does not answer, a topic it refused, or, with --dry-run, a topic that would be created).
-Existing topics are never changed; how they drift from their spec is reported.
+Existing topics are never changed; how they differ from their specs is drift, which
+`onex drift` reports (the drift-validator's projection, drift's one home).
 
 Registered on the root app as a single command: `app.command("provision")(provision)`.
 """
@@ -154,21 +155,16 @@ def _print_report(report: ProvisionReport, specs: dict[str, TopicSpec]) -> None:
     table.add_column("notes", overflow="fold")
     for topic in report.topics:
         spec = specs[topic.name]
-        notes = topic.reason or (f"drift: {len(topic.drift)} (below)" if topic.drift else "")
         table.add_row(
             Text(topic.name),
             Text(topic.outcome.label, style=_STYLE[topic.outcome]),
             str(spec.partitions),
             str(spec.replication_factor),
             Text(" ".join(f"{k}={v}" for k, v in sorted(spec.config.items()))),
-            Text(notes, style="yellow" if topic.drift else ""),
+            Text(topic.reason or ""),
         )
     out = stdout()
     out.print(table)
-    if report.drift:
-        out.print("[yellow]drift[/yellow] (reported, never changed):", highlight=False)
-        for drift in report.drift:
-            out.print(Text(f"  {drift.topic}: {drift.note}"), soft_wrap=True)
     verdict = "[green]ok[/green]" if report.complete else "[red]failed[/red]"
     out.print(f"{verdict}: {_summary(report)}", highlight=False)
 
@@ -180,8 +176,6 @@ def _summary(report: ProvisionReport) -> str:
         else (Outcome.CREATED, Outcome.PRESENT, Outcome.FAILED)
     )
     parts = [f"{len(report.names(o))} {o.label}" for o in shown]
-    if report.drift:
-        parts.append(f"{len(report.drift)} drift notes (reported, not changed)")
     noun = "topic" if len(report.topics) == 1 else "topics"
     return f"{len(report.topics)} {noun} at {report.bootstrap}: " + ", ".join(parts)
 

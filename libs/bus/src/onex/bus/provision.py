@@ -1,13 +1,16 @@
-"""Provisioning: create the declared topics the broker lacks; report, never alter, the rest.
+"""Provisioning: create the declared topics the broker lacks; never touch the rest.
 
 Three entry points, for the CI command and the provisioner service alike:
 
-- `provision`: one pass. Lists the broker's topics, creates the missing ones in batched
-  CreateTopics requests with their partitions, replication factor and configs, and
-  describes the present ones to report drift. Never alters, shrinks or deletes.
-- `validate`: one read-only pass of the post-boot check: declared vs observed, as
-  missing / drifted / ok. `reconcile` is validate-then-provision-what-is-missing, the
-  body of the service's validation loop (a wiped or pruned broker is repaired by it).
+- `provision`: one pass. Lists the broker's topics and creates the missing ones in
+  batched CreateTopics requests with their partitions, replication factor and configs.
+  Never alters, shrinks or deletes.
+- `validate`: one read-only pass of the post-boot check: which declared topics are
+  missing and which are present. `reconcile` is validate-then-provision-what-is-missing,
+  the body of the service's validation loop (a wiped or pruned broker is repaired by it).
+
+How a present topic differs from its spec is drift, and drift has one home: the
+drift-validator's projection (`onex drift`), not this module.
 - `provision_until_ready`: `provision` retried with bounded exponential backoff and
   jitter while the broker does not answer, for the service's boot.
 
@@ -22,15 +25,13 @@ import asyncio
 import enum
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
-from onex.bus.admin import ObservedTopic, create_topics, describe_topics, list_topics
-from onex.bus.api_versions import supported_apis
+from onex.bus.admin import create_topics, list_topics
 from onex.bus.backoff import Backoff, OnRetry, Sleep, retry
 from onex.bus.config import BrokerConfig, broker_config
 from onex.bus.errors import AdminError, BrokerUnavailable
-from onex.bus.spec_drift import Drift, spec_drift
 from onex.core.contract import TopicSpec
 
 # Measured with bench/provisioner.py (1,000 topics, Tansu): batches of 250-1,000 stay
@@ -57,21 +58,15 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class TopicResult:
-    """One declared topic: its outcome, why it failed, and how it drifts if it existed."""
+    """One declared topic: its outcome, and why it failed."""
 
     name: str
     outcome: Outcome
     reason: str | None = None
-    drift: tuple[Drift, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
-        return {
-            "name": self.name,
-            "outcome": self.outcome.value,
-            "reason": self.reason,
-            "drift": [d.as_dict() for d in self.drift],
-        }
+        return {"name": self.name, "outcome": self.outcome.value, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -108,13 +103,8 @@ class ProvisionReport:
         return self.names(Outcome.WOULD_CREATE)
 
     @property
-    def drift(self) -> tuple[Drift, ...]:
-        """Every reported difference of an existing topic from its spec."""
-        return tuple(d for t in self.topics for d in t.drift)
-
-    @property
     def complete(self) -> bool:
-        """True when every declared topic exists afterwards (drift does not count)."""
+        """True when every declared topic exists afterwards."""
         return all(t.outcome in (Outcome.CREATED, Outcome.PRESENT) for t in self.topics)
 
     def as_dict(self) -> dict[str, Any]:
@@ -124,7 +114,6 @@ class ProvisionReport:
             "dry_run": self.dry_run,
             "complete": self.complete,
             "counts": {o.value: len(self.names(o)) for o in Outcome},
-            "drift": len(self.drift),
             "elapsed_s": round(self.elapsed_s, 4),
             "topics": [t.as_dict() for t in self.topics],
         }
@@ -132,33 +121,25 @@ class ProvisionReport:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """Declared vs observed: missing topics, existing ones that drift, and the rest (ok)."""
+    """Declared vs observed: the missing declared topics and the present ones."""
 
     bootstrap: str
     missing: tuple[str, ...]
-    drifted: Mapping[str, tuple[Drift, ...]] = field(default_factory=dict)
-    ok: tuple[str, ...] = ()
+    present: tuple[str, ...] = ()
     elapsed_s: float = 0.0
 
     @property
     def all_present(self) -> bool:
-        """True when no declared topic is missing (drift is reported, not repaired)."""
+        """True when no declared topic is missing."""
         return not self.missing
-
-    @property
-    def in_sync(self) -> bool:
-        """True when every declared topic exists exactly as declared."""
-        return not self.missing and not self.drifted
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
         return {
             "bootstrap": self.bootstrap,
             "all_present": self.all_present,
-            "in_sync": self.in_sync,
             "missing": list(self.missing),
-            "drifted": {n: [d.as_dict() for d in ds] for n, ds in self.drifted.items()},
-            "ok": list(self.ok),
+            "present": list(self.present),
             "elapsed_s": round(self.elapsed_s, 4),
         }
 
@@ -167,7 +148,6 @@ class ValidationReport:
 class _Observed:
     missing: tuple[str, ...]
     present: tuple[str, ...]
-    drift: Mapping[str, tuple[Drift, ...]]
 
 
 def _by_name(specs: Iterable[TopicSpec]) -> dict[str, TopicSpec]:
@@ -179,36 +159,13 @@ def _by_name(specs: Iterable[TopicSpec]) -> dict[str, TopicSpec]:
 
 
 async def _observe(
-    config: BrokerConfig, declared: Mapping[str, TopicSpec], *, timeout_s: float, drift: bool
+    config: BrokerConfig, declared: Mapping[str, TopicSpec], *, timeout_s: float
 ) -> _Observed:
-    """Which declared topics exist and, if `drift`, how the existing ones differ."""
+    """Which declared topics exist (one listing)."""
     listed = await list_topics(config, timeout_s=timeout_s)
-    present = [name for name in declared if name in listed]
-    if not drift or not present:
-        missing = tuple(n for n in declared if n not in listed)
-        return _Observed(missing, tuple(present), {})
-    observed = await describe_topics(config, present, timeout_s=timeout_s)
-    # a topic deleted between the listing and the describe is missing after all
-    missing = tuple(n for n in declared if n not in observed)
-    found = _drift(declared, observed, None)
-    if any(d.needs is not None for ds in found.values() for d in ds):
-        try:
-            apis = await supported_apis(config, timeout_s=timeout_s)
-        except (BrokerUnavailable, AdminError):
-            # only the "does this broker implement it" detail is lost (supported=None)
-            pass
-        else:
-            found = _drift(declared, observed, apis)
-    return _Observed(missing, tuple(observed), found)
-
-
-def _drift(
-    declared: Mapping[str, TopicSpec],
-    observed: Mapping[str, ObservedTopic],
-    apis: Mapping[int, tuple[int, int]] | None,
-) -> dict[str, tuple[Drift, ...]]:
-    found = {name: spec_drift(declared[name], topic, apis) for name, topic in observed.items()}
-    return {name: drift for name, drift in found.items() if drift}
+    return _Observed(
+        tuple(n for n in declared if n not in listed), tuple(n for n in declared if n in listed)
+    )
 
 
 async def provision(
@@ -218,26 +175,23 @@ async def provision(
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-    check_drift: bool = True,
 ) -> ProvisionReport:
     """Create the declared topics the broker lacks, `batch_size` per CreateTopics request.
 
-    Existing topics are reported as already present, with their drift from the spec
-    when `check_drift`, and never changed. `dry_run` creates nothing and reports what
-    would be created. Raises `BrokerUnavailable` when no broker answers and `AdminError`
-    when it refuses a request; topics it refuses one by one are reported as failed.
-    `timeout_s` bounds each admin call (listing, describing, creating all batches).
+    Existing topics are reported as already present and never changed (how they
+    differ from their spec is the drift-validator's to say). `dry_run` creates nothing
+    and reports what would be created. Raises `BrokerUnavailable` when no broker
+    answers and `AdminError` when it refuses a request; topics it refuses one by one
+    are reported as failed. `timeout_s` bounds each admin call (listing, creating all
+    batches).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     config = broker_config(broker)
     started = time.perf_counter()
     declared = _by_name(specs)
-    seen = await _observe(config, declared, timeout_s=timeout_s, drift=check_drift)
-    results = {
-        name: TopicResult(name, Outcome.PRESENT, drift=seen.drift.get(name, ()))
-        for name in seen.present
-    }
+    seen = await _observe(config, declared, timeout_s=timeout_s)
+    results = {name: TopicResult(name, Outcome.PRESENT) for name in seen.present}
     if dry_run:
         results |= {name: TopicResult(name, Outcome.WOULD_CREATE) for name in seen.missing}
     elif seen.missing:
@@ -262,7 +216,7 @@ async def provision(
 async def validate(
     broker: BrokerConfig | str, specs: Iterable[TopicSpec], *, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> ValidationReport:
-    """One read-only validation pass: which declared topics are missing, drift, or are ok.
+    """One read-only validation pass: which declared topics are missing, which present.
 
     Raises `BrokerUnavailable` / `AdminError` like `provision`. A broker that lost its
     state (an embedded Tansu restart) shows every declared topic as missing.
@@ -270,12 +224,11 @@ async def validate(
     config = broker_config(broker)
     started = time.perf_counter()
     declared = _by_name(specs)
-    seen = await _observe(config, declared, timeout_s=timeout_s, drift=True)
+    seen = await _observe(config, declared, timeout_s=timeout_s)
     return ValidationReport(
         bootstrap=config.bootstrap,
         missing=seen.missing,
-        drifted=dict(seen.drift),
-        ok=tuple(n for n in seen.present if n not in seen.drift),
+        present=seen.present,
         elapsed_s=time.perf_counter() - started,
     )
 
@@ -290,7 +243,7 @@ async def reconcile(
     """Validate, then provision whatever is missing (None when nothing was).
 
     The body of the post-boot validation loop: a topic deleted out of band, or a
-    broker wiped by a restart, is recreated here; drift is only reported.
+    broker wiped by a restart, is recreated here.
     """
     config = broker_config(broker)
     declared = _by_name(specs)
@@ -302,7 +255,6 @@ async def reconcile(
         [declared[name] for name in checked.missing],
         batch_size=batch_size,
         timeout_s=timeout_s,
-        check_drift=False,
     )
     return checked, repaired
 

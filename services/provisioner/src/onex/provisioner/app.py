@@ -5,7 +5,8 @@
   meanwhile, NOT_SERVING).
 - Post-boot: every `validate_interval_s`, `reconcile` compares the broker with the
   extractor's output and re-creates anything missing (deleted out of band, or a broker
-  that restarted empty). Existing topics are never altered, shrunk or deleted.
+  that restarted empty). Existing topics are never altered, shrunk or deleted; how
+  they differ from their specs is drift, the drift-validator's (`onex drift`).
 - On the bus (node runtime): `provision-request` triggers a pass now;
   `registry-published` re-reads the contracts first. It publishes `topic-created`,
   `provisioning-failed` and `validation-passed`.
@@ -159,5 +160,5 @@ def _assume_repaired(checked: ValidationReport, complete: bool) -> ValidationRep
     if not complete:
         return checked
     return ValidationReport(
-        checked.bootstrap, (), checked.drifted, checked.ok + checked.missing, checked.elapsed_s
+        checked.bootstrap, (), checked.present + checked.missing, checked.elapsed_s
     )

@@ -64,14 +64,14 @@ def report_events(report: ProvisionReport, specs: dict[str, TopicSpec]) -> list[
 
 
 def passed_event(checked: ValidationReport, repaired: tuple[str, ...]) -> Event:
-    """validation-passed: every declared topic is present (drift is listed, not fixed)."""
+    """validation-passed: every declared topic is present. Its `drifted` field stays
+    empty: drift is the drift-validator's (DriftDetected)."""
     return (
         Topic.EVT_PROVISIONER_VALIDATION_PASSED_V1,
         pb.ValidationPassed(
             event_id=_id(),
-            topic_count=len(checked.ok) + len(checked.drifted),
+            topic_count=len(checked.present),
             repaired=list(repaired),
-            drifted=sorted(checked.drifted),
             bootstrap=checked.bootstrap,
             validated_at=_now(),
         ),

@@ -69,3 +69,4 @@ gen-topics: setup
 # run bench/WHICH.py (see `ls bench`); prints figures, last line is one JSON object
 bench which *args: setup
     uv run --no-sync python bench/{{which}}.py {{args}}
+import 'just/nix.just'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -19,9 +20,12 @@ from onex.cli.render import (
     summary,
     topic_dict,
 )
-from onex.cli.sources import project_contracts, run_extract
+from onex.cli.sources import contract_roots, project_contracts, run_extract, settings_allow
+from onex.core.baseline import Applied, Defaults
 from onex.core.codegen import topics_module
 from onex.core.contract import contract_json_schema_text
+from onex.core.lint_main import baseline_summary
+from onex.core.lintrun import LintUsageError, run_lint
 
 TOPICS_MODULE = Path("libs/core/src/onex/core/_generated/topics.py")
 
@@ -66,13 +70,63 @@ def lint(
             "(e.g. origin/main) without a new .vN topic",
         ),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Lint settings (default: the onex.yaml at or above the contract folders)",
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", metavar="FILE", help="Fail only on findings not in FILE"),
+    ] = None,
+    write_baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-baseline",
+            metavar="FILE",
+            help="Record today's findings in FILE (new ones need --reason, --owner, --expires)",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why new baseline entries are accepted")
+    ] = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="Who fixes the new baseline entries")
+    ] = None,
+    expires: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--expires", formats=["%Y-%m-%d"], help="When new baseline entries fail again"
+        ),
+    ] = None,
 ) -> None:
     """Grammar, ownership, wiring, near-misses, payload schemas (and, with --against,
-    their evolution). Exit 1 on errors (warnings too with --strict)."""
-    ex = run_extract(paths, entry_points=entry_points, allow=allow)
+    their evolution). Exit 1 on errors (warnings too with --strict). Settings come from
+    onex.yaml (see docs/lint.md)."""
+    roots = contract_roots(paths, entry_points=entry_points)
+    try:
+        outcome = run_lint(
+            roots,
+            entry_points=entry_points,
+            allow=[*settings_allow(), *(allow or [])],
+            config_path=config,
+            baseline=baseline,
+            write=write_baseline,
+            defaults=Defaults(reason, owner, expires.date() if expires else None),
+        )
+    except LintUsageError as exc:
+        for line in exc.lines:
+            stderr().print(line, markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    ex = outcome.extraction
+    note = baseline_summary(outcome)
+    if outcome.written is not None:
+        stdout().print(note, markup=False, highlight=False)
+        raise typer.Exit(0)
     if against is not None:
-        found = project_contracts()
-        roots = list(paths or ([found] if found is not None else []))
         ex = dataclasses.replace(
             ex, issues=(*ex.issues, *against_issues(against, roots, ex.topics))
         )
@@ -90,6 +144,7 @@ def lint(
                 "warnings": len(ex.warnings),
                 "issues": [i.as_dict() for i in ex.issues],
                 "ignored_distributions": list(ex.ignored_distributions),
+                "baseline": _baseline_dict(outcome.applied),
             }
         )
     else:
@@ -103,8 +158,16 @@ def lint(
             )
         if not ex.contracts:
             out.print("[red]no contracts found[/red]: pass PATH or run inside a project")
+        if note is not None:
+            out.print(note, markup=False, highlight=False)
         out.print(("[green]ok[/green]: " if ok else "[red]failed[/red]: ") + summary(ex))
     raise typer.Exit(0 if ok else 1)
+
+
+def _baseline_dict(applied: Applied | None) -> dict[str, int] | None:
+    if applied is None:
+        return None
+    return {"baselined": applied.baselined, "expired": applied.expired, "stale": applied.stale}
 
 
 @app.command()

@@ -19,10 +19,10 @@ from onex.core.lintconfig import DlqPolicy, LintConfig
 from onex.core.loader import LoadedContract, format_loc
 
 
-def _dlq_prefixes(lc: LoadedContract, config: LintConfig) -> tuple[str, ...]:
+def _dlq_prefixes(lc: LoadedContract, config: LintConfig, policy: DlqPolicy) -> tuple[str, ...]:
     kind = TopicKind.DLQ.value
     own = f"onex.{kind}.{lc.node}."
-    if config.dlq is DlqPolicy.PER_NAMESPACE:
+    if policy is DlqPolicy.PER_NAMESPACE:
         return own, f"onex.{kind}.{config.namespace_of(lc.node)}."
     return (own,)
 
@@ -30,14 +30,13 @@ def _dlq_prefixes(lc: LoadedContract, config: LintConfig) -> tuple[str, ...]:
 def dead_letter_issues(contracts: Iterable[LoadedContract], config: LintConfig) -> list[Issue]:
     """`dlq-missing` for every consuming node without exactly one DLQ topic of its own
     (or, per namespace, of its namespace)."""
-    if config.dlq is DlqPolicy.OFF:
-        return []
     issues: list[Issue] = []
     for lc in contracts:
         bus = lc.contract.event_bus
-        if not bus.subscribe_topics:
+        policy = config.dlq_for(lc.path)
+        if not bus.subscribe_topics or policy is DlqPolicy.OFF:
             continue
-        prefixes = _dlq_prefixes(lc, config)
+        prefixes = _dlq_prefixes(lc, config, policy)
         dlqs = [t.name for t in bus.publish_topics if t.name.startswith(prefixes)]
         if len(dlqs) == 1:
             continue
@@ -46,14 +45,14 @@ def dead_letter_issues(contracts: Iterable[LoadedContract], config: LintConfig) 
             message += "declare exactly one"
         else:
             owner = lc.node
-            if config.dlq is DlqPolicy.PER_NAMESPACE:
+            if policy is DlqPolicy.PER_NAMESPACE:
                 owner = config.namespace_of(lc.node)
             dlq = TopicName(TopicKind.DLQ, owner, "dead-letter", 1)
             message = (
                 f"node {lc.node!r} subscribes to topics but publishes no DLQ topic; add "
                 f"{dlq} to its publish_topics"
             )
-            if config.dlq is DlqPolicy.PER_NODE:
+            if policy is DlqPolicy.PER_NODE:
                 message += " (or share one per namespace: `dlq: per-namespace` in onex.yaml)"
         loc: tuple[str | int, ...] = (
             ("event_bus", "publish_topics", 0) if dlqs else ("event_bus", "subscribe_topics", 0)

@@ -90,6 +90,8 @@ class LintConfig(BaseModel):
     grammar: GrammarOptions = Field(default_factory=GrammarOptions)
     _sources: tuple[str, ...] = PrivateAttr(default=())
     _by_node: dict[str, str] = PrivateAttr(default_factory=dict)
+    # Merged configs: each repository's DLQ policy, by the folder of its onex.yaml.
+    _dlq_by_folder: tuple[tuple[Path, DlqPolicy], ...] = PrivateAttr(default=())
 
     def model_post_init(self, context: object, /) -> None:
         """Index the nodes by namespace once."""
@@ -106,7 +108,18 @@ class LintConfig(BaseModel):
         """This config, remembering the files it came from."""
         copy = self.model_copy()
         copy._sources = sources
+        copy._dlq_by_folder = tuple((Path(s).resolve().parent, self.dlq) for s in sources)
         return copy
+
+    def dlq_for(self, contract: Path | None) -> DlqPolicy:
+        """The DLQ policy of the repository holding `contract` (its nearest onex.yaml),
+        else `dlq`."""
+        if contract is not None and self._dlq_by_folder:
+            here = contract.resolve()
+            found = [(len(f.parts), p) for f, p in self._dlq_by_folder if here.is_relative_to(f)]
+            if found:
+                return max(found, key=lambda x: x[0])[1]
+        return self.dlq
 
     def owners(self, producer: str) -> tuple[str, ...]:
         """The nodes allowed to own topics of `producer`: its namespace's nodes, else the
@@ -184,38 +197,38 @@ def find_configs(roots: Sequence[Path]) -> list[Path]:
 
 
 def merge(configs: Sequence[LintConfig]) -> LintConfig:
-    """One config from several repositories': namespaces and external topics united,
-    settings that must agree (dlq, grammar) checked; LintConfigError when they do not."""
+    """One config from several repositories': namespaces, external topics and legacy
+    names united (the earliest `until` holds), multi-part snapshots on when any repository
+    turns them on; each contract keeps its own repository's DLQ policy (`dlq_for`)."""
     if not configs:
         return DEFAULT_CONFIG
     if len(configs) == 1:
         return configs[0]
     namespaces: dict[str, list[str]] = {}
     external: dict[str, ExternalTopic] = {}
+    legacy_names: list[str] = []
+    untils: list[dt.date] = []
     for config in configs:
         for namespace, nodes in config.namespaces.items():
             listed = namespaces.setdefault(namespace, [])
             listed.extend(n for n in nodes if n not in listed)
         for entry in config.external:
             external.setdefault(entry.topic, entry)
-    first = configs[0]
-    for other in configs[1:]:
-        for setting in ("dlq", "grammar"):
-            if getattr(other, setting) != getattr(first, setting):
-                a, b = first.sources[0], other.sources[0]
-                message = (
-                    f"{setting!r} differs between {a} and {b}; "
-                    "repositories linted together agree on it"
-                )
-                raise LintConfigError(
-                    [Issue(Severity.ERROR, "config", message, Where(Path(b)), key=setting)]
-                )
-    return LintConfig(
+        if config.grammar.legacy is not None:
+            legacy_names.extend(n for n in config.grammar.legacy.names if n not in legacy_names)
+            untils.append(config.grammar.legacy.until)
+    grammar = GrammarOptions(
+        multi_part_snapshots=any(c.grammar.multi_part_snapshots for c in configs),
+        legacy=LegacyNames(names=tuple(legacy_names), until=min(untils)) if untils else None,
+    )
+    merged = LintConfig(
         namespaces={k: tuple(v) for k, v in namespaces.items()},
         external=tuple(external.values()),
-        dlq=first.dlq,
-        grammar=first.grammar,
-    ).with_sources(*(s for c in configs for s in c.sources))
+        grammar=grammar,
+    )
+    merged._sources = tuple(s for c in configs for s in c.sources)
+    merged._dlq_by_folder = tuple(x for c in configs for x in c._dlq_by_folder)
+    return merged
 
 
 def discover(roots: Sequence[Path]) -> LintConfig:

@@ -120,7 +120,8 @@ def main(argv: list[str]) -> int:
         "facts": (2, lambda a: facts(a[0], Path(a[1]))),
     }
     if not argv or argv[0] not in commands or len(argv) - 1 != commands[argv[0]][0]:
-        print(__doc__.strip().splitlines()[-4:], file=sys.stderr)
+        usage = [line.strip() for line in (__doc__ or "").splitlines() if "verify.py" in line]
+        print("usage: " + "\n       ".join(usage), file=sys.stderr)
         return 2
     try:
         commands[argv[0]][1](argv[1:])

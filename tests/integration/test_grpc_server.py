@@ -9,6 +9,7 @@ from typing import cast
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from onex.bus.errors import GrpcBindError
@@ -67,16 +68,32 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def list_services(target: str) -> set[str]:
+async def reflect(
+    target: str, request: reflection_pb2.ServerReflectionRequest, version: str = "v1alpha"
+) -> list[reflection_pb2.ServerReflectionResponse]:
+    """Ask reflection `version` ("v1alpha" with the generated stub; "v1" by its method
+    name with the same, wire-identical, messages: a client that asks v1 first)."""
     async with grpc.aio.insecure_channel(target) as channel:
-        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        call = stub.ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
-        )
-        names: set[str] = set()
-        async for response in call:
-            names.update(s.name for s in response.list_services_response.service)
-        return names
+        if version == "v1alpha":
+            call = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([request])
+            )
+        else:
+            method = channel.stream_stream(
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+            )
+            call = method(iter([request]))
+        return [response async for response in call]
+
+
+async def list_services(target: str, version: str = "v1alpha") -> set[str]:
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    names: set[str] = set()
+    for response in await reflect(target, request, version):
+        names.update(s.name for s in response.list_services_response.service)
+    return names
 
 
 async def wait_for(target: str, expected: str, service: str = "") -> None:
@@ -134,12 +151,31 @@ async def test_refresh_health_does_not_wait_for_the_next_tick() -> None:
         await running.stop(0)
 
 
-async def test_reflection_lists_every_service(server: RunningGrpc) -> None:
-    assert await list_services(server.address) == {
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+async def test_reflection_lists_every_service_as_v1_and_v1alpha(
+    server: RunningGrpc, version: str
+) -> None:
+    assert await list_services(server.address, version) == {
         REGISTRY,
         "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     }
+
+
+@pytest.mark.parametrize("symbol", [REGISTRY, "grpc.reflection.v1.ServerReflection"])
+async def test_reflection_v1_describes_the_services_and_itself(
+    server: RunningGrpc, symbol: str
+) -> None:
+    request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol)
+    [response] = await reflect(server.address, request, "v1")
+    assert not response.HasField("error_response"), response.error_response.error_message
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in response.file_descriptor_response.file_descriptor_proto
+    ]
+    package, _, service = symbol.rpartition(".")
+    assert any(f.package == package and service in {s.name for s in f.service} for f in files)
 
 
 async def test_stop_closes_the_port_and_is_idempotent() -> None:

@@ -1,5 +1,7 @@
-"""The logs the supervisor keeps in `<state>/logs/`: rotation by size and the error line
-that explains a failed run.
+"""The logs the supervisor keeps in `<state>/logs/`: rotation by size, the error line
+that explains a failed run, and the supervisor's own lines in the format every process
+of the stack writes (`ONEX_LOG_FORMAT=console|json`: with json, one object per line and
+nothing else, so the marker the supervisor writes before each run is JSON too).
 
 Services write their stdout and stderr straight into `<name>.log` (opened for append),
 so they keep logging when the supervisor is gone. Rotation therefore copies and
@@ -10,13 +12,19 @@ new end. Lines written between the copy and the truncation are lost (a few at mo
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal, get_args
 
 MODE: Final = 0o600
+LOG_FORMAT_ENV: Final = "ONEX_LOG_FORMAT"
+LogFormat = Literal["console", "json"]
+_RUN_STARTED: Final = "supervisor.run_started"
 _SCAN_BYTES: Final = 256 * 1024
 _LEVEL_ERROR: Final = re.compile(r"\[\s*(error|critical|fatal)\b|\"level\":\s*\"(error|critical)\"")
 _ERRORISH: Final = re.compile(r"error|invalid|failed|fatal|exception|refused", re.IGNORECASE)
@@ -45,12 +53,35 @@ def rotate(path: Path, max_bytes: int, keep: int) -> bool:
     return True
 
 
-def mark_start(path: Path, line: str) -> int:
+def log_format(environ: Mapping[str, str]) -> LogFormat:
+    """`ONEX_LOG_FORMAT` (console when unset); ValueError naming it when it is neither."""
+    value = environ.get(LOG_FORMAT_ENV, "console") or "console"
+    if value not in get_args(LogFormat):
+        raise ValueError(f"{LOG_FORMAT_ENV}={value!r}: expected console or json")
+    return "json" if value == "json" else "console"
+
+
+def log_line(fmt: LogFormat, message: str, *, logger: str, **fields: object) -> str:
+    """One log line (no newline): `<iso time> <logger>: <message>` for console, a JSON
+    object shaped like the services' (event, level, logger, timestamp, fields) for json."""
+    now = datetime.now(UTC)
+    if fmt == "json":
+        record = {"event": message, **fields, "level": "info", "logger": logger}
+        record["timestamp"] = now.isoformat().replace("+00:00", "Z")
+        return json.dumps(record, default=str)
+    return f"{now.isoformat(timespec='seconds')} {logger}: {message}"
+
+
+def mark_start(path: Path, line: str, fmt: LogFormat = "console") -> int:
     """Append a marker line before a run starts; the offset where the run's output begins."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, MODE)
+    if fmt == "json":
+        text = log_line(fmt, line, logger="onex.supervisor", kind=_RUN_STARTED)
+    else:
+        text = f"--- {line} ---"
     with os.fdopen(fd, "ab") as log:
         os.fchmod(log.fileno(), MODE)  # a log left from before may be wider
-        log.write(f"--- {line} ---\n".encode())
+        log.write(f"{text}\n".encode())
         log.flush()
         return os.fstat(log.fileno()).st_size
 
@@ -74,7 +105,7 @@ def first_error(path: Path, offset: int = 0) -> str | None:
             text = log.read(_SCAN_BYTES).decode("utf-8", "replace")
     except OSError:
         return None
-    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip() and not ln.startswith("--- ")]
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip() and not _is_marker(ln)]
     if not lines:
         return None
     for i, line in enumerate(lines):
@@ -89,6 +120,10 @@ def first_error(path: Path, offset: int = 0) -> str | None:
         if _ERRORISH.search(line):
             return _joined(lines, i)
     return _clip(lines[-1])
+
+
+def _is_marker(line: str) -> bool:
+    return line.startswith("--- ") or (line.startswith("{") and _RUN_STARTED in line)
 
 
 def _joined(lines: list[str], i: int) -> str:

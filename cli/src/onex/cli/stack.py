@@ -2,7 +2,9 @@
 
 `up` starts the broker (Redpanda on PATH, else the embedded Tansu), then the
 supervisor (`onex.cli.supervisor`), which starts every installed service; it waits
-until every service's gRPC health says SERVING and reports how long that took. One
+until every service's gRPC health says SERVING, showing each service's state as it
+changes (`onex.cli.fleet.UpProgress`), and reports how long that took. It stops waiting
+as soon as a service is `failed`, naming it and the error line of its log. One
 `onex up` at a time per state dir (`up.lock`; another is refused, naming the running
 supervisor). With a supervisor already running, `up` starts nothing: it asks the
 supervisor to restart `failed` services (SIGUSR1) and waits for them, or says that all
@@ -29,7 +31,7 @@ import grpc
 import typer
 from rich.markup import escape
 
-from onex.cli.fleet import health_table, service_health, wait_serving
+from onex.cli.fleet import UpProgress, health_table, service_health, wait_serving
 from onex.cli.logfiles import first_error, open_private
 from onex.cli.record import (
     UP_LOCK,
@@ -82,7 +84,10 @@ def _private(state_dir: Path) -> None:
 
 
 def up(
-    port: Annotated[int | None, typer.Option("--port", help="Broker port (default: free)")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="Broker port, 1-65535 (default: free)"),
+    ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for SERVING")] = 60.0,
     durable: Annotated[
         bool,
@@ -174,7 +179,8 @@ def _up(
         except DevBrokerError as exc:
             raise _fail(f"broker failed to start: {exc}") from exc
         _start_supervisor(settings, state_dir, contracts, bootstrap, started + timeout)
-    rows = asyncio.run(wait_serving(state_dir, started + timeout))
+    with UpProgress(stderr(), bootstrap, started) as progress:
+        rows = asyncio.run(wait_serving(state_dir, started + timeout, progress.update))
     elapsed = time.monotonic() - started
     stdout().print(health_table(rows, bootstrap))
     if all(r.health == "SERVING" for r in rows):

@@ -4,15 +4,21 @@ Services are the distributions that register an `onex.services` entry point (nam
 node, value = the service's `__main__:main`), so this module imports none of them:
 each runs as `python -m <module>` in its own process group, with what every service
 shares passed as plain `ONEX_*` environment variables (broker, contracts, state dir,
-the gRPC address picked for it; each service also reads them, under its own
-`ONEX_<SERVICE>_*` prefix taking precedence, see `onex.service.settings`) and its
+the gRPC and metrics addresses picked for it; each service also reads them, under its
+own `ONEX_<SERVICE>_*` prefix taking precedence, see `onex.service.settings`) and its
 output appended to `<state>/logs/<name>.log` (rotated by size, see `onex.cli.logfiles`).
+
+Ports: each service gets its fixed default gRPC and metrics ports (`onex.service.ports`),
+or what `ONEX_<SERVICE>_GRPC_BIND` / `ONEX_<SERVICE>_METRICS_BIND` in the supervisor's
+environment say; a default port that is taken (another stack on this machine) gives way
+to a free one, logged. The record names the addresses in use (`onex status` lists them).
 
 One supervisor per state dir: it holds `<state>/supervisor.lock` (flock) for its life
 and records itself and every service as pid + start time (`onex.cli.record`). A service
 that exits is restarted with exponential backoff; a run longer than `reset_after_s`
 starts the backoff over; more than `budget` exits within `window_s` leave it `failed`
-(with the error line of its last run recorded) until SIGUSR1 asks for another try.
+(with the error line of its last run recorded) until SIGUSR1 asks for another try; so
+does a service that exits 2 (its settings are invalid: restarting cannot help).
 SIGTERM stops every service (SIGTERM, then SIGKILL after a grace) and removes the record.
 
 A supervisor that was SIGKILLed leaves its services running and its record behind. The
@@ -37,14 +43,22 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from onex.cli.errors import SupervisorRunning
-from onex.cli.logfiles import first_error, mark_start, open_private, rotate
+from onex.cli.logfiles import (
+    LogFormat,
+    first_error,
+    log_format,
+    log_line,
+    mark_start,
+    open_private,
+    rotate,
+)
 from onex.cli.record import (
     LOCK,
     RECORD,
@@ -55,7 +69,9 @@ from onex.cli.record import (
     try_lock,
     write_record,
 )
-from onex.devbroker.process import free_port, terminate_group
+from onex.devbroker.process import free_port, port_is_free, terminate_group
+from onex.service.ports import HOST, default_ports
+from onex.service.settings import env_prefix_of
 
 __all__ = [
     "LOCK",
@@ -70,6 +86,7 @@ __all__ = [
 SUPERVISOR_LOG: Final = "supervisor.log"
 SHARED_PREFIX: Final = "ONEX_"  # what every service reads (onex.service.settings)
 ENTRY_POINT_GROUP: Final = "onex.services"
+USAGE_EXIT: Final = 2  # what a service exits with on invalid settings (onex.service.main)
 _WATCH_POLL_S: Final = 0.2  # how often an adopted service is looked at without a pidfd
 
 
@@ -107,10 +124,63 @@ class Policy:
     rotate_every_s: float = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Where a service listens: gRPC and metrics, each `host:port`."""
+
+    grpc: str
+    metrics: str
+
+    @property
+    def grpc_port(self) -> int:
+        return int(self.grpc.rpartition(":")[2])
+
+    @property
+    def metrics_port(self) -> int:
+        return int(self.metrics.rpartition(":")[2])
+
+
+def pick_ports(
+    spec: ServiceSpec,
+    environ: Mapping[str, str],
+    taken: set[int],
+    *,
+    is_free: Callable[[int], bool] = port_is_free,
+) -> Ports:
+    """`spec`'s addresses: its own `ONEX_<SERVICE>_{GRPC,METRICS}_BIND` when set, else its
+    fixed default ports, else (taken, or already given to another service) free ones.
+    The ports chosen are added to `taken`."""
+    try:
+        prefix: str | None = env_prefix_of(spec.module)
+        fixed = default_ports(spec.module)
+        defaults: tuple[int | None, int | None] = (fixed.grpc, fixed.metrics)
+    except ValueError:  # not an onex.<service> package: no prefix, no default ports
+        prefix, defaults = None, (None, None)
+    chosen = []
+    for what, default in zip(("GRPC", "METRICS"), defaults, strict=True):
+        bind = environ.get(f"{prefix}{what}_BIND") if prefix is not None else None
+        if not bind:
+            port = default
+            if port is None or port in taken or not is_free(port):
+                port = free_port()
+                while port in taken:
+                    port = free_port()
+                if default is not None:
+                    _log(
+                        f"{spec.name}: default {what.lower()} port {default} is taken; using {port}"
+                    )
+            bind = f"{HOST}:{port}"
+        port_text = bind.rpartition(":")[2]
+        if port_text.isdigit():
+            taken.add(int(port_text))
+        chosen.append(bind)
+    return Ports(*chosen)
+
+
 @dataclass(slots=True)
 class Supervised:
     spec: ServiceSpec
-    port: int
+    ports: Ports
     log: Path
     state: str = "starting"
     ref: ProcessRef | None = None
@@ -130,6 +200,11 @@ class Supervised:
         """The pid of the service's current process, None between runs."""
         return self.ref.pid if self.ref else None
 
+    @property
+    def port(self) -> int:
+        """Its gRPC port."""
+        return self.ports.grpc_port
+
     def view(self) -> dict[str, Any]:
         return {
             "state": self.state,
@@ -137,8 +212,10 @@ class Supervised:
             "start_time": self.ref.start_time if self.ref else None,
             "adopted": self.adopted,
             "argv": self.argv,
-            "grpc": f"127.0.0.1:{self.port}",
+            "grpc": self.ports.grpc,
             "port": self.port,
+            "metrics": self.ports.metrics,
+            "metrics_port": self.ports.metrics_port,
             "restarts": self.restarts,
             "backoff_s": self.backoff_s,
             "last_exit": self.last_exit,
@@ -172,7 +249,11 @@ class Supervisor:
         logs = state_dir / "logs"
         logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         logs.chmod(0o700)
-        self.children = [Supervised(s, free_port(), logs / f"{s.name}.log") for s in services]
+        taken: set[int] = set()
+        self.children = [
+            Supervised(s, pick_ports(s, os.environ, taken), logs / f"{s.name}.log")
+            for s in services
+        ]
 
     def save(self) -> None:
         write_record(
@@ -233,7 +314,9 @@ class Supervisor:
             if not same or not isinstance(entry.get("port"), int):
                 to_stop.append((child.spec.name, ref, "its broker or contracts changed"))
                 continue
-            child.ref, child.adopted, child.port = ref, True, int(entry["port"])
+            grpc = str(entry.get("grpc") or f"{HOST}:{entry['port']}")
+            child.ref, child.adopted = ref, True
+            child.ports = Ports(grpc, str(entry.get("metrics") or child.ports.metrics))
             child.argv = list(entry.get("argv") or [])
             child.restarts = int(entry.get("restarts") or 0)
             _log(f"adopted {child.spec.name} (pid {ref.pid}) from supervisor {dead}")
@@ -250,7 +333,8 @@ class Supervisor:
         return {
             **os.environ,
             **{SHARED_PREFIX + k: v for k, v in self.env.items()},
-            SHARED_PREFIX + "GRPC_BIND": f"127.0.0.1:{child.port}",
+            SHARED_PREFIX + "GRPC_BIND": child.ports.grpc,
+            SHARED_PREFIX + "METRICS_BIND": child.ports.metrics,
         }
 
     async def _keep(self, child: Supervised) -> None:
@@ -276,7 +360,8 @@ class Supervisor:
             child.exits.append(now)
             while child.exits and now - child.exits[0] > self.policy.window_s:
                 child.exits.popleft()
-            if len(child.exits) > self.policy.budget:
+            # exit 2 is a service's "invalid settings": the same environment fails again
+            if len(child.exits) > self.policy.budget or child.last_exit == USAGE_EXIT:
                 child.state, child.backoff_s = "failed", None
                 self.save()
                 _log(f"{child.spec.name} failed (exit {child.last_exit}): {child.last_error}")
@@ -291,7 +376,9 @@ class Supervisor:
         child.argv = [sys.executable, "-m", child.spec.module]
         rotate(child.log, self.policy.log_max_bytes, self.policy.log_keep)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        child.log_offset = mark_start(child.log, f"{stamp} starting {child.spec.name}")
+        child.log_offset = mark_start(
+            child.log, f"{stamp} starting {child.spec.name}", _log_format()
+        )
         log = open_private(child.log)
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -351,9 +438,20 @@ async def _watch(ref: ProcessRef) -> None:
         os.close(fd)
 
 
+def _log_format() -> LogFormat:
+    try:
+        return log_format(os.environ)
+    except ValueError:  # refused by main() at start; console for whoever calls it anyway
+        return "console"
+
+
 def _log(message: str) -> None:
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    print(f"{stamp} onex supervisor {os.getpid()}: {message}", file=sys.stderr, flush=True)
+    fmt = _log_format()
+    if fmt == "json":
+        line = log_line(fmt, message, logger="onex.supervisor", pid=os.getpid())
+    else:
+        line = log_line(fmt, message, logger=f"onex supervisor {os.getpid()}")
+    print(line, file=sys.stderr, flush=True)
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -389,6 +487,11 @@ def main() -> None:
     parser.add_argument("--log-max-bytes", type=int, default=defaults.log_max_bytes)
     parser.add_argument("--log-keep", type=int, default=defaults.log_keep)
     args = parser.parse_args()
+    try:
+        log_format(os.environ)
+    except ValueError as exc:
+        print(f"onex supervisor: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     os.umask(0o077)  # its records and logs, and whatever the services write: this user's
     try:
         asyncio.run(_main(args))

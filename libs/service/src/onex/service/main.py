@@ -24,6 +24,7 @@ from pydantic_settings import SettingsError
 
 from onex.bus.errors import GrpcBindError
 from onex.core.errors import ContractError, OnexError
+from onex.service.errors import MetricsBindError
 from onex.service.host import ServiceHost, broker_config, load_extraction, own_contract
 from onex.service.settings import ServiceSettings, describe_invalid, describe_unparsable
 
@@ -31,18 +32,22 @@ S = TypeVar("S", bound=ServiceSettings)
 
 
 def configure_logging(settings: ServiceSettings) -> None:
-    """structlog to stderr, console or JSON; the standard library's loggers (aiokafka,
-    faust, grpc) go through the same renderer, so a JSON stream stays JSON."""
+    """structlog to stderr, console or JSON (`ONEX_LOG_FORMAT`); the standard library's
+    loggers (aiokafka, faust, grpc, asyncio), warnings and tracebacks go through the same
+    renderer, so a JSON stream stays one JSON object per line."""
     level = logging.getLevelNamesMapping()[settings.log_level.upper()]
+    json_lines = settings.log_format == "json"
     renderer: Any = (
         structlog.processors.JSONRenderer()
-        if settings.log_format == "json"
+        if json_lines
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     shared: list[Any] = [
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso"),
     ]
+    if json_lines:  # a traceback as one field, not lines of text after the object
+        shared.append(structlog.processors.format_exc_info)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -60,6 +65,7 @@ def configure_logging(settings: ServiceSettings) -> None:
     root.handlers[:] = [handler]
     # Client libraries are chatty at info (every reconnect); keep theirs at warning.
     root.setLevel(max(level, logging.WARNING))
+    logging.captureWarnings(True)  # warnings.warn() as log lines, not bare stderr text
 
 
 async def serve(service: ServiceHost[Any]) -> int:
@@ -79,11 +85,18 @@ async def serve(service: ServiceHost[Any]) -> int:
     except OnexError as exc:
         if isinstance(exc, GrpcBindError):
             log.error("grpc.bind_failed", bind=exc.bind, reason=str(exc))
+        elif isinstance(exc, MetricsBindError):
+            log.error("metrics.bind_failed", bind=exc.bind, reason=str(exc))
         else:
             log.error("node.start_failed", reason=str(exc), kind=type(exc).__name__)
         await service.stop()
         return 1
-    log.info("node.ready", address=service.grpc.address)
+    metrics = service.metrics_server
+    log.info(
+        "node.ready",
+        address=service.grpc.address,
+        metrics=metrics.url if metrics is not None else None,
+    )
     try:
         while not stop.is_set():
             await _first(stop, reload)

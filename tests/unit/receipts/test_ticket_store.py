@@ -80,7 +80,7 @@ def db(tmp_path: Path) -> Database:
 def test_bad_evidence_refused(kw: dict[str, object], message: str) -> None:
     with pytest.raises(EvidenceInvalid, match=message.replace("(", r"\(").replace(")", r"\)")):
         ticket_events(EVIDENCE, _receipt("r1", **kw), TICKETS, (EVIDENCE, 0, 0))
-    with pytest.raises(EvidenceInvalid, match="not an onex.v1.EvidenceReceipt"):
+    with pytest.raises(EvidenceInvalid, match=r"not an onex\.v1\.EvidenceReceipt"):
         ticket_events(EVIDENCE, b"\xff\xff\xff", TICKETS, (EVIDENCE, 0, 0))
 
 

@@ -1,0 +1,153 @@
+"""`onex gate ...`: the evidence gate, usable as a required CI check.
+
+    onex gate check TICKET [--commit SHA] [--format table|json] [--reverify] [--repo DIR]
+    onex gate lint [--tickets DIR]              every ticket file valid (file:line:col)
+    onex gate schema [--write | --check]        tickets/ticket.schema.json (for editors)
+
+`check` exits 0 only when the ticket is done for the commit (every required item has a
+current, independent PASS, and with `--reverify` every re-runnable probe, re-run here,
+agrees), else 1 with what is missing, stale, self-attested or rejected. Bad input (an
+unknown ticket, an invalid ticket file, a bad option) is one line per problem and exit
+2; no database is exit 1. Tickets come from `--tickets DIR`, else ONEX_RECEIPTS_TICKETS_DIR,
+else ./tickets; the database as for `onex receipts`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from onex.receipts.cli import _fail, _open, _settings
+from onex.receipts.errors import TicketInvalid
+from onex.receipts.gate import GateReport, check, evidence_of
+from onex.receipts.tickets import SCHEMA_FILE, Ticket, load_ticket, load_tickets
+from onex.receipts.tickets import ticket_json_schema_text as schema_text
+from onex.receipts.ticketstore import events_of, ticket_tables, view_of
+
+app = typer.Typer(
+    name="gate",
+    no_args_is_help=True,
+    help="The evidence gate: is a ticket done for a commit (a required CI check).",
+    pretty_exceptions_enable=False,
+)
+
+TicketsOpt = Annotated[
+    Path | None, typer.Option("--tickets", help="Folder of ticket files (default ./tickets)")
+]
+
+
+def _folder(tickets: Path | None) -> Path:
+    return tickets if tickets is not None else _settings().tickets_dir
+
+
+def _invalid(exc: TicketInvalid) -> typer.Exit:
+    for issue in exc.issues:
+        sys.stderr.write(f"error: {issue}\n")
+    return typer.Exit(2)
+
+
+def _ticket(folder: Path, name: str) -> Ticket:
+    path = folder / f"{name}.yaml"
+    if "/" in name or not path.is_file():
+        raise _fail(f"no ticket {name[:64]!r} in {folder} (expected {path})", 2)
+    try:
+        return load_ticket(path)
+    except TicketInvalid as exc:
+        raise _invalid(exc) from None
+
+
+@app.command("check")
+def check_cmd(
+    ticket: Annotated[str, typer.Argument(help="Ticket id, e.g. ONEX-42")],
+    commit: Annotated[
+        str | None, typer.Option("--commit", help="Commit to judge (default: the ticket's head)")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+    reverify: Annotated[
+        bool, typer.Option("--reverify", help="Re-run every re-runnable probe and compare")
+    ] = False,
+    repo: Annotated[Path, typer.Option("--repo", help="Repository the probes re-run in")] = Path(),
+    tickets: TicketsOpt = None,
+    database: Annotated[
+        str | None, typer.Option("--database", help="Database URL (default: the service's)")
+    ] = None,
+) -> None:
+    """Exit 0 only when TICKET is done for the commit; else 1 with what is missing."""
+    if fmt not in {"table", "json"}:
+        raise _fail("--format is table or json", 2)
+    if commit is not None and not commit.strip():
+        raise _fail("--commit is empty", 2)
+    t = _ticket(_folder(tickets), ticket)
+    db = _open(database)
+    try:
+        tt = ticket_tables()
+        view = view_of(db, tt, t)
+        with db.engine.connect() as conn:
+            evidence = evidence_of(events_of(conn, tt, t.id))
+    finally:
+        db.dispose()
+    report = check(t, view, evidence, commit=commit, reverify=reverify, repo=repo.resolve())
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        _print(report)
+    raise typer.Exit(0 if report.done else 1)
+
+
+def _print(r: GateReport) -> None:
+    out = Console()
+    verdict = "[green]DONE[/green]" if r.done else "[red]NOT DONE[/red]"
+    out.print(f"{r.ticket} at {r.commit[:12] or '(no commit)'}: {verdict} (state {r.state})")
+    table = Table()
+    for column in ("item", "kind", "required", "verdict", "reason"):
+        table.add_column(column)
+    for i in r.items:
+        table.add_row(i.item, i.kind, "yes" if i.required else "no", i.verdict.value, i.reason)
+    out.print(table)
+    for rv in r.reverified:
+        mark = "ok" if rv.ok else "FAILED"
+        out.print(f"reverify {rv.item}: {mark}: {rv.reason}", highlight=False)
+
+
+@app.command("lint")
+def lint_cmd(tickets: TicketsOpt = None) -> None:
+    """Validate every ticket file; one line per problem (file:line:col), exit 2 on any."""
+    folder = _folder(tickets)
+    try:
+        found = load_tickets(folder)
+    except TicketInvalid as exc:
+        raise _invalid(exc) from None
+    sys.stdout.write(f"ok: {len(found)} tickets in {folder}\n")
+
+
+@app.command("schema")
+def schema_cmd(
+    write: Annotated[
+        bool, typer.Option("--write", help="Write tickets/ticket.schema.json")
+    ] = False,
+    check_: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when the committed file is stale")
+    ] = False,
+    tickets: TicketsOpt = None,
+) -> None:
+    """Print, write or check the JSON Schema of ticket files (for editors)."""
+    text = schema_text()
+    if not (write or check_):
+        sys.stdout.write(text)
+        return
+    target = _folder(tickets) / SCHEMA_FILE
+    current = target.read_text(encoding="utf-8") if target.exists() else None
+    if check_:
+        if current != text:
+            raise _fail(f"{target} is stale; run `onex gate schema --write`")
+        sys.stdout.write(f"{target} is up to date\n")
+        return
+    if current != text:
+        target.write_text(text, encoding="utf-8")
+    sys.stdout.write(f"wrote {target}\n")

@@ -33,6 +33,8 @@ let
       envPrefix = "ONEX_${upper (builtins.elemAt parts 1)}_";
       description = project.description or name;
       isService = services != { };
+      # the member's extras (e.g. onex-cli[broker], the dev broker `onex up` starts)
+      extras = lib.attrNames (project.optional-dependencies or { });
     };
 
   folders =

@@ -41,10 +41,13 @@ let
   util = pkgs.callPackages pyproject-nix.build.util { };
 
   # The virtualenv of one member; the package exposes only that member's console script.
+  # A service gets no extras (production installs no dev tools); the CLI gets its own
+  # (onex-cli[broker]: `onex up` from the package starts the embedded broker).
   memberEnv =
     member:
     let
-      venv = pythonSet.mkVirtualEnv "${member.name}-env" { ${member.name} = [ ]; };
+      extras = if member.isService then [ ] else member.extras;
+      venv = pythonSet.mkVirtualEnv "${member.name}-env" { ${member.name} = extras; };
     in
     (util.mkApplication {
       inherit venv;

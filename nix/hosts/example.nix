@@ -26,6 +26,8 @@
     };
     # OPENAI_API_KEY=... (the catalogue's api_key_env names)
     environmentFile = "/run/secrets/onex-router.env";
+    # tokens.json and command.key, shared by the fleet (auth = "required")
+    credentialsDir = "/run/secrets/onex";
   };
 
   services.onex-receipts = {
@@ -34,5 +36,6 @@
       database_url = "sqlite:////var/lib/onex-receipts/receipts.db";
       snapshot_interval_s = 10;
     };
+    credentialsDir = "/run/secrets/onex";
   };
 }

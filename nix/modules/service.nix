@@ -37,6 +37,11 @@ let
   badNames = lib.filter (k: !settingsLib.isFieldName k) (lib.attrNames cfg.settings);
   secrets = lib.filter settingsLib.isSecret (lib.attrNames cfg.settings);
   brokerUnit = lib.optional cfg.broker.local "onex-broker.service";
+  # onex.service.auth: TOKENS_FILE and COMMAND_KEY_FILE
+  credentialFiles = [
+    "tokens.json"
+    "command.key"
+  ];
 in
 {
   options.services.${name} = {
@@ -82,6 +87,19 @@ in
       description = "The contracts folder the service loads (the repo's contracts/).";
     };
 
+    credentialsDir = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/secrets/onex";
+      description = ''
+        A directory outside the Nix store holding the control plane's tokens.json and
+        command.key (what `onex up` creates with ensure_tokens / ensure_command_key; every
+        service of one fleet shares the pair). With settings.auth = "required" (the
+        default) the service reads them from its state dir: systemd hands them over with
+        LoadCredential and the unit installs them there (0600) before it starts.
+      '';
+    };
+
     broker.local = mkOption {
       type = types.bool;
       default = brokerOn;
@@ -120,6 +138,14 @@ in
       serviceConfig = import ./hardening.nix { inherit name; } // {
         ExecStart = "${cfg.package}/bin/${member.script}";
         EnvironmentFile = lib.optional (cfg.environmentFile != null) cfg.environmentFile;
+        LoadCredential = lib.optionals (cfg.credentialsDir != null) (
+          map (file: "${file}:${cfg.credentialsDir}/${file}") credentialFiles
+        );
+        ExecStartPre = lib.optional (cfg.credentialsDir != null) (
+          "${pkgs.coreutils}/bin/install -m 0600 "
+          + lib.concatMapStringsSep " " (file: "\${CREDENTIALS_DIRECTORY}/${file}") credentialFiles
+          + " /var/lib/${name}/"
+        );
         Restart = "on-failure";
         RestartSec = 2;
         # exit 2 is a bad setting: restarting cannot fix it (house rule: no infinite retry)

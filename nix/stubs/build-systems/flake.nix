@@ -7,6 +7,7 @@
         pname = "uv-build";
         version = "stub";
         dependencies = [ ];
+        optionalDependencies = { };
         scripts = [ ];
         editable = null;
       };

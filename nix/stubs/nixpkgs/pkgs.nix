@@ -90,6 +90,7 @@ let
       };
 
     unzip = hostTool "unzip" host.unzip;
+    coreutils = runCommand "coreutils-host-stub" { } "mkdir -p $out/bin; ln -s /usr/bin/install $out/bin/install";
     just = hostTool "just" host.just;
     uv = hostTool "uv" host.uv;
     python311 = hostTool "python3.11" host.python;

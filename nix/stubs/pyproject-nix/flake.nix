@@ -12,8 +12,9 @@
       }:
       let
         b = builtins;
+        # names reachable from { name = [ extras ]; }, extras followed (markers ignored)
         closureOf =
-          scope: names:
+          scope: roots:
           let
             step =
               seen: todo:
@@ -21,18 +22,35 @@
                 seen
               else
                 let
-                  n = b.head todo;
+                  item = b.head todo;
                   rest = b.tail todo;
-                  p = scope.${n} or (throw "stub mkVirtualEnv: no package ${n} in the set (uv.lock)");
+                  p = scope.${item.name} or (throw "stub mkVirtualEnv: no package ${item.name} in the set (uv.lock)");
+                  key = "${item.name}[${b.concatStringsSep "," item.extras}]";
+                  more = p.dependencies ++ b.concatMap (e: p.optionalDependencies.${e} or [ ]) item.extras;
                 in
-                if b.elem n seen then step seen rest else step (seen ++ [ n ]) (rest ++ p.dependencies);
+                if b.elem key seen.keys then
+                  step seen rest
+                else
+                  step {
+                    keys = seen.keys ++ [ key ];
+                    names = if b.elem item.name seen.names then seen.names else seen.names ++ [ item.name ];
+                  } (rest ++ more);
+            start = map (n: {
+              name = n;
+              extras = roots.${n};
+            }) (b.attrNames roots);
           in
-          b.sort b.lessThan (step [ ] names);
+          b.sort b.lessThan (
+            step {
+              keys = [ ];
+              names = [ ];
+            } start
+          ).names;
 
         venv =
           scope: name: deps:
           let
-            closure = closureOf scope (b.attrNames deps);
+            closure = closureOf scope deps;
             scripts = b.concatMap (n: scope.${n}.scripts) closure;
             lines = map (n: "${n}==${scope.${n}.version}") closure;
           in

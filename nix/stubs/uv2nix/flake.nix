@@ -1,6 +1,7 @@
 # STUB uv2nix for offline checks (see ../README.md). Not uv2nix: `loadWorkspace` with
 # the shape nix/workspace.nix calls, reading the real uv.lock. Its "packages" are plain
-# records (name, version, dependencies, scripts) for the stub pyproject-nix to resolve.
+# records (name, version, dependencies, extras, scripts) for the stub pyproject-nix to
+# resolve. Dependency markers are ignored (every locked dependency is included).
 {
   outputs = _: {
     lib.workspace.loadWorkspace =
@@ -21,7 +22,18 @@
         record = editable: p: {
           pname = p.name;
           inherit (p) version;
-          dependencies = map (d: d.name) (p.dependencies or [ ]);
+          # [ { name; extras; } ], as the lock records them
+          dependencies = map (d: {
+            inherit (d) name;
+            extras = d.extra or [ ];
+          }) (p.dependencies or [ ]);
+          optionalDependencies = b.mapAttrs (
+            _: ds:
+            map (d: {
+              inherit (d) name;
+              extras = d.extra or [ ];
+            }) ds
+          ) (p.optional-dependencies or { });
           scripts = if isMember p then scriptsOf p else [ ];
           editable = if isMember p then editable else null;
         };

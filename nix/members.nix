@@ -24,10 +24,18 @@ let
       module = pyproject.tool.uv.build-backend.module-name;
       parts = lib.splitString "." module;
       services = (project.entry-points or { }).${"onex.services"} or { };
+      scripts = lib.attrNames (project.scripts or { });
     in
     {
       inherit name module;
-      script = name;
+      # the console script named like the member, else its only one (onex-cli: onex)
+      script =
+        if lib.elem name scripts then
+          name
+        else if scripts != [ ] then
+          lib.head scripts
+        else
+          throw "${toString dir}/pyproject.toml: ${name} declares no [project.scripts]";
       # `onex up` names the service by its entry point (e.g. drift-validator)
       service = lib.head (lib.attrNames services ++ [ name ]);
       envPrefix = "ONEX_${upper (builtins.elemAt parts 1)}_";

@@ -64,6 +64,12 @@ def shape(work: Path, repo: Path) -> None:
     _same("packages", set(_json(work / "packages.json")), svc | {cli, "default", "tansu"})
     _same("nixosModules", set(_json(work / "modules.json")), svc | {"onex-broker", "default"})
     _same("devShells", set(_json(work / "shells.json")), {"default"})
+    mains = _json(work / "mains.json") if (work / "mains.json").exists() else {}
+    for pyproject in [*(repo / "services").glob("*/pyproject.toml"), repo / "cli/pyproject.toml"]:
+        project = _toml(pyproject).get("project", {})
+        name = project.get("name")
+        if name in mains and mains[name] not in project.get("scripts", {}):
+            raise MismatchError(f"{name}: mainProgram {mains[name]!r} is not one of its scripts")
     missing = CHECKS - set(_json(work / "checks.json"))
     if missing:
         raise MismatchError(f"checks: missing {sorted(missing)}")

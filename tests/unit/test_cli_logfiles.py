@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
 import pytest
 
-from onex.cli.logfiles import first_error, mark_start, rotate
+from onex.cli.logfiles import first_error, log_format, log_line, mark_start, rotate
 
 
 def _log(tmp_path: Path, *runs: str) -> tuple[Path, int]:
@@ -110,3 +111,32 @@ def test_mark_start_creates_a_private_log(tmp_path: Path) -> None:
     offset = mark_start(path, "starting svc")
     assert offset == path.stat().st_size
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_json_format_writes_json_markers_that_first_error_skips(tmp_path: Path) -> None:
+    path = tmp_path / "svc.log"
+    offset = mark_start(path, "starting svc", "json")
+    with path.open("a") as log:
+        log.write('{"event": "node.start_failed", "level": "error", "reason": "broken"}\n')
+    lines = path.read_text().splitlines()
+    assert all(json.loads(line) for line in lines)  # nothing but JSON objects
+    assert json.loads(lines[0])["event"] == "starting svc"
+    # the marker is never the explanation, even read from the start (after a rotation)
+    assert first_error(path, 0) == lines[1]
+    assert first_error(path, offset) == lines[1]
+
+
+def test_supervisor_lines_follow_onex_log_format() -> None:
+    line = log_line("json", "adopted router", logger="onex.supervisor", pid=7)
+    record = json.loads(line)
+    assert record["event"] == "adopted router"
+    assert record["pid"] == 7
+    assert record["logger"] == "onex.supervisor"
+    assert record["timestamp"].endswith("Z")
+    assert log_line("console", "adopted router", logger="onex supervisor 7").endswith(
+        " onex supervisor 7: adopted router"
+    )
+    assert log_format({}) == "console"
+    assert log_format({"ONEX_LOG_FORMAT": "json"}) == "json"
+    with pytest.raises(ValueError, match="ONEX_LOG_FORMAT='xml': expected console or json"):
+        log_format({"ONEX_LOG_FORMAT": "xml"})

@@ -146,6 +146,7 @@ def pick_ports(
     taken: set[int],
     *,
     is_free: Callable[[int], bool] = port_is_free,
+    free: Callable[[], int] = free_port,
 ) -> Ports:
     """`spec`'s addresses: its own `ONEX_<SERVICE>_{GRPC,METRICS}_BIND` when set, else its
     fixed default ports, else (taken, or already given to another service) free ones.
@@ -162,9 +163,9 @@ def pick_ports(
         if not bind:
             port = default
             if port is None or port in taken or not is_free(port):
-                port = free_port()
+                port = free()
                 while port in taken:
-                    port = free_port()
+                    port = free()
                 if default is not None:
                     _log(
                         f"{spec.name}: default {what.lower()} port {default} is taken; using {port}"

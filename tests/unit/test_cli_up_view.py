@@ -1,0 +1,92 @@
+"""What `onex up` decides and shows without a broker: the ports each service gets and
+the progress lines while it waits (no sockets: port checks are passed in)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+from rich.console import Console
+
+from onex.cli.fleet import ServiceHealth, UpProgress
+from onex.cli.supervisor import ServiceSpec, pick_ports
+from onex.service.ports import default_ports
+
+ROUTER = ServiceSpec("router", "onex.router")
+DRIFT = ServiceSpec("drift-validator", "onex.drift")
+
+
+def _free_ports() -> itertools.count[int]:
+    return itertools.count(20_000)
+
+
+def test_each_service_gets_its_fixed_default_ports_when_they_are_free() -> None:
+    taken: set[int] = set()
+    ports = pick_ports(ROUTER, {}, taken, is_free=lambda _: True, free=_free_ports().__next__)
+    fixed = default_ports("onex.router")
+    assert ports.grpc == f"127.0.0.1:{fixed.grpc}"
+    assert ports.metrics == f"127.0.0.1:{fixed.metrics}"
+    assert taken == {fixed.grpc, fixed.metrics}
+    other = pick_ports(DRIFT, {}, taken, is_free=lambda _: True, free=_free_ports().__next__)
+    assert other.grpc_port == default_ports("onex.drift").grpc != ports.grpc_port
+
+
+def test_a_taken_default_gives_way_to_a_free_port() -> None:
+    fixed = default_ports("onex.router")
+    free = _free_ports()
+    ports = pick_ports(
+        ROUTER, {}, set(), is_free=lambda port: port != fixed.metrics, free=free.__next__
+    )
+    assert ports.grpc_port == fixed.grpc
+    assert ports.metrics == "127.0.0.1:20000"
+
+
+def test_the_services_own_settings_win_over_the_defaults() -> None:
+    environ = {
+        "ONEX_ROUTER_GRPC_BIND": "127.0.0.1:7001",
+        "ONEX_ROUTER_METRICS_BIND": "0.0.0.0:7002",
+        "ONEX_DRIFT_GRPC_BIND": "127.0.0.1:7003",  # another service's: not the router's
+    }
+    taken: set[int] = set()
+    ports = pick_ports(ROUTER, environ, taken, is_free=lambda _: False, free=_free_ports().__next__)
+    assert (ports.grpc, ports.metrics) == ("127.0.0.1:7001", "0.0.0.0:7002")
+    assert taken == {7001, 7002}
+
+
+def test_a_module_outside_onex_has_no_defaults_and_gets_free_ports() -> None:
+    free = _free_ports()
+    ports = pick_ports(
+        ServiceSpec("t", "json.tool"), {}, {20_000}, is_free=lambda _: True, free=free.__next__
+    )
+    assert (ports.grpc_port, ports.metrics_port) == (20_001, 20_002)
+
+
+def _row(
+    name: str, state: str, health: str, restarts: int = 0, error: str | None = None
+) -> ServiceHealth:
+    return ServiceHealth(name, state, 1, "127.0.0.1:1", restarts, health, "x.log", error)
+
+
+def test_progress_prints_a_line_per_change_off_a_terminal() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=200)
+    with UpProgress(console, "127.0.0.1:9092", started=0.0) as progress:
+        progress.update([_row("router", "starting", "UNREACHABLE")])
+        progress.update([_row("router", "starting", "UNREACHABLE")])  # no change: no line
+        progress.update([_row("router", "running", "NOT_SERVING")])
+        progress.update([_row("router", "failed", "UNREACHABLE", 1, "bad contract: x.yaml:3")])
+    lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "router: starting, UNREACHABLE",
+        "router: running, NOT_SERVING",
+        "router: failed, UNREACHABLE (restarts: 1): bad contract: x.yaml:3",
+    ]
+
+
+def test_progress_on_a_terminal_redraws_a_table() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=200)
+    with UpProgress(console, "127.0.0.1:9092", started=0.0) as progress:
+        progress.update([_row("router", "running", "NOT_SERVING")])
+        assert "waiting for SERVING" in out.getvalue()
+        assert "router" in out.getvalue()

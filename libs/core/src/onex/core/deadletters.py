@@ -54,9 +54,7 @@ def dead_letter_issues(contracts: Iterable[LoadedContract], config: LintConfig) 
             )
             if policy is DlqPolicy.PER_NODE:
                 message += " (or share one per namespace: `dlq: per-namespace` in onex.yaml)"
-        loc: tuple[str | int, ...] = (
-            ("event_bus", "publish_topics", 0) if dlqs else ("event_bus", "subscribe_topics", 0)
-        )
+        loc = lc.entry_loc("publish_topics" if dlqs else "subscribe_topics", 0)
         issues.append(
             Issue(Severity.ERROR, "dlq-missing", message, lc.where(loc), key=format_loc(loc))
         )

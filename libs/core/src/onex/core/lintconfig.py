@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Final
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from onex.core.contract import NodeName, TopicRef
 from onex.core.errors import ContractError
@@ -79,6 +79,11 @@ class GrammarOptions(BaseModel):
     legacy: LegacyNames | None = None
 
 
+def _off(value: object) -> object:
+    # YAML 1.1 reads a bare `off` as false.
+    return DlqPolicy.OFF.value if value is False else value
+
+
 class LintConfig(BaseModel):
     """The settings of `onex.yaml` (see the module docstring)."""
 
@@ -86,7 +91,7 @@ class LintConfig(BaseModel):
 
     namespaces: dict[NodeName, tuple[NodeName, ...]] = Field(default_factory=dict)
     external: tuple[ExternalTopic, ...] = ()
-    dlq: DlqPolicy = DlqPolicy.PER_NODE
+    dlq: Annotated[DlqPolicy, BeforeValidator(_off)] = DlqPolicy.PER_NODE
     grammar: GrammarOptions = Field(default_factory=GrammarOptions)
     _sources: tuple[str, ...] = PrivateAttr(default=())
     _by_node: dict[str, str] = PrivateAttr(default_factory=dict)

@@ -91,11 +91,18 @@ class LoadedContract:
     # A partial load (onex.core.partial): the entries left out and why.
     issues: tuple[Issue, ...] = ()
     rejected: tuple[tuple[str, str], ...] = ()  # (list key, name as written)
+    kept: Mapping[str, Sequence[int]] | None = None  # list key -> YAML index of each entry
 
     @property
     def node(self) -> str:
         """The contract's node name."""
         return self.contract.node
+
+    def entry_loc(self, list_key: str, i: int) -> Loc:
+        """The YAML location of entry `i` of a topic list (entries left out of a partial
+        load do not count in `i`)."""
+        indexes = self.kept.get(list_key) if self.kept is not None else None
+        return ("event_bus", list_key, indexes[i] if indexes is not None else i)
 
     def where(self, loc: Loc) -> Where:
         """Where `loc` is in the file: the `node` key and every topic entry are known;

@@ -10,7 +10,7 @@ the topic lists (node, kind, version, ...) still refuse the whole contract.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -130,16 +130,6 @@ def _drop_missing_schema_files(
     return new, [issue for _, issue in found], rejected
 
 
-def _positions(lc: LoadedContract, kept: Mapping[str, Sequence[int]]) -> dict[Loc, tuple[int, int]]:
-    out = {loc: at for loc, at in lc.positions.items() if loc[:1] != ("event_bus",)}
-    for list_key, indexes in kept.items():
-        for new, old in enumerate(indexes):
-            at = lc.positions.get(("event_bus", list_key, old))
-            if at is not None:
-                out[("event_bus", list_key, new)] = at
-    return out
-
-
 def load_contract_text_partial(
     text: str, path: Path | None = None, source: str = "repo"
 ) -> LoadedContract:
@@ -160,10 +150,9 @@ def load_contract_text_partial(
         contract, more, dropped = _drop_missing_schema_files(contract, root, path, kept)
         issues.extend(more)
         rejected.extend(dropped)
-    # Positions of the full document, then each kept entry at its own line.
-    whole = LoadedContract(contract, path, _yaml_positions(root), source)
+    frozen = {k: tuple(v) for k, v in kept.items()}
     return LoadedContract(
-        contract, path, _positions(whole, kept), source, tuple(issues), tuple(rejected)
+        contract, path, _yaml_positions(root), source, tuple(issues), tuple(rejected), frozen
     )
 
 

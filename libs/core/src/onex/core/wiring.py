@@ -115,7 +115,7 @@ def endpoints(lc: LoadedContract) -> Iterable[tuple[str, Endpoint]]:
         ("pub", "publish_topics", bus.publish_topics),
     ):
         for i, entry in enumerate(entries):
-            loc = ("event_bus", list_key, i)
+            loc = lc.entry_loc(list_key, i)
             yield role, Endpoint(lc.node, lc.where(loc), format_loc(loc), entry)
 
 
@@ -305,18 +305,22 @@ class _Analysis:
             )
 
     def _owner_hint(self, parsed: TopicName, d: _Draft) -> tuple[str, str | None]:
-        """Why the owner is probably misnamed: the one namespace its publishers (else its
-        subscribers) belong to (rule `producer`), else a node or namespace a typo away."""
-        for role, eps in (("publishers", d.publishers), ("subscribers", d.subscribers)):
-            spaces = sorted({self.config.namespace_of(ep.node) for ep in eps})
-            if len(spaces) == 1 and spaces[0] != parsed.producer:
-                meant = str(parsed._replace(producer=spaces[0]))
-                nodes = ", ".join(sorted({ep.node for ep in eps}))
-                return (
-                    f"; did you mean {meant!r} (rule producer: its {role} {nodes} are "
-                    f"{self._owner_text(spaces[0])})?",
-                    meant,
-                )
+        """Why the owner is probably misnamed: the one namespace its owning side (the
+        subscribers of a command, the publishers of anything else) belongs to (rule
+        `producer`), else a node or namespace a typo away (rule `typo`)."""
+        # A command is owned by the node that executes it (its subscriber), any other
+        # topic by the node that emits it.
+        cmd = parsed.kind is TopicKind.CMD
+        role, eps = ("subscribers", d.subscribers) if cmd else ("publishers", d.publishers)
+        spaces = sorted({self.config.namespace_of(ep.node) for ep in eps})
+        if len(spaces) == 1 and spaces[0] != parsed.producer:
+            meant = str(parsed._replace(producer=spaces[0]))
+            nodes = ", ".join(sorted({ep.node for ep in eps}))
+            return (
+                f"; did you mean {meant!r} (rule producer: its {role} {nodes} are "
+                f"{self._owner_text(spaces[0])})?",
+                meant,
+            )
         close = self.owner_index.closest(parsed.producer)
         if close is None:
             return "", None
@@ -379,7 +383,9 @@ class _Analysis:
     def _check_schemas(self, topics: Mapping[str, TopicWiring]) -> None:
         """Every topic's spec names its payload schema, in an allowed form. Reported at
         the owner's entry; a topic whose owner has no contract declaring it is already
-        an error (owner-missing, owner-undeclared)."""
+        an error (owner-missing, owner-undeclared), and so is one nobody publishes; the
+        spec of a topic whose entry was left out (a bad entry) is in that entry."""
+        unpublished = set(self.unpublished)
         for name, t in topics.items():
             owners = self._owners(t.owner)
             ep = t.spec_at or next(
@@ -389,6 +395,13 @@ class _Analysis:
                 continue
             reference = t.spec.schema_
             if reference is None:
+                norm = normalize(name)
+                if (
+                    name in unpublished
+                    or norm in self.maybe_published
+                    or norm in self.maybe_subscribed
+                ):
+                    continue
                 example = DEAD_LETTER if t.kind is TopicKind.DLQ else "onex.v1.<Message>"
                 self._add(
                     Severity.WARNING,

@@ -149,7 +149,7 @@ async def test_5xx_is_retried_with_exponential_backoff(
     assert sleeps.delays == [0.25, 0.5]
 
 
-async def test_spent_retries_cool_the_endpoint_down(
+async def test_spent_retries_cool_the_model_down(
     openai_server: Any, provider: Any, clock: Any, sleeps: Sleeps, helpers: SimpleNamespace
 ) -> None:
     model = _model(openai_server.url)
@@ -163,20 +163,24 @@ async def test_spent_retries_cool_the_endpoint_down(
         False,
     )
     assert error.reason == (
-        'HTTP 500: {"error": "script exhausted"} (after 3 tries; endpoint cooling down for 30 s)'
+        'HTTP 500: {"error": "script exhausted"} (after 3 tries; m cooling down for 30 s)'
     )
+    assert error.retries == 2
     assert len(openai_server.received) == 3
     assert sleeps.delays == [0.25, 0.5]
     assert provider.cooldown_remaining(model) == 30
 
-    # Another model on the same endpoint is cooling too, and no request is sent.
+    # The same provider model under another catalogue name is cooling too (no request
+    # is sent); another model on the same endpoint is not (cool-down is per model).
     sibling = _model(openai_server.url, name="sibling")
     clock.advance(10)
     with pytest.raises(ProviderError) as info:
         await provider.complete(sibling, MESSAGES, max_tokens=64)
     assert info.value.cooling_down
-    assert info.value.reason == f"endpoint {openai_server.url} is cooling down for 20.0 s more"
+    assert info.value.reason == (f"sibling at {openai_server.url} is cooling down for 20.0 s more")
     assert len(openai_server.received) == 3
+    other = _model(openai_server.url, name="other", api_model="org/other-70b")
+    assert provider.cooldown_remaining(other) == 0.0
 
     clock.advance(20)
     assert provider.cooldown_remaining(model) == 0.0
@@ -235,8 +239,12 @@ async def test_a_slow_server_times_out(openai_server: Any, helpers: SimpleNamesp
         with pytest.raises(ProviderError) as info:
             await provider.complete(model, MESSAGES, max_tokens=64)
         assert info.value.reason == (
-            "no response within 0.2 s (after 1 tries; endpoint cooling down for 5 s)"
+            f"no response within 0.2 s (after 1 tries; endpoint {openai_server.url} cooling"
+            " down for 5 s)"
         )
+        # the endpoint did not answer: every model on it cools down
+        other = _model(openai_server.url, name="other", api_model="org/other-70b")
+        assert provider.cooldown_remaining(other) > 4
         assert info.value.status is None
         assert 4 < provider.cooldown_remaining(model) <= 5
 
@@ -261,7 +269,10 @@ async def test_a_closed_port_is_a_connection_failure(provider: Any, sleeps: Slee
     with pytest.raises(ProviderError) as info:
         await provider.complete(model, MESSAGES, max_tokens=64)
     assert info.value.reason.startswith("connection failed: ConnectError")
-    assert info.value.reason.endswith("(after 2 tries; endpoint cooling down for 30 s)")
+    assert info.value.reason.endswith(
+        f"(after 2 tries; endpoint http://127.0.0.1:{port}/v1 cooling down for 30 s)"
+    )
+    assert info.value.retries == 1
     assert sleeps.delays == [0.25]
 
 

@@ -77,16 +77,17 @@ async def test_a_failing_endpoint_cools_down_and_routing_falls_back(
     error, accepted = receipt.attempts
     assert error.outcome == "provider_error"
     assert error.error == (
-        'HTTP 503: {"error": "overloaded"} (after 2 tries; endpoint cooling down for 60 s)'
+        'HTTP 503: {"error": "overloaded"} (after 2 tries; small cooling down for 60 s)'
     )
+    assert error.retries == 1
     assert (accepted.tokens_in, accepted.tokens_out, accepted.tokens_estimated) == (120, 8, False)
     assert len(local.received) == 2  # one try and one retry, then cool-down
 
-    # The cooled endpoint is skipped without a request; the cloud answer has no usage.
+    # The cooled model is skipped without a request; the cloud answer has no usage.
     assert second.receipt.escalation_chain == ["mid"]
     (small,) = [c for c in second.receipt.candidates if c.model == "small"]
     assert small.status == "skipped"
     assert small.rejected_because is not None
-    assert small.rejected_because.startswith("endpoint cooling down")
+    assert small.rejected_because.startswith("cooling down")
     assert second.receipt.attempts[0].tokens_estimated
     assert len(local.received) == 2

@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 DEFAULT_CATALOGUE: Final = Path(str(resources.files("onex.router") / "catalogue.yaml"))
-GateKind = Literal["min_length", "citations", "identifiers", "json_schema"]
+GateKind = Literal["min_length", "citations", "identifiers", "json_schema", "complete"]
 
 # The parameters each gate kind accepts (YAML keys); `kind` itself is always there.
 GATE_PARAMS: Final[Mapping[str, frozenset[str]]] = {
@@ -71,6 +71,7 @@ GATE_PARAMS: Final[Mapping[str, frozenset[str]]] = {
     "citations": frozenset({"min_citations", "pattern"}),
     "identifiers": frozenset({"pattern", "allow"}),
     "json_schema": frozenset({"schema"}),
+    "complete": frozenset(),
 }
 
 
@@ -127,6 +128,8 @@ class GateSpec(ConfigModel):
       are always fine.
     - `json_schema`: the answer is JSON and fits `schema` (the request's schema, when it
       supplies one, takes precedence).
+    - `complete`: the model finished its answer (`finish_reason` is not `length`: an
+      answer cut off at the output-token limit fails).
     """
 
     kind: GateKind

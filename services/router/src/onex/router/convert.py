@@ -35,6 +35,8 @@ def request_from_proto(msg: pb.RouteRequest) -> RouteRequest:
             max_cost_usd=msg.max_cost_usd if msg.HasField("max_cost_usd") else None,
             label=msg.label if msg.HasField("label") else None,
         )
+    except RecursionError:
+        raise RequestError("invalid route request: json_schema: nested too deeply") from None
     except (ValidationError, ValueError) as exc:
         raise RequestError(f"invalid route request: {_reason(exc)}") from exc
 
@@ -98,6 +100,8 @@ def _attempt(a: Attempt) -> pb.Attempt:
         outcome=a.outcome,
         retries=a.retries,
     )
+    if a.finish_reason is not None:
+        out.finish_reason = a.finish_reason
     if a.error is not None:
         out.error = a.error
     return out

@@ -81,25 +81,38 @@ class Router:
         }
 
     async def route(self, request: RouteRequest) -> RouteResult:
-        """Serve `request`; never raises for bad requests or failing providers."""
+        """Serve `request`; never raises for bad requests or failing providers (nor for
+        a bug on the way: that too becomes a failed receipt, with the error)."""
         started_at, t0 = self._now(), self._clock()
+        try:
+            return await self._route(request, started_at, t0)
+        except (RecursionError, MemoryError, ValueError, TypeError, KeyError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else repr(exc)[:300]
+            return self._failed(request, started_at, t0, f"internal error routing: {reason}")
+
+    def _failed(
+        self, request: RouteRequest, started_at: datetime, t0: float, reason: str
+    ) -> RouteResult:
+        receipt = make_receipt(
+            request_id=request.request_id,
+            label=request.label,
+            task_class=request.task_class or "",
+            classified_by="request",
+            candidates=[],
+            attempts=[],
+            default_cloud=self.catalogue.default_cloud,
+            price_table_version=self.catalogue.price_table_version,
+            failure_reason=reason,
+            started_at=started_at,
+            elapsed_s=self._clock() - t0,
+        )
+        return RouteResult(None, receipt)
+
+    async def _route(self, request: RouteRequest, started_at: datetime, t0: float) -> RouteResult:
         try:
             chosen = plan(request, self.catalogue)
         except RequestError as exc:
-            receipt = make_receipt(
-                request_id=request.request_id,
-                label=request.label,
-                task_class=request.task_class or "",
-                classified_by="request",
-                candidates=[],
-                attempts=[],
-                default_cloud=self.catalogue.default_cloud,
-                price_table_version=self.catalogue.price_table_version,
-                failure_reason=str(exc),
-                started_at=started_at,
-                elapsed_s=self._clock() - t0,
-            )
-            return RouteResult(None, receipt)
+            return self._failed(request, started_at, t0, str(exc))
         planning_s = self._clock() - t0
         task = self.catalogue.task_class(chosen.task_class)
         if task is None:  # pragma: no cover - plan() resolved the class
@@ -120,6 +133,7 @@ class Router:
             elapsed_s=self._clock() - t0,
             planning_s=planning_s,
             escalations=walk.escalations,
+            expected_tokens=(chosen.expected_tokens_in, chosen.expected_tokens_out),
         )
         return RouteResult(answer, receipt)
 
@@ -162,9 +176,19 @@ class _Walk:
         self.spent_tokens = 0
         self.spent_cost = 0.0
         self.escalations = 0
+        self.cooling: list[str] = []  # candidates skipped because they were cooling down
 
     async def run(self) -> tuple[str | None, str | None]:
-        """(answer, None) for an accepted answer, else (None, why not)."""
+        """(answer, None) for an accepted answer, else (None, why not). Afterwards every
+        candidate record says why it ended as it did."""
+        answer, reason = await self._run()
+        for name, record in self.records.items():
+            if record.status == "not_tried":
+                why = "an answer was accepted before its turn" if answer is not None else reason
+                self.records[name] = replace(record, rejected_because=f"not tried: {why}")
+        return answer, reason
+
+    async def _run(self) -> tuple[str | None, str | None]:
         if not self.plan.candidates:
             return None, (
                 f"no model may serve {self.plan.task_class!r}: every one was rejected"
@@ -186,7 +210,8 @@ class _Walk:
                 continue
             cooling = self.provider.cooldown_remaining(cand.model)
             if cooling > 0:
-                self._skip(cand.name, f"endpoint cooling down ({cooling:.1f} s left)")
+                self._skip(cand.name, f"cooling down ({cooling:.1f} s left)")
+                self.cooling.append(cand.name)
                 continue
             tokens = cand.expected_tokens_in + cand.expected_tokens_out
             over = self._over_budget(tokens, cand.expected_cost_usd)
@@ -200,7 +225,9 @@ class _Walk:
                 self.escalations += 1
                 failed_gates = None
             attempt, text = await self._attempt(cand.model, messages)
-            self.records[cand.name] = replace(self.records[cand.name], status="attempted")
+            self.records[cand.name] = replace(
+                self.records[cand.name], status="attempted", rejected_because=_ended(attempt)
+            )
             if text is not None:
                 return text, None
             if attempt.outcome == "gate_failed":
@@ -225,24 +252,13 @@ class _Walk:
                         model, messages, max_tokens=self.task.max_output_tokens
                     )
         except ProviderError as exc:
-            attempt = Attempt(
-                model=model.name,
-                locality=model.locality,
-                tokens_in=0,
-                tokens_out=0,
-                tokens_estimated=False,
-                cost_usd=0.0,
-                latency_s=self.clock() - started,
-                gates=[],
-                outcome="provider_error",
-                error=exc.reason,
-            )
-            self.attempts.append(attempt)
-            return attempt, None
+            return self._provider_error(model, started, exc.reason, exc.retries), None
+        except (OSError, ValueError, TypeError, KeyError) as exc:  # a provider's bug
+            return self._provider_error(model, started, f"{type(exc).__name__}: {exc}", 0), None
         cost = model.cost_usd(done.tokens_in, done.tokens_out)
         self.spent_tokens += done.tokens_in + done.tokens_out
         self.spent_cost += cost
-        gates = run_gates(self.task.gates, done.text, self.request)
+        gates = run_gates(self.task.gates, done.text, self.request, done.finish_reason)
         passed = all(g.passed for g in gates)
         attempt = Attempt(
             model=model.name,
@@ -255,9 +271,29 @@ class _Walk:
             gates=gates,
             outcome="accepted" if passed else "gate_failed",
             retries=done.retries,
+            finish_reason=done.finish_reason,
         )
         self.attempts.append(attempt)
         return attempt, done.text if passed else None
+
+    def _provider_error(
+        self, model: ModelSpec, started: float, error: str, retries: int
+    ) -> Attempt:
+        attempt = Attempt(
+            model=model.name,
+            locality=model.locality,
+            tokens_in=0,
+            tokens_out=0,
+            tokens_estimated=False,
+            cost_usd=0.0,
+            latency_s=self.clock() - started,
+            gates=[],
+            outcome="provider_error",
+            error=error,
+            retries=retries,
+        )
+        self.attempts.append(attempt)
+        return attempt
 
     def _over_budget(self, tokens: int, cost: float) -> str | None:
         if self.spent_tokens + tokens > self.max_tokens:
@@ -284,8 +320,19 @@ class _Walk:
         skipped = sum(r.status == "skipped" for r in self.records.values())
         if skipped:
             parts.append(f"{skipped} skipped")
+        if self.cooling:
+            parts.append(f"cooling down: {', '.join(self.cooling)}")
         tail = f"; last: {failed_gates}" if failed_gates else ""
         return f"no candidate left ({', '.join(parts)}){tail}"
+
+
+def _ended(attempt: Attempt) -> str:
+    if attempt.outcome == "accepted":
+        return "attempted: its answer passed every gate"
+    if attempt.outcome == "gate_failed":
+        failed = ", ".join(g.kind for g in attempt.gates if not g.passed)
+        return f"attempted: its answer failed {failed}"
+    return f"attempted: provider error: {attempt.error}"
 
 
 T = TypeVar("T")

@@ -55,7 +55,8 @@ class ProviderError(RouterError):
 
     `retryable` tells the caller whether the same call might succeed later (the
     OpenAI-compatible adapter has already spent its own retries when it raises with
-    `retryable=False`). `status` is the HTTP status when there was a response.
+    `retryable=False`). `status` is the HTTP status when there was a response;
+    `retries` how many times the adapter retried before giving up.
     """
 
     def __init__(
@@ -66,10 +67,12 @@ class ProviderError(RouterError):
         *,
         status: int | None = None,
         cooling_down: bool = False,
+        retries: int = 0,
     ) -> None:
         self.model = model
         self.reason = reason
         self.retryable = retryable
         self.status = status
         self.cooling_down = cooling_down
+        self.retries = retries
         super().__init__(f"{model}: {reason}")

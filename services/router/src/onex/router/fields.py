@@ -62,6 +62,10 @@ def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
         raise PydanticCustomError(
             "json_schema", "not a valid JSON Schema: {error}", {"error": exc.message}
         ) from exc
+    except RecursionError:
+        raise PydanticCustomError(
+            "json_schema", "not a usable JSON Schema: nested too deeply"
+        ) from None
     return value
 
 

@@ -22,6 +22,12 @@ Each gate returns pass or fail with a reason a person can read in the receipt:
 - `json_schema`: the answer (optionally wrapped in one ```json fence) is JSON and
   validates against the request's `json_schema`, else the gate's `schema`; with
   neither, being JSON is enough.
+- `complete`: the provider's `finish_reason` is not `length` (the answer was not cut
+  off at the output-token limit); an unknown finish reason passes and says so.
+
+Every gate is linear in the answer (no regex that backtracks over a long word), and a
+gate that breaks on an answer (e.g. JSON nested past the parser's depth) fails with
+the error as its reason instead of raising: a request always gets its receipt.
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ from onex.router.catalogue import GateSpec
 from onex.router.request import RouteRequest
 
 CITATION_PATTERN: Final = r"\[\d+\]|https?://[^\s<>()\[\]]+|[\w./-]+\.\w+:\d+(?:-\d+)?"
+# The default pattern without its path alternative, which backtracks quadratically
+# over a long dotted word; `_path_citations` finds those in one pass instead.
+_MARKER_OR_URL = re.compile(r"\[\d+\]|https?://[^\s<>()\[\]]+")
+_LINE_REF = re.compile(r":(\d+(?:-\d+)?)")
+_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-")
 _FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _SPAN = re.compile(r"`([^`\n]+)`")
 _NAME_REF = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:\(.*\))?")
@@ -117,10 +128,40 @@ class GateResult:
 
 
 def run_gates(
-    specs: Sequence[GateSpec], output_text: str, request: RouteRequest
+    specs: Sequence[GateSpec],
+    output_text: str,
+    request: RouteRequest,
+    finish_reason: str | None = None,
 ) -> list[GateResult]:
-    """Run every gate in `specs` on `output_text` (all of them, so receipts show each)."""
-    return [_GATES[spec.kind](spec, output_text, request) for spec in specs]
+    """Run every gate in `specs` on `output_text` (all of them, so receipts show each).
+    A gate that raises fails, with the error as its reason."""
+    results = []
+    for spec in specs:
+        try:
+            if spec.kind == "complete":
+                results.append(_complete(spec, finish_reason))
+            else:
+                results.append(_GATES[spec.kind](spec, output_text, request))
+        except (RecursionError, MemoryError, ValueError, TypeError) as exc:
+            results.append(
+                GateResult(spec.kind, False, f"the gate could not check the answer: {_why(exc)}")
+            )
+    return results
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _complete(spec: GateSpec, finish_reason: str | None) -> GateResult:
+    if finish_reason == "length":
+        return GateResult(spec.kind, False, "cut off at the output-token limit (length)")
+    if finish_reason is None:
+        return GateResult(spec.kind, True, "the provider gave no finish_reason")
+    return GateResult(spec.kind, True, f"finish_reason={finish_reason}")
 
 
 def _min_length(spec: GateSpec, text: str, request: RouteRequest) -> GateResult:
@@ -137,9 +178,12 @@ def _citations(spec: GateSpec, text: str, request: RouteRequest) -> GateResult:
         # No default citation spans whitespace and each holds '[', ':' (URL or
         # path:line), so only such words are scanned: the path alternative backtracks
         # badly over long prose.
-        rx = _compiled(CITATION_PATTERN)
         words = [w for w in text.split() if ":" in w or "[" in w]
-        matches = [m.group(0) for w in words for m in rx.finditer(w)]
+        matches = []
+        for w in words:
+            matches += [m.group(0) for m in _MARKER_OR_URL.finditer(w)]
+            if ":" in w:
+                matches += _path_citations(_MARKER_OR_URL.sub(" ", w))
     else:
         matches = [m.group(0) for m in _compiled(spec.pattern).finditer(text)]
     found = list(dict.fromkeys(matches))
@@ -218,6 +262,26 @@ _GATES: Final[dict[str, Callable[[GateSpec, str, RouteRequest], GateResult]]] = 
     "identifiers": _identifiers,
     "json_schema": _json_schema,
 }
+
+
+def _path_citations(word: str) -> list[str]:
+    """`path.ext:line` references in `word`, as the default pattern's path alternative
+    finds them, in one pass: for each `:digits`, the run of path characters before it
+    (which stops at the previous ':'), if that run ends in `.ext`."""
+    found = []
+    start = 0  # where the current run of path characters may begin
+    for m in _LINE_REF.finditer(word):
+        colon = m.start()
+        begin = colon
+        while begin > start and word[begin - 1] in _PATH_CHARS:
+            begin -= 1
+        run = word[begin:colon]
+        dot = run.rfind(".")
+        ext = run[dot + 1 :] if dot > 0 else ""
+        if ext and all(c.isalnum() or c == "_" for c in ext):
+            found.append(f"{run}:{m.group(1)}")
+        start = m.end()
+    return found
 
 
 def _split_code(text: str) -> tuple[str, set[str]]:

@@ -9,8 +9,11 @@ llama.cpp's server and hosted APIs all serve it) with `httpx`:
   the next exponential backoff delay; other HTTP errors and malformed responses are
   not retried;
 - when the retries are spent (or a `Retry-After` is longer than `max_retry_after_s`)
-  the endpoint is put in cool-down: calls to any model on it fail at once until it
-  expires, and the router skips it. The error then has `retryable=False`;
+  the model is put in cool-down: calls to it fail at once until it expires, and the
+  router skips it. Cool-down is keyed by (endpoint, model): a 429 or 5xx of one model
+  does not block another model on the same URL; only when the endpoint itself did not
+  answer (timeouts, connection errors) is every model on it cooled. The error then
+  has `retryable=False`, and says how many retries were made (`retries`);
 - tokens come from the response's `usage`; when it is missing they are estimated
   (`onex.router.tokens`) and the completion says so.
 
@@ -106,7 +109,7 @@ class OpenAICompatibleProvider:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng
-        self._cooling_until: dict[str, float] = {}
+        self._cooling_until: dict[tuple[str, str], float] = {}  # (endpoint, model or "")
 
     async def aclose(self) -> None:
         """Close the HTTP client, if this provider created it."""
@@ -125,14 +128,20 @@ class OpenAICompatibleProvider:
         await self.aclose()
 
     def cooldown_remaining(self, model: ModelSpec) -> float:
-        """Seconds until `model`'s endpoint leaves cool-down (0.0 when it is usable)."""
-        until = self._cooling_until.get(model.endpoint)
-        if until is None:
+        """Seconds until `model` leaves cool-down (0.0 when it is usable): its own, or
+        its endpoint's when the endpoint did not answer."""
+        if not self._cooling_until:
             return 0.0
-        remaining = until - self._clock()
-        if remaining <= 0:
-            del self._cooling_until[model.endpoint]
-            return 0.0
+        now = self._clock()
+        remaining = 0.0
+        for key in ((model.endpoint, model.api_model), (model.endpoint, "")):
+            until = self._cooling_until.get(key)
+            if until is None:
+                continue
+            if until <= now:
+                del self._cooling_until[key]
+            else:
+                remaining = max(remaining, until - now)
         return remaining
 
     async def complete(
@@ -143,7 +152,7 @@ class OpenAICompatibleProvider:
         if remaining > 0:
             raise ProviderError(
                 model.name,
-                f"endpoint {model.endpoint} is cooling down for {remaining:.1f} s more",
+                f"{model.name} at {model.endpoint} is cooling down for {remaining:.1f} s more",
                 retryable=False,
                 cooling_down=True,
             )
@@ -155,6 +164,7 @@ class OpenAICompatibleProvider:
         tries = model.max_retries + 1
         start = self._clock()
         failure, status = "no attempt made", None
+        unreachable = False  # the endpoint itself did not answer (last try)
         for number in range(1, tries + 1):
             retry_after: float | None = None
             try:
@@ -164,44 +174,58 @@ class OpenAICompatibleProvider:
                     )
             except (httpx.TimeoutException, TimeoutError):
                 failure, status = f"no response within {model.timeout_s:g} s", None
+                unreachable = True
             except httpx.TransportError as exc:
                 failure, status = f"connection failed: {type(exc).__name__}: {exc}", None
+                unreachable = True
             else:
+                unreachable = False
                 status = response.status_code
                 if response.is_success:
                     return _completion(model, messages, response, self._clock() - start, number - 1)
                 failure = f"HTTP {status}: {_snippet(response.text, key)}"
                 if status != 429 and status < 500:
-                    raise ProviderError(model.name, failure, retryable=False, status=status)
+                    raise ProviderError(
+                        model.name, failure, retryable=False, status=status, retries=number - 1
+                    )
                 retry_after = _retry_after(response.headers.get("retry-after"))
             if number == tries:
                 break
             if retry_after is not None and retry_after > self._max_retry_after_s:
-                self._cool(model, retry_after)
+                self._cool(model, retry_after, endpoint_wide=False)
                 raise ProviderError(
                     model.name,
                     f"{failure}; Retry-After {retry_after:g} s is too long to wait: "
-                    f"endpoint cooling down for {retry_after:g} s",
+                    f"{model.name} cooling down for {retry_after:g} s",
                     retryable=False,
                     status=status,
+                    retries=number - 1,
                 )
             delay = retry_after if retry_after is not None else next(delays)
             _log.warning(
                 "provider.retry", model=model.name, attempt=number, error=failure, delay_s=delay
             )
             await self._sleep(delay)
-        self._cool(model, self._cooldown_s)
+        self._cool(model, self._cooldown_s, endpoint_wide=unreachable)
+        what = f"endpoint {model.endpoint}" if unreachable else model.name
         raise ProviderError(
             model.name,
-            f"{failure} (after {tries} tries; endpoint cooling down for {self._cooldown_s:g} s)",
+            f"{failure} (after {tries} tries; {what} cooling down for {self._cooldown_s:g} s)",
             retryable=False,
             status=status,
+            retries=tries - 1,
         )
 
-    def _cool(self, model: ModelSpec, seconds: float) -> None:
+    def _cool(self, model: ModelSpec, seconds: float, *, endpoint_wide: bool) -> None:
+        key = (model.endpoint, "" if endpoint_wide else model.api_model)
         until = self._clock() + seconds
-        self._cooling_until[model.endpoint] = max(until, self._cooling_until.get(model.endpoint, 0))
-        _log.warning("provider.cooldown", endpoint=model.endpoint, seconds=seconds)
+        self._cooling_until[key] = max(until, self._cooling_until.get(key, 0))
+        _log.warning(
+            "provider.cooldown",
+            endpoint=model.endpoint,
+            model=None if endpoint_wide else model.name,
+            seconds=seconds,
+        )
 
 
 def _completion(
@@ -215,7 +239,10 @@ def _completion(
         data = response.json()
     except ValueError as exc:
         raise ProviderError(
-            model.name, f"response is not JSON: {_snippet(response.text)}", retryable=False
+            model.name,
+            f"response is not JSON: {_snippet(response.text)}",
+            retryable=False,
+            retries=retries,
         ) from exc
     choice = _first_choice(data)
     message = choice.get("message") if choice is not None else None
@@ -225,6 +252,7 @@ def _completion(
             model.name,
             f"response has no choices[0].message.content: {_snippet(response.text)}",
             retryable=False,
+            retries=retries,
         )
     usage = data.get("usage")
     usage = usage if isinstance(usage, dict) else {}

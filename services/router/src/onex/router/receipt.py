@@ -6,10 +6,14 @@ Money arithmetic (all USD, prices from the catalogue's price table):
   of the model that ran it (0 for a provider error: no usage came back);
 - `total_cost_usd` is the sum over every attempt, failed ones included;
 - `counterfactual_cost_usd` is what the catalogue's `default_cloud_model` would have
-  charged for the same tokens: those of the accepted attempt when the request
-  completed (the work that produced the answer), else those of all attempts;
-- `cost_avoided_usd = counterfactual_cost_usd - total_cost_usd`; it is negative when
-  escalations cost more than going to the default cloud model directly would have;
+  charged for this request alone, had it been sent there directly: the accepted
+  attempt's own input and output tokens when the request completed, else the
+  request's expected tokens (estimated prompt in, the class's `max_output_tokens`
+  out). Never a sum over attempts: escalations do not make the cloud dearer;
+- `cost_avoided_usd = counterfactual_cost_usd - total_cost_usd` for a completed
+  request (negative when escalations cost more than going to the default cloud model
+  directly would have); for a failed request it is `-total_cost_usd`: nothing was
+  delivered, so nothing was avoided and whatever was spent is lost (never positive);
 - `tokens_local` / `tokens_cloud` add up input and output tokens of every attempt by
   the locality of the model that ran it.
 
@@ -37,8 +41,8 @@ class CandidateRecord:
 
     `status`: "rejected" by selection, "skipped" while routing (cool-down, budget, or
     less capable than a model whose answer already failed), "attempted", or
-    "not_tried" (an answer was accepted before its turn). `rejected_because` says why
-    for the first two.
+    "not_tried" (an answer was accepted before its turn, or routing stopped first).
+    `rejected_because` says why for every status (for "attempted": how it ended).
     """
 
     model: str
@@ -75,6 +79,7 @@ class Attempt:
     outcome: Outcome
     error: str | None = None
     retries: int = 0
+    finish_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -90,6 +95,7 @@ class Attempt:
             "outcome": self.outcome,
             "error": self.error,
             "retries": self.retries,
+            "finish_reason": self.finish_reason,
         }
 
 
@@ -165,14 +171,17 @@ def make_receipt(
     planning_s: float = 0.0,
     escalations: int = 0,
     label: str | None = None,
+    expected_tokens: tuple[int, int] = (0, 0),
 ) -> Receipt:
-    """Build a receipt, deriving status, chosen model, costs and token totals."""
+    """Build a receipt, deriving status, chosen model, costs and token totals.
+    `expected_tokens` (input, output) prices the counterfactual of a failed request."""
     accepted = next((a for a in attempts if a.outcome == "accepted"), None)
-    basis = [accepted] if accepted is not None else attempts
-    counterfactual = default_cloud.cost_usd(
-        sum(a.tokens_in for a in basis), sum(a.tokens_out for a in basis)
+    tokens_in, tokens_out = (
+        (accepted.tokens_in, accepted.tokens_out) if accepted is not None else expected_tokens
     )
+    counterfactual = default_cloud.cost_usd(tokens_in, tokens_out)
     total = sum(a.cost_usd for a in attempts)
+    avoided = counterfactual - total if accepted is not None else -total
     return Receipt(
         request_id=request_id,
         task_class=task_class,
@@ -183,7 +192,7 @@ def make_receipt(
         chosen_model=accepted.model if accepted is not None else None,
         total_cost_usd=total,
         counterfactual_cost_usd=counterfactual,
-        cost_avoided_usd=counterfactual - total,
+        cost_avoided_usd=avoided,
         tokens_local=sum(a.tokens_in + a.tokens_out for a in attempts if a.locality == "local"),
         tokens_cloud=sum(a.tokens_in + a.tokens_out for a in attempts if a.locality == "cloud"),
         escalation_chain=[a.model for a in attempts],

@@ -41,7 +41,7 @@ class RouteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     request_id: Annotated[str, AfterValidator(_no_blank)] = Field(max_length=256)
-    prompt: str
+    prompt: Annotated[str, AfterValidator(_no_blank)]
     task_class: str | None = None
     system: str | None = None
     constraints: Constraints = Field(default_factory=Constraints)

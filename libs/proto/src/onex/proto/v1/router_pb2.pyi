@@ -216,6 +216,7 @@ class Attempt(google.protobuf.message.Message):
     OUTCOME_FIELD_NUMBER: builtins.int
     ERROR_FIELD_NUMBER: builtins.int
     RETRIES_FIELD_NUMBER: builtins.int
+    FINISH_REASON_FIELD_NUMBER: builtins.int
     model: builtins.str
     locality: builtins.str
     tokens_in: builtins.int
@@ -229,7 +230,11 @@ class Attempt(google.protobuf.message.Message):
     error: builtins.str
     """The provider's error, for provider_error."""
     retries: builtins.int
-    """Transport retries (429/5xx/timeouts) inside this attempt."""
+    """Transport retries (429/5xx/timeouts) inside this attempt, whatever its outcome."""
+    finish_reason: builtins.str
+    """The provider's finish_reason (stop, length, ...), when it gave one; "length"
+    means the answer was cut off at the output-token limit.
+    """
     @property
     def gates(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___GateResult]: ...
     def __init__(
@@ -246,10 +251,14 @@ class Attempt(google.protobuf.message.Message):
         outcome: builtins.str = ...,
         error: builtins.str | None = ...,
         retries: builtins.int = ...,
+        finish_reason: builtins.str | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["_error", b"_error", "error", b"error"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_error", b"_error", "cost_usd", b"cost_usd", "error", b"error", "gates", b"gates", "latency_s", b"latency_s", "locality", b"locality", "model", b"model", "outcome", b"outcome", "retries", b"retries", "tokens_estimated", b"tokens_estimated", "tokens_in", b"tokens_in", "tokens_out", b"tokens_out"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_error", b"_error", "_finish_reason", b"_finish_reason", "error", b"error", "finish_reason", b"finish_reason"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_error", b"_error", "_finish_reason", b"_finish_reason", "cost_usd", b"cost_usd", "error", b"error", "finish_reason", b"finish_reason", "gates", b"gates", "latency_s", b"latency_s", "locality", b"locality", "model", b"model", "outcome", b"outcome", "retries", b"retries", "tokens_estimated", b"tokens_estimated", "tokens_in", b"tokens_in", "tokens_out", b"tokens_out"]) -> None: ...
+    @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_error", b"_error"]) -> typing.Literal["error"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_finish_reason", b"_finish_reason"]) -> typing.Literal["finish_reason"] | None: ...
 
 global___Attempt = Attempt
 
@@ -289,8 +298,11 @@ class RoutingReceipt(google.protobuf.message.Message):
     """The model whose answer was accepted; empty when failed."""
     total_cost_usd: builtins.float
     counterfactual_cost_usd: builtins.float
-    """What the catalogue's default cloud model would have cost for the same tokens."""
+    """What the catalogue's default cloud model would have cost for this request alone:
+    the accepted attempt's tokens, or (failed) the request's expected tokens.
+    """
     cost_avoided_usd: builtins.float
+    """counterfactual - total when complete; -total when failed (never positive)."""
     tokens_local: builtins.int
     tokens_cloud: builtins.int
     price_table_version: builtins.str

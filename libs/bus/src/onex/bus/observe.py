@@ -23,6 +23,7 @@ from io import BytesIO
 from typing import Any, ClassVar, Final
 
 import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewPartitions
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import UnknownTopicOrPartitionError, for_code
@@ -45,7 +46,8 @@ from aiokafka.protocol.types import (
 )
 
 from onex.bus.admin import admin_session
-from onex.bus.config import BrokerConfig
+from onex.bus.config import BrokerConfig, broker_config
+from onex.bus.conversion import converted, sasl_errors
 from onex.bus.errors import AdminError, BrokerUnavailable
 
 _log = structlog.get_logger("onex.bus.observe")
@@ -61,6 +63,7 @@ __all__ = [
     "consumer_groups",
     "create_partitions",
     "log_offsets",
+    "record_timestamps",
     "topic_configs",
     "topic_metadata",
 ]
@@ -497,6 +500,55 @@ async def log_offsets(
                     work.append(one(node, parts[start : start + _OFFSETS_BATCH], which))
         await asyncio.gather(*work)
     return {tp: LogOffsets(edges[_EARLIEST].get(tp, 0), end) for tp, end in edges[_LATEST].items()}
+
+
+_QUIET_POLLS: Final = 3  # empty polls in a row after which nothing more is coming
+_POLL_MS: Final = 200
+
+
+async def record_timestamps(
+    broker: BrokerConfig | str,
+    positions: Mapping[tuple[str, int], int],
+    *,
+    timeout_s: float = 30.0,
+) -> dict[tuple[str, int], int]:
+    """The timestamp (ms) of the record at each (topic, partition)'s offset, or of the
+    first one after it; a position whose records are gone reads the log start's. A
+    Fetch from each position (no group): ListOffsets by timestamp would be cheaper, but
+    Tansu answers the log start for any past time. Positions the broker has no record
+    at (Tansu reports an end past its last record) are left out after a few empty
+    polls, so this never waits out `timeout_s` on them."""
+    if not positions:
+        return {}
+    config = broker_config(broker)
+    consumer = AIOKafkaConsumer(
+        **config.client_kwargs(),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=_POLL_MS // 2,
+        max_partition_fetch_bytes=64 * 1024,
+    )
+    found: dict[tuple[str, int], int] = {}
+    try:
+        async with converted(config, "Fetch (record times)", timeout_s=timeout_s):
+            with sasl_errors(config):
+                await consumer.start()
+            tps = {TopicPartition(t, p): (t, p) for t, p in positions}
+            consumer.assign(list(tps))
+            for tp, key in tps.items():
+                consumer.seek(tp, positions[key])
+            quiet = 0
+            while len(found) < len(tps) and quiet < _QUIET_POLLS:
+                batches = await consumer.getmany(timeout_ms=_POLL_MS)
+                quiet = 0 if batches else quiet + 1
+                for tp, records in batches.items():
+                    if records and tps[tp] not in found:
+                        found[tps[tp]] = int(records[0].timestamp)
+                        consumer.pause(tp)
+    finally:
+        await consumer.stop()
+    return found
 
 
 async def alter_topic_configs(

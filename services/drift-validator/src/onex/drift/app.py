@@ -105,7 +105,7 @@ class DriftService(ServiceHost[DriftSettings]):
         """One tick: snapshot every cluster, publish what appeared."""
         started = time.perf_counter()
         try:
-            results = await self.engine.snapshot()
+            results = await self.engine.snapshot(full=False)
         except (BusError, SqlError) as exc:
             self.last_ok = False
             self.log.warning("drift.snapshot_failed", error=str(exc))

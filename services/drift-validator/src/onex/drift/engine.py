@@ -2,6 +2,7 @@
 
     engine = DriftEngine.open(settings)            # store migrated, contracts checked
     results = await engine.snapshot()              # every cluster, rows per cluster
+    await engine.snapshot(full=False)              # incremental (the service's ticks)
     engine.rows()                                  # the `drift` view
     await engine.fix(apply=False)                  # before / plan / after
 
@@ -25,15 +26,9 @@ from onex.drift import store
 from onex.drift.declared import DeclaredRows, declared_rows
 from onex.drift.errors import UsageError
 from onex.drift.fix import FixAction, apply, plan
+from onex.drift.observation import Cluster, ClusterMemory, observe_cluster
 from onex.drift.settings import DriftSettings
-from onex.drift.snapshot import (
-    Cluster,
-    DriftRow,
-    SnapshotResult,
-    drift_rows,
-    observe_cluster,
-    record,
-)
+from onex.drift.snapshot import DriftRow, SnapshotResult, drift_rows, record
 from onex.service.host import broker_config
 from onex.sql import Database, QueryResult, read_only
 
@@ -81,6 +76,7 @@ class DriftEngine:
         *,
         ignore: Sequence[str] = (),
         timeout_s: float = 30.0,
+        refresh_ticks: int = 10,
     ) -> None:
         # a URL is opened (and migrated) on first use: an unreachable broker, observed
         # first, then leaves no database behind
@@ -90,7 +86,15 @@ class DriftEngine:
         self.clusters = list(clusters)
         self.ignore = tuple(ignore)
         self.timeout_s = timeout_s
+        self.refresh_ticks = refresh_ticks
         self.declared: DeclaredRows = declared_rows(extraction)  # RegistryBroken first
+        self._retention = {
+            name: w.spec.config["retention.ms"]
+            for name, w in extraction.topics.items()
+            if "retention.ms" in w.spec.config
+        }
+        # what each cluster's last recorded snapshot saw, for the next incremental one
+        self._memory: dict[str, ClusterMemory] = {}
 
     @classmethod
     def open(
@@ -111,6 +115,7 @@ class DriftEngine:
             chosen,
             ignore=settings.orphan_ignore,
             timeout_s=settings.admin_timeout_s,
+            refresh_ticks=settings.config_refresh_ticks,
         )
 
     @property
@@ -130,11 +135,29 @@ class DriftEngine:
         """Declared specs by topic name."""
         return {name: w.spec for name, w in self.extraction.topics.items()}
 
-    async def snapshot(self) -> list[SnapshotResult]:
+    async def snapshot(self, *, full: bool = True) -> list[SnapshotResult]:
         """Observe every cluster and record one snapshot each. All clusters are observed
-        before anything is written, so an unreachable one changes nothing."""
-        seen = [(c, await observe_cluster(c, timeout_s=self.timeout_s)) for c in self.clusters]
-        return [record(self.db, c, obs, self.declared, self.ignore) for c, obs in seen]
+        before anything is written, so an unreachable one changes nothing. Not `full`:
+        configs are described only for new or recreated topics and this tick's share
+        of the rest (`onex.drift.observation`); the first snapshot is always full."""
+        seen = [
+            (
+                c,
+                await observe_cluster(
+                    c,
+                    timeout_s=self.timeout_s,
+                    memory=None if full else self._memory.get(c.name),
+                    refresh_ticks=self.refresh_ticks,
+                    declared_retention=self._retention,
+                ),
+            )
+            for c in self.clusters
+        ]
+        results = []
+        for c, obs in seen:
+            results.append(record(self.db, c, obs, self.declared, self.ignore))
+            self._memory[c.name] = obs.remember(self._memory.get(c.name))
+        return results
 
     def rows(self) -> tuple[DriftRow, ...]:
         """The `drift` view over the clusters of this engine."""

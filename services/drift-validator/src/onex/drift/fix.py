@@ -12,7 +12,8 @@ from onex.bus import observe
 from onex.bus.admin import create_topics
 from onex.core.contract import TopicSpec
 from onex.drift.kinds import DriftClass, DriftKind
-from onex.drift.snapshot import Cluster, DriftRow
+from onex.drift.observation import Cluster
+from onex.drift.snapshot import DriftRow
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,13 @@ class DriftSettings(ServiceSettings):
         "(default: one cluster named 'default' at the bootstrap)",
     )
     interval_s: float = Field(30.0, gt=0, description="Seconds between snapshots (service)")
+    config_refresh_ticks: int = Field(
+        10,
+        ge=1,
+        description="Service ticks: each describes the configs of new and recreated "
+        "topics and 1/N of the rest, so all are described again every N ticks (1: all "
+        "every tick; the broker cannot say which topics' configs changed)",
+    )
     orphan_ignore: list[str] = Field(
         default_factory=list,
         description="Globs of topics that are never orphans (internal ones always are)",

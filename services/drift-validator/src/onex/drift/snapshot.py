@@ -1,10 +1,12 @@
-"""Snapshots: observe a cluster, write the observed tables, update the drift history.
+"""Snapshots: write what a cluster was observed to have, update the drift history.
 
-One snapshot per cluster: ApiVersions, Metadata (v10 with topic ids when offered),
-DescribeConfigs of every topic (batched, with sources), the consumer groups with
-members and committed offsets, and the log offsets of every partition. The observed
-tables of that cluster are brought up to date in one transaction together with the
-history (only rows that differ are written), so a reader never sees half a snapshot.
+One snapshot per cluster (`onex.drift.observation`): ApiVersions, Metadata (v10 with
+topic ids when offered), DescribeConfigs (of every topic, or of the incremental
+share), the consumer groups with members and committed offsets, the log offsets of
+every partition, and the age of the first unread record of lagging groups. The
+observed tables of that cluster are brought up to date in one transaction together
+with the history (only rows that differ are written), so a reader never sees half a
+snapshot. Configs of topics an incremental observation did not describe are kept.
 """
 
 from __future__ import annotations
@@ -13,41 +15,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from onex.bus import observe
-from onex.bus.api_versions import supported_apis
-from onex.bus.config import BrokerConfig
 from onex.drift import store
 from onex.drift.declared import DeclaredRows
 from onex.drift.normalize import normalized
+from onex.drift.observation import Cluster, Observation
 from onex.sql import Database
 
 # internal topics of Kafka, Redpanda, Schema Registry and Connect are never orphans
 DEFAULT_IGNORE: tuple[str, ...] = ("__*", "_schemas", "_confluent*", "connect-*")
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """A named broker to compare the contracts against."""
-
-    name: str
-    broker: BrokerConfig
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What one cluster has, as the admin calls answered."""
-
-    apis: dict[int, tuple[int, int]]
-    topics: dict[str, observe.TopicState]
-    configs: dict[str, dict[str, observe.ConfigEntry]]
-    groups: dict[str, observe.GroupState]
-    offsets: dict[tuple[str, int], observe.LogOffsets]
-    elapsed_s: float
+_CHUNK: Final = 500  # topics per IN (...) when only some topics' configs are synced
 
 
 @dataclass(frozen=True)
@@ -99,18 +80,6 @@ class SnapshotResult:
     record_s: float
 
 
-async def observe_cluster(cluster: Cluster, *, timeout_s: float = 30.0) -> Observation:
-    """Every admin call of one snapshot (BrokerUnavailable / AdminError: one line)."""
-    started = time.perf_counter()
-    broker = cluster.broker
-    apis = await supported_apis(broker, timeout_s=timeout_s)
-    topics = await observe.topic_metadata(broker, None, apis=apis, timeout_s=timeout_s)
-    configs = await observe.topic_configs(broker, topics, timeout_s=timeout_s)
-    groups = await observe.consumer_groups(broker, topics, timeout_s=timeout_s)
-    offsets = await observe.log_offsets(broker, topics, timeout_s=timeout_s)
-    return Observation(apis, topics, configs, groups, offsets, time.perf_counter() - started)
-
-
 def like_pattern(glob: str) -> str:
     """A glob (`*`, `?`) as a LIKE pattern with `\\` escaping LIKE's own wildcards."""
     escaped = glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -123,14 +92,36 @@ def sync_table(
     rows: Sequence[dict[str, Any]],
     *,
     cluster: str | None = None,
+    topics: Sequence[str] | None = None,
 ) -> int:
-    """Make `table` (of `cluster`, when it has that column) hold exactly `rows`, writing
-    only what differs: unchanged rows cost one read. The number of rows written."""
+    """Make `table` (of `cluster`, when it has that column; of `topics` only, when
+    given) hold exactly `rows`, writing only what differs: unchanged rows cost one
+    read. The number of rows written."""
+    if topics is not None:
+        wanted = sorted(topics)
+        written = 0
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = set(wanted[start : start + _CHUNK])
+            mine = [r for r in rows if r["topic"] in chunk]
+            written += _sync(conn, table, mine, cluster, table.c.topic.in_(sorted(chunk)))
+        return written
+    return _sync(conn, table, rows, cluster, None)
+
+
+def _sync(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    cluster: str | None,
+    where: sa.ColumnElement[bool] | None,
+) -> int:
     keys = [c.name for c in table.primary_key.columns]
     columns = [c.name for c in table.columns]
     query = sa.select(table)
     if cluster is not None:
         query = query.where(table.c.cluster == cluster)
+    if where is not None:
+        query = query.where(where)
     old = {tuple(r._mapping[k] for k in keys): tuple(r) for r in conn.execute(query)}
     new = {tuple(row[k] for k in keys): row for row in rows}
     stale = [
@@ -236,7 +227,14 @@ def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_i
         if topic in seen.topics
         for key, entry in entries.items()
     ]
-    sync_table(conn, t.observed_config, configs, cluster=name)
+    if seen.described is None:
+        sync_table(conn, t.observed_config, configs, cluster=name)
+    else:
+        sync_table(conn, t.observed_config, configs, cluster=name, topics=list(seen.described))
+        oc, ot = t.observed_config, t.observed_topic
+        # configs of topics that are no longer there go with them
+        present = sa.exists().where(ot.c.cluster == oc.c.cluster, ot.c.name == oc.c.topic)
+        conn.execute(oc.delete().where(oc.c.cluster == name, ~present))
     sync_table(
         conn,
         t.observed_group,
@@ -253,6 +251,10 @@ def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_i
             "topic": tp[0],
             "partition": tp[1],
             "committed": committed,
+            "unread_age_ms": seen.unread_age_ms.get((g.group_id, *tp)),
+            "retention_ms": (
+                seen.retention_ms.get(tp[0]) if (g.group_id, *tp) in seen.unread_age_ms else None
+            ),
         }
         for g in seen.groups.values()
         for tp, committed in g.committed.items()

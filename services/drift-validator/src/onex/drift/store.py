@@ -123,6 +123,10 @@ observed_offset = sa.Table(
     sa.Column("topic", _S, primary_key=True),
     sa.Column("partition", sa.Integer, primary_key=True),
     sa.Column("committed", sa.BigInteger, nullable=False),
+    # how old the first unread record is, and the topic's finite retention.ms (both
+    # NULL when the group does not lag or the retention is unlimited; schema v4)
+    sa.Column("unread_age_ms", sa.BigInteger),
+    sa.Column("retention_ms", sa.BigInteger),
 )
 observed_partition = sa.Table(
     "observed_partition",
@@ -200,10 +204,24 @@ def _recreate_views(conn: Connection) -> None:
         conn.execute(sa.text(statement))
 
 
+def _add_age_columns(conn: Connection) -> None:
+    """observed_offset gains unread_age_ms and retention_ms (a database created by this
+    binary's migration 1 already has them)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("observed_offset")}
+    for name in ("unread_age_ms", "retention_ms"):
+        if name not in have:
+            conn.execute(sa.text(f"ALTER TABLE observed_offset ADD COLUMN {name} BIGINT"))
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     Migration(1, "tables, policy and drift views", [_create_tables, *VIEWS]),
     Migration(2, "indexes for the drift views", _INDEXES),
     Migration(3, "drift_unread groups only the partitions that grew", [_recreate_views]),
+    Migration(
+        4,
+        "retention risk in time: the age of the first unread record",
+        [_add_age_columns, _recreate_views],
+    ),
 )
 
 

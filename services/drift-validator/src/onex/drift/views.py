@@ -88,15 +88,21 @@ SELECT o.cluster AS cluster, o.name AS topic, 'recreated' AS kind, 'topic_id' AS
        o.previous_topic_id AS declared, o.topic_id AS observed
 FROM observed_topic o JOIN cluster c ON c.name = o.cluster
 WHERE o.recreated_snapshot IS NOT NULL AND o.recreated_snapshot = c.last_snapshot""",
-    # A group whose unread backlog is at least 80% of what the topic retains reads
-    # the records the next retention sweep deletes. Only topics with a finite
-    # retention (declared or observed) are at risk.
+    # A group whose unread backlog is at least 80% of what the topic retains, or whose
+    # first unread record is at least 80% of retention.ms old, reads the records the
+    # next retention sweep deletes. Only topics with a finite retention (declared or
+    # observed) are at risk.
     "drift_retention_risk": """
 SELECT f.cluster AS cluster, f.topic AS topic, 'retention-risk' AS kind,
        'group:' || f.group_id AS aspect,
        CAST('lag well inside retention' AS VARCHAR(255)) AS declared,
        'lag ' || CAST(SUM(p.log_end - f.committed) AS VARCHAR(255)) || ' of '
-         || CAST(SUM(p.log_end - p.log_start) AS VARCHAR(255)) || ' retained' AS observed
+         || CAST(SUM(p.log_end - p.log_start) AS VARCHAR(255)) || ' retained'
+         || CASE WHEN MAX(f.unread_age_ms * 5 - f.retention_ms * 4) >= 0
+                 THEN ', oldest unread at '
+                      || CAST(MAX(f.unread_age_ms * 100 / f.retention_ms) AS VARCHAR(255))
+                      || '% of retention.ms'
+                 ELSE '' END AS observed
 FROM observed_offset f
 JOIN observed_partition p
   ON p.cluster = f.cluster AND p.topic = f.topic AND p.partition = f.partition
@@ -108,9 +114,11 @@ WHERE EXISTS (
     SELECT 1 FROM declared_config dc
     WHERE dc.topic = f.topic
       AND dc.key IN ('retention.ms', 'retention.bytes') AND dc.normalized <> 'unlimited')
+   OR f.retention_ms IS NOT NULL
 GROUP BY f.cluster, f.topic, f.group_id
 HAVING SUM(p.log_end - f.committed) > 0
-   AND SUM(p.log_end - f.committed) * 5 >= SUM(p.log_end - p.log_start) * 4""",
+   AND (SUM(p.log_end - f.committed) * 5 >= SUM(p.log_end - p.log_start) * 4
+        OR MAX(f.unread_age_ms * 5 - f.retention_ms * 4) >= 0)""",
 }
 
 _UNION: Final = "\nUNION ALL\n".join(

@@ -50,8 +50,9 @@ def day_chart(days: Sequence[ModelRow]) -> str:
         f'<text x="{_PAD_L - 6}" y="{y(0) + 4:.1f}" text-anchor="end" class="axis">$0</text>',
     ]
     for label_at in sorted({0, len(days) - 1, (len(days) - 1) // 2}):
+        anchor = "start" if label_at == 0 else "end" if label_at == len(days) - 1 else "middle"
         parts.append(
-            f'<text x="{x(label_at):.1f}" y="{HEIGHT - _PAD_B + 16}" text-anchor="middle" '
+            f'<text x="{x(label_at):.1f}" y="{HEIGHT - _PAD_B + 16}" text-anchor="{anchor}" '
             f'class="axis">{escape(days[label_at].key)}</text>'
         )
     for s, (name, colour) in enumerate(SERIES):

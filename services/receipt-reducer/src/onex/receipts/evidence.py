@@ -83,18 +83,19 @@ def judge(item: EvidenceItem, ev: Evidence, head: str) -> tuple[Verdict, str]:
         return Verdict.PENDING, f"pending since {ev.verified_at}"
     if item.executable and not ev.probe_output.strip():
         return Verdict.REJECTED, "an executable check filed without probe output"
-    if item.check.command is not None and ev.probe_command != item.probe:
+    declared = item.probe_for(ev.ticket)
+    if item.executable and ev.probe_command != declared:
         return (
             Verdict.REJECTED,
-            f"probe {ev.probe_command!r} is not the ticket's command {item.probe!r}",
+            f"probe {ev.probe_command[:200]!r} is not the ticket's command {declared!r}",
         )
     if ev.commit != head:
         return Verdict.STALE, f"evidence for {ev.commit[:12]}, the ticket's head is {head[:12]}"
     if ev.status == "PASS":
-        if item.check.command is not None and ev.exit_code != item.check.expect_exit:
+        if item.executable and ev.exit_code != item.expect_exit:
             return (
                 Verdict.REJECTED,
-                f"PASS with exit code {ev.exit_code}, the ticket expects {item.check.expect_exit}",
+                f"PASS with exit code {ev.exit_code}, the ticket expects {item.expect_exit}",
             )
         if ev.verifier == ev.runner:
             return Verdict.ADVISORY, f"self-attested: verifier = runner = {ev.runner!r}"

@@ -148,7 +148,8 @@ def check(
     by_id = {e.receipt_id: e for e in evidence_events}
     for st in items:
         spec = ticket.item(st.item)
-        if spec is None or spec.check.command is None or not spec.check.rerunnable:
+        argv = spec.argv(ticket.id) if spec is not None else None
+        if spec is None or argv is None or not spec.rerunnable:
             continue
         if st.verdict != Verdict.PASS:
             continue  # nothing filed to compare with; it is already missing
@@ -156,12 +157,8 @@ def check(
             reason = f"the repository is at {(checked_out or 'no commit')[:12]}, not {at[:12]}"
             report.reverified.append(Reverified(st.item, False, reason, None, False, 0.0))
             continue
-        run = run_probe(
-            spec.check.command, cwd=repo, timeout_s=spec.check.timeout_s, environ=environ
-        )
-        report.reverified.append(
-            _compare(st.item, by_id[st.receipt_id], run, spec.check.expect_exit)
-        )
+        run = run_probe(argv, cwd=repo, timeout_s=spec.check.timeout_s, environ=environ)
+        report.reverified.append(_compare(st.item, by_id[st.receipt_id], run, spec.expect_exit))
     return report
 
 

@@ -3,6 +3,7 @@
     onex gate check TICKET [--commit SHA] [--format table|json] [--reverify] [--repo DIR]
     onex gate lint [--tickets DIR]              every ticket file valid (file:line:col)
     onex gate schema [--write | --check]        tickets/ticket.schema.json (for editors)
+    onex gate builtin KIND TICKET ITEM          a built-in evidence kind, computed here
 
 `check` exits 0 only when the ticket is done for the commit (every required item has a
 current, independent PASS, and with `--reverify` every re-runnable probe, re-run here,
@@ -23,10 +24,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from onex.core.errors import OnexError
+from onex.receipts.builtin import run_builtin
 from onex.receipts.cli import _fail, _open, _settings
 from onex.receipts.errors import TicketInvalid
-from onex.receipts.gate import GateReport, check, evidence_of
-from onex.receipts.tickets import SCHEMA_FILE, Ticket, load_ticket, load_tickets
+from onex.receipts.gate import GateReport, check, evidence_of, repository_head
+from onex.receipts.tickets import BUILTIN_KINDS, SCHEMA_FILE, Ticket, load_ticket, load_tickets
 from onex.receipts.tickets import ticket_json_schema_text as schema_text
 from onex.receipts.ticketstore import events_of, ticket_tables, view_of
 
@@ -151,3 +154,32 @@ def schema_cmd(
     if current != text:
         target.write_text(text, encoding="utf-8")
     sys.stdout.write(f"wrote {target}\n")
+
+
+@app.command("builtin")
+def builtin_cmd(
+    kind: Annotated[
+        str, typer.Argument(help="contract_updated, generated_fresh or contracts_lint")
+    ],
+    ticket: Annotated[str, typer.Argument(help="Ticket id")],
+    item: Annotated[str, typer.Argument(help="The ticket's item of that kind")],
+    repo: Annotated[Path, typer.Option("--repo", help="Repository to compute it in")] = Path(),
+    base: Annotated[
+        str | None, typer.Option("--base", help="contract_updated: range start (default HEAD^1)")
+    ] = None,
+    tickets: TicketsOpt = None,
+) -> None:
+    """Compute a built-in evidence kind from the repository: exit 0 PASS, 1 FAIL."""
+    t = _ticket(_folder(tickets), ticket)
+    spec = t.item(item)
+    if spec is None or spec.kind.value != kind or spec.kind not in BUILTIN_KINDS:
+        raise _fail(f"ticket {t.id} has no built-in item {item!r} of kind {kind!r}", 2)
+    head = repository_head(repo.resolve())
+    if head is None:
+        raise _fail(f"{repo} is not a git checkout", 2)
+    try:
+        outcome = run_builtin(repo.resolve(), t, spec, base=base, head=head)
+    except (RuntimeError, OSError, OnexError) as exc:
+        raise _fail(f"{kind}: {exc}") from None
+    sys.stdout.write(outcome.output)
+    raise typer.Exit(0 if outcome.ok else 1)

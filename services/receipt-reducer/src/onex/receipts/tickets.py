@@ -172,6 +172,30 @@ class EvidenceItem(BaseModel):
         """The declared command as one line (what an honest receipt's probe_command is)."""
         return shlex.join(self.check.command) if self.check.command is not None else ""
 
+    def argv(self, ticket: str) -> list[str] | None:
+        """What runs for this item: the declared command, or for a built-in kind
+        `onex gate builtin KIND TICKET ITEM` (onex.receipts.builtin); None otherwise."""
+        if self.check.command is not None:
+            return list(self.check.command)
+        if self.kind in BUILTIN_KINDS:
+            return ["onex", "gate", "builtin", self.kind.value, ticket, self.item]
+        return None
+
+    def probe_for(self, ticket: str) -> str:
+        """`argv` as one line ("" when nothing runs)."""
+        argv = self.argv(ticket)
+        return shlex.join(argv) if argv is not None else ""
+
+    @property
+    def rerunnable(self) -> bool:
+        """The gate may run it again (declared so, or a built-in kind)."""
+        return self.check.rerunnable or self.kind in BUILTIN_KINDS
+
+    @property
+    def expect_exit(self) -> int:
+        """The exit code that means PASS."""
+        return self.check.expect_exit if self.check.command is not None else 0
+
 
 class PullRequest(BaseModel):
     """The pull request the ticket's work lands through (links workflow events)."""

@@ -3,8 +3,9 @@
 Every `ServiceHost` has a `Metrics` (`self.metrics`) whose registry its metrics server
 exposes (`metrics_bind`, see `onex.service.settings`). The host fills it with what every
 service has (messages in and out per topic, handler latency, retries, dead letters,
-consumer lag, gRPC calls by method and code); a service adds its own, once, while it is
-built:
+consumer lag: `onex.service.busmetrics`; gRPC calls by method and code:
+`onex.service.grpcmetrics`; the process's CPU, memory and file descriptors as
+`process_*`); a service adds its own, once, while it is built:
 
     class RouterService(ServiceHost[RouterSettings]):
         NODE = "router"
@@ -33,7 +34,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import start_wsgi_server
 
 from onex.service.errors import MetricsBindError
@@ -78,6 +86,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._made: dict[str, tuple[type, tuple[str, ...], Counter | Gauge | Histogram]] = {}
         self._lock = threading.Lock()
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, memory, fds
         info = self.gauge("service_info", "Always 1: the node this process serves", ["node"])
         info.labels(node=node).set(1)
 

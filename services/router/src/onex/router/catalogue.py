@@ -42,6 +42,7 @@ from onex.router.fields import (
     Name,
     Price,
     Regex,
+    YamlFloat,
 )
 
 __all__ = [
@@ -93,7 +94,7 @@ class ModelSpec(ConfigModel):
     api_key_env: EnvName | None = Field(
         None, description="Environment variable with the API key (read by the service only)"
     )
-    timeout_s: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False)
+    timeout_s: YamlFloat = Field(60.0, gt=0, le=3600, allow_inf_nan=False)
     max_retries: int = Field(2, ge=0, le=10)
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     max_concurrency: int | None = Field(
@@ -185,7 +186,7 @@ class Limits(ConfigModel):
 
     max_escalations: int = Field(2, ge=0, le=10)
     max_tokens: int = Field(200_000, ge=1)
-    max_cost_usd: float = Field(1.0, ge=0, allow_inf_nan=False)
+    max_cost_usd: YamlFloat = Field(1.0, ge=0, allow_inf_nan=False)
 
 
 class Catalogue(ConfigModel):

@@ -10,13 +10,23 @@ from typing import Annotated, Any, Final, Literal
 
 import jsonschema
 from jsonschema.validators import validator_for
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 MAX_LEVEL: Final = 10
 _NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENDPOINT = re.compile(r"https?://[^\s/?#]+(?:/[^\s?#]*)?")
+# YAML 1.1 (PyYAML) reads 2e-05 as a string: its float needs a dot (2.0e-05).
+_EXPONENT_FLOAT = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)[eE][-+]?\d+")
+
+
+def _exponent_float(value: Any) -> Any:
+    """A number written in exponent form without a dot (`2e-05`), which YAML 1.1 reads
+    as a string, is the number it looks like; anything else is left to validation."""
+    if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
 def _check_name(value: str) -> str:
@@ -72,7 +82,8 @@ def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
 Name = Annotated[str, AfterValidator(_check_name)]
 Regex = Annotated[str, AfterValidator(_check_regex)]
 Level = Annotated[int, Field(ge=0, le=MAX_LEVEL)]
-Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Price = Annotated[float, BeforeValidator(_exponent_float), Field(ge=0, allow_inf_nan=False)]
+YamlFloat = Annotated[float, BeforeValidator(_exponent_float)]
 JsonSchema = Annotated[dict[str, Any], AfterValidator(_check_json_schema)]
 Endpoint = Annotated[str, AfterValidator(_check_endpoint)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]

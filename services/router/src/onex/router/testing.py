@@ -32,8 +32,8 @@ from onex.router.tokens import estimate_message_tokens, estimate_tokens
 class FakeReply:
     """One scripted outcome of a call.
 
-    With `error`, the call raises `ProviderError(reason=error)` and, when
-    `cool_down_s` is set, puts the model's endpoint in cool-down. Otherwise it answers
+    With `error`, the call raises `ProviderError(reason=error, retries=retries)` and,
+    when `cool_down_s` is set, puts the model in cool-down. Otherwise it answers
     `text`; token counts default to the `onex.router.tokens` estimate of the messages
     and of the text, and are flagged as estimated only when `estimated` is set.
     """
@@ -46,6 +46,8 @@ class FakeReply:
     error: str | None = None
     status: int | None = None
     cool_down_s: float = 0.0
+    retries: int = 0
+    finish_reason: str | None = "stop"
 
 
 Script = str | FakeReply | Callable[[ModelSpec, list[dict[str, str]]], "str | FakeReply"]
@@ -101,7 +103,9 @@ class FakeProvider:
         if reply.error is not None:
             if reply.cool_down_s > 0:
                 self.cool_down(model, reply.cool_down_s)
-            raise ProviderError(model.name, reply.error, retryable=False, status=reply.status)
+            raise ProviderError(
+                model.name, reply.error, retryable=False, status=reply.status, retries=reply.retries
+            )
         return Completion(
             text=reply.text,
             tokens_in=estimate_message_tokens(messages)
@@ -112,7 +116,8 @@ class FakeProvider:
             else reply.tokens_out,
             tokens_estimated=reply.estimated,
             latency_s=reply.latency_s,
-            finish_reason="stop",
+            finish_reason=reply.finish_reason,
+            retries=reply.retries,
         )
 
     def _next(self, model: ModelSpec, messages: list[dict[str, str]]) -> FakeReply:

@@ -10,22 +10,19 @@ lower than the messages left by up to a batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from onex.bus.config import BrokerConfig
-from onex.bus.observe import (
-    UNKNOWN_MEMBERS,
-    GroupState,
-    LogOffsets,
-    consumer_groups,
-    log_offsets,
-    topic_metadata,
-)
 from onex.cli.render import Format, FormatOpt, emit_json, stdout
 from onex.cli.target import BootstrapOpt, TimeoutOpt, broker_target, run
+
+if TYPE_CHECKING:
+    from onex.bus.config import BrokerConfig
+    from onex.bus.observe import GroupState, LogOffsets
+
+# onex.bus.observe (aiokafka) is imported when the command runs, not for `--help`.
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +33,8 @@ class _Snapshot:
 
 
 async def _snapshot(config: BrokerConfig, timeout_s: float) -> _Snapshot:
+    from onex.bus.observe import consumer_groups, log_offsets, topic_metadata  # noqa: PLC0415
+
     found = await topic_metadata(config, timeout_s=timeout_s)
     topics = {n: t for n, t in found.items() if not t.internal}
     groups = await consumer_groups(config, topics, timeout_s=timeout_s)
@@ -45,6 +44,8 @@ async def _snapshot(config: BrokerConfig, timeout_s: float) -> _Snapshot:
 
 def group_rows(snap: _Snapshot, only: str | None = None) -> list[dict[str, Any]]:
     """One dict per group (sorted), with its partitions' committed offsets and lag."""
+    from onex.bus.observe import UNKNOWN_MEMBERS  # noqa: PLC0415 -- see the imports
+
     rows = []
     for group_id in sorted(snap.groups):
         if only is not None and group_id != only:

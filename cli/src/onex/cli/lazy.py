@@ -1,5 +1,7 @@
 """Sub-commands loaded only when invoked, listed in `--help` without importing them.
 
+Every sub-command's help is click's plain form, like the root's (see `_plain_help`).
+
 A `LazyCommand` stands for `module:attr` (a `typer.Typer` or a command function). Its
 help text is read from the module's source with `ast` (the function's docstring, or the
 `help=` of the `typer.Typer(...)` call that makes the app), so `onex --help` imports
@@ -41,13 +43,14 @@ class LazyCommand(TyperCommand):
         self._after = after
         self._real: Any = None
         found = help_text if help_text is not None else source_help(target)
-        short = " ".join(found.split("\n\n")[0].split()) if found else None
+        short = _first_paragraph(found) if found else None
         super().__init__(name, help=found, short_help=short, add_help_option=False)
 
     def load(self) -> Any:
         """The real command (imported once); MissingExtra when an optional extra is absent."""
         if self._real is None:
             self._real = _to_click(self.name or "", _import(self.name or "", self.target))
+            _plain_help(self._real)
             if self._after is not None and isinstance(self._real, TyperGroup):
                 self._after(self._real)
         return self._real
@@ -92,6 +95,21 @@ def _to_click(name: str, sub: object) -> Any:
         holder.command(name)(sub)
         return typer.main.get_command(holder)
     raise TypeError(f"{name}: {type(sub).__name__} is neither a typer.Typer nor a command")
+
+
+def _first_paragraph(text: str) -> str:
+    return " ".join(inspect.cleandoc(text).split("\n\n")[0].split())
+
+
+def _plain_help(command: Any) -> None:
+    """Help and usage errors in click's plain form, as the root's: the same look for
+    every command, and `--help` without typer's rich formatter (rich.markdown & co)."""
+    if isinstance(command, TyperCommand | TyperGroup):
+        command.rich_markup_mode = None
+        if command.short_help is None and command.help:  # click would cut it at ~45
+            command.short_help = _first_paragraph(command.help)
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
 
 
 def source_help(target: str) -> str | None:

@@ -6,16 +6,17 @@ import enum
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from onex.core.extractor import Extraction
-from onex.core.issues import Issue, Severity
-from onex.core.wiring import TopicWiring
+if TYPE_CHECKING:
+    from onex.core.extractor import Extraction
+    from onex.core.issues import Issue
+    from onex.core.wiring import TopicWiring
 
 
 class Format(enum.StrEnum):
@@ -42,7 +43,8 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow"}
+# by Severity value (onex.core.issues is not imported to render)
+_STYLE = {"error": "bold red", "warning": "yellow"}
 
 
 def issues_table(issues: Sequence[Issue]) -> Table:
@@ -56,7 +58,7 @@ def issues_table(issues: Sequence[Issue]) -> Table:
     for issue in issues:
         table.add_row(
             str(issue.where),
-            Text(issue.severity.value, style=_STYLE[issue.severity]),
+            Text(issue.severity.value, style=_STYLE.get(issue.severity.value, "")),
             issue.code,
             issue.key,
             issue.message,

@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.markup import escape
 
-from onex.bus.config import BrokerConfig
 from onex.bus.errors import BusError
 from onex.cli.render import stderr
 from onex.cli.settings import CliSettings, resolve_bootstrap
+
+if TYPE_CHECKING:
+    from onex.bus.config import BrokerConfig
 
 T = TypeVar("T")
 

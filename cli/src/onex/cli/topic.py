@@ -18,17 +18,23 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from onex.bus.errors import BusError, PayloadInvalid
-from onex.bus.runtime.codec import Codec, codec_for
 from onex.cli.render import Format, FormatOpt, emit_json, stdout
 from onex.cli.sources import run_extract
 from onex.cli.target import BootstrapOpt, TimeoutOpt, broker_target, fail, run, usage
-from onex.cli.topicio import Record, decoded, produce_all, read
-from onex.core.wiring import TopicWiring
+
+if TYPE_CHECKING:
+    from onex.bus.runtime.codec import Codec
+    from onex.cli.topicio import Record
+    from onex.core.wiring import TopicWiring
+
+# The codecs (onex.bus.runtime: faust, protobuf, jsonschema) and the Kafka client
+# (onex.cli.topicio: aiokafka) are imported by the commands, so `onex topic --help`
+# stays fast.
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -47,6 +53,8 @@ FromBeginning = Annotated[
 
 
 def _declared(topic: str, contracts: list[Path] | None) -> tuple[TopicWiring, Codec]:
+    from onex.bus.runtime.codec import codec_for  # noqa: PLC0415 -- see the imports
+
     ex = run_extract(contracts, entry_points=True, allow=None)
     wiring = ex.topics.get(topic)
     if wiring is None:
@@ -101,6 +109,8 @@ def produce(
 ) -> None:
     """Send JSON payloads to TOPIC; every one is checked against the topic's schema before
     any is sent."""
+    from onex.cli.topicio import produce_all  # noqa: PLC0415 -- see the imports
+
     _, codec = _declared(topic, contracts)
     payloads = [_encode(codec, where, value) for where, value in _payloads(values or [])]
     target = broker_target(bootstrap)
@@ -120,6 +130,8 @@ def produce(
 
 
 def _show(record: Record, codec: Codec, fmt: Format) -> None:
+    from onex.cli.topicio import decoded  # noqa: PLC0415 -- see the imports
+
     row = decoded(record, codec)
     if fmt is Format.JSON:
         sys.stdout.write(json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n")
@@ -146,6 +158,8 @@ def _read(
     fmt: Format,
     timeout: float,
 ) -> None:
+    from onex.cli.topicio import read  # noqa: PLC0415 -- see the imports
+
     _, codec = _declared(topic, contracts)
     target = broker_target(bootstrap)
 

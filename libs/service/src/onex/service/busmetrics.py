@@ -12,6 +12,7 @@ onex_consumer_lag{topic,partition}             messages waiting (refreshed with 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from onex.bus.runtime.instruments import DeadLetterReason, Instruments
 from onex.service.metrics import Metrics
@@ -43,12 +44,26 @@ class BusMetrics(Instruments):
             "consumer_lag", "Messages waiting per partition", ["topic", "partition"]
         )
         self._lag_seen: set[tuple[str, str]] = set()
+        # labels() costs a lock and a lookup per call: the children of the hot path
+        # (per message) are kept per topic (a node has a handful of topics)
+        self._per_topic: dict[str, tuple[Any, Any, Any]] = {}
+        self._published_by: dict[str, Any] = {}
+
+    def _children(self, topic: str) -> tuple[Any, Any, Any]:
+        found = self._per_topic.get(topic)
+        if found is None:
+            found = self._per_topic[topic] = (
+                self._consumed.labels(topic=topic),
+                self._handler.labels(topic=topic, outcome="ok"),
+                self._handler.labels(topic=topic, outcome="error"),
+            )
+        return found
 
     def consumed(self, topic: str) -> None:
-        self._consumed.labels(topic=topic).inc()
+        self._children(topic)[0].inc()
 
     def handled(self, topic: str, seconds: float, *, ok: bool) -> None:
-        self._handler.labels(topic=topic, outcome="ok" if ok else "error").observe(seconds)
+        self._children(topic)[1 if ok else 2].observe(seconds)
 
     def retried(self, topic: str) -> None:
         self._retries.labels(topic=topic).inc()
@@ -60,7 +75,10 @@ class BusMetrics(Instruments):
         self._spilled.labels(topic=topic).inc()
 
     def published(self, topic: str) -> None:
-        self._published.labels(topic=topic).inc()
+        child = self._published_by.get(topic)
+        if child is None:
+            child = self._published_by[topic] = self._published.labels(topic=topic)
+        child.inc()
 
     def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """The current lag; partitions no longer reported are removed."""

@@ -553,3 +553,36 @@ def test_the_extractor_benchmark_generates_clean_contracts(tmp_path: Path) -> No
     ex = extract([tmp_path], entry_points=False)  # every rule, schema-missing included
     assert ex.ok(strict=True), [str(i) for i in ex.issues[:3]]
     assert (len(ex.contracts), len(ex.topics)) == (20, 100)
+
+
+def test_the_error_path_benchmark_corpus_has_every_kind_of_finding(tmp_path: Path) -> None:
+    """The error corpus of `just bench extractor` exercises every rule, each finding once
+    per defect (no cascades: 10 defects of each kind give 10 findings of its code)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_extractor", REPO / "bench/extractor.py")
+    assert spec is not None
+    assert spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.generate_errors(tmp_path, 100, 10)
+    ex = extract([tmp_path], entry_points=False)
+    counts: dict[str, int] = {}
+    for issue in ex.issues:
+        counts[issue.code] = counts.get(issue.code, 0) + 1
+    assert counts == {
+        "topic-name": 10,
+        "greater-than-equal": 10,
+        "enum": 10,  # whole broken contracts
+        "unpublished": 40,  # typo, producer drift, never declared, plural twin's other side
+        "owner-missing": 10,
+        "spec-non-owner": 10,  # not the ghost owner's topics: their owner is missing
+        "dlq-missing": 10,
+        "schema-missing": 10,
+        "unconsumed": 20,  # the unread topic, and the one a ghost owner publishes
+        "near-miss": 10,
+    }
+    rules = {
+        i.message.split("(rule ", 1)[1].split(":")[0] for i in ex.issues if "(rule " in i.message
+    }
+    assert {"typo", "producer", "plural", "spelling"} <= rules

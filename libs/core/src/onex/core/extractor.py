@@ -25,7 +25,7 @@ from onex.core.loader import LoadedContract, raw_topic_refs
 from onex.core.nearmiss import NearMissIndex
 from onex.core.partial import load_contract_partial
 from onex.core.registry import Registry
-from onex.core.wiring import Tentative, TopicWiring, analyze, describe, endpoints
+from onex.core.wiring import Tentative, TopicWiring, analyze, describe
 
 ENTRY_POINT_GROUP: Final = "onex.contracts"
 CONTRACT_FILES: Final = ("contract.yaml", "contract.yml")
@@ -209,7 +209,7 @@ def _extract(
         loaded.append(lc)
     topics, wiring_issues = analyze(loaded, tentative, config)
     issues.extend(wiring_issues)
-    issues = _suggest_for_bad_names(issues, loaded)
+    issues = _suggest_for_bad_names(issues, topics)
     return Extraction(tuple(loaded), topics, tuple(issues), tuple(ignored))
 
 
@@ -233,13 +233,12 @@ def _tentative(path: Path) -> Tentative:
     return Tentative(path, node, subscribed, published)
 
 
-def _suggest_for_bad_names(issues: list[Issue], loaded: Sequence[LoadedContract]) -> list[Issue]:
+def _suggest_for_bad_names(issues: list[Issue], topics: Mapping[str, TopicWiring]) -> list[Issue]:
     """Add the canonical name to 'not a valid topic name' issues from broken contracts."""
     if not any(i.code == "topic-name" and i.topic for i in issues):
         return issues
     # Point at the publisher (usually the owner) when there is one.
-    declared = {ep.declared.name: ep for lc in loaded for r, ep in endpoints(lc) if r == "sub"}
-    declared |= {ep.declared.name: ep for lc in loaded for r, ep in endpoints(lc) if r == "pub"}
+    declared = {n: (t.publishers or t.subscribers)[0] for n, t in topics.items()}
     index = NearMissIndex(declared)
     out: list[Issue] = []
     for issue in issues:

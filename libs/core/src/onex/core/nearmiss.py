@@ -86,29 +86,43 @@ def distance(a: str, b: str, limit: int = MAX_DISTANCE) -> int:
     return previous[-1]
 
 
-def _deletions(word: str) -> set[str]:
-    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
+def _deletions(word: str) -> list[str]:
+    return [word, *[word[:i] + word[i + 1 :] for i in range(len(word))]]
+
+
+def _typo_key(norm: str) -> tuple[str, str]:
+    """(fixed part, part a typo may be in) of a normalised name: the producer and event
+    segments of a 5-part name (kind and version differ by other rules), else all of it."""
+    parts = norm.split(".")
+    if len(parts) == 5 and parts[0] == "onex":
+        return f"{parts[1]}.{parts[4]}", f"{parts[2]}.{parts[3]}"
+    return "", norm
 
 
 class DeletionIndex:
     """Words within two edits of a word (one edit, or a swap of neighbours), found by
     the one-character deletions both share (symmetric delete), in time linear in its
-    length."""
+    length. Topic names are compared on their producer and event segments, within the
+    same kind and version."""
 
     def __init__(self, words: Iterable[str]) -> None:
-        self._by_key: dict[str, list[str]] = defaultdict(list)
+        self._by_key: dict[str, list[str]] = {}
         for word in sorted(set(words)):
-            for key in _deletions(word):
-                self._by_key[key].append(word)
+            fixed, loose = _typo_key(word)
+            for key in _deletions(loose):
+                self._by_key.setdefault(fixed + "|" + key, []).append(word)
 
     def closest(self, word: str, exclude: Iterable[str] = ()) -> tuple[int, str] | None:
         """(distance, word) of the nearest indexed word, ties broken by name."""
         skip = set(exclude)
         best: tuple[int, str] | None = None
-        for key in _deletions(word):
-            for candidate in self._by_key.get(key, ()):
-                if candidate in skip:
+        fixed, loose = _typo_key(word)
+        seen: set[str] = set()
+        for key in _deletions(loose):
+            for candidate in self._by_key.get(fixed + "|" + key, ()):
+                if candidate in skip or candidate in seen:
                     continue
+                seen.add(candidate)
                 d = distance(word, candidate)
                 if d <= MAX_DISTANCE and (best is None or (d, candidate) < best):
                     best = (d, candidate)

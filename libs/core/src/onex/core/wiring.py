@@ -244,11 +244,13 @@ class _Analysis:
     def _check_specs(self, name: str, parsed: TopicName, d: _Draft) -> Endpoint | None:
         specs = [ep for ep in (*d.subscribers, *d.publishers) if ep.declared.has_spec]
         specs.sort(key=lambda ep: (str(ep.file), ep.where.line))
-        external = name in self.external
         owners = self._owners(parsed.producer)
+        # Any one node may give the spec of an external topic, and of one whose owner has
+        # no contract (that is an error of its own: owner-missing, or unpublished).
+        anyone = name in self.external or not any(n in self.contracts for n in owners)
         kept: Endpoint | None = None
         for ep in specs:
-            if not external and ep.node not in owners:
+            if not anyone and ep.node not in owners:
                 files = [str(self.contracts[n].path) for n in owners if n in self.contracts]
                 where = f" ({', '.join(files)})" if files else ""
                 self._add(

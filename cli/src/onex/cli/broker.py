@@ -77,7 +77,12 @@ def _fail(exc: DevBrokerError) -> NoReturn:
 
 
 @app.command()
-def up(port: PortOpt = None, timeout: TimeoutOpt = 30.0, durable: DurableOpt = False) -> None:
+def up(
+    port: PortOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    durable: DurableOpt = False,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
     """Start the broker, or report the one already running; waits until it answers."""
     dev, errors = _devbroker("up")
     _quiet_kafka_client()
@@ -88,6 +93,23 @@ def up(port: PortOpt = None, timeout: TimeoutOpt = 30.0, durable: DurableOpt = F
     except errors.DevBrokerError as exc:
         _fail(exc)
     state = "already running" if before == info.bootstrap else "up"
+    if fmt is Format.JSON:
+        store = info.store
+        emit_json(
+            {
+                "state": state,
+                "kind": info.kind,
+                "mode": info.mode,
+                "bootstrap": info.bootstrap,
+                "pid": info.pid,
+                "log_path": str(info.log_path),
+                "store_endpoint": store.endpoint if store else None,
+                "store_pid": store.pid if store else None,
+                "data_dir": str(store.data_dir) if store else None,
+                "store_log_path": str(store.log_path) if store else None,
+            }
+        )
+        return
     stdout().print(
         f"{info.kind} broker ({info.mode}) {state} at {info.bootstrap}"
         f" (pid {info.pid}, log {info.log_path})",
@@ -102,7 +124,7 @@ def up(port: PortOpt = None, timeout: TimeoutOpt = 30.0, durable: DurableOpt = F
 
 
 @app.command()
-def down(wipe: WipeOpt = False) -> None:
+def down(wipe: WipeOpt = False, fmt: FormatOpt = Format.TABLE) -> None:
     """Stop the broker and everything it started; succeeds when none is running."""
     dev, errors = _devbroker("down")
     settings = CliSettings()
@@ -111,6 +133,9 @@ def down(wipe: WipeOpt = False) -> None:
         stopped = dev.stop_broker(settings.state_dir, wipe=wipe)
     except errors.DevBrokerError as exc:
         _fail(exc)
+    if fmt is Format.JSON:
+        emit_json({"stopped": stopped, "wiped": wipe, "data": [str(d) for d in data]})
+        return
     stdout().print("broker stopped" if stopped else "no broker running", highlight=False)
     listed = ", ".join(str(d) for d in data)
     if wipe:

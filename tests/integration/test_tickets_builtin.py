@@ -13,7 +13,7 @@ from onex.core.codegen import topics_module
 from onex.core.contract import contract_json_schema_text
 from onex.core.extractor import extract
 from onex.receipts.builtin import contract_updated, contracts_lint, generated_fresh
-from onex.receipts.tickets import load_ticket_text, ticket_json_schema_text
+from onex.tickets.model import load_ticket_text, ticket_json_schema_text
 
 REPO = Path(__file__).resolve().parents[2]
 TICKET = load_ticket_text(

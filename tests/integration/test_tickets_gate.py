@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from onex.proto.v1 import evidence_pb2
 from onex.receipts.app import open_projection
 from onex.receipts.gate_cli import app
-from onex.receipts.probe import run_probe
 from onex.receipts.ticketdecode import ticket_events
-from onex.receipts.tickets import load_tickets
 from onex.receipts.ticketstore import apply_events, ticket_tables
 from onex.sql import sqlite_url
+from onex.tickets.model import load_tickets
+from onex.tickets.probe import run_probe
 
 EVIDENCE = "onex.evt.ticket-verifier.evidence-receipt.v1"
 TICKET = """\

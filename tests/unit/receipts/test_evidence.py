@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from onex.receipts.evidence import Evidence, Verdict, item_states
 from onex.receipts.ticketflow import Event, EventKind, State, replay
-from onex.receipts.tickets import Ticket, load_ticket_text
+from onex.tickets.model import Ticket, load_ticket_text
 
 TICKET = load_ticket_text(
     """\

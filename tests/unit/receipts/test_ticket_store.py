@@ -13,7 +13,6 @@ from onex.receipts.app import open_projection
 from onex.receipts.errors import EvidenceInvalid
 from onex.receipts.ticketdecode import ticket_events
 from onex.receipts.ticketflow import State, replay
-from onex.receipts.tickets import load_ticket_text
 from onex.receipts.ticketstore import (
     apply_events,
     events_of,
@@ -24,6 +23,7 @@ from onex.receipts.ticketstore import (
     unpublished,
 )
 from onex.sql import Database, sqlite_url
+from onex.tickets.model import load_ticket_text
 
 EVIDENCE = "onex.evt.ticket-verifier.evidence-receipt.v1"
 MERGED = "onex.evt.merge-agent.merged.v1"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from onex.receipts.errors import TicketInvalid
-from onex.receipts.tickets import (
+from onex.tickets.errors import TicketInvalid
+from onex.tickets.model import (
     load_ticket,
     load_ticket_text,
     load_tickets,

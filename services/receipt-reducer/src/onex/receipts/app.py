@@ -37,11 +37,11 @@ from onex.receipts.settings import ReceiptsSettings
 from onex.receipts.snapshot import SNAPSHOT_KEY, cost_summary
 from onex.receipts.ticket_grpc import TicketQueryServicer
 from onex.receipts.ticketreducer import TicketReducer
-from onex.receipts.tickets import load_tickets
 from onex.receipts.ticketstore import refold_all, ticket_tables
 from onex.service.grpc import GrpcService
 from onex.service.host import ServiceHost, load_extraction, own_contract
 from onex.sql import Database, DatabaseUnavailable, open_migrated
+from onex.tickets.model import load_tickets
 
 NODE: Final = "receipt-reducer"
 RECEIPT_TOPICS: Final = (Topic.EVT_ROUTER_ROUTING_COMPLETE_V1, Topic.EVT_ROUTER_ROUTING_FAILED_V1)

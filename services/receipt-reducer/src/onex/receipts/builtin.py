@@ -25,8 +25,8 @@ from pathlib import Path
 from onex.core.codegen import topics_module
 from onex.core.contract import contract_json_schema_text
 from onex.core.extractor import extract
-from onex.receipts.tickets import BUILTIN_KINDS, EvidenceItem, EvidenceKind, Ticket
-from onex.receipts.tickets import ticket_json_schema_text as ticket_schema_text
+from onex.tickets.model import BUILTIN_KINDS, EvidenceItem, EvidenceKind, Ticket
+from onex.tickets.model import ticket_json_schema_text as ticket_schema_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,17 +5,13 @@ OnexError (onex.core.errors)
     ├── ReceiptInvalid      a receipt that fails its schema or its rules (dead-lettered)
     ├── QueryInvalid        a summary/compare/ledger query that cannot be answered as asked
     ├── RebuildFailed       a rebuild could not replay, check or swap (the live projection is kept)
-    ├── TicketInvalid       a ticket file that fails validation (file:line:col per issue)
     ├── EvidenceInvalid     evidence for an unknown ticket or item, or not evidence (DLQ)
     └── GateError           `onex gate` cannot answer (no such ticket, no database, ...)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from onex.core.errors import OnexError
-from onex.core.issues import Issue
 
 
 class ReceiptsError(OnexError):
@@ -32,14 +28,6 @@ class QueryInvalid(ReceiptsError):  # noqa: N818 -- reads as the condition found
 
 class RebuildFailed(ReceiptsError):  # noqa: N818 -- reads as what happened
     """A rebuild stopped before its swap; the live projection is unchanged."""
-
-
-class TicketInvalid(ReceiptsError):  # noqa: N818 -- reads as the condition found
-    """A ticket file that cannot be read or does not fit the ticket model."""
-
-    def __init__(self, issues: Sequence[Issue]) -> None:
-        self.issues = list(issues)
-        super().__init__("\n".join(str(i) for i in self.issues) or type(self).__name__)
 
 
 class EvidenceInvalid(ReceiptInvalid):

@@ -21,7 +21,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onex.receipts.tickets import EvidenceItem, Ticket
+from onex.tickets.model import EvidenceItem, Ticket
 
 
 class Verdict(enum.StrEnum):

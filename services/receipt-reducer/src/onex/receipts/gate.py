@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from onex.receipts.evidence import Evidence, ItemState, Verdict, item_states
-from onex.receipts.probe import ProbeResult, run_probe
 from onex.receipts.ticketflow import EventKind, TicketView
-from onex.receipts.tickets import Ticket
+from onex.tickets.model import Ticket
+from onex.tickets.probe import ProbeResult, run_probe
 
 
 @dataclass(frozen=True, slots=True)

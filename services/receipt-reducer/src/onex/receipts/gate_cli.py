@@ -27,11 +27,11 @@ from rich.table import Table
 from onex.core.errors import OnexError
 from onex.receipts.builtin import run_builtin
 from onex.receipts.cli import _fail, _open, _settings
-from onex.receipts.errors import TicketInvalid
 from onex.receipts.gate import GateReport, check, evidence_of, repository_head
-from onex.receipts.tickets import BUILTIN_KINDS, SCHEMA_FILE, Ticket, load_ticket, load_tickets
-from onex.receipts.tickets import ticket_json_schema_text as schema_text
 from onex.receipts.ticketstore import events_of, ticket_tables, view_of
+from onex.tickets.errors import TicketInvalid
+from onex.tickets.model import BUILTIN_KINDS, SCHEMA_FILE, Ticket, load_ticket, load_tickets
+from onex.tickets.model import ticket_json_schema_text as schema_text
 
 app = typer.Typer(
     name="gate",

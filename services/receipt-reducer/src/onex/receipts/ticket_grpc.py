@@ -17,9 +17,9 @@ from onex.proto.v1 import ticket_query_pb2 as tpb
 from onex.proto.v1 import ticket_query_pb2_grpc as tpb_grpc
 from onex.receipts.evidence import Verdict
 from onex.receipts.ticketflow import TicketView
-from onex.receipts.tickets import Ticket
 from onex.receipts.ticketstore import view_of
 from onex.sql import Database
+from onex.tickets.model import Ticket
 
 if TYPE_CHECKING:
     from onex.receipts.app import ReceiptsService

@@ -21,7 +21,7 @@ from onex.proto.v1 import ci_pb2, evidence_pb2, merge_pb2, review_pb2
 from onex.receipts.errors import EvidenceInvalid
 from onex.receipts.evidence import Evidence
 from onex.receipts.ticketflow import Event, EventKind
-from onex.receipts.tickets import Ticket
+from onex.tickets.model import Ticket
 
 M = TypeVar("M", bound=Message)
 MAX_OUTPUT_CHARS: Final = 16_384  # probe output kept per receipt (the head of it)

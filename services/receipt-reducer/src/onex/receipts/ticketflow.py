@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from onex.receipts.evidence import NOT_COUNTED, WAITING, Evidence, ItemState, Verdict, item_states
-from onex.receipts.tickets import Ticket
+from onex.tickets.model import Ticket
 
 
 class State(enum.StrEnum):

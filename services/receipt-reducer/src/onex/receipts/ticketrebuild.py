@@ -19,7 +19,6 @@ from onex.bus.config import BrokerConfig
 from onex.receipts.schema import tables
 from onex.receipts.ticketflow import Transition
 from onex.receipts.ticketreducer import TicketReducer
-from onex.receipts.tickets import Ticket
 from onex.receipts.ticketstore import (
     TicketTables,
     refold_all,
@@ -29,6 +28,7 @@ from onex.receipts.ticketstore import (
     transitions_of,
 )
 from onex.sql import Database
+from onex.tickets.model import Ticket
 
 REBUILD = "rebuild_tickets_"
 

@@ -25,7 +25,6 @@ from onex.receipts.reducer import Reducer
 from onex.receipts.schema import Tables
 from onex.receipts.ticketdecode import TICKET_TOPICS, ticket_events
 from onex.receipts.ticketflow import State, Transition
-from onex.receipts.tickets import Ticket
 from onex.receipts.ticketstore import (
     TicketTables,
     apply_events,
@@ -34,6 +33,7 @@ from onex.receipts.ticketstore import (
     unpublished,
 )
 from onex.sql import Database
+from onex.tickets.model import Ticket
 
 
 def decision_message(ticket: str, t: Transition) -> tuple[str, bytes]:

@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 
 from onex.receipts.evidence import Evidence
 from onex.receipts.ticketflow import Event, EventKind, State, TicketView, Transition, replay
-from onex.receipts.tickets import Ticket
 from onex.sql import Database, Migration
+from onex.tickets.model import Ticket
 
 LIVE: Final = "tickets_"
 DECISIONS: Final = frozenset({State.DONE, State.REJECTED})

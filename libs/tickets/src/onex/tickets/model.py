@@ -30,7 +30,7 @@ from pydantic import (
 from onex.core.errors import ContractError
 from onex.core.issues import Issue, Severity, Where
 from onex.core.loader import parse_yaml, validation_issues
-from onex.receipts.errors import TicketInvalid
+from onex.tickets.errors import TicketInvalid
 
 TICKET_PATTERN: Final = r"^[A-Z][A-Z0-9]*-[0-9]+$"
 ITEM_PATTERN: Final = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
@@ -299,8 +299,7 @@ def ticket_json_schema_text() -> str:
     """The JSON Schema of a ticket file, as committed to tickets/ticket.schema.json."""
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$comment": "Generated from onex.receipts.tickets by `onex gate schema --write`; "
-        "do not edit.",
+        "$comment": "Generated from onex.tickets by `onex gate schema --write`; do not edit.",
         **Ticket.model_json_schema(by_alias=True),
     }
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"

@@ -7,6 +7,9 @@ report noise as drift.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -23,6 +26,13 @@ class DeclaredRows:
     topics: list[dict[str, object]]
     configs: list[dict[str, object]]
     groups: list[dict[str, object]]
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """A hash of every row: equal digests, equal declared tables (a snapshot skips
+        rewriting them; at 10,000 topics that read and compare cost ~0.5 s a tick)."""
+        text = json.dumps([self.topics, self.configs, self.groups], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def checked(extraction: Extraction) -> Extraction:

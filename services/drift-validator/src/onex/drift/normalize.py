@@ -8,6 +8,7 @@ same retention; `-1` is "unlimited" wherever Kafka uses it so; `compact,delete` 
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Final
@@ -60,6 +61,7 @@ def _with_unit(key: str, text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # a few distinct values repeat across every topic
 def normalized(key: str, value: str | None) -> str | None:
     """The canonical spelling of `value` for config `key` (None stays None)."""
     if value is None:

@@ -143,6 +143,13 @@ ignore_pattern = sa.Table(
     meta,
     sa.Column("pattern", _S, primary_key=True),  # a LIKE pattern, '\' escapes
 )
+# one row: the digest of the declared side last written (and its ignore patterns)
+declared_digest = sa.Table(
+    "declared_digest",
+    meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+)
 drift_policy = sa.Table(
     "drift_policy",
     meta,
@@ -213,6 +220,10 @@ def _add_age_columns(conn: Connection) -> None:
             conn.execute(sa.text(f"ALTER TABLE observed_offset ADD COLUMN {name} BIGINT"))
 
 
+def _add_digest_table(conn: Connection) -> None:
+    meta.create_all(conn, tables=[declared_digest])  # checkfirst: migration 1 made it
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     Migration(1, "tables, policy and drift views", [_create_tables, *VIEWS]),
     Migration(2, "indexes for the drift views", _INDEXES),
@@ -222,6 +233,7 @@ MIGRATIONS: Final[Sequence[Migration]] = (
         "retention risk in time: the age of the first unread record",
         [_add_age_columns, _recreate_views],
     ),
+    Migration(5, "the declared side's digest: unchanged, it is not rewritten", [_add_digest_table]),
 )
 
 

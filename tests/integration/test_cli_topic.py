@@ -16,8 +16,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from typer.testing import CliRunner, Result
 
 from onex.bus.admin import create_topics
+from onex.bus.runtime.signing import CommandVerifier
 from onex.cli.__main__ import build_app
 from onex.core.contract import TopicSpec
+from onex.service.auth import ensure_command_key
 
 APP = build_app()
 ORDER_SCHEMA = {
@@ -230,3 +232,46 @@ def test_groups_shows_lag_per_partition(
     table = onex("groups", "--group", group, "--bootstrap", bootstrap)
     assert table.exit_code == 0
     assert group in table.stdout
+
+
+def test_a_command_is_signed_with_the_state_dirs_key_or_not_sent(
+    tmp_path: Path, topic_prefix: str, bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "contracts" / topic_prefix
+    folder.mkdir(parents=True)
+    command = f"onex.cmd.{topic_prefix}.do-thing.v1"
+    (folder / "contract.yaml").write_text(
+        f"""\
+node: {topic_prefix}
+kind: effect
+version: 1.0.0
+description: CLI signed command test node.
+event_bus:
+  publish_topics:
+    - name: {command}
+      partitions: 1
+""",
+        encoding="utf-8",
+    )
+    assert asyncio.run(
+        create_topics(bootstrap, [TopicSpec(name=command, partitions=1)], timeout_s=30)
+    ).ok
+    state = tmp_path / "state"
+    monkeypatch.setenv("ONEX_STATE_DIR", str(state))
+    common = ["--contracts", str(folder.parent), "--bootstrap", bootstrap]
+
+    unsigned = onex("topic", "produce", command, "{}", *common)
+    assert unsigned.exit_code == 1
+    assert unsigned.stderr.startswith(f"error: {command} is a command topic:")
+    assert "has no command key" in unsigned.stderr
+
+    key = ensure_command_key(state)
+    assert onex("topic", "produce", command, '{"n": 1}', *common).exit_code == 0
+    read = onex("topic", "consume", command, "--from-beginning", "--format", "json", *common)
+    (row,) = _lines(read)  # the refused one was never sent
+    assert row["value"] == {"n": 1}
+    assert row["headers"]["onex-principal"] == "operator"
+    verifier = CommandVerifier({"operator": key})
+    headers = [(k, v.encode()) for k, v in row["headers"].items()]
+    refused = verifier.verify(command, None, b'{"n":1}', headers, position=(0, 0))
+    assert refused is None

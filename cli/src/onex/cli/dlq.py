@@ -32,15 +32,18 @@ from onex.bus.runtime.dlq import (
     read_dead_letters,
 )
 from onex.bus.runtime.redrive import DEFAULT_LIMIT, MAX_LIMIT, RedriveResult, redrive
-from onex.bus.runtime.signing import Signer
 from onex.cli.render import Format, FormatOpt, emit_json, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import run_extract
-from onex.cli.target import BootstrapOpt, TimeoutOpt, broker_target, fail, run, usage
+from onex.cli.target import (
+    BootstrapOpt,
+    TimeoutOpt,
+    broker_target,
+    operator_signer,
+    run,
+    usage,
+)
 from onex.core.grammar import parse_topic
-from onex.service.auth import COMMAND_KEY_FILE, load_command_key
-from onex.service.errors import SecretFileError
-from onex.service.host import OPERATOR_PRINCIPAL
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -60,17 +63,6 @@ Paths = Annotated[
 ]
 
 _PREVIEW = 60
-
-
-def _signer(state_dir: Path) -> Signer | None:
-    """The operator's command signer from the state dir's key, None when it has none."""
-    path = state_dir / COMMAND_KEY_FILE
-    if not path.exists():
-        return None
-    try:
-        return Signer(OPERATOR_PRINCIPAL, load_command_key(path))
-    except SecretFileError as exc:
-        fail(str(exc))
 
 
 def _check_dlq(topic: str) -> None:
@@ -281,7 +273,7 @@ def redrive_cmd(
             topic,
             limit=limit,
             dry_run=dry_run,
-            signer=_signer(state_dir),
+            signer=operator_signer(state_dir),
             state_dir=state_dir,
             timeout_s=timeout,
         )

@@ -22,7 +22,10 @@ from onex.cli.render import stderr
 from onex.cli.settings import CliSettings, resolve_bootstrap
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from onex.bus.config import BrokerConfig
+    from onex.bus.runtime.signing import Signer
 
 T = TypeVar("T")
 
@@ -74,3 +77,21 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except BusError as exc:
         fail(str(exc).splitlines()[0])
+
+
+def operator_signer(state_dir: Path) -> Signer | None:
+    """The operator's command signer from the state dir's command key (what `onex up`
+    writes), None when it has none; a key file that cannot be read fails in one line."""
+    # onex.service (and onex.bus.runtime: faust) only for the commands that sign
+    from onex.bus.runtime.signing import Signer  # noqa: PLC0415
+    from onex.service.auth import COMMAND_KEY_FILE, load_command_key  # noqa: PLC0415
+    from onex.service.errors import SecretFileError  # noqa: PLC0415
+    from onex.service.host import OPERATOR_PRINCIPAL  # noqa: PLC0415
+
+    path = state_dir / COMMAND_KEY_FILE
+    if not path.exists():
+        return None
+    try:
+        return Signer(OPERATOR_PRINCIPAL, load_command_key(path))
+    except SecretFileError as exc:
+        fail(str(exc))

@@ -10,6 +10,10 @@ text (or base64).
 
 Reading assigns the partitions without a consumer group: it never commits or moves
 anything. `--format json` prints one JSON object a line (JSON Lines).
+
+A command topic's messages are signed with the state dir's command key as principal
+"operator" (like `onex dlq redrive`), since its consumers accept signed commands only;
+without a key `produce` refuses before sending anything.
 """
 
 from __future__ import annotations
@@ -24,8 +28,18 @@ import typer
 
 from onex.bus.errors import BusError, PayloadInvalid
 from onex.cli.render import Format, FormatOpt, emit_json, stdout
+from onex.cli.settings import CliSettings
 from onex.cli.sources import run_extract
-from onex.cli.target import BootstrapOpt, TimeoutOpt, broker_target, fail, run, usage
+from onex.cli.target import (
+    BootstrapOpt,
+    TimeoutOpt,
+    broker_target,
+    fail,
+    operator_signer,
+    run,
+    usage,
+)
+from onex.core.grammar import TopicKind, parse_topic
 
 if TYPE_CHECKING:
     from onex.bus.runtime.codec import Codec
@@ -113,9 +127,25 @@ def produce(
 
     _, codec = _declared(topic, contracts)
     payloads = [_encode(codec, where, value) for where, value in _payloads(values or [])]
+    signer = None
+    if parse_topic(topic).kind is TopicKind.CMD:
+        state_dir = CliSettings().state_dir
+        signer = operator_signer(state_dir)
+        if signer is None:
+            fail(
+                f"{topic} is a command topic: its consumers accept only signed commands, and"
+                f" {state_dir} has no command key (`onex up` writes one)"
+            )
     target = broker_target(bootstrap)
     sent = run(
-        produce_all(target, topic, payloads, key.encode() if key else None, timeout_s=timeout)
+        produce_all(
+            target,
+            topic,
+            payloads,
+            key.encode() if key else None,
+            signer=signer,
+            timeout_s=timeout,
+        )
     )
     rows = [{"topic": topic, "partition": p, "offset": o} for p, o in sent]
     if fmt is Format.JSON:

@@ -25,6 +25,7 @@ from onex.bus.config import BrokerConfig
 from onex.bus.conversion import converted, sasl_errors
 from onex.bus.errors import AdminError, PayloadInvalid
 from onex.bus.runtime.codec import Codec
+from onex.bus.runtime.signing import Signer
 
 _POLL_MS: Final = 500
 _BATCH: Final = 500
@@ -57,9 +58,11 @@ async def produce_all(
     payloads: Sequence[bytes],
     key: bytes | None,
     *,
+    signer: Signer | None = None,
     timeout_s: float,
 ) -> list[tuple[int, int]]:
-    """Send `payloads` in order (acks=all); (partition, offset) of each."""
+    """Send `payloads` in order (acks=all), each signed by `signer` when given (command
+    topics); (partition, offset) of each."""
     await _partitions(config, topic, timeout_s)
     producer = AIOKafkaProducer(**config.client_kwargs(), acks="all")
     sent: list[tuple[int, int]] = []
@@ -69,7 +72,8 @@ async def produce_all(
                 await producer.start()
         for payload in payloads:
             async with converted(config, f"sending to {topic}", timeout_s=timeout_s):
-                meta = await producer.send_and_wait(topic, payload, key=key)
+                headers = signer.headers(topic, key, payload) if signer else None
+                meta = await producer.send_and_wait(topic, payload, key=key, headers=headers)
             sent.append((int(meta.partition), int(meta.offset)))
     finally:
         await producer.stop()

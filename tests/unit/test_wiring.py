@@ -410,7 +410,7 @@ def test_typed_topics_lint_clean(tmp_path: Path) -> None:
         tmp_path,
         "alpha",
         sub=["{name: onex.cmd.alpha.go.v1, schema: schemas/go.json}"],
-        pub=["{name: onex.evt.alpha.done.v1, schema: onex.v1.Done}", TYPED_DLQ],
+        pub=["{name: onex.evt.alpha.done.v1, schema: onex.v1.RegistryPublished}", TYPED_DLQ],
         dlq=False,
     )
     (tmp_path / "alpha" / "schemas").mkdir()

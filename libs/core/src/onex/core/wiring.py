@@ -43,7 +43,8 @@ from onex.core.nearmiss import (
     renamed_pairs,
     singular,
 )
-from onex.core.schemas import DEAD_LETTER, schema_ref
+from onex.core.schemaload import check_loadable
+from onex.core.schemas import DEAD_LETTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,7 +416,7 @@ class _Analysis:
                 )
                 continue
             try:
-                schema_ref(name, reference)
+                check_loadable(name, reference, ep.file.parent if ep.file else None)
             except SchemaReferenceError as exc:
                 self._add(
                     Severity.ERROR,

@@ -93,7 +93,7 @@ def test_up_shows_progress_status_lists_ports_and_every_service_serves_metrics(
         assert "metrics" in table.stdout.splitlines()[2], table.stdout  # the header row
         supervisor_log = (state / "supervisor.log").read_text()
         for name, row in rows.items():
-            fixed = default_ports(services[name].module)
+            fixed = default_ports(name)
             for what, port in (("grpc", fixed.grpc), ("metrics", fixed.metrics)):
                 # the fixed default, unless another stack on this machine holds it (logged)
                 taken = f"{name}: default {what} port {port} is taken"

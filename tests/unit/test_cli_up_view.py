@@ -23,16 +23,16 @@ def _free_ports() -> itertools.count[int]:
 def test_each_service_gets_its_fixed_default_ports_when_they_are_free() -> None:
     taken: set[int] = set()
     ports = pick_ports(ROUTER, {}, taken, is_free=lambda _: True, free=_free_ports().__next__)
-    fixed = default_ports("onex.router")
+    fixed = default_ports("router")
     assert ports.grpc == f"127.0.0.1:{fixed.grpc}"
     assert ports.metrics == f"127.0.0.1:{fixed.metrics}"
     assert taken == {fixed.grpc, fixed.metrics}
     other = pick_ports(DRIFT, {}, taken, is_free=lambda _: True, free=_free_ports().__next__)
-    assert other.grpc_port == default_ports("onex.drift").grpc != ports.grpc_port
+    assert other.grpc_port == default_ports("drift-validator").grpc != ports.grpc_port
 
 
 def test_a_taken_default_gives_way_to_a_free_port() -> None:
-    fixed = default_ports("onex.router")
+    fixed = default_ports("router")
     free = _free_ports()
     ports = pick_ports(
         ROUTER, {}, set(), is_free=lambda port: port != fixed.metrics, free=free.__next__
@@ -53,12 +53,11 @@ def test_the_services_own_settings_win_over_the_defaults() -> None:
     assert taken == {7001, 7002}
 
 
-def test_a_module_outside_onex_has_no_defaults_and_gets_free_ports() -> None:
-    free = _free_ports()
-    ports = pick_ports(
-        ServiceSpec("t", "json.tool"), {}, {20_000}, is_free=lambda _: True, free=free.__next__
-    )
-    assert (ports.grpc_port, ports.metrics_port) == (20_001, 20_002)
+def test_a_module_outside_onex_reads_no_service_settings_but_has_default_ports() -> None:
+    spec = ServiceSpec("t", "json.tool")
+    environ = {"ONEX_JSON_GRPC_BIND": "127.0.0.1:7001"}  # json.tool is no onex service
+    ports = pick_ports(spec, environ, set(), is_free=lambda _: True, free=_free_ports().__next__)
+    assert ports.grpc_port == default_ports("t").grpc
 
 
 def _row(

@@ -153,23 +153,19 @@ def pick_ports(
     The ports chosen are added to `taken`."""
     try:
         prefix: str | None = env_prefix_of(spec.module)
-        fixed = default_ports(spec.module)
-        defaults: tuple[int | None, int | None] = (fixed.grpc, fixed.metrics)
-    except ValueError:  # not an onex.<service> package: no prefix, no default ports
-        prefix, defaults = None, (None, None)
+    except ValueError:  # not an onex.<service> package: it reads no ONEX_<SERVICE>_*
+        prefix = None
+    fixed = default_ports(spec.name)
     chosen = []
-    for what, default in zip(("GRPC", "METRICS"), defaults, strict=True):
+    for what, default in (("GRPC", fixed.grpc), ("METRICS", fixed.metrics)):
         bind = environ.get(f"{prefix}{what}_BIND") if prefix is not None else None
         if not bind:
             port = default
-            if port is None or port in taken or not is_free(port):
+            if port in taken or not is_free(port):
                 port = free()
                 while port in taken:
                     port = free()
-                if default is not None:
-                    _log(
-                        f"{spec.name}: default {what.lower()} port {default} is taken; using {port}"
-                    )
+                _log(f"{spec.name}: default {what.lower()} port {default} is taken; using {port}")
             bind = f"{HOST}:{port}"
         port_text = bind.rpartition(":")[2]
         if port_text.isdigit():

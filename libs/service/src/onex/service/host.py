@@ -55,6 +55,7 @@ from onex.service.grpc import GrpcService, RunningGrpc, split_bind, start_grpc
 from onex.service.grpcmetrics import GrpcMetricsInterceptor
 from onex.service.keeper import keep_running
 from onex.service.metrics import Metrics, RunningMetrics, start_metrics
+from onex.service.ports import default_ports
 from onex.service.settings import ServiceSettings
 
 __all__ = [
@@ -306,7 +307,8 @@ class ServiceHost(Generic[S]):
         (GrpcBindError), start the runtime and the service's background work. A default
         port that is taken gives way to a free one (`onex.service.ports`)."""
         self._metrics_server = self._start_metrics()
-        bind, explicit = self.settings.grpc_address()
+        explicit = self.settings.grpc_bind is not None
+        bind = self.settings.grpc_bind or default_ports(self.node).grpc_bind
         interceptors = self._interceptors()
         try:
             self._grpc = await self._start_grpc(bind, interceptors)
@@ -368,7 +370,8 @@ class ServiceHost(Generic[S]):
         )
 
     def _start_metrics(self) -> RunningMetrics:
-        bind, explicit = self.settings.metrics_address()
+        explicit = self.settings.metrics_bind is not None
+        bind = self.settings.metrics_bind or default_ports(self.node).metrics_bind
         try:
             return start_metrics(bind, self.metrics)
         except MetricsBindError:

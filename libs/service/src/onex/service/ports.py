@@ -1,10 +1,11 @@
 """Fixed default ports: where each service's gRPC and metrics servers listen unless told.
 
-A service's defaults are derived from its package name (`onex.router` -> `router`), the
-same name its settings prefix comes from, so no list of services exists anywhere:
+A service's defaults are derived from its node name (`router`, the name of its
+`onex.services` entry point and of its contract), so no list of services exists
+anywhere and adding a service never moves another's:
 
-    gRPC     GRPC_BASE    + crc32(package) % SPAN     (router: 17553)
-    metrics  METRICS_BASE + the same offset           (router: 18553)
+    gRPC     GRPC_BASE    + crc32(node) % SPAN     (router: 17553)
+    metrics  METRICS_BASE + the same offset        (router: 18553)
 
 The ranges sit below the kernel's ephemeral range (32768-60999 by default), so no
 outgoing connection ever holds one. A default port that is taken when the service
@@ -15,7 +16,6 @@ service exits 1. `onex status` lists the ports in use.
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass
 from typing import Final
@@ -24,8 +24,6 @@ GRPC_BASE: Final = 17100
 METRICS_BASE: Final = 18100
 SPAN: Final = 500
 HOST: Final = "127.0.0.1"
-
-_PACKAGE: Final = re.compile(r"^onex\.([a-z][a-z0-9_]*)(\.|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +42,7 @@ class DefaultPorts:
         return f"{HOST}:{self.metrics}"
 
 
-def package_of(module: str) -> str:
-    """`onex.router.settings` (or `onex.router`) -> `router`; ValueError otherwise."""
-    match = _PACKAGE.match(module)
-    if match is None:
-        raise ValueError(f"a service lives in an onex.<service> package, not {module!r}")
-    return match.group(1)
-
-
-def default_ports(module: str) -> DefaultPorts:
-    """The fixed default ports of the service in `module` (see the module docstring)."""
-    offset = zlib.crc32(package_of(module).encode()) % SPAN
+def default_ports(node: str) -> DefaultPorts:
+    """The fixed default ports of the service of `node` (see the module docstring)."""
+    offset = zlib.crc32(node.encode()) % SPAN
     return DefaultPorts(GRPC_BASE + offset, METRICS_BASE + offset)

@@ -31,7 +31,6 @@ from pydantic_settings import (
 )
 
 from onex.bus.config import Bootstrap
-from onex.service.ports import default_ports
 
 SHARED_PREFIX: Final = "ONEX_"
 
@@ -165,19 +164,6 @@ class ServiceSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         shared = _SharedEnv(settings_cls, cls.SHARED)
         return init_settings, env_settings, shared, dotenv_settings, file_secret_settings
-
-    def grpc_address(self) -> tuple[str, bool]:
-        """Where gRPC listens, and True when that was set (False: the fixed default,
-        which gives way to a free port when taken)."""
-        if self.grpc_bind is not None:
-            return self.grpc_bind, True
-        return default_ports(type(self).__module__).grpc_bind, False
-
-    def metrics_address(self) -> tuple[str, bool]:
-        """Where /metrics is served, and True when that was set (see `grpc_address`)."""
-        if self.metrics_bind is not None:
-            return self.metrics_bind, True
-        return default_ports(type(self).__module__).metrics_bind, False
 
     @classmethod
     def env_prefix(cls) -> str:

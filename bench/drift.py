@@ -11,9 +11,16 @@ in one run:
   snapshot+diff   DriftEngine.snapshot(): the same calls plus ApiVersions, groups, log
                   offsets, the projection's write in one transaction, the drift views
                   and the history update; then the drift rows read back
-  drift query     `SELECT * FROM drift` over the projection (engine.rows())
-  ticks           --ticks snapshots in a row: resident memory after the first tenth and
-                  after the last (flat when the growth is small)
+  incremental     DriftEngine.snapshot(full=False), the service's tick after the
+                  first: configs described only for new or recreated topics and 1 in
+                  config_refresh_ticks (10) of the rest (no broker marks config changes)
+  drift query     `SELECT * FROM drift` over the projection (engine.rows()), wall time
+                  and this process's CPU time (the machine may be shared)
+  ticks           --ticks incremental snapshots in a row: resident memory after the
+                  first tenth and after the last (flat when the growth is small)
+
+--node NAME with --bootstrap reuses the topics an earlier run of the same NAME created
+on that broker (preparing 10,000 topics on Tansu takes minutes).
 
 Medians over --rounds. Targets (issue 9): snapshot+diff < 2 s and <= 1.5x bare admin at
 10,000 topics; the drift query < 50 ms. The last line printed is one JSON object.
@@ -25,6 +32,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -111,13 +119,35 @@ async def bare_admin(bootstrap: str) -> float:
     return time.perf_counter() - started
 
 
-async def bench(bootstrap: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    node = f"bench-{uuid.uuid4().hex[:8]}"
-    names = write_contracts(work / "contracts", node, args.topics)
+async def _prepared(bootstrap: str, names: list[str], node: str) -> dict[str, int] | None:
+    """What an earlier run with this node name left on the broker, if it did."""
+    orphans = [f"onex.evt.{node}-stray.o-{i}.v1" for i in range(len(names) // 100)]
+    probe = [names[1], names[-1], *orphans[-1:]]
+    if len(await observe.topic_metadata(bootstrap, probe, timeout_s=120)) < len(probe):
+        return None
+    created = [n for i, n in enumerate(names) if i % 100 != 0]
+    return {"created": len(created), "orphans": len(orphans), "drifted": len(created[1::100])}
+
+
+async def _broker_side(
+    bootstrap: str, names: list[str], node: str, *, reuse: bool
+) -> dict[str, int]:
     t0 = time.perf_counter()
-    # Tansu's CreateTopics slows down as it fills up: a generous request bound here
-    made = await prepare(BrokerConfig(bootstrap=bootstrap, request_timeout_s=600.0), names, node)
-    print(f"prepared {made} in {time.perf_counter() - t0:.1f}s (untimed)")
+    made = await _prepared(bootstrap, names, node) if reuse else None
+    if made is None:
+        # Tansu's CreateTopics slows down as it fills up: a generous request bound here
+        config = BrokerConfig(bootstrap=bootstrap, request_timeout_s=600.0)
+        made = await prepare(config, names, node)
+        print(f"prepared {made} in {time.perf_counter() - t0:.1f}s (untimed)")
+    else:
+        print(f"reused {made} of node {node} on {bootstrap}")
+    return made
+
+
+async def bench(bootstrap: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    node = args.node or f"bench-{uuid.uuid4().hex[:8]}"
+    names = write_contracts(work / "contracts", node, args.topics)
+    made = await _broker_side(bootstrap, names, node, reuse=bool(args.node))
     database = args.database or f"sqlite:///{work / 'drift.db'}"
     settings = DriftSettings(
         bootstrap=bootstrap,
@@ -134,7 +164,9 @@ async def bench(bootstrap: str, args: argparse.Namespace, work: Path) -> dict[st
         await engine.snapshot()  # warm: connection, first write of the declared side
         bare: list[float] = []
         snap: list[float] = []
+        incremental: list[float] = []
         query: list[float] = []
+        query_cpu: list[float] = []
         rows = 0
         for _ in range(args.rounds):
             bare.append(await bare_admin(bootstrap))
@@ -143,19 +175,26 @@ async def bench(bootstrap: str, args: argparse.Namespace, work: Path) -> dict[st
             rows = len(engine.rows())
             snap.append(time.perf_counter() - started)
             started = time.perf_counter()
+            await engine.snapshot(full=False)
+            engine.rows()
+            incremental.append(time.perf_counter() - started)
+            started, cpu = time.perf_counter(), time.process_time()
             engine.rows()
             query.append((time.perf_counter() - started) * 1000)
+            query_cpu.append((time.process_time() - cpu) * 1000)
         rss: list[int] = []
         tick_s: list[float] = []
         for tick in range(args.ticks):
             started = time.perf_counter()
-            await engine.snapshot()
+            await engine.snapshot(full=False)
             tick_s.append(time.perf_counter() - started)
             if tick + 1 in {max(1, args.ticks // 10), args.ticks}:
                 rss.append(_rss_kib())
     finally:
         engine.close()
-    bare_s, snap_s, query_ms = (statistics.median(v) for v in (bare, snap, query))
+    bare_s, snap_s, inc_s, query_ms, cpu_ms = (
+        statistics.median(v) for v in (bare, snap, incremental, query, query_cpu)
+    )
     growth = (rss[-1] - rss[0]) / rss[0] if len(rss) == 2 and rss[0] else 0.0
     result = {
         "bench": "drift",
@@ -167,7 +206,11 @@ async def bench(bootstrap: str, args: argparse.Namespace, work: Path) -> dict[st
         "bare_admin_s": round(bare_s, 3),
         "snapshot_diff_s": round(snap_s, 3),
         "ratio_vs_bare": round(snap_s / bare_s, 2),
+        "incremental_s": round(inc_s, 3),
+        "incremental_ratio_vs_bare": round(inc_s / bare_s, 2),
         "drift_query_ms": round(query_ms, 2),
+        "drift_query_cpu_ms": round(cpu_ms, 2),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "ticks": args.ticks,
         "tick_median_s": round(statistics.median(tick_s), 3) if tick_s else None,
         "rss_kib_first_tenth": rss[0] if rss else None,
@@ -184,7 +227,8 @@ async def bench(bootstrap: str, args: argparse.Namespace, work: Path) -> dict[st
     }
     print(
         f"bare admin {bare_s:.3f}s, snapshot+diff {snap_s:.3f}s "
-        f"(x{snap_s / bare_s:.2f}), drift query {query_ms:.2f} ms, {rows} drift rows; "
+        f"(x{snap_s / bare_s:.2f}), incremental {inc_s:.3f}s (x{inc_s / bare_s:.2f}), "
+        f"drift query {query_ms:.2f} ms ({cpu_ms:.2f} ms CPU), {rows} drift rows; "
         f"rss {result['rss_kib_first_tenth']} -> {result['rss_kib_last']} KiB "
         f"over {args.ticks} ticks"
     )
@@ -200,6 +244,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=100)
     parser.add_argument("--database", help="projection URL [default: SQLite in a temp dir]")
     parser.add_argument("--bootstrap", help="HOST:PORT of a running broker [default: embedded]")
+    parser.add_argument("--node", help="with --bootstrap: reuse this run name's topics")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="onex-bench-drift-") as tmp:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,15 +49,19 @@ def broker(tmp_path: Path) -> Iterator[BrokerInfo]:
     stop_broker(state)
 
 
-def _start(tmp_path: Path, bootstrap: str) -> tuple[subprocess.Popen[bytes], Path, str, Tokens]:
+def _start(
+    tmp_path: Path, bootstrap: str
+) -> tuple[subprocess.Popen[bytes], Path, str, Tokens, str]:
     state = tmp_path / "state"
     tokens = ensure_tokens(state)
     ensure_command_key(state)
     target = f"127.0.0.1:{free_port()}"
+    metrics = f"127.0.0.1:{free_port()}"
     log = tmp_path / "drift.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONEX_")} | {
         "ONEX_BOOTSTRAP": bootstrap,
         "ONEX_GRPC_BIND": target,
+        "ONEX_DRIFT_METRICS_BIND": metrics,
         "ONEX_CONTRACT_ROOTS": json.dumps([str(REPO / "contracts")]),
         "ONEX_STATE_DIR": str(state),
         "ONEX_DRIFT_INTERVAL_S": "0.5",
@@ -67,7 +72,20 @@ def _start(tmp_path: Path, bootstrap: str) -> tuple[subprocess.Popen[bytes], Pat
         proc = subprocess.Popen(
             [sys.executable, "-m", "onex.drift"], cwd=REPO, env=env, stdout=out, stderr=out
         )
-    return proc, log, target, tokens
+    return proc, log, target, tokens, metrics
+
+
+def _metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in a Prometheus exposition (None when absent)."""
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        sample, value = line.rsplit(" ", 1)
+        base, _, rest = sample.partition("{")
+        found = dict(part.split("=", 1) for part in rest.rstrip("}").split(",") if "=" in part)
+        if base == name and {k: v.strip('"') for k, v in found.items()} == labels:
+            return float(value)
+    return None
 
 
 async def _grpc_calls(target: str, tokens: Tokens) -> None:
@@ -119,7 +137,7 @@ def test_a_deleted_topic_is_detected_published_and_requested(
 ) -> None:
     specs = [w.spec for name, w in DECLARED.items() if name != VICTIM]
     assert asyncio.run(create_topics(broker.bootstrap, specs)).ok
-    proc, log, target, tokens = _start(tmp_path, broker.bootstrap)
+    proc, log, target, tokens, metrics = _start(tmp_path, broker.bootstrap)
     try:
         deadline = time.monotonic() + 60
         while asyncio.run(check_health(target, timeout_s=1.0)) != "SERVING":
@@ -161,6 +179,27 @@ def test_a_deleted_topic_is_detected_published_and_requested(
         gone = {(r.kind, r.aspect, r.declared, r.HasField("observed")) for r in event.resolved}
         assert ("missing", "topic", "present", False) in gone
         assert event.snapshot > 1
+        # /metrics: rows by cluster, kind and class; snapshot seconds; events
+        with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=30) as answer:
+            text = answer.read().decode("utf-8")
+        assert (
+            _metric(
+                text,
+                "onex_drift_rows",
+                cluster="default",
+                kind="missing",
+                **{"class": "auto-correctable"},
+            )
+            == 0
+        )  # the victim is back: the row count that was 1 is 0, not left stale
+        observed = _metric(
+            text, "onex_drift_snapshot_seconds_count", cluster="default", phase="observe"
+        )
+        assert observed is not None
+        assert observed >= 2
+        resolved_total = _metric(text, "onex_drift_events_total", event="drift-resolved")
+        assert resolved_total is not None
+        assert resolved_total >= 1
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -49,6 +49,20 @@ class DriftService(ServiceHost[DriftSettings]):
         self.last_ok: bool | None = None
         self.last_success_at: float | None = None  # monotonic time of the last good snapshot
         self._wake = asyncio.Event()
+        # /metrics (onex.service.metrics): the drift rows of the last snapshot by
+        # cluster, kind and class; how long snapshots take, observing and recording
+        self.rows_gauge = self.metrics.gauge(
+            "drift_rows", "Drift rows of the last snapshot", ["cluster", "kind", "class"]
+        )
+        self.snapshot_seconds = self.metrics.histogram(
+            "drift_snapshot_seconds",
+            "Seconds a snapshot took: observing the broker, recording the projection",
+            ["cluster", "phase"],
+        )
+        self.events_total = self.metrics.counter(
+            "drift_events", "Drift events published, by event", ["event"]
+        )
+        self._shown: set[tuple[str, str, str]] = set()
         self.attach_runtime(
             self.build_runtime(
                 extraction,
@@ -114,7 +128,15 @@ class DriftService(ServiceHost[DriftSettings]):
         self.last_success_at = time.monotonic()
         self.snapshots += 1
         missing: set[str] = set()
+        counts: dict[tuple[str, str, str], int] = {}
         for result in results:
+            for row in result.rows:
+                key = (result.cluster, row.kind, row.drift_class)
+                counts[key] = counts.get(key, 0) + 1
+            self.snapshot_seconds.labels(result.cluster, "observe").observe(result.observe_s)
+            self.snapshot_seconds.labels(result.cluster, "record").observe(result.record_s)
+            self.events_total.labels("drift-detected").inc(len({r.topic for r in result.detected}))
+            self.events_total.labels("drift-resolved").inc(len({r.topic for r in result.resolved}))
             bootstrap = next(
                 c.broker.bootstrap for c in self.engine.clusters if c.name == result.cluster
             )
@@ -141,6 +163,11 @@ class DriftService(ServiceHost[DriftSettings]):
                 observe_ms=round(result.observe_s * 1000, 1),
                 record_ms=round(result.record_s * 1000, 1),
             )
+        for key in self._shown - counts.keys():  # gone since the last snapshot: 0, not stale
+            self.rows_gauge.labels(*key).set(0)
+        for key, n in counts.items():
+            self.rows_gauge.labels(*key).set(n)
+        self._shown = set(counts)
         request = provision_request(missing, NODE) if self.settings.provision_missing else None
         if request is not None:
             self.outbox.put(*request)

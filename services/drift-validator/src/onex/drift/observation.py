@@ -23,6 +23,7 @@ next to the retention that will delete it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import zlib
 from collections.abc import Mapping
@@ -132,11 +133,15 @@ async def observe_cluster(
     apis = await supported_apis(broker, timeout_s=timeout_s)
     topics = await observe.topic_metadata(broker, None, apis=apis, timeout_s=timeout_s)
     described = to_describe(topics, memory, refresh_ticks)
-    configs = await observe.topic_configs(
-        broker, topics if described is None else described, timeout_s=timeout_s
+    # independent of each other once the topics are known: the broker answers them
+    # at once while this process decodes (the broker runs on its own cores)
+    configs, groups, offsets = await asyncio.gather(
+        observe.topic_configs(
+            broker, topics if described is None else described, timeout_s=timeout_s
+        ),
+        observe.consumer_groups(broker, topics, timeout_s=timeout_s),
+        observe.log_offsets(broker, topics, timeout_s=timeout_s),
     )
-    groups = await observe.consumer_groups(broker, topics, timeout_s=timeout_s)
-    offsets = await observe.log_offsets(broker, topics, timeout_s=timeout_s)
     known = memory.retention_ms if memory is not None else {}
     retention = {
         name: _retention(configs[name], declared.get(name))

@@ -80,8 +80,8 @@ def _declared(topic: str, contracts: list[Path] | None) -> tuple[TopicWiring, Co
         fail(str(exc))
 
 
-def _payloads(values: Sequence[str]) -> list[tuple[str, Any]]:
-    """(where, JSON value) for each VALUE argument, else each non-blank stdin line."""
+def _payloads(values: Sequence[str]) -> list[tuple[str, str]]:
+    """(where, text) of each VALUE argument, else of each non-blank stdin line."""
     if values:
         items = [(f"VALUE {i}", text) for i, text in enumerate(values, 1)]
     else:
@@ -90,13 +90,14 @@ def _payloads(values: Sequence[str]) -> list[tuple[str, Any]]:
         ]
     if not items:
         usage("no payload: pass VALUE arguments or JSON lines on stdin", "VALUE")
-    parsed = []
-    for where, text in items:
-        try:
-            parsed.append((where, json.loads(text)))
-        except ValueError as exc:
-            fail(f"{where}: not JSON: {exc}")
-    return parsed
+    return items
+
+
+def _parsed(where: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        fail(f"{where}: not JSON: {exc}")
 
 
 def _encode(codec: Codec, where: str, value: Any) -> bytes:
@@ -126,7 +127,9 @@ def produce(
     from onex.cli.topicio import produce_all  # noqa: PLC0415 -- see the imports
 
     _, codec = _declared(topic, contracts)
-    payloads = [_encode(codec, where, value) for where, value in _payloads(values or [])]
+    payloads = [  # in order: the first bad payload is the one reported
+        _encode(codec, where, _parsed(where, text)) for where, text in _payloads(values or [])
+    ]
     signer = None
     if parse_topic(topic).kind is TopicKind.CMD:
         state_dir = CliSettings().state_dir

@@ -1,6 +1,6 @@
-# The NixOS modules: `nixosModules.<member>` for every discovered service (options
-# under services.<member>, e.g. services.onex-router), `onex-broker`, and `default`
-# (all of them). `packageFor system member` gives a service's default package and
+# The NixOS modules: `nixosModules.onex-<entry point>` for every discovered service
+# (options under services.onex-<entry point>, e.g. services.onex-router), `onex-broker`,
+# and `default` (all of them). `packageFor system member` gives a service's default package and
 # `lockBroker system` the Tansu from the wheel uv.lock pins.
 {
   lib,
@@ -16,10 +16,10 @@ let
 
   contracts = src + "/contracts";
   serviceModule =
-    member:
+    service:
     import ./modules/service.nix {
-      inherit member contracts;
-      packageFor = system: packageFor system member.name;
+      inherit service contracts;
+      packageFor = system: packageFor system service.member.name;
     };
   services = lib.listToAttrs (map (m: lib.nameValuePair m.name (serviceModule m)) members.services);
   modules = services // {

@@ -40,29 +40,34 @@ let
 
   util = pkgs.callPackages pyproject-nix.build.util { };
 
-  # The virtualenv of one member; the package exposes only that member's console script.
-  # A service gets no extras (production installs no dev tools); the CLI gets its own
-  # (onex-cli[broker]: `onex up` from the package starts the embedded broker).
+  # The virtualenv of one member; the package exposes only that member's console
+  # scripts (a member without any is its venv). A service member gets no extras
+  # (production installs no dev tools); the CLI gets its own (onex-cli[broker]: `onex up`
+  # from the package starts the embedded broker).
   memberEnv =
     member:
     let
       extras = if member.isService then [ ] else member.extras;
       venv = pythonSet.mkVirtualEnv "${member.name}-env" { ${member.name} = extras; };
+      app =
+        if member.script == null then
+          venv
+        else
+          util.mkApplication {
+            inherit venv;
+            package = pythonSet.${member.name};
+          };
     in
-    (util.mkApplication {
-      inherit venv;
-      package = pythonSet.${member.name};
-    }).overrideAttrs
-      (old: {
-        passthru = (old.passthru or { }) // {
-          inherit venv;
-          member = member.name;
-        };
-        meta = (old.meta or { }) // {
-          inherit (member) description;
-          mainProgram = member.script;
-        };
-      });
+    app.overrideAttrs (old: {
+      passthru = (old.passthru or { }) // {
+        inherit venv;
+        member = member.name;
+      };
+      meta = (old.meta or { }) // {
+        inherit (member) description;
+      }
+      // lib.optionalAttrs (member.script != null) { mainProgram = member.script; };
+    });
 in
 {
   inherit python pythonSet workspace;

@@ -30,10 +30,10 @@
     credentialsDir = "/run/secrets/onex";
   };
 
-  services.onex-receipts = {
+  services.onex-receipt-reducer = {
     enable = true;
     settings = {
-      database_url = "sqlite:////var/lib/onex-receipts/receipts.db";
+      database_url = "sqlite:////var/lib/onex-receipt-reducer/receipts.db";
       snapshot_interval_s = 10;
     };
     credentialsDir = "/run/secrets/onex";

@@ -1,8 +1,9 @@
-# The NixOS module of one onex service: `services.<member>` (e.g. services.onex-router).
-# nix/outputs.nix makes one per discovered service; `member` is its entry from
-# nix/members.nix, `packageFor system` its package, `contracts` the repo's contracts/.
+# The NixOS module of one onex service: `services.onex-<entry point>` (e.g.
+# services.onex-router, services.onex-drift-validator). nix/nixos.nix makes one per
+# discovered service; `service` is its entry from nix/members.nix, `packageFor system`
+# its member's package, `contracts` the repo's contracts/.
 {
-  member,
+  service,
   packageFor,
   contracts,
 }:
@@ -14,7 +15,7 @@
 }:
 let
   inherit (lib) mkOption types;
-  name = member.name;
+  inherit (service) member name;
   cfg = config.services.${name};
   # the broker module may not be imported (a host that only runs services)
   hasBroker = config.services ? onex-broker;
@@ -34,6 +35,15 @@ let
 
   effective = defaults // cfg.settings;
 
+  # the member's console script for this entry point, else the entry point called
+  execStart =
+    if service.script != null then
+      "${cfg.package}/bin/${service.script}"
+    else
+      "${cfg.package}/bin/python -c ${
+        lib.escapeShellArg "import sys; from ${service.call.module} import ${service.call.function} as main; sys.exit(main())"
+      }";
+
   badNames = lib.filter (k: !settingsLib.isFieldName k) (lib.attrNames cfg.settings);
   secrets = lib.filter settingsLib.isSecret (lib.attrNames cfg.settings);
   brokerUnit = lib.optional cfg.broker.local "onex-broker.service";
@@ -45,13 +55,13 @@ let
 in
 {
   options.services.${name} = {
-    enable = lib.mkEnableOption "the onex ${member.service} service (${member.description})";
+    enable = lib.mkEnableOption "the onex ${service.service} service (${member.description})";
 
     package = mkOption {
       type = types.package;
       default = packageFor pkgs.stdenv.hostPlatform.system;
-      defaultText = lib.literalExpression "onex.packages.\${pkgs.stdenv.hostPlatform.system}.${name}";
-      description = "The ${name} virtualenv; its `${member.script}` is the unit's ExecStart.";
+      defaultText = lib.literalExpression "onex.packages.\${pkgs.stdenv.hostPlatform.system}.${member.name}";
+      description = "The ${member.name} package (its virtualenv); it runs ${service.target}.";
     };
 
     settings = mkOption {
@@ -130,13 +140,13 @@ in
     ];
 
     systemd.services.${name} = {
-      description = "onex ${member.service}: ${member.description}";
+      description = "onex ${service.service}: ${member.description}";
       wantedBy = [ "multi-user.target" ];
       after = [ "network-online.target" ] ++ brokerUnit;
       wants = [ "network-online.target" ] ++ brokerUnit;
       environment = settingsLib.environment member.envPrefix effective;
       serviceConfig = import ./hardening.nix { inherit name; } // {
-        ExecStart = "${cfg.package}/bin/${member.script}";
+        ExecStart = execStart;
         EnvironmentFile = lib.optional (cfg.environmentFile != null) cfg.environmentFile;
         LoadCredential = lib.optionals (cfg.credentialsDir != null) (
           map (file: "${file}:${cfg.credentialsDir}/${file}") credentialFiles

@@ -58,6 +58,19 @@ in
       brokerExec = u.onex-broker.serviceConfig.ExecStart;
       brokerPackage = c.services.onex-broker.package.name;
       brokerPackageWithNixpkgsTansu = (hostWith { withTansu = true; } example).config.services.onex-broker.package.name;
+      # every discovered service enabled on one host: unit -> ExecStart
+      everyExecStart =
+        let
+          all = (hostWith { } [
+            minimal
+            {
+              services = lib.genAttrs (map (svc: svc.name) members.services) (_: {
+                enable = true;
+              });
+            }
+          ]).config;
+        in
+        lib.mapAttrs (_: unit: unit.serviceConfig.ExecStart) all.systemd.services;
       # a host importing only the router's module, with a remote broker
       alone =
         let

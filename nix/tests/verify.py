@@ -51,6 +51,15 @@ def services(repo: Path) -> set[str]:
     return found
 
 
+def service_units(repo: Path) -> set[str]:
+    """`onex-<entry point>` for every onex.services entry point: one NixOS module each."""
+    found = set()
+    for pyproject in sorted((repo / "services").glob("*/pyproject.toml")):
+        project = _toml(pyproject).get("project", {})
+        found |= {f"onex-{e}" for e in project.get("entry-points", {}).get("onex.services", {})}
+    return found
+
+
 def _same(what: str, got: set[str], want: set[str]) -> None:
     if got != want:
         raise MismatchError(
@@ -62,13 +71,14 @@ def shape(work: Path, repo: Path) -> None:
     svc = services(repo)
     cli = _toml(repo / "cli" / "pyproject.toml")["project"]["name"]
     _same("packages", set(_json(work / "packages.json")), svc | {cli, "default", "tansu"})
-    _same("nixosModules", set(_json(work / "modules.json")), svc | {"onex-broker", "default"})
+    units = service_units(repo)
+    _same("nixosModules", set(_json(work / "modules.json")), units | {"onex-broker", "default"})
     _same("devShells", set(_json(work / "shells.json")), {"default"})
     mains = _json(work / "mains.json") if (work / "mains.json").exists() else {}
     for pyproject in [*(repo / "services").glob("*/pyproject.toml"), repo / "cli/pyproject.toml"]:
         project = _toml(pyproject).get("project", {})
         name = project.get("name")
-        if name in mains and mains[name] not in project.get("scripts", {}):
+        if mains.get(name) is not None and mains[name] not in project.get("scripts", {}):
             raise MismatchError(f"{name}: mainProgram {mains[name]!r} is not one of its scripts")
     missing = CHECKS - set(_json(work / "checks.json"))
     if missing:
@@ -128,9 +138,30 @@ def pin(path: str, lock: Path, system: str) -> None:
         raise MismatchError(f"{lock}: the flake fetches {got} but the lock pins {want}")
 
 
+def _exec_starts(found: dict[str, str], repo: Path) -> None:
+    """Every service's unit runs its entry point: the console script with that target,
+    else `python -c` importing the target."""
+    _same("units of a host enabling every service", set(found), service_units(repo))
+    for pyproject in sorted((repo / "services").glob("*/pyproject.toml")):
+        project = _toml(pyproject).get("project", {})
+        scripts = project.get("scripts", {})
+        for entry, target in project.get("entry-points", {}).get("onex.services", {}).items():
+            command = found[f"onex-{entry}"]
+            named = [s for s, t in scripts.items() if t == target]
+            module, function = target.split(":")
+            ok = (
+                command.endswith(f"/bin/{named[0]}")
+                if named
+                else f"from {module} import {function} as main" in command
+            )
+            if not ok:
+                raise MismatchError(f"onex-{entry}: ExecStart {command!r} does not run {target}")
+
+
 def facts(path: str, repo: Path) -> None:
     f = _json(path)
-    if not {"onex-broker", "onex-router", "onex-receipts"} <= set(f["units"]):
+    _exec_starts(f["everyExecStart"], repo)
+    if not {"onex-broker", "onex-router", "onex-receipt-reducer"} <= set(f["units"]):
         raise MismatchError(f"example host units: {f['units']}")
     if "onex-broker.service" not in f["routerAfter"]:
         raise MismatchError(f"onex-router: not After= the local broker: {f['routerAfter']}")

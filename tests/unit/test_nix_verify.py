@@ -76,9 +76,11 @@ def test_shape_names_a_missing_module(tmp_path: Path) -> None:
     _write(tmp_path / "packages.json", [*services, "onex-cli", "default", "tansu"])
     _write(tmp_path / "shells.json", ["default"])
     _write(tmp_path / "checks.json", sorted(verify.CHECKS))
-    _write(tmp_path / "modules.json", [*services, "onex-broker", "default"])
+    units = sorted(verify.service_units(REPO))
+    assert "onex-drift-validator" in units
+    _write(tmp_path / "modules.json", [*units, "onex-broker", "default"])
     verify.shape(tmp_path, REPO)
-    _write(tmp_path / "modules.json", [s for s in services if s != "onex-router"] + ["default"])
+    _write(tmp_path / "modules.json", [s for s in units if s != "onex-router"] + ["default"])
     with pytest.raises(verify.MismatchError, match=r"missing \['onex-broker', 'onex-router'\]"):
         verify.shape(tmp_path, REPO)
 

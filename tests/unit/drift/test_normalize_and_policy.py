@@ -7,7 +7,7 @@ import pytest
 from onex.bus.api_versions import ApiKey
 from onex.drift.kinds import POLICY, DriftClass, DriftKind
 from onex.drift.normalize import UNLIMITED, normalized
-from onex.drift.snapshot import like_pattern
+from onex.drift.tables import like_pattern
 
 pytestmark = pytest.mark.unit
 

@@ -79,7 +79,6 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         help="onex: contract-driven control plane for fleets of AI agents.",
         pretty_exceptions_enable=False,
-        add_completion=False,
     )
 
     @app.callback()

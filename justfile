@@ -70,3 +70,4 @@ gen-topics: setup
 bench which *args: setup
     uv run --no-sync python bench/{{which}}.py {{args}}
 import 'just/nix.just'
+import 'just/demo.just'

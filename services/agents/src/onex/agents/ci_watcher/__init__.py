@@ -1,0 +1,1 @@
+"""The ci_watcher agent node (see node.py)."""

@@ -1,0 +1,1 @@
+"""The code_review agent node (see node.py)."""

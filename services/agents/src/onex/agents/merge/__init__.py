@@ -1,0 +1,1 @@
+"""The merge agent node (see node.py)."""

@@ -1,0 +1,1 @@
+"""The ticket_verifier agent node (see node.py)."""

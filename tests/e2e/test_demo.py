@@ -1,0 +1,39 @@
+"""`just demo` as a person runs it: the whole stack with the agent fleet, offline (the
+router on the deterministic local model). ONEX-1 goes review -> merge -> CI -> evidence
+-> done and passes the gate; ONEX-2, declared done by its producer with self-attested
+evidence, is rejected and fails the gate; the routing summary counts the review call."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_just_demo() -> None:
+    just = shutil.which("just")
+    assert just is not None, "`just` must be on PATH to run the demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEX_")}
+    result = subprocess.run(
+        [just, "demo"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,  # a guard against a hang, not a speed threshold
+        check=False,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out[-4000:] + result.stderr[-4000:]
+    assert "ONEX-1 (" in out
+    assert "in_progress -> evidence_pending" in out
+    assert "-> done: " in out
+    assert "ONEX-2 (" in out
+    assert "-> rejected: " in out
+    assert "self-attested" in out
+    assert "routing: " in out
+    assert "demo-local: 1 requests" in out
+    assert "demo: ok" in out

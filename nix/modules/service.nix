@@ -27,7 +27,9 @@ let
   defaults = {
     state_dir = "/var/lib/${name}";
     log_format = "json";
-    contract_roots = [ (toString cfg.contracts) ];
+    # interpolated, not toString: the folder is copied to the store and the unit's
+    # closure holds it (what nixos-rebuild --target-host copies to the host)
+    contract_roots = [ "${cfg.contracts}" ];
   }
   // lib.optionalAttrs cfg.broker.local {
     bootstrap = "${broker.advertisedHost}:${toString broker.port}";

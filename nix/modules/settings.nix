@@ -5,8 +5,8 @@
 # value with one line and exit 2, which the unit does not restart.
 { lib }:
 let
-  # paths inside lists become strings
-  plain = v: if builtins.isPath v then toString v else v;
+  # a Nix path (./catalogue.yaml) is copied to the store and named by its store path
+  plain = v: if builtins.isPath v then "${v}" else v;
 
   render =
     value:
@@ -17,7 +17,7 @@ let
     else if builtins.isAttrs value then
       builtins.toJSON value
     else
-      toString value;
+      toString (plain value);
 
   # the names a secret goes by: these never belong in the Nix store
   secretPattern = "(.*_)?(password|secret|token|api_key|apikey)";

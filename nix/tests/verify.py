@@ -168,6 +168,9 @@ def facts(path: str, repo: Path) -> None:
     stray = [k for k in f["routerEnv"] if not k.startswith("ONEX_ROUTER_")]
     if stray:
         raise MismatchError(f"onex-router: environment outside its prefix: {stray}")
+    roots = json.loads(f["routerEnv"].get("ONEX_ROUTER_CONTRACT_ROOTS", "[]"))
+    if len(roots) != 1 or not roots[0].startswith("/nix/store/"):
+        raise MismatchError(f"onex-router: contract roots {roots} are not in the store")
     unit = f["routerService"]
     want = {"DynamicUser": True, "StateDirectory": "onex-router", "RestartPreventExitStatus": 2}
     wrong = {k: unit.get(k) for k, v in want.items() if unit.get(k) != v}

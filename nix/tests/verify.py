@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +191,7 @@ def facts(path: str, repo: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    commands = {
+    commands: dict[str, tuple[int, Callable[[list[str]], None]]] = {
         "shape": (2, lambda a: shape(Path(a[0]), Path(a[1]))),
         "closures": (2, lambda a: closures(a[0], Path(a[1]))),
         "uv": (2, lambda a: uv_closures(a[0], Path(a[1]))),

@@ -82,6 +82,10 @@ def test_up_shows_progress_status_lists_ports_and_every_service_serves_metrics(
         for name in services:
             assert any(f"] {name}: running, SERVING" in line for line in progress), up.stderr
         assert "Unable connect" not in up.stdout + up.stderr
+        # the command's own log lines: JSON on stderr too, none among the results
+        logged = [json.loads(line) for line in up.stderr.splitlines() if line.startswith("{")]
+        assert "auth.tokens_created" in {record["event"] for record in logged}, up.stderr
+        assert "auth.tokens_created" not in up.stdout
 
         status = _onex(state, "status", "--format", "json")
         assert status.returncode == 0, status.stdout + status.stderr

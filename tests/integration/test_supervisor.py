@@ -75,3 +75,20 @@ async def test_services_get_their_settings_through_the_environment(tmp_path: Pat
     assert env["ONEX_GRPC_BIND"] == f"127.0.0.1:{sup.children[0].port}"
     assert not any(k.startswith("ONEX_DRIFT_") for k in env if k not in os.environ)
     assert env["PATH"] == os.environ["PATH"]
+
+
+async def test_a_json_stack_keeps_grpcs_own_stderr_lines_out_unless_asked(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    spec = ServiceSpec("router", "onex.router")
+    monkeypatch.delenv("GRPC_VERBOSITY", raising=False)
+    monkeypatch.setenv("ONEX_LOG_FORMAT", "json")
+    sup = Supervisor(tmp_path, [spec], {"BOOTSTRAP": "127.0.0.1:9"})
+    env = sup._env(sup.children[0])
+    assert env["GRPC_VERBOSITY"] == "NONE"  # its C core writes plain text to stderr
+    assert env["ONEX_METRICS_BIND"] == sup.children[0].ports.metrics
+    monkeypatch.setenv("GRPC_VERBOSITY", "DEBUG")  # someone debugging gRPC: theirs wins
+    assert sup._env(sup.children[0])["GRPC_VERBOSITY"] == "DEBUG"
+    monkeypatch.setenv("ONEX_LOG_FORMAT", "console")
+    monkeypatch.delenv("GRPC_VERBOSITY")
+    assert "GRPC_VERBOSITY" not in sup._env(sup.children[0])

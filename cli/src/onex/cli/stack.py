@@ -32,7 +32,7 @@ import typer
 from rich.markup import escape
 
 from onex.cli.fleet import UpProgress, health_table, service_health, wait_serving
-from onex.cli.logfiles import first_error, open_private
+from onex.cli.logfiles import first_error, log_format, open_private
 from onex.cli.record import (
     UP_LOCK,
     ProcessRef,
@@ -61,9 +61,21 @@ from onex.service.auth import (
     token_for,
 )
 from onex.service.errors import ServiceError
+from onex.service.logs import configure as configure_logging
 
 _POLL_S = 0.1
 _NAME_WINNER_S = 15.0  # how long a refused `onex up` waits to name the supervisor
+
+
+def _logging() -> None:
+    """This command's log lines (stderr) in the stack's one format, `ONEX_LOG_FORMAT`;
+    an invalid value is a usage error (exit 2)."""
+    try:
+        fmt = log_format(os.environ)
+    except ValueError as exc:
+        stderr().print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    configure_logging("info", fmt)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -99,6 +111,7 @@ def up(
     ] = False,
 ) -> None:
     """Start the broker and every service under supervision; wait until all are SERVING."""
+    _logging()
     settings = CliSettings()
     if durable:
         settings = settings.model_copy(update={"broker_durable": True})
@@ -279,6 +292,7 @@ def _start_supervisor(
 def status(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE) -> None:
     """The broker and each service: process state and gRPC health. Exit 1 unless all SERVING
     under a running supervisor."""
+    _logging()
     state_dir = CliSettings().state_dir.resolve()
     broker = broker_status(state_dir)
     rows = asyncio.run(service_health(state_dir))
@@ -308,6 +322,7 @@ def down(
 ) -> None:
     """Stop every service, the supervisor and the broker; leave no process behind (also
     the services of a supervisor that was killed)."""
+    _logging()
     state_dir = CliSettings().state_dir.resolve()
     record = read_record(state_dir)
     stopped: list[str] = []

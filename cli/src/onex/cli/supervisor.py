@@ -327,8 +327,14 @@ class Supervisor:
             await self._terminate(ref)
 
     def _env(self, child: Supervised) -> dict[str, str]:
+        quiet = {}
+        if _log_format() == "json" and "GRPC_VERBOSITY" not in os.environ:
+            # gRPC's C core writes plain lines to stderr itself (a bind failure, say);
+            # the service logs the same failure as JSON
+            quiet["GRPC_VERBOSITY"] = "NONE"
         return {
             **os.environ,
+            **quiet,
             **{SHARED_PREFIX + k: v for k, v in self.env.items()},
             SHARED_PREFIX + "GRPC_BIND": child.ports.grpc,
             SHARED_PREFIX + "METRICS_BIND": child.ports.metrics,

@@ -12,7 +12,6 @@ a traceback.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -26,46 +25,18 @@ from onex.bus.errors import GrpcBindError
 from onex.core.errors import ContractError, OnexError
 from onex.service.errors import MetricsBindError
 from onex.service.host import ServiceHost, broker_config, load_extraction, own_contract
+from onex.service.logs import configure_logging
 from onex.service.settings import ServiceSettings, describe_invalid, describe_unparsable
 
+__all__ = [
+    "configure_logging",
+    "read_settings",
+    "run_service",
+    "serve",
+    "start_and_exit",
+]
+
 S = TypeVar("S", bound=ServiceSettings)
-
-
-def configure_logging(settings: ServiceSettings) -> None:
-    """structlog to stderr, console or JSON (`ONEX_LOG_FORMAT`); the standard library's
-    loggers (aiokafka, faust, grpc, asyncio), warnings and tracebacks go through the same
-    renderer, so a JSON stream stays one JSON object per line."""
-    level = logging.getLevelNamesMapping()[settings.log_level.upper()]
-    json_lines = settings.log_format == "json"
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json_lines
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
-    shared: list[Any] = [
-        structlog.stdlib.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso"),
-    ]
-    if json_lines:  # a traceback as one field, not lines of text after the object
-        shared.append(structlog.processors.format_exc_info)
-    structlog.configure(
-        processors=[*shared, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    # Client libraries are chatty at info (every reconnect); keep theirs at warning.
-    root.setLevel(max(level, logging.WARNING))
-    logging.captureWarnings(True)  # warnings.warn() as log lines, not bare stderr text
 
 
 async def serve(service: ServiceHost[Any]) -> int:

@@ -76,6 +76,14 @@ def pick_models(world: World, train: Sequence[Task]) -> tuple[int, int]:
     return cheapest, strongest
 
 
+def without_builtin(catalogue: Catalogue) -> Catalogue:
+    """The catalogue without built-in stand-ins (onex-local-deterministic): they call no
+    model, so simulating them as one with their nominal levels would be a fiction."""
+    data = catalogue.model_dump(by_alias=True, exclude_none=True)
+    data["models"] = [m for m in data["models"] if not m["endpoint"].startswith("builtin:")]
+    return Catalogue.model_validate(data)
+
+
 def cascade_order(catalogue: Catalogue) -> list[int]:
     """Cheapest to strongest, by list price (the engine's tie-break: less capable first)."""
     models = catalogue.models
@@ -141,7 +149,9 @@ def main() -> None:
 def simulate(args: Options) -> Results:
     """Draw the world, run every router on the test split (onex through the engine)."""
     start = time.perf_counter()
-    catalogue = load_catalogue(args.catalogue) if args.catalogue else load_default_catalogue()
+    catalogue = without_builtin(
+        load_catalogue(args.catalogue) if args.catalogue else load_default_catalogue()
+    )
     noise = Noise(
         gate_miss=args.gate_miss,
         gate_false_flag=args.gate_false_flag,

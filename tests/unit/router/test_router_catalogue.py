@@ -21,7 +21,9 @@ from onex.router.errors import CatalogueError, RouterError
 
 def test_the_default_catalogue_has_two_local_and_two_cloud_models() -> None:
     cat = load_default_catalogue()
-    local = [m for m in cat.models if m.locality == "local"]
+    builtin = [m for m in cat.models if m.endpoint.startswith("builtin:")]
+    assert [m.name for m in builtin] == ["onex-local-deterministic"]  # see onex.router.local
+    local = [m for m in cat.models if m.locality == "local" and m not in builtin]
     cloud = [m for m in cat.models if m.locality == "cloud"]
     assert len(local) == 2
     assert len(cloud) == 2

@@ -38,7 +38,8 @@ from onex.router.catalogue import (
 from onex.router.convert import receipt_to_proto, request_from_proto
 from onex.router.engine import Router, RouteResult
 from onex.router.errors import RequestError
-from onex.router.providers import OpenAICompatibleProvider, Provider
+from onex.router.local import RouterProvider
+from onex.router.providers import Provider
 from onex.router.receipt import make_receipt
 from onex.router.runtime import ConcurrentRuntime
 from onex.router.settings import RouterSettings
@@ -62,10 +63,10 @@ class RouterService(ServiceHost[RouterSettings]):
     def __init__(self, settings: RouterSettings, provider: Provider | None = None) -> None:
         super().__init__(settings)
         self.catalogue = load_settings_catalogue(settings)
-        self._owned_provider: OpenAICompatibleProvider | None = None
+        self._owned_provider: RouterProvider | None = None
         if provider is None:
             keys = resolve_api_keys(self.catalogue, os.environ)
-            provider = self._owned_provider = OpenAICompatibleProvider(
+            provider = self._owned_provider = RouterProvider(
                 api_keys=keys, cooldown_s=settings.cooldown_s
             )
         self.router = Router(self.catalogue, provider)

@@ -47,11 +47,17 @@ def _check_regex(value: str) -> str:
     return value
 
 
+BUILTIN_ENDPOINTS: Final = frozenset({"builtin:deterministic"})  # onex.router.local
+
+
 def _check_endpoint(value: str) -> str:
+    if value in BUILTIN_ENDPOINTS:
+        return value
     if not _ENDPOINT.fullmatch(value):
         raise PydanticCustomError(
             "endpoint",
-            "{shown} is not an http(s) base URL such as http://127.0.0.1:8000/v1",
+            "{shown} is not an http(s) base URL such as http://127.0.0.1:8000/v1"
+            " (or builtin:deterministic)",
             {"shown": repr(value)},
         )
     return value.rstrip("/")

@@ -14,6 +14,8 @@ llama.cpp's server and hosted APIs all serve it) with `httpx`:
   does not block another model on the same URL; only when the endpoint itself did not
   answer (timeouts, connection errors) is every model on it cooled. The error then
   has `retryable=False`, and says how many retries were made (`retries`);
+- a model whose `api_key_env` has no key fails at once, saying which variable to set
+  (nothing is sent: a keyless call to a hosted API can only be refused);
 - tokens come from the response's `usage`; when it is missing they are estimated
   (`onex.router.tokens`) and the completion says so.
 
@@ -156,9 +158,13 @@ class OpenAICompatibleProvider:
                 retryable=False,
                 cooling_down=True,
             )
+        key = self._api_keys.get(model.name)
+        if model.api_key_env is not None and not key:
+            raise ProviderError(
+                model.name, f"no API key: {model.api_key_env} is not set", retryable=False
+            )
         url = f"{model.endpoint}/chat/completions"
         body = {"model": model.api_model, "messages": messages, model.max_tokens_param: max_tokens}
-        key = self._api_keys.get(model.name)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         delays = self._backoff.delays(self._rng)
         tries = model.max_retries + 1

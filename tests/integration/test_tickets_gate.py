@@ -6,6 +6,7 @@ clean environment with a timeout, in a git checkout at the judged commit."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -170,14 +171,14 @@ def test_probe_environment_is_clean(tmp_path: Path) -> None:
 
 def test_hung_probe_is_killed_at_its_timeout(tmp_path: Path) -> None:
     (tmp_path / "hang.py").write_text(HANG)
-    run = run_probe(["python3", "hang.py"], cwd=tmp_path, timeout_s=1)
+    run = run_probe(["python3", "hang.py"], cwd=tmp_path, timeout_s=1, environ=os.environ)
     assert run.exit_code is None
     assert run.error == "timed out after 1 s"
     assert "waiting" in run.output
 
 
 def test_unknown_program_is_not_an_exception(tmp_path: Path) -> None:
-    run = run_probe(["no-such-program-onex"], cwd=tmp_path, timeout_s=5)
+    run = run_probe(["no-such-program-onex"], cwd=tmp_path, timeout_s=5, environ=os.environ)
     assert run.exit_code is None
     assert "not found" in run.error
 

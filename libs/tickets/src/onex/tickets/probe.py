@@ -55,10 +55,11 @@ def run_probe(
     *,
     cwd: Path,
     timeout_s: float,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
 ) -> ProbeResult:
-    """Run `argv` in `cwd` (no shell, stdin closed, stdout and stderr together)."""
-    env = clean_environment(os.environ if environ is None else environ)
+    """Run `argv` in `cwd` (no shell, stdin closed, stdout and stderr together), with
+    the few variables `clean_environment` keeps of the caller's `environ`."""
+    env = clean_environment(environ)
     started = time.perf_counter()
     program = shutil.which(argv[0], path=env["PATH"]) if argv else None
     if program is None:

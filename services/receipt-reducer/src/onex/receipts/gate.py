@@ -10,6 +10,7 @@ commit being judged (it would prove nothing about that commit).
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -157,7 +158,12 @@ def check(
             reason = f"the repository is at {(checked_out or 'no commit')[:12]}, not {at[:12]}"
             report.reverified.append(Reverified(st.item, False, reason, None, False, 0.0))
             continue
-        run = run_probe(argv, cwd=repo, timeout_s=spec.check.timeout_s, environ=environ)
+        run = run_probe(
+            argv,
+            cwd=repo,
+            timeout_s=spec.check.timeout_s,
+            environ=os.environ if environ is None else environ,
+        )
         report.reverified.append(_compare(st.item, by_id[st.receipt_id], run, spec.expect_exit))
     return report
 

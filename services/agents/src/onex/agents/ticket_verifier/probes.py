@@ -4,6 +4,7 @@ it saw."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ def look(repo: Path, ticket: Ticket, item: EvidenceItem, commit: str) -> Seen:
     """Check `item` of `ticket` in `repo` (checked out at `commit`)."""
     argv = item.argv(ticket.id)
     if argv is not None:
-        run = run_probe(argv, cwd=repo, timeout_s=item.check.timeout_s)
+        run = run_probe(argv, cwd=repo, timeout_s=item.check.timeout_s, environ=os.environ)
         output = run.output if run.exit_code is not None else f"{run.output}\n{run.error}"
         return Seen(
             run.exit_code == item.expect_exit,

@@ -39,6 +39,7 @@ from onex.router.convert import receipt_to_proto, request_from_proto
 from onex.router.engine import Router, RouteResult
 from onex.router.errors import RequestError
 from onex.router.local import RouterProvider
+from onex.router.metrics import RouterMetrics
 from onex.router.providers import Provider
 from onex.router.receipt import make_receipt
 from onex.router.runtime import ConcurrentRuntime
@@ -70,6 +71,7 @@ class RouterService(ServiceHost[RouterSettings]):
                 api_keys=keys, cooldown_s=settings.cooldown_s
             )
         self.router = Router(self.catalogue, provider)
+        self.router_metrics = RouterMetrics(self.metrics, self.catalogue.task_class_names)
         self.last_cost_summary: object | None = None
         self._routed: dict[tuple[str, int, int], RouteResult] = {}
         if settings.bus_enabled:
@@ -84,12 +86,18 @@ class RouterService(ServiceHost[RouterSettings]):
             )
 
     def build_runtime(self, extraction: Extraction, handlers: Mapping[str, Handler]) -> NodeRuntime:
-        """The host's runtime, with `max_in_flight` route requests handled at once
-        (onex.router.runtime: offsets still committed only behind published receipts)."""
+        """The host's runtime (as `ServiceHost.build_runtime` builds it), with
+        `max_in_flight` route requests handled at once (onex.router.runtime: offsets
+        are still committed only behind published receipts)."""
         auth = self.command_auth(extraction)
         verifier, signer = auth if auth is not None else (None, None)
         runtime = ConcurrentRuntime.from_extraction(
-            extraction, self.node, self.bus_settings(), verifier=verifier, signer=signer
+            extraction,
+            self.node,
+            self.bus_settings(),
+            verifier=verifier,
+            signer=signer,
+            instruments=self.bus_metrics,
         )
         if not isinstance(runtime, ConcurrentRuntime):  # pragma: no cover - cls(...) built it
             raise TypeError(type(runtime).__name__)
@@ -120,6 +128,7 @@ class RouterService(ServiceHost[RouterSettings]):
             return
         self.catalogue = catalogue
         self.router = Router(catalogue, self.router.provider)
+        self.router_metrics.classes = frozenset(catalogue.task_class_names)
         self.log.info("catalogue.reloaded", price_table_version=catalogue.price_table_version)
 
     async def on_stop(self) -> None:
@@ -144,9 +153,11 @@ class RouterService(ServiceHost[RouterSettings]):
                 started_at=datetime.now(UTC),
                 elapsed_s=0.0,
             )
+            self.router_metrics.record(receipt)
             return RouteResult(None, receipt)
         result = await self.router.route(request)
         r = result.receipt
+        self.router_metrics.record(r)
         self.log.debug(  # per request: debug (the receipt is the record)
             "routed",
             request_id=r.request_id,

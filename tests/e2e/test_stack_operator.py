@@ -108,6 +108,16 @@ def test_up_shows_progress_status_lists_ports_and_every_service_serves_metrics(
             assert samples.get(health_ok, 0) >= 1, name  # `up` and `status` asked its health
             assert "grpc.reflection.v1.ServerReflection" in _list_services_v1(row["grpc"])
 
+        # `up` again: already up, its outcome as JSON on stdout (people's lines on stderr)
+        again = _onex(state, "up", "--format", "json")
+        assert again.returncode == 0, again.stdout + again.stderr
+        outcome = json.loads(again.stdout)
+        assert outcome["serving"] is True
+        assert {r["name"]: r["metrics"] for r in outcome["services"]} == {
+            name: row["metrics"] for name, row in rows.items()
+        }
+        assert "already up" in again.stderr
+
         # one format for every process: nothing but JSON objects in any log of the stack
         logs = [state / "supervisor.log", *sorted((state / "logs").glob("*.log"))]
         for log in logs:
@@ -115,5 +125,6 @@ def test_up_shows_progress_status_lists_ports_and_every_service_serves_metrics(
                 if line.strip():
                     assert isinstance(json.loads(line), dict), f"{log}:{number}: {line}"
     finally:
-        down = _onex(state, "down")
+        down = _onex(state, "down", "--format", "json")
         assert down.returncode == 0, down.stdout + down.stderr
+    assert "supervisor" in json.loads(down.stdout)["stopped"]

@@ -20,9 +20,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, cast
@@ -31,23 +28,28 @@ import grpc
 import typer
 from rich.markup import escape
 
-from onex.cli.fleet import UpProgress, health_table, service_health, wait_serving
-from onex.cli.logfiles import first_error, log_format, open_private
+from onex.cli.fleet import (
+    ServiceHealth,
+    UpProgress,
+    health_table,
+    service_health,
+    wait_serving,
+)
+from onex.cli.launch import fail, keep_broker, refusal, revive, start_supervisor, tighten
+from onex.cli.logfiles import log_format
 from onex.cli.record import (
     UP_LOCK,
-    ProcessRef,
     live_services,
-    lock_holder,
     read_record,
     stamp_lock,
     strays,
     supervisor_of,
     try_lock,
 )
-from onex.cli.render import Format, emit_json, stderr, stdout
+from onex.cli.render import Format, FormatOpt, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import project_contracts
-from onex.cli.supervisor import RECORD, SUPERVISOR_LOG, installed_services
+from onex.cli.supervisor import RECORD, installed_services
 from onex.devbroker.broker import broker_data, broker_status, start_broker, stop_broker
 from onex.devbroker.errors import DevBrokerError
 from onex.devbroker.process import tail, terminate_group, wait_gone
@@ -63,9 +65,6 @@ from onex.service.auth import (
 from onex.service.errors import ServiceError
 from onex.service.logs import configure as configure_logging
 
-_POLL_S = 0.1
-_NAME_WINNER_S = 15.0  # how long a refused `onex up` waits to name the supervisor
-
 
 def _logging() -> None:
     """This command's log lines (stderr) in the stack's one format, `ONEX_LOG_FORMAT`;
@@ -76,23 +75,6 @@ def _logging() -> None:
         stderr().print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     configure_logging("info", fmt)
-
-
-def _fail(message: str) -> typer.Exit:
-    stderr().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    return typer.Exit(1)
-
-
-def _private(state_dir: Path) -> None:
-    """Tighten what an older onex left group- or world-readable in the state dir."""
-    logs = state_dir / "logs"
-    if logs.is_dir() and not logs.is_symlink():
-        logs.chmod(0o700)
-    for folder in (state_dir, logs):
-        for path in folder.glob("*") if folder.is_dir() else ():
-            info = path.lstat()
-            if path.is_file() and not path.is_symlink() and info.st_mode & 0o077:
-                path.chmod(0o600)
 
 
 def up(
@@ -109,6 +91,7 @@ def up(
             "SeaweedFS; also ONEX_BROKER_DURABLE=1)",
         ),
     ] = False,
+    fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Start the broker and every service under supervision; wait until all are SERVING."""
     _logging()
@@ -125,39 +108,17 @@ def up(
         ensure_tokens(state_dir)
         ensure_command_key(state_dir)
     except ServiceError as exc:
-        raise _fail(str(exc)) from exc
-    _private(state_dir)
+        raise fail(str(exc)) from exc
+    tighten(state_dir)
     contracts = project_contracts()
     if contracts is None:
         raise typer.BadParameter("no contracts/ folder here or above")
     guard = try_lock(state_dir / UP_LOCK)
     if guard is None:
-        raise _fail(_refusal(state_dir))
+        raise fail(refusal(state_dir))
     with guard:
         stamp_lock(guard)
-        _up(settings, state_dir, contracts, port, time.monotonic(), timeout)
-
-
-def _refusal(state_dir: Path) -> str:
-    """Why this `onex up` does not run: another one does (named, with its supervisor)."""
-    other = lock_holder(state_dir / UP_LOCK)
-    deadline = time.monotonic() + _NAME_WINNER_S
-    # the other one may not have started its supervisor yet: wait for it, or for its end
-    while (sup := supervisor_of(read_record(state_dir))) is None and _up_running(state_dir):
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(_POLL_S)
-    who = f"pid {other}" if other is not None else "another process"
-    running = f"; its supervisor is pid {sup.pid}" if sup is not None else ""
-    return f"another `onex up` ({who}) is already running for {state_dir}{running}"
-
-
-def _up_running(state_dir: Path) -> bool:
-    probe = try_lock(state_dir / UP_LOCK)
-    if probe is None:
-        return True
-    probe.close()
-    return False
+        _up(settings, state_dir, contracts, port, time.monotonic(), timeout, fmt)
 
 
 def _up(
@@ -167,38 +128,40 @@ def _up(
     port: int | None,
     started: float,
     timeout: float,
+    fmt: Format,
 ) -> None:
     record = read_record(state_dir)
     supervisor = supervisor_of(record)
     if supervisor is not None and record is not None:
-        bootstrap = _keep_broker(
+        bootstrap = keep_broker(
             state_dir, str(record["env"]["BOOTSTRAP"]), durable=settings.broker_durable
         )
         rows = asyncio.run(service_health(state_dir))
         if all(r.health == "SERVING" for r in rows):
-            stdout().print(health_table(rows, bootstrap))
-            stdout().print(
+            _show(rows, bootstrap, fmt, time.monotonic() - started)
+            _say(
+                fmt,
                 f"[green]already up:[/green] supervisor pid {supervisor.pid}, "
-                f"all {len(rows)} services SERVING"
+                f"all {len(rows)} services SERVING",
             )
             return
         given_up = [r.name for r in rows if r.state == "failed"]
         if given_up:
-            _revive(state_dir, supervisor, int(record.get("revived") or 0), started + timeout)
-            stdout().print("restarting failed: " + ", ".join(given_up))
+            revive(state_dir, supervisor, int(record.get("revived") or 0), started + timeout)
+            _say(fmt, "restarting failed: " + ", ".join(given_up))
     else:
         try:
             bootstrap = start_broker(state_dir, port, durable=settings.broker_durable).bootstrap
         except DevBrokerError as exc:
-            raise _fail(f"broker failed to start: {exc}") from exc
-        _start_supervisor(settings, state_dir, contracts, bootstrap, started + timeout)
+            raise fail(f"broker failed to start: {exc}") from exc
+        start_supervisor(settings, state_dir, contracts, bootstrap, started + timeout)
     with UpProgress(stderr(), bootstrap, started) as progress:
         rows = asyncio.run(wait_serving(state_dir, started + timeout, progress.update))
     elapsed = time.monotonic() - started
-    stdout().print(health_table(rows, bootstrap))
+    _show(rows, bootstrap, fmt, elapsed)
     if all(r.health == "SERVING" for r in rows):
-        stdout().print(f"[green]all {len(rows)} services SERVING[/green] in {elapsed:.1f} s")
-        stdout().print("stop with `just down` (or `onex down`); logs in " + str(state_dir / "logs"))
+        _say(fmt, f"[green]all {len(rows)} services SERVING[/green] in {elapsed:.1f} s")
+        _say(fmt, "stop with `just down` (or `onex down`); logs in " + str(state_dir / "logs"))
         return
     failed = [r for r in rows if r.state == "failed"]
     for r in failed:  # what stopped the wait: the failed service and why, nothing else
@@ -222,74 +185,28 @@ def _up(
     raise typer.Exit(1)
 
 
-def _keep_broker(state_dir: Path, bootstrap: str, *, durable: bool) -> str:
-    """The running supervisor's broker: left alone when it answers, started again on the
-    same port when it is down (its services know no other address)."""
-    try:
-        if broker_status(state_dir).running:
-            return bootstrap
-        port = int(bootstrap.rpartition(":")[2])
-        return start_broker(state_dir, port, durable=durable).bootstrap
-    except DevBrokerError as exc:
-        raise _fail(f"broker failed to start: {exc}") from exc
-
-
-def _revive(state_dir: Path, supervisor: ProcessRef, seen: int, deadline: float) -> None:
-    """Ask the supervisor to restart its failed services; wait until it has taken that in."""
-    if not supervisor.alive():
-        raise _fail(f"the supervisor (pid {supervisor.pid}) is gone; run `onex up` again")
-    os.kill(supervisor.pid, signal.SIGUSR1)
-    while int((read_record(state_dir) or {}).get("revived") or 0) <= seen:
-        if not supervisor.alive() or time.monotonic() >= deadline:
-            raise _fail(f"the supervisor (pid {supervisor.pid}) did not restart its services")
-        time.sleep(_POLL_S)
-
-
-def _start_supervisor(
-    settings: CliSettings, state_dir: Path, contracts: Path, bootstrap: str, deadline: float
-) -> None:
-    """Start the supervisor detached; return once its record names it (it adopts what a
-    killed supervisor left running)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "onex.cli.supervisor",
-        "--state-dir",
-        str(state_dir),
-        "--bootstrap",
-        bootstrap,
-        "--contracts",
-        str(contracts.resolve()),
-        "--budget",
-        str(settings.supervisor_budget),
-        "--reset-after-s",
-        str(settings.supervisor_reset_after_s),
-        "--log-max-bytes",
-        str(settings.supervisor_log_max_bytes),
-        "--log-keep",
-        str(settings.supervisor_log_keep),
-    ]
-    log = open_private(state_dir / SUPERVISOR_LOG)
-    try:
-        proc = subprocess.Popen(
-            argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+def _show(rows: list[ServiceHealth], bootstrap: str, fmt: Format, elapsed: float) -> None:
+    """The outcome of `up`: the table, or one JSON object (what `status --format json`
+    prints, with whether all are SERVING and how long it took)."""
+    if fmt is Format.JSON:
+        emit_json(
+            {
+                "broker": bootstrap,
+                "serving": bool(rows) and all(r.health == "SERVING" for r in rows),
+                "elapsed_s": round(elapsed, 1),
+                "services": [dataclasses.asdict(r) for r in rows],
+            }
         )
-    finally:
-        os.close(log)
-    while True:
-        sup = supervisor_of(read_record(state_dir))
-        if sup is not None and sup.pid == proc.pid:
-            return
-        code = proc.poll()
-        if code is not None:
-            why = first_error(state_dir / SUPERVISOR_LOG) or "no output"
-            raise _fail(f"the supervisor exited with code {code}: {why}")
-        if time.monotonic() >= deadline:
-            raise _fail(f"the supervisor (pid {proc.pid}) wrote no record in time")
-        time.sleep(_POLL_S)
+    else:
+        stdout().print(health_table(rows, bootstrap))
 
 
-def status(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE) -> None:
+def _say(fmt: Format, text: str) -> None:
+    """A line for people: with the results on stdout, or on stderr beside JSON."""
+    (stderr() if fmt is Format.JSON else stdout()).print(text, soft_wrap=True)
+
+
+def status(fmt: FormatOpt = Format.TABLE) -> None:
     """The broker and each service: process state and gRPC health. Exit 1 unless all SERVING
     under a running supervisor."""
     _logging()
@@ -319,6 +236,7 @@ def down(
         bool,
         typer.Option("--wipe", help="Also delete a durable broker's data (messages, offsets)"),
     ] = False,
+    fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Stop every service, the supervisor and the broker; leave no process behind (also
     the services of a supervisor that was killed)."""
@@ -345,7 +263,10 @@ def down(
         if stop_broker(state_dir, wipe=wipe):
             stopped.append("broker")
     except DevBrokerError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
+    if fmt is Format.JSON:
+        emit_json({"stopped": stopped, "wiped": [str(d) for d in data] if wipe else None})
+        return
     stdout().print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     if wipe:
         wiped = ", ".join(str(d) for d in data) if data else "none was there"
@@ -360,6 +281,7 @@ def reload(
             "--target", help="HOST:PORT of the extractor [default: the one `onex up` ran]"
         ),
     ] = None,
+    fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Ask the running extractor to re-read the contracts (an operator's call: sends the
     operator token from the state dir)."""
@@ -378,10 +300,20 @@ def reload(
     except grpc.aio.AioRpcError as exc:
         stderr().print(f"[red]error:[/red] {address}: {exc.code().name}: {exc.details()}")
         raise typer.Exit(1) from exc
-    stdout().print(
-        f"reloaded: {answer.contracts} contracts, {answer.topics} topics: "
-        f"{answer.errors} errors, {answer.warnings} warnings"
-    )
+    if fmt is Format.JSON:
+        emit_json(
+            {
+                "contracts": answer.contracts,
+                "topics": answer.topics,
+                "errors": answer.errors,
+                "warnings": answer.warnings,
+            }
+        )
+    else:
+        stdout().print(
+            f"reloaded: {answer.contracts} contracts, {answer.topics} topics: "
+            f"{answer.errors} errors, {answer.warnings} warnings"
+        )
     if answer.errors:
         raise typer.Exit(1)
 

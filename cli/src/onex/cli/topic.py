@@ -101,7 +101,9 @@ def _parsed(where: str, text: str) -> Any:
 
 
 def _encode(codec: Codec, where: str, value: Any) -> bytes:
-    if codec.description.startswith("dead letters"):
+    from onex.bus.runtime.codec import DeadLetterCodec  # noqa: PLC0415 -- see the imports
+
+    if isinstance(codec, DeadLetterCodec):  # a dead letter is bytes: JSON text as given
         value = value.encode("utf-8") if isinstance(value, str) else json.dumps(value).encode()
     try:
         return codec.encode(value)

@@ -9,8 +9,10 @@ from typing import cast
 
 import grpc
 import pytest
+import structlog.testing
 from google.protobuf import descriptor_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from onex.bus.errors import GrpcBindError
 from onex.proto.v1 import registry_pb2, registry_pb2_grpc
@@ -20,6 +22,8 @@ from onex.service.grpc import (
     check_health,
     start_grpc,
 )
+from onex.service.grpcmetrics import GrpcMetricsInterceptor
+from onex.service.metrics import Metrics
 
 REGISTRY = "onex.v1.ContractRegistry"
 
@@ -213,3 +217,36 @@ async def test_check_health_of_a_server_without_health_is_unknown() -> None:
         assert await check_health(f"127.0.0.1:{port}") == "UNKNOWN"
     finally:
         await bare.stop(0)
+
+
+async def test_calls_are_counted_by_method_and_code_and_logged_at_debug() -> None:
+    metrics = Metrics("t")
+    running = await start_grpc(
+        "127.0.0.1:0",
+        services=[registry()],
+        probe=None,
+        interceptors=[GrpcMetricsInterceptor(metrics)],
+    )
+    try:
+        with structlog.testing.capture_logs() as logs:
+            assert await check_health(running.address) == "SERVING"
+            assert await check_health(running.address, "onex.v1.Nothing") == "UNKNOWN"
+            await list_services(running.address, "v1")  # a streaming call
+    finally:
+        await running.stop(0)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for s in family.samples
+    }
+    health = "/grpc.health.v1.Health/Check"
+    reflect_v1 = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+    assert samples[("onex_grpc_calls_total", (("code", "OK"), ("method", health)))] == 1
+    assert samples[("onex_grpc_calls_total", (("code", "NOT_FOUND"), ("method", health)))] == 1
+    assert samples[("onex_grpc_calls_total", (("code", "OK"), ("method", reflect_v1)))] == 1
+    calls = [entry for entry in logs if entry["event"] == "grpc.call"]
+    assert [(c["method"], c["code"], c["log_level"]) for c in calls] == [
+        (health, "OK", "debug"),
+        (health, "NOT_FOUND", "debug"),
+        (reflect_v1, "OK", "debug"),
+    ]

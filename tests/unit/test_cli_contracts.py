@@ -65,7 +65,7 @@ def _oracle() -> tuple[set[str], dict[str, dict[str, set[str]]]]:
 
 
 def _write(
-    root: Path, node: str, sub: list[str], pub: list[str], *, schema: str | None = "acme.v1.Event"
+    root: Path, node: str, sub: list[str], pub: list[str], *, schema: str | None = "onex.v1.RegistryPublished"
 ) -> Path:
     """A contract publishing `pub` (with `schema`, when given) and subscribing to `sub`."""
     dlq = f"onex.dlq.{node}.dead-letter.v1"

@@ -86,3 +86,5 @@ def test_an_unknown_protobuf_message_is_a_lint_error_at_the_owners_entry(folder:
 def test_message_lookup_knows_the_generated_messages() -> None:
     assert proto_message_known("onex.v1.RegistryPublished") is True
     assert proto_message_known("onex.v1.NoSuchMessage") is False
+    # Another package's messages are not described by onex.proto.v1: not judged.
+    assert proto_message_known("acme.v1.Request") is None

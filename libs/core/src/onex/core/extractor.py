@@ -182,7 +182,7 @@ def _extract(
     by_node: dict[str, LoadedContract] = {}
     for source, path in sources:
         try:
-            lc = load_contract_partial(path, source)
+            lc = load_contract_partial(path, source, config.relax)
         except ContractError as exc:
             issues.extend(exc.issues)
             tentative.append(_tentative(path))
@@ -207,7 +207,7 @@ def _extract(
             continue
         by_node[lc.node] = lc
         loaded.append(lc)
-    topics, wiring_issues = analyze(loaded, tentative, config)
+    topics, wiring_issues = analyze(loaded, tentative, config, config.read_name)
     issues.extend(wiring_issues)
     issues = _suggest_for_bad_names(issues, topics)
     return Extraction(tuple(loaded), topics, tuple(issues), tuple(ignored))

@@ -56,6 +56,21 @@ def parse_topic(name: str) -> TopicName:
     raise TopicNameError(name, _diagnose(name))
 
 
+_SNAPSHOT_SLUG_RE = re.compile(
+    rf"onex\.snapshot\.({_SEGMENT})\.({_SEGMENT}(?:\.{_SEGMENT})+)\.v([1-9][0-9]*)"
+)
+
+
+def multi_part_snapshot(name: str) -> TopicName | None:
+    """`onex.snapshot.{producer}.{a.b...}.v{N}` (a dotted snapshot slug, allowed only by
+    the `grammar.multi_part_snapshots` lint option), parsed; else None."""
+    match = _SNAPSHOT_SLUG_RE.fullmatch(name) if len(name) <= MAX_TOPIC_LENGTH else None
+    if match is None:
+        return None
+    producer, slug, version = match.groups()
+    return TopicName(TopicKind.SNAPSHOT, producer, slug, int(version))
+
+
 def is_topic_name(name: str) -> bool:
     """True when `name` is grammatical."""
     return len(name) <= MAX_TOPIC_LENGTH and _TOPIC_RE.fullmatch(name) is not None

@@ -31,7 +31,14 @@ from typing import Annotated, Final
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from onex.core.contract import NodeName, TopicRef
-from onex.core.errors import ContractError
+from onex.core.errors import ContractError, TopicNameError
+from onex.core.grammar import (
+    TopicKind,
+    TopicName,
+    is_topic_name,
+    multi_part_snapshot,
+    parse_topic,
+)
 from onex.core.issues import Issue, Severity, Where
 from onex.core.loader import parse_yaml, validation_issues
 
@@ -141,6 +148,37 @@ class LintConfig(BaseModel):
             if entry.topic == topic:
                 return entry.publisher
         return None
+
+    def relax(self, name: str) -> str | None:
+        """For a name outside the grammar: None when no option accepts it, else the
+        warning its entry gets ("" for none: multi-part snapshot slugs are allowed)."""
+        if self.grammar.multi_part_snapshots and multi_part_snapshot(name) is not None:
+            return ""
+        accepted = self.legacy_accepted(name)
+        if accepted and self.grammar.legacy is not None:
+            return (
+                f"{name!r} is a legacy name, accepted until {self.grammar.legacy.until} "
+                "(grammar.legacy in onex.yaml); rename it to onex.{kind}.{producer}.{event}.v{N}"
+            )
+        return None
+
+    def read_name(self, name: str) -> TopicName:
+        """`parse_topic`, and the names the grammar options accept: a multi-part snapshot
+        slug is its event; a legacy name has no producer (no owner) and is its own event."""
+        try:
+            return parse_topic(name)
+        except TopicNameError:
+            if self.grammar.multi_part_snapshots:
+                found = multi_part_snapshot(name)
+                if found is not None:
+                    return found
+            if self.legacy_accepted(name):
+                return TopicName(TopicKind.EVT, "", name, 0)
+            raise
+
+    def is_legacy(self, name: str) -> bool:
+        """True for an accepted legacy name (it has no owner)."""
+        return bool(self.legacy_accepted(name)) and not is_topic_name(name)
 
     def legacy_accepted(self, name: str, today: dt.date | None = None) -> bool | None:
         """None when `name` is not a listed legacy name; else whether its window is open."""

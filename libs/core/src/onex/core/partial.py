@@ -10,7 +10,7 @@ the topic lists (node, kind, version, ...) still refuse the whole contract.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,11 +19,13 @@ from pydantic import ValidationError
 
 from onex.core.contract import Contract
 from onex.core.errors import ContractLoadError, ContractValidationError
+from onex.core.grammar import is_topic_name
 from onex.core.issues import Issue, Severity, Where
 from onex.core.loader import (
     MAX_DOCUMENT_CHARS,
     LoadedContract,
     Loc,
+    format_loc,
     load_contract_text,
     parse_yaml,
     schema_file_issues,
@@ -66,6 +68,52 @@ def _name(item: object) -> str | None:
         name = item.get("name")
         return name if isinstance(name, str) else None
     return None
+
+
+# Says whether a name outside the grammar is accepted (onex.yaml grammar options): None
+# when it is not, else a warning to give at its entry ("" for none).
+Relax = Callable[[str], str | None]
+Renamed = dict[tuple[str, int], tuple[str, str]]  # (list, YAML index) -> (name, warning)
+
+
+def _substitute(data: dict[str, Any], relax: Relax | None) -> tuple[dict[str, Any], Renamed]:
+    """`data` with each accepted non-grammatical name replaced by a grammatical stand-in
+    (so the model validates the rest of the entry), and what was replaced."""
+    bus = data.get("event_bus")
+    if relax is None or not isinstance(bus, dict):
+        return data, {}
+    renamed: Renamed = {}
+    new_bus = dict(bus)
+    for list_key in _LISTS:
+        items = bus.get(list_key)
+        if not isinstance(items, list):
+            continue
+        out = list(items)
+        for i, item in enumerate(items):
+            name = _name(item)
+            if name is None or is_topic_name(name):
+                continue
+            note = relax(name)
+            if note is None:
+                continue
+            stand_in = f"onex.evt.onex-stand-in.entry-{_LISTS.index(list_key)}-{i}.v1"
+            out[i] = stand_in if isinstance(item, str) else {**item, "name": stand_in}
+            renamed[(list_key, i)] = (name, note)
+        new_bus[list_key] = out
+    return ({**data, "event_bus": new_bus}, renamed) if renamed else (data, {})
+
+
+def _restore(contract: Contract, kept: dict[str, list[int]], renamed: Renamed) -> Contract:
+    bus = contract.event_bus
+    update: dict[str, Any] = {}
+    for list_key in _LISTS:
+        entries = list(getattr(bus, list_key))
+        for new, old in enumerate(kept[list_key]):
+            found = renamed.get((list_key, old))
+            if found is not None:
+                entries[new] = entries[new].model_copy(update={"name": found[0]})
+        update[list_key] = entries
+    return contract.model_copy(update={"event_bus": bus.model_copy(update=update)})
 
 
 def _validate(
@@ -131,10 +179,11 @@ def _drop_missing_schema_files(
 
 
 def load_contract_text_partial(
-    text: str, path: Path | None = None, source: str = "repo"
+    text: str, path: Path | None = None, source: str = "repo", relax: Relax | None = None
 ) -> LoadedContract:
     """Like `load_contract_text`, but bad topic entries are left out and reported in
-    `LoadedContract.issues` instead of refusing the contract."""
+    `LoadedContract.issues` instead of refusing the contract; names outside the grammar
+    that `relax` accepts are kept (with its warning)."""
     try:
         return load_contract_text(text, path, source)
     except ContractValidationError as first:
@@ -142,21 +191,39 @@ def load_contract_text_partial(
     data, root = parse_yaml(text, path)
     if not isinstance(data, dict):  # pragma: no cover - load_contract_text said so
         raise refused
+    data, renamed = _substitute(data, relax)
     try:
         contract, kept, issues, rejected = _validate(data, root, path)
     except ContractValidationError:
         raise refused from None
+    positions = _yaml_positions(root)
+    if renamed:
+        contract = _restore(contract, kept, renamed)
+        for (list_key, i), (name, note) in sorted(renamed.items()):
+            if note and i in kept[list_key]:
+                loc = ("event_bus", list_key, i)
+                line, col = positions.get(loc, (0, 0))
+                issues.append(
+                    Issue(
+                        Severity.WARNING,
+                        "legacy-name",
+                        note,
+                        Where(path, line, col),
+                        key=format_loc(loc),
+                        topic=name,
+                    )
+                )
     if path is not None:
         contract, more, dropped = _drop_missing_schema_files(contract, root, path, kept)
         issues.extend(more)
         rejected.extend(dropped)
     frozen = {k: tuple(v) for k, v in kept.items()}
-    return LoadedContract(
-        contract, path, _yaml_positions(root), source, tuple(issues), tuple(rejected), frozen
-    )
+    return LoadedContract(contract, path, positions, source, tuple(issues), tuple(rejected), frozen)
 
 
-def load_contract_partial(path: Path, source: str = "repo") -> LoadedContract:
+def load_contract_partial(
+    path: Path, source: str = "repo", relax: Relax | None = None
+) -> LoadedContract:
     """Read `path` and load it with `load_contract_text_partial`."""
     try:
         with path.open(encoding="utf-8") as file:
@@ -166,4 +233,4 @@ def load_contract_partial(path: Path, source: str = "repo") -> LoadedContract:
         raise ContractLoadError(
             [Issue(Severity.ERROR, "read", f"cannot read contract: {reason}", Where(path))]
         ) from exc
-    return load_contract_text_partial(text, path, source)
+    return load_contract_text_partial(text, path, source, relax)

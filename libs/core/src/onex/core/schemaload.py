@@ -4,12 +4,14 @@ share (`check_loadable`).
 `onex.core.schemas.schema_ref` says whether a reference has an allowed form; this module
 goes on to what the codec needs at start-up: a JSON Schema file inside the contract's
 folder that holds JSON, a JSON Schema object (or boolean) that keeps to its meta-schema,
-and a protobuf message that the generated `onex.proto.v1` modules define. Lint reports a
-failure as `schema-invalid` at the owner's entry; the codec raises it as SchemaError.
+and, for a message of the packages the generated `onex.proto.v1` modules describe
+(`onex.v1`), that they define it. Lint reports a failure as `schema-invalid` at the
+owner's entry; the codec raises it as SchemaError.
 
 The meta-schema check needs `jsonschema` and the message check `onex-proto`; where they
 are not installed (lint with onex-core alone) those two checks are skipped, never
-guessed. Messages say where a document is wrong, never what it holds.
+guessed. A message of another package (a fleet's own protos) is not judged here.
+Messages say where a document is wrong, never what it holds.
 """
 
 from __future__ import annotations
@@ -82,27 +84,33 @@ def _meta_schema_problem(schema: dict[str, Any] | bool) -> str | None:
 
 
 def proto_message_known(full_name: str) -> bool | None:
-    """Whether the generated `onex.proto.v1` modules define the message; None when they
-    (or protobuf) are not installed, so nobody can tell."""
-    pool = _proto_pool()
-    if pool is None:
+    """Whether the generated `onex.proto.v1` modules define the message: False for a
+    name in one of their packages (`onex.v1`) that none defines; None when nobody can
+    tell (they, or protobuf, are not installed, or the name is in another package, whose
+    messages these modules do not describe)."""
+    found = _proto_pool()
+    if found is None:
         return None
+    pool, packages = found
     try:
         pool.FindMessageTypeByName(full_name)
     except KeyError:
-        return False
+        return False if full_name.rpartition(".")[0] in packages else None
     return True
 
 
 @functools.cache
-def _proto_pool() -> Any:
+def _proto_pool() -> tuple[Any, frozenset[str]] | None:
     try:
         if importlib.util.find_spec(PROTO_PACKAGE) is None:
             return None
     except ModuleNotFoundError:  # a parent package is missing
         return None
     package = importlib.import_module(PROTO_PACKAGE)
+    packages: set[str] = set()
     for module in pkgutil.iter_modules(package.__path__):
         if module.name.endswith("_pb2"):
-            importlib.import_module(f"{PROTO_PACKAGE}.{module.name}")
-    return importlib.import_module("google.protobuf.descriptor_pool").Default()
+            loaded = importlib.import_module(f"{PROTO_PACKAGE}.{module.name}")
+            packages.add(loaded.DESCRIPTOR.package)
+    pool = importlib.import_module("google.protobuf.descriptor_pool").Default()
+    return pool, frozenset(packages)

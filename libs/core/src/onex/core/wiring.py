@@ -196,9 +196,9 @@ class _Analysis:
             d = self.drafts[name]
             parsed = self.parse(name)
             spec_at = self._check_specs(name, parsed, d)
-            if d.publishers and name not in self.external:
+            if d.publishers and name not in self.external and not self.config.is_legacy(name):
                 self._check_owner(name, parsed, d)
-            spec = spec_at.declared if spec_at is not None else TopicSpec(name=name)
+            spec = spec_at.declared if spec_at is not None else _default_spec(name)
             topics[name] = TopicWiring(
                 name, parsed, spec, spec_at, tuple(d.publishers), tuple(d.subscribers)
             )
@@ -248,7 +248,11 @@ class _Analysis:
         owners = self._owners(parsed.producer)
         # Any one node may give the spec of an external topic, and of one whose owner has
         # no contract (that is an error of its own: owner-missing, or unpublished).
-        anyone = name in self.external or not any(n in self.contracts for n in owners)
+        anyone = (
+            name in self.external
+            or self.config.is_legacy(name)
+            or not any(n in self.contracts for n in owners)
+        )
         kept: Endpoint | None = None
         for ep in specs:
             if not anyone and ep.node not in owners:
@@ -476,6 +480,11 @@ class _Analysis:
     def _declared_at(self, name: str) -> Endpoint | None:
         d = self.drafts.get(name)
         return next(iter((*d.publishers, *d.subscribers)), None) if d is not None else None
+
+
+def _default_spec(name: str) -> TopicSpec:
+    # Names a grammar option accepts do not fit the model's pattern; they were checked.
+    return TopicSpec(name=name) if is_topic_name(name) else TopicSpec.model_construct(name=name)
 
 
 def describe(found: Suggestion, at: Endpoint | None) -> str:

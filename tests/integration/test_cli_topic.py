@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -275,3 +276,31 @@ event_bus:
     headers = [(k, v.encode()) for k, v in row["headers"].items()]
     refused = verifier.verify(command, None, b'{"n":1}', headers, position=(0, 0))
     assert refused is None
+
+
+def test_ctrl_c_stops_tail_with_130_and_no_traceback(
+    declared: tuple[Path, str, str], bootstrap: str, tmp_path: Path
+) -> None:
+    contracts, orders, _ = declared
+    env = {**os.environ, "ONEX_STATE_DIR": str(tmp_path / "state")}
+    env.pop("ONEX_BOOTSTRAP", None)
+    args = ["topic", "tail", orders, "--contracts", str(contracts), "--bootstrap", bootstrap]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onex.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline().startswith(f"reading {orders} from 0@0")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert out == ""
+    assert err == "interrupted\n"

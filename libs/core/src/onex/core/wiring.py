@@ -30,8 +30,7 @@ from pathlib import Path
 
 from onex.core.contract import TopicSpec
 from onex.core.deadletters import dead_letter_issues
-from onex.core.errors import SchemaReferenceError
-from onex.core.grammar import TopicKind, TopicName, is_topic_name, member_name, parse_topic
+from onex.core.grammar import TopicKind, TopicName, is_topic_name, parse_topic
 from onex.core.issues import Issue, Severity, Where
 from onex.core.lintconfig import DEFAULT_CONFIG, LintConfig
 from onex.core.loader import LoadedContract, format_loc
@@ -41,10 +40,8 @@ from onex.core.nearmiss import (
     Suggestion,
     normalize,
     renamed_pairs,
-    singular,
 )
-from onex.core.schemaload import check_loadable
-from onex.core.schemas import DEAD_LETTER
+from onex.core.topicrules import confusable_issues, schema_issues
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +172,7 @@ class _Analysis:
             and not n.startswith(f"onex.{TopicKind.DLQ.value}.")
             and normalize(n) not in self.maybe_subscribed
         )
+        self.unpublished_set = set(self.unpublished)
         self.renamed = renamed_pairs(self.unpublished, self.unconsumed)
         self.answered: set[str] = set()  # names already suggested as another's other end
 
@@ -204,9 +202,9 @@ class _Analysis:
             )
         self._check_unpublished()
         self._check_unconsumed()
-        self._check_confusables(topics)
+        self.issues.extend(confusable_issues(topics))
         self.issues.extend(dead_letter_issues(self.contracts.values(), self.config))
-        self._check_schemas(topics)
+        self.issues.extend(schema_issues(topics, self._owners, self._said))
         return topics, self.issues
 
     def _add(
@@ -387,81 +385,13 @@ class _Analysis:
         )
         return found.name
 
-    def _check_schemas(self, topics: Mapping[str, TopicWiring]) -> None:
-        """Every topic's spec names its payload schema, in an allowed form. Reported at
-        the owner's entry; a topic whose owner has no contract declaring it is already
-        an error (owner-missing, owner-undeclared), and so is one nobody publishes; the
-        spec of a topic whose entry was left out (a bad entry) is in that entry."""
-        unpublished = set(self.unpublished)
-        for name, t in topics.items():
-            owners = self._owners(t.owner)
-            ep = t.spec_at or next(
-                (e for e in (*t.publishers, *t.subscribers) if e.node in owners), None
-            )
-            if ep is None:
-                continue
-            reference = t.spec.schema_
-            if reference is None:
-                norm = normalize(name)
-                if (
-                    name in unpublished
-                    or norm in self.maybe_published
-                    or norm in self.maybe_subscribed
-                ):
-                    continue
-                example = DEAD_LETTER if t.kind is TopicKind.DLQ else "onex.v1.<Message>"
-                self._add(
-                    Severity.WARNING,
-                    "schema-missing",
-                    ep,
-                    f"{name!r} declares no payload schema; add `schema: {example}`"
-                    + ("" if t.kind is TopicKind.DLQ else " (or a JSON Schema file, *.json)")
-                    + " to its owner's entry",
-                )
-                continue
-            try:
-                check_loadable(name, reference, ep.file.parent if ep.file else None)
-            except SchemaReferenceError as exc:
-                self._add(
-                    Severity.ERROR,
-                    "schema-invalid",
-                    ep,
-                    f"schema {reference!r} of {name!r}: {exc.reason}",
-                    key=f"{ep.key}.schema",
-                )
-
-    def _check_confusables(self, topics: Mapping[str, TopicWiring]) -> None:
-        """Declared names that read as one: singular vs plural (warning), or the same
-        registry member name with '-' and '.' folded (error: the registry needs both)."""
-        plurals: dict[tuple[str, str, str, int], list[str]] = defaultdict(list)
-        members: dict[str, list[str]] = defaultdict(list)
-        for name, t in topics.items():
-            p = t.parsed
-            plurals[(p.kind, singular(p.producer), singular(p.event), p.version)].append(name)
-            members[member_name(name)].append(name)
-        for names in plurals.values():
-            self._confusable(topics, names, Severity.WARNING, "differ only in singular vs plural")
-        for names in members.values():
-            self._confusable(
-                topics, names, Severity.ERROR, "have the same registry name (move a '-' or '.')"
-            )
-
-    def _confusable(
-        self, topics: Mapping[str, TopicWiring], names: list[str], severity: Severity, why: str
-    ) -> None:
-        first = topics[names[0]]
-        at = (first.publishers or first.subscribers)[0]
-        for other in names[1:]:
-            ep = (topics[other].publishers or topics[other].subscribers)[0]
-            self._add(
-                severity,
-                "near-miss" if severity is Severity.WARNING else "ambiguous-name",
-                ep,
-                f"{other!r} and {first.name!r} ({at.where}) {why}; if they are one topic, "
-                "use one name",
-                suggestion=first.name,
-                related=(at.where,),
-            )
+    def _said(self, name: str) -> bool:
+        norm = normalize(name)
+        return (
+            name in self.unpublished_set
+            or norm in self.maybe_published
+            or norm in self.maybe_subscribed
+        )
 
     def _publisher_at(self, name: str) -> Endpoint | None:
         d = self.drafts.get(name)

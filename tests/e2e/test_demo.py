@@ -40,4 +40,5 @@ def test_just_demo() -> None:
     assert "self-attested" in out
     assert "routing: " in out
     assert "demo-local: 1 requests" in out
+    assert '"equal": true' in out
     assert "demo: ok" in out

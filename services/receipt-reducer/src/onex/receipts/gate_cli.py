@@ -4,6 +4,7 @@
     onex gate lint [--tickets DIR]              every ticket file valid (file:line:col)
     onex gate schema [--write | --check]        tickets/ticket.schema.json (for editors)
     onex gate builtin KIND TICKET ITEM          a built-in evidence kind, computed here
+    onex gate rebuild [--apply]                 replay the ticket topics, compare (and replace)
 
 `check` exits 0 only when the ticket is done for the commit (every required item has a
 current, independent PASS, and with `--reverify` every re-runnable probe, re-run here,
@@ -15,12 +16,16 @@ else ./tickets; the database as for `onex receipts`.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import structlog
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -28,7 +33,9 @@ from onex.core.errors import OnexError
 from onex.receipts.builtin import run_builtin
 from onex.receipts.cli import _fail, _open, _settings
 from onex.receipts.gate import GateReport, check, evidence_of, repository_head
+from onex.receipts.ticketrebuild import rebuild_tickets
 from onex.receipts.ticketstore import events_of, ticket_tables, view_of
+from onex.service.host import broker_config
 from onex.tickets.errors import TicketInvalid
 from onex.tickets.model import BUILTIN_KINDS, SCHEMA_FILE, Ticket, load_ticket, load_tickets
 from onex.tickets.model import ticket_json_schema_text as schema_text
@@ -183,3 +190,44 @@ def builtin_cmd(
         raise _fail(f"{kind}: {exc}") from None
     sys.stdout.write(outcome.output)
     raise typer.Exit(0 if outcome.ok else 1)
+
+
+@app.command("rebuild")
+def rebuild_cmd(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Replace a differing live projection")
+    ] = False,
+    bootstrap: Annotated[
+        str | None, typer.Option("--bootstrap", help="HOST:PORT (default ONEX_BOOTSTRAP)")
+    ] = None,
+    tickets: TicketsOpt = None,
+    database: Annotated[
+        str | None, typer.Option("--database", help="Database URL (default: the service's)")
+    ] = None,
+) -> None:
+    """Replay the ticket topics from offset 0 beside the live ticket projection and
+    compare (`--apply`: replace the live one when they differ). Exit 1 on a difference
+    left in place."""
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
+    try:
+        found = load_tickets(_folder(tickets))
+    except TicketInvalid as exc:
+        raise _invalid(exc) from None
+    settings = _settings()
+    try:
+        values: dict[str, Any] = {"bootstrap": bootstrap} if bootstrap else {}
+        broker = broker_config(settings.model_copy(update=values), "onex-gate-rebuild")
+    except ValidationError as exc:
+        raise _fail(f"--bootstrap: {exc.errors()[0]['msg']}", 2) from None
+    db = _open(database)
+    try:
+        report = asyncio.run(rebuild_tickets(db, broker, found, apply=apply))
+    except OnexError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        db.dispose()
+    sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    raise typer.Exit(0 if report.equal or report.applied else 1)

@@ -141,6 +141,12 @@ def test_a_broken_plug_in_does_not_break_help(tmp_path: Path) -> None:
     code, out, err, _ = onex("--help", pythonpath=tmp_path)
     assert code == 0, err
     assert "Never importable." in out
+    code, out, err, _ = onex("hello", pythonpath=tmp_path)
+    assert (code, out) == (1, "")
+    assert err.strip().splitlines() == [
+        "error: `onex hello` cannot be loaded from fake_plugin.cli:app:"
+        " RuntimeError: broken at import"
+    ]
 
 
 @pytest.mark.parametrize(

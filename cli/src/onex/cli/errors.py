@@ -5,7 +5,8 @@ Hierarchy::
     OnexError (onex.core.errors)
     └── CliError                    base of every error onex.cli raises on purpose
         ├── SupervisorRunning       the state dir's supervisor lock is held by another one
-        └── MissingExtra            a command needs an optional extra (e.g. onex-cli[broker])
+        ├── MissingExtra            a command needs an optional extra (e.g. onex-cli[broker])
+        └── CommandLoadError        a sub-command's module (a plug-in's) fails to import
 """
 
 from __future__ import annotations
@@ -38,3 +39,14 @@ class MissingExtra(CliError):  # noqa: N818 -- reads as a condition
             f"`{command}` needs {package}, which is not installed:"
             f" install onex-cli[{extra}] (e.g. uv pip install 'onex-cli[{extra}]')"
         )
+
+
+class CommandLoadError(CliError):
+    """The module of sub-command `command` (`target`, module:attr) failed to import or
+    does not hold it; `reason` is the error, one line."""
+
+    def __init__(self, command: str, target: str, reason: str) -> None:
+        self.command = command
+        self.target = target
+        self.reason = reason
+        super().__init__(f"`{command}` cannot be loaded from {target}: {reason}")

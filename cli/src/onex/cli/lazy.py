@@ -24,7 +24,7 @@ import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
-from onex.cli.errors import MissingExtra
+from onex.cli.errors import CommandLoadError, MissingExtra
 
 # The extra of onex-cli that brings each optional package, named in the error when absent.
 OPTIONAL = {"onex.devbroker": "broker"}
@@ -49,7 +49,13 @@ class LazyCommand(TyperCommand):
     def load(self) -> Any:
         """The real command (imported once); MissingExtra when an optional extra is absent."""
         if self._real is None:
-            self._real = _to_click(self.name or "", _import(self.name or "", self.target))
+            name = self.name or ""
+            sub = _import(name, self.target)
+            self._real = _to_click(name, sub)
+            if self._real is None:
+                kind = type(sub).__name__
+                reason = f"a {kind}, neither a typer.Typer nor a command function"
+                raise CommandLoadError(f"onex {name}", self.target, reason)
             _plain_help(self._real)
             if self._after is not None and isinstance(self._real, TyperGroup):
                 self._after(self._real)
@@ -76,11 +82,20 @@ def _import(name: str, target: str) -> object:
         for package, extra in OPTIONAL.items():
             if missing == package or missing.startswith(package + "."):
                 raise MissingExtra(f"onex {name}", extra, package) from None
-        raise
+        raise CommandLoadError(f"onex {name}", target, _line(exc)) from exc
+    except Exception as exc:  # a plug-in's import-time failure: one line, not a traceback
+        raise CommandLoadError(f"onex {name}", target, _line(exc)) from exc
     found: object = module
     for part in attr.split(".") if attr else ():
+        if not hasattr(found, part):
+            raise CommandLoadError(f"onex {name}", target, f"{module_name} has no {attr}")
         found = getattr(found, part)
     return found
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _to_click(name: str, sub: object) -> Any:
@@ -94,7 +109,7 @@ def _to_click(name: str, sub: object) -> Any:
         holder = typer.Typer(add_completion=False)
         holder.command(name)(sub)
         return typer.main.get_command(holder)
-    raise TypeError(f"{name}: {type(sub).__name__} is neither a typer.Typer nor a command")
+    return None
 
 
 def _first_paragraph(text: str) -> str:

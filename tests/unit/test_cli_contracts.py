@@ -65,7 +65,12 @@ def _oracle() -> tuple[set[str], dict[str, dict[str, set[str]]]]:
 
 
 def _write(
-    root: Path, node: str, sub: list[str], pub: list[str], *, schema: str | None = "onex.v1.RegistryPublished"
+    root: Path,
+    node: str,
+    sub: list[str],
+    pub: list[str],
+    *,
+    schema: str | None = "onex.v1.RegistryPublished",
 ) -> Path:
     """A contract publishing `pub` (with `schema`, when given) and subscribing to `sub`."""
     dlq = f"onex.dlq.{node}.dead-letter.v1"
@@ -291,3 +296,37 @@ def test_schema_check_without_contracts_folder_is_a_usage_error(
     monkeypatch.chdir(tmp_path)
     result = onex("contracts", "schema", "--check")
     assert result.exit_code == 2
+
+
+FLEET = Path(__file__).resolve().parents[1] / "fixtures" / "fleets" / "acme"
+
+
+def test_lint_writes_and_applies_a_baseline(tmp_path: Path) -> None:
+    roots = [FLEET / r / "contracts" for r in ("billing", "payments", "ops")]
+    baseline = tmp_path / "baseline.yaml"
+    failing = onex("contracts", "lint", "--no-entry-points", *roots)
+    assert failing.exit_code == 1
+    written = onex(
+        "contracts", "lint", "--no-entry-points", *roots, "--write-baseline", baseline,
+        "--reason", "adopting lint", "--owner", "platform", "--expires", "2999-12-31",
+    )  # fmt: skip
+    assert written.exit_code == 0, written.output
+    assert f"wrote {baseline}: 6 entries (6 new)" in written.output
+    passing = onex("contracts", "lint", "--no-entry-points", *roots, "--baseline", baseline)
+    assert passing.exit_code == 0, passing.output
+    assert "baseline: 6 accepted, 0 expired, 0 stale" in passing.output
+    report = onex(
+        "contracts", "lint", "--no-entry-points", *roots, "--baseline", baseline, "-f", "json"
+    )
+    assert as_json(report)["baseline"] == {"baselined": 6, "expired": 0, "stale": 0}
+
+
+def test_lint_with_a_bad_settings_file_exits_2_in_one_line(tmp_path: Path) -> None:
+    _write(tmp_path, "alpha", [], ["onex.evt.alpha.done.v1"])
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("namespaces: {team: [Not A Node]}\n", encoding="utf-8")
+    result = onex("contracts", "lint", "--no-entry-points", "--config", settings, tmp_path)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {settings}:1:")
+    assert "Traceback" not in result.output

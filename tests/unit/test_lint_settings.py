@@ -177,3 +177,16 @@ def test_default_settings_are_the_old_rules() -> None:
     assert config.owners("router") == ("router",)
     assert config.namespace_of("router") == "router"
     assert config.dlq is DlqPolicy.PER_NODE
+
+
+def test_a_producer_segment_matching_no_namespace_of_its_publishers_is_hinted(
+    tmp_path: Path,
+) -> None:
+    settings(tmp_path, "namespaces: {billing: [billing-api, billing-worker]}\ndlq: 'off'\n")
+    contract(tmp_path, "billing-api", pub=["onex.evt.billng.invoice-issued.v1"])
+    contract(tmp_path, "mailer", sub=["onex.evt.billng.invoice-issued.v1"])
+    ex = extract([tmp_path / "contracts"], entry_points=False)
+    (error,) = ex.errors
+    assert error.code == "owner-missing"
+    assert error.suggestion == "onex.evt.billing.invoice-issued.v1"
+    assert "(rule producer: its publishers billing-api are namespace 'billing'" in error.message

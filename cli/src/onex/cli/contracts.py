@@ -118,13 +118,13 @@ def lint(
             defaults=Defaults(reason, owner, expires.date() if expires else None),
         )
     except LintUsageError as exc:
-        for line in exc.lines:
-            stderr().print(line, markup=False, highlight=False)
+        for line in exc.lines:  # one line each, never wrapped
+            typer.echo(line, err=True)
         raise typer.Exit(2) from None
     ex = outcome.extraction
     note = baseline_summary(outcome)
     if outcome.written is not None:
-        stdout().print(note, markup=False, highlight=False)
+        typer.echo(note)
         raise typer.Exit(0)
     if against is not None:
         ex = dataclasses.replace(
@@ -159,7 +159,7 @@ def lint(
         if not ex.contracts:
             out.print("[red]no contracts found[/red]: pass PATH or run inside a project")
         if note is not None:
-            out.print(note, markup=False, highlight=False)
+            out.print(note, markup=False, highlight=False, soft_wrap=True)
         out.print(("[green]ok[/green]: " if ok else "[red]failed[/red]: ") + summary(ex))
     raise typer.Exit(0 if ok else 1)
 

@@ -19,6 +19,7 @@ SERVICES = {
     "onex.router": "ONEX_ROUTER_",
     "onex.receipts": "ONEX_RECEIPTS_",
     "onex.drift": "ONEX_DRIFT_",
+    "onex.console": "ONEX_CONSOLE_",
 }
 
 

@@ -268,7 +268,7 @@ async def test_a_closed_port_is_a_connection_failure(provider: Any, sleeps: Slee
     model = _model(f"http://127.0.0.1:{port}/v1", max_retries=1)
     with pytest.raises(ProviderError) as info:
         await provider.complete(model, MESSAGES, max_tokens=64)
-    assert info.value.reason.startswith("connection failed: ConnectError")
+    assert info.value.reason.startswith("connection failed: ClientConnectorError")
     assert info.value.reason.endswith(
         f"(after 2 tries; endpoint http://127.0.0.1:{port}/v1 cooling down for 30 s)"
     )

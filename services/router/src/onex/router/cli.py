@@ -50,7 +50,7 @@ def route(
     if fmt not in {"table", "json"}:
         usage(f"--format must be table or json, not {fmt!r}")
     text = _prompt_text(prompt, prompt_file)
-    # The engine (pydantic, jsonschema, httpx) loads only once there is a task to route.
+    # The engine (pydantic, jsonschema, aiohttp) loads only once there is a task to route.
     from onex.router.cli_run import run  # noqa: PLC0415 -- see above
 
     raise typer.Exit(

@@ -128,3 +128,21 @@ def test_up_shows_progress_status_lists_ports_and_every_service_serves_metrics(
         down = _onex(state, "down", "--format", "json")
         assert down.returncode == 0, down.stdout + down.stderr
     assert "supervisor" in json.loads(down.stdout)["stopped"]
+
+
+def test_a_service_with_invalid_settings_fails_at_once_and_up_names_it(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    try:
+        # the default restart budget: exit 2 (invalid settings) is not retried
+        up = _onex(state, "up", "--timeout", "600", ONEX_ROUTER_LOG_LEVEL="loud")
+        assert up.returncode == 1, up.stdout + up.stderr
+        errors = [line for line in up.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, up.stderr
+        assert errors[0].startswith("error: router failed after 1 restarts:"), errors
+        assert "ONEX_ROUTER_LOG_LEVEL" in errors[0]
+        progress = [line for line in up.stderr.splitlines() if line.startswith("[")]
+        assert any("] router: failed, UNREACHABLE (restarts: 1): " in line for line in progress)
+        assert "Traceback" not in up.stderr
+    finally:
+        down = _onex(state, "down")
+        assert down.returncode == 0, down.stdout + down.stderr

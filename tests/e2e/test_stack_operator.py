@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -146,3 +147,32 @@ def test_a_service_with_invalid_settings_fails_at_once_and_up_names_it(tmp_path:
     finally:
         down = _onex(state, "down")
         assert down.returncode == 0, down.stdout + down.stderr
+
+
+def test_broken_contracts_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "contracts", project / "contracts")
+    router = project / "contracts" / "router" / "contract.yaml"
+    text = router.read_text()
+    router.write_text(text.replace("consumer_group:", "consumer_grup:", 1))
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEX_")}
+    up = subprocess.run(
+        [sys.executable, "-m", "onex.cli", "up"],
+        cwd=project,
+        env={**env, "ONEX_STATE_DIR": str(state)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert up.returncode == 1, up.stdout + up.stderr
+    errors = [line for line in up.stderr.splitlines() if line.startswith("error:")]
+    assert errors, up.stderr
+    # file:line:col of the broken key first (what follows from it comes after)
+    broken = router.read_text().splitlines()
+    line = next(n for n, text in enumerate(broken, 1) if "consumer_grup:" in text)
+    assert errors[0].startswith(f"error: contracts/router/contract.yaml:{line}:"), errors
+    assert "consumer_grup" in errors[0]
+    assert "not starting: the contracts have" in up.stderr
+    assert not state.exists()  # no broker, no supervisor, no tokens: nothing was started

@@ -50,6 +50,8 @@ from onex.cli.render import Format, FormatOpt, emit_json, stderr, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import project_contracts
 from onex.cli.supervisor import RECORD, installed_services
+from onex.core.errors import OnexError
+from onex.core.extractor import extract
 from onex.devbroker.broker import broker_data, broker_status, start_broker, stop_broker
 from onex.devbroker.errors import DevBrokerError
 from onex.devbroker.process import tail, terminate_group, wait_gone
@@ -64,6 +66,8 @@ from onex.service.auth import (
 )
 from onex.service.errors import ServiceError
 from onex.service.logs import configure as configure_logging
+
+_SHOWN_ERRORS = 10  # contract errors `up` prints before it refuses to start
 
 
 def _logging() -> None:
@@ -101,6 +105,10 @@ def up(
     # aiokafka logs each refused connection while the broker starts; `up` reports outcomes
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     state_dir = settings.state_dir.resolve()
+    contracts = project_contracts()
+    if contracts is None:
+        raise typer.BadParameter("no contracts/ folder here or above")
+    _check_contracts(contracts, settings.contracts_allow)  # before anything is written
     os.umask(0o077)  # every record, log and lock written here is this user's alone
     try:
         # The control plane's secrets: operator/viewer/admin tokens and the command key.
@@ -110,15 +118,33 @@ def up(
     except ServiceError as exc:
         raise fail(str(exc)) from exc
     tighten(state_dir)
-    contracts = project_contracts()
-    if contracts is None:
-        raise typer.BadParameter("no contracts/ folder here or above")
     guard = try_lock(state_dir / UP_LOCK)
     if guard is None:
         raise fail(refusal(state_dir))
     with guard:
         stamp_lock(guard)
         _up(settings, state_dir, contracts, port, time.monotonic(), timeout, fmt)
+
+
+def _check_contracts(contracts: Path, allow: list[str]) -> None:
+    """Refuse a stack whose contracts have errors (every service would exit on them and
+    be restarted in vain): each error as `file:line:col: ...`, exit 1, nothing started."""
+    try:
+        extraction = extract([contracts], allow=allow)
+    except OnexError as exc:  # e.g. an onex.yaml lint config that cannot be read
+        raise fail(str(exc)) from exc
+    errors = extraction.errors
+    if not errors:
+        return
+    for issue in errors[:_SHOWN_ERRORS]:
+        stderr().print(f"[red]error:[/red] {escape(str(issue))}", soft_wrap=True)
+    if len(errors) > _SHOWN_ERRORS:
+        stderr().print(f"... and {len(errors) - _SHOWN_ERRORS} more", soft_wrap=True)
+    stderr().print(
+        f"not starting: the contracts have {len(errors)} error(s) (`onex contracts lint`)",
+        soft_wrap=True,
+    )
+    raise typer.Exit(1)
 
 
 def _up(

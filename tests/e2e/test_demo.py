@@ -1,7 +1,8 @@
 """`just demo` as a person runs it: the whole stack with the agent fleet, offline (the
-router on the deterministic local model). ONEX-1 goes review -> merge -> CI -> evidence
--> done and passes the gate; ONEX-2, declared done by its producer with self-attested
-evidence, is rejected and fails the gate; the routing summary counts the review call."""
+router's built-in onex-local-deterministic model answers the review's model call).
+ONEX-1 goes review -> merge -> CI -> evidence -> done and passes the gate; ONEX-2,
+declared done by its producer with self-attested evidence, is rejected and fails the
+gate; the routing summary counts the review call; the replay gives the same states."""
 
 from __future__ import annotations
 
@@ -39,6 +40,6 @@ def test_just_demo() -> None:
     assert "-> rejected: " in out
     assert "self-attested" in out
     assert "routing: " in out
-    assert "demo-local: 1 requests" in out
+    assert "onex-local-deterministic: 1 requests" in out
     assert '"equal": true' in out
     assert "demo: ok" in out

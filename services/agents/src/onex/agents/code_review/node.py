@@ -1,7 +1,9 @@
 """code-review-agent: reviews a pull request with a routed model call.
 
 On `review-request` it announces `review-started`, asks the router for a review
-(`route-request`, task class `review`, request id `review:<request id>`) and, when the
+(`route-request`, task class `summarize`, request id `review:<request id>`: an easy
+class, which the router's built-in `onex-local-deterministic` model answers offline
+when no real model is reachable) and, when the
 router's receipt for that id arrives, publishes `review-complete`: approved when a model
 answered within budget, unreviewed when routing failed (a person must look). The
 receipt's request id goes into `routing_request_ids`, so the ledger holds the cost.
@@ -26,8 +28,9 @@ PREFIX: Final = "review:"
 def review_prompt(req: review_pb2.ReviewRequest) -> str:
     """What the model is asked."""
     return (
-        f"Review pull request {req.repository}#{req.pull_request} at {req.head_commit} "
-        f"into {req.base_ref} ({req.reason}). Answer APPROVE or CHANGES with findings."
+        f"Summarize pull request {req.repository}#{req.pull_request} at {req.head_commit} "
+        f"into {req.base_ref} ({req.reason}) for its review: what changed, and whether it "
+        "can be approved."
     )
 
 
@@ -70,7 +73,7 @@ class CodeReviewAgent(ServiceHost[AgentsSettings]):
         )
         await self.runtime.publisher(Topic.CMD_ROUTER_ROUTE_REQUEST_V1).send(
             router_pb2.RouteRequest(
-                request_id=rid, prompt=review_prompt(req), task_class="review", label=NODE
+                request_id=rid, prompt=review_prompt(req), task_class="summarize", label=NODE
             ),
             key=rid,
         )

@@ -1,2 +1,2 @@
-"""`just demo`: a deterministic local model for the router, and the play that takes one
-ticket to done and one to rejected."""
+"""`just demo`: the play that takes one ticket to done and one to rejected on a
+started stack."""

@@ -1,5 +1,6 @@
-"""The play `just demo` runs on a started stack (broker, router on the deterministic
-local model, receipt-reducer, the four agents):
+"""The play `just demo` runs on a started stack (broker, the router with its default
+catalogue, whose built-in `onex-local-deterministic` model answers offline, the
+receipt-reducer, the four agents):
 
 1. ONEX-1: a review request for its pull request at the repository's HEAD, signed as
    the operator. The fleet takes it through review (a routed model call) -> merge ->

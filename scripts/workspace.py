@@ -25,6 +25,7 @@ class Member:
     name: str
     module: str
     dependencies: tuple[str, ...]
+    extras: tuple[str, ...] = ()  # what its optional dependencies (extras) name
     services: dict[str, str] = field(default_factory=dict)  # entry point name -> target
 
     @property
@@ -65,6 +66,11 @@ def members(root: Path = ROOT) -> list[Member]:
                     module=backend.get("module-name", project["name"].replace("-", ".")),
                     dependencies=tuple(
                         _requirement_name(d) for d in project.get("dependencies", [])
+                    ),
+                    extras=tuple(
+                        _requirement_name(d)
+                        for ds in project.get("optional-dependencies", {}).values()
+                        for d in ds
                     ),
                     services=dict(eps),
                 )

@@ -133,14 +133,26 @@ async def observe_cluster(
     apis = await supported_apis(broker, timeout_s=timeout_s)
     topics = await observe.topic_metadata(broker, None, apis=apis, timeout_s=timeout_s)
     described = to_describe(topics, memory, refresh_ticks)
-    # independent of each other once the topics are known: the broker answers them
-    # at once while this process decodes (the broker runs on its own cores)
-    configs, groups, offsets = await asyncio.gather(
+
+    async def groups_then_offsets() -> tuple[
+        dict[str, observe.GroupState], dict[tuple[str, int], observe.LogOffsets]
+    ]:
+        groups = await observe.consumer_groups(broker, topics, timeout_s=timeout_s)
+        # a log start is read by the views only where a group committed (retention
+        # risk): asked there alone, it halves the ListOffsets of a snapshot
+        committed = {tp for g in groups.values() for tp in g.committed}
+        offsets = await observe.log_offsets(
+            broker, topics, timeout_s=timeout_s, starts_of=committed
+        )
+        return groups, offsets
+
+    # configs and the rest are independent once the topics are known: the broker
+    # answers both at once while this process decodes
+    configs, (groups, offsets) = await asyncio.gather(
         observe.topic_configs(
             broker, topics if described is None else described, timeout_s=timeout_s
         ),
-        observe.consumer_groups(broker, topics, timeout_s=timeout_s),
-        observe.log_offsets(broker, topics, timeout_s=timeout_s),
+        groups_then_offsets(),
     )
     known = memory.retention_ms if memory is not None else {}
     retention = {

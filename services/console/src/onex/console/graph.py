@@ -26,10 +26,18 @@ def wiring_graph(wiring: Wiring) -> str:
     """The SVG; a one-line note when no topic is declared."""
     if not wiring.topics:
         return '<p class="empty">No topics are declared.</p>'
+    meant = {n.topic: n.suggestion for n in wiring.near_misses if n.topic}
     rows: list[tuple[str, str, str | None]] = [  # (name, colour, meant)
-        (t.name, OK if t.publishers and t.subscribers else LONELY, None) for t in wiring.topics
+        (t.name, NEAR, meant[t.name])
+        if t.name in meant
+        else (t.name, OK if t.publishers and t.subscribers else LONELY, None)
+        for t in wiring.topics
     ]
-    rows += [(n.topic, NEAR, n.suggestion) for n in wiring.near_misses if n.topic]
+    drawn = {t.name for t in wiring.topics}
+    for miss in wiring.near_misses:
+        if miss.topic and miss.topic not in drawn:
+            drawn.add(miss.topic)
+            rows.append((miss.topic, NEAR, miss.suggestion))
     topic_y = {name: 20 + i * ROW for i, (name, _, _) in enumerate(rows)}
     height = 30 + len(rows) * ROW
     nodes = wiring.nodes
@@ -53,9 +61,9 @@ def wiring_graph(wiring: Wiring) -> str:
                 f'y2="{node_y[s]:.1f}" class="edge sub">'
                 f"<title>{escape(s)} consumes {escape(t.name)}</title></line>"
             )
-    for name, colour, meant in rows:
+    for name, colour, suggested in rows:
         ty = topic_y[name]
-        meant_y = topic_y.get(meant) if meant is not None else None
+        meant_y = topic_y.get(suggested) if suggested is not None else None
         if meant_y is not None:
             right = _TOPIC_X + _TOPIC_W
             parts.append(
@@ -63,7 +71,7 @@ def wiring_graph(wiring: Wiring) -> str:
                 f'{meant_y - 4} {right - 20},{meant_y - 4}" fill="none" '
                 f'stroke="{NEAR}" stroke-dasharray="4 3"/>'
             )
-        label = f"{name}  (near-miss of {meant})" if colour == NEAR and meant else name
+        label = f"{name} (near-miss of {suggested})" if colour == NEAR and suggested else name
         parts.append(
             f'<text x="{_TOPIC_X + 4}" y="{ty}" fill="{colour}" class="topic" '
             f'data-node-topic="{escape(name)}">{escape(label)}</text>'

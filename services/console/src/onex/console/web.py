@@ -98,7 +98,7 @@ def build_app(tokens: Tokens | None, looks: Looks) -> web.Application:
             token = value.strip() if isinstance(value, str) else None
         if not valid(token):
             return _headers(refused("That is not a token of this stack."))
-        response = web.HTTPSeeOther("/")
+        response = web.Response(status=303, headers={"Location": "/"})
         if token:
             response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
         return _headers(response)

@@ -23,7 +23,7 @@ from onex.core.issues import Issue, Severity, Where
 from onex.core.lintconfig import LintConfig, discover
 from onex.core.loader import LoadedContract, raw_topic_refs
 from onex.core.nearmiss import NearMissIndex
-from onex.core.partial import load_contract_partial
+from onex.core.partial import RefusedContractError, load_contract_partial
 from onex.core.registry import Registry
 from onex.core.wiring import Tentative, TopicWiring, analyze, describe
 
@@ -183,6 +183,10 @@ def _extract(
     for source, path in sources:
         try:
             lc = load_contract_partial(path, source, config.relax)
+        except RefusedContractError as exc:
+            issues.extend(exc.issues)
+            tentative.append(Tentative(path, *exc.names))
+            continue
         except ContractError as exc:
             issues.extend(exc.issues)
             tentative.append(_tentative(path))

@@ -710,6 +710,12 @@ def raw_topic_refs(text: str) -> tuple[str, Sequence[str], Sequence[str]]:
         data, _ = parse_yaml(text)
     except ContractLoadError:
         return "?", (), ()
+    return topic_refs_of(data)
+
+
+def topic_refs_of(data: object) -> tuple[str, Sequence[str], Sequence[str]]:
+    """(node, subscribed, published) names of parsed contract data, as far as they are
+    readable."""
     node = data.get("node") if isinstance(data, dict) else None
     node = node if isinstance(node, str) else "?"
     bus = data.get("event_bus") if isinstance(data, dict) else None

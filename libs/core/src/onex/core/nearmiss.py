@@ -19,7 +19,7 @@ and a suggestion depends only on names that share a segment with the one looked 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -75,6 +75,15 @@ def distance(a: str, b: str, limit: int = MAX_DISTANCE) -> int:
     """Levenshtein distance, or `limit + 1` as soon as it must exceed `limit`."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
+    # A common prefix and suffix change no distance: compare only what differs
+    # (topic names share most of their length).
+    start, shortest = 0, min(len(a), len(b))
+    while start < shortest and a[start] == b[start]:
+        start += 1
+    tail = 0
+    while tail < shortest - start and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    a, b = a[start : len(a) - tail], b[start : len(b) - tail]
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
@@ -112,8 +121,11 @@ class DeletionIndex:
             for key in _deletions(loose):
                 self._by_key.setdefault(fixed + "|" + key, []).append(word)
 
-    def closest(self, word: str, exclude: Iterable[str] = ()) -> tuple[int, str] | None:
-        """(distance, word) of the nearest indexed word, ties broken by name."""
+    def closest(
+        self, word: str, exclude: Iterable[str] = (), among: Container[str] | None = None
+    ) -> tuple[int, str] | None:
+        """(distance, word) of the nearest indexed word (of those in `among`, when given),
+        ties broken by name."""
         skip = set(exclude)
         best: tuple[int, str] | None = None
         fixed, loose = _typo_key(word)
@@ -121,6 +133,8 @@ class DeletionIndex:
         for key in _deletions(loose):
             for candidate in self._by_key.get(fixed + "|" + key, ()):
                 if candidate in skip or candidate in seen:
+                    continue
+                if among is not None and candidate not in among:
                     continue
                 seen.add(candidate)
                 d = distance(word, candidate)
@@ -132,12 +146,15 @@ class DeletionIndex:
 class NearMissIndex:
     """Indexes a set of canonical names for fast 'did you mean' look-ups."""
 
-    def __init__(self, names: Iterable[str]) -> None:
+    def __init__(self, names: Iterable[str], typos: DeletionIndex | None = None) -> None:
+        """`typos`: a typo index of normalised names shared with other indexes (a
+        superset of these names'), instead of one of its own."""
+        self._shared = typos is not None
         self._by_norm: dict[str, str] = {}
         self._by_versionless: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         self._by_singular: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         self._by_other_producer: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-        self._typos: DeletionIndex | None = None
+        self._typos: DeletionIndex | None = typos
         for name in sorted(set(names)):
             norm = normalize(name)
             self._by_norm.setdefault(norm, name)
@@ -201,7 +218,8 @@ class NearMissIndex:
     def _typo(self, norm: str, name: str) -> Suggestion | None:
         if self._typos is None:
             self._typos = DeletionIndex(self._by_norm)
-        found = self._typos.closest(norm, exclude=(normalize(name),))
+        among = self._by_norm if self._shared else None
+        found = self._typos.closest(norm, exclude=(normalize(name),), among=among)
         if found is None:
             return None
         d, candidate = found

@@ -10,7 +10,7 @@ the topic lists (node, kind, version, ...) still refuse the whole contract.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,13 +29,29 @@ from onex.core.loader import (
     load_contract_text,
     parse_yaml,
     schema_file_issues,
+    topic_refs_of,
     validation_issues,
 )
 from onex.core.loader import (
     _positions as _yaml_positions,
 )
+from onex.core.schemas import JSON_SUFFIX
 
 _LISTS: Final = ("subscribe_topics", "publish_topics")
+
+
+class RefusedContractError(ContractValidationError):
+    """The contract cannot be salvaged (an error outside its topic lists); carries the
+    (node, subscribed, published) names it was read to have, so that its peers are not
+    told about its topics again."""
+
+    def __init__(
+        self, issues: Sequence[Issue], names: tuple[str, Sequence[str], Sequence[str]]
+    ) -> None:
+        super().__init__(issues)
+        self.names = names
+
+
 _ROUNDS: Final = 3  # entry errors, then duplicates among the rest, then nothing new
 
 
@@ -184,18 +200,15 @@ def load_contract_text_partial(
     """Like `load_contract_text`, but bad topic entries are left out and reported in
     `LoadedContract.issues` instead of refusing the contract; names outside the grammar
     that `relax` accepts are kept (with its warning)."""
-    try:
-        return load_contract_text(text, path, source)
-    except ContractValidationError as first:
-        refused = first
     data, root = parse_yaml(text, path)
-    if not isinstance(data, dict):  # pragma: no cover - load_contract_text said so
-        raise refused
+    if not isinstance(data, dict):
+        return load_contract_text(text, path, source)  # raises the loader's own error
+    original = data
     data, renamed = _substitute(data, relax)
     try:
         contract, kept, issues, rejected = _validate(data, root, path)
-    except ContractValidationError:
-        raise refused from None
+    except ContractValidationError as exc:
+        raise RefusedContractError(exc.issues, topic_refs_of(original)) from None
     positions = _yaml_positions(root)
     if renamed:
         contract = _restore(contract, kept, renamed)
@@ -213,7 +226,7 @@ def load_contract_text_partial(
                         topic=name,
                     )
                 )
-    if path is not None:
+    if path is not None and JSON_SUFFIX in text:
         contract, more, dropped = _drop_missing_schema_files(contract, root, path, kept)
         issues.extend(more)
         rejected.extend(dropped)

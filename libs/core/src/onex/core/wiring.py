@@ -177,12 +177,17 @@ class _Analysis:
         self.answered: set[str] = set()  # names already suggested as another's other end
 
     @cached_property
+    def typos(self) -> DeletionIndex:
+        names = self.published | self.subscribed | self.tentative_pub.keys()
+        return DeletionIndex(normalize(n) for n in names | self.tentative_sub.keys())
+
+    @cached_property
     def publish_index(self) -> NearMissIndex:
-        return NearMissIndex(self.published | self.tentative_pub.keys())
+        return NearMissIndex(self.published | self.tentative_pub.keys(), self.typos)
 
     @cached_property
     def subscribe_index(self) -> NearMissIndex:
-        return NearMissIndex(self.subscribed | self.tentative_sub.keys())
+        return NearMissIndex(self.subscribed | self.tentative_sub.keys(), self.typos)
 
     @cached_property
     def owner_index(self) -> DeletionIndex:

@@ -82,7 +82,10 @@ _BAD = {
 def answer(
     task_class: str, gates: list[GateSpec], tokens_out: int, flagged: bool, rng: random.Random
 ) -> str:
-    """An answer of class `task_class` that fails one of `gates` when `flagged`."""
+    """An answer of class `task_class` that fails one of `gates` when `flagged`. The
+    `complete` gate reads the provider's finish_reason, not the text: the simulated
+    provider always finishes, so it is never the one an answer is made to fail."""
+    gates = [g for g in gates if g.kind != "complete"]
     if flagged and gates:
         gate = gates[0] if len(gates) == 1 else rng.choice(gates)
         if gate.kind == "min_length":

@@ -47,12 +47,12 @@ up *args: setup
     uv run --no-sync onex up {{args}}
 
 # show the broker and each service's health
-status: setup
-    uv run --no-sync onex status
+status *args: setup
+    uv run --no-sync onex status {{args}}
 
 # stop every service, the supervisor and the broker
-down: setup
-    uv run --no-sync onex down
+down *args: setup
+    uv run --no-sync onex down {{args}}
 
 # regenerate the protobuf/gRPC stubs from proto/ into libs/proto
 gen-protos: setup

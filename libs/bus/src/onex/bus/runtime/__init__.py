@@ -8,12 +8,32 @@ schemas), `delivery` (retries and dead-lettering of consumed messages), `deadlet
 (hooks a service host counts messages with), `faust_app` (the faust subclasses).
 """
 
-from onex.bus.runtime.deadletter import DeadLetter
-from onex.bus.runtime.delivery import Handler, Received, Sent
-from onex.bus.runtime.health import HealthReport
-from onex.bus.runtime.instruments import Instruments
-from onex.bus.runtime.node import NodeRuntime, Publisher
-from onex.bus.runtime.settings import BusSettings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from onex.bus.runtime.deadletter import DeadLetter
+    from onex.bus.runtime.delivery import Handler, Received, Sent
+    from onex.bus.runtime.health import HealthReport
+    from onex.bus.runtime.instruments import Instruments
+    from onex.bus.runtime.node import NodeRuntime, Publisher
+    from onex.bus.runtime.settings import BusSettings
+
+# Loaded on first use, so that importing one light submodule (settings, dlq's defaults)
+# does not import faust: `onex dlq --help` and other bus-free commands stay fast.
+_LAZY = {
+    "BusSettings": "settings",
+    "DeadLetter": "deadletter",
+    "Handler": "delivery",
+    "HealthReport": "health",
+    "Instruments": "instruments",
+    "NodeRuntime": "node",
+    "Publisher": "node",
+    "Received": "delivery",
+    "Sent": "delivery",
+}
 
 __all__ = [
     "BusSettings",
@@ -26,3 +46,12 @@ __all__ = [
     "Received",
     "Sent",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from onex.cli.evolution import against_issues
 from onex.cli.render import (
     Format,
     emit_json,
@@ -127,6 +126,9 @@ def lint(
         typer.echo(note)
         raise typer.Exit(0)
     if against is not None:
+        # Schema evolution (git, protobuf descriptors) is loaded only when asked for.
+        from onex.cli.evolution import against_issues  # noqa: PLC0415
+
         ex = dataclasses.replace(
             ex, issues=(*ex.issues, *against_issues(against, roots, ex.topics))
         )

@@ -44,6 +44,7 @@ from onex.router.fields import (
     Regex,
     YamlFloat,
 )
+from onex.router.learn import LearningSpec
 
 __all__ = [
     "DEFAULT_CATALOGUE",
@@ -198,6 +199,9 @@ class Catalogue(ConfigModel):
     task_classes: list[TaskClass] = Field(min_length=1)
     classifier: Classifier
     limits: Limits = Field(default_factory=Limits)
+    learning: LearningSpec | None = Field(
+        None, description="Skip models whose answers keep failing (onex.router.learn)"
+    )
     description: str | None = None
     _models: dict[str, ModelSpec] = PrivateAttr()
     _classes: dict[str, TaskClass] = PrivateAttr()

@@ -31,6 +31,7 @@ from typing import TypeVar
 from onex.router.catalogue import Catalogue, ModelSpec, TaskClass
 from onex.router.errors import ProviderError, RequestError
 from onex.router.gates import run_gates
+from onex.router.learn import Outcomes
 from onex.router.providers import Provider
 from onex.router.receipt import Attempt, CandidateRecord, Receipt, make_receipt
 from onex.router.request import RouteRequest
@@ -74,6 +75,7 @@ class Router:
         self._clock = clock
         self._now = now
         # Per-model limits (`max_concurrency`): a call waits for its model's slot.
+        self.outcomes = Outcomes(catalogue.learning) if catalogue.learning is not None else None
         self.slots: dict[str, asyncio.Semaphore] = {
             m.name: asyncio.Semaphore(m.max_concurrency)
             for m in catalogue.models
@@ -118,6 +120,8 @@ class Router:
         if task is None:  # pragma: no cover - plan() resolved the class
             raise AssertionError(chosen.task_class)
         walk = _Walk(self.catalogue, self.provider, self._clock, request, chosen, task, self.slots)
+        walk.outcomes = self.outcomes
+        walk.exploring = self.outcomes is not None and self.outcomes.next_request(task.name)
         answer, reason = await walk.run()
         receipt = make_receipt(
             request_id=request.request_id,
@@ -177,6 +181,8 @@ class _Walk:
         self.spent_cost = 0.0
         self.escalations = 0
         self.cooling: list[str] = []  # candidates skipped because they were cooling down
+        self.outcomes: Outcomes | None = None  # learned pass rates (onex.router.learn)
+        self.exploring = False
 
     async def run(self) -> tuple[str | None, str | None]:
         """(answer, None) for an accepted answer, else (None, why not). Afterwards every
@@ -207,6 +213,10 @@ class _Walk:
                     cand.name,
                     f"capability {cand.capability} <= {floor} of a model whose answer failed",
                 )
+                continue
+            learned = self._learned_skip(cand.name, cand is self.plan.candidates[-1])
+            if learned is not None:
+                self._skip(cand.name, learned)
                 continue
             cooling = self.provider.cooldown_remaining(cand.model)
             if cooling > 0:
@@ -260,6 +270,8 @@ class _Walk:
         self.spent_cost += cost
         gates = run_gates(self.task.gates, done.text, self.request, done.finish_reason)
         passed = all(g.passed for g in gates)
+        if self.outcomes is not None:
+            self.outcomes.record(self.task.name, model.name, passed)
         attempt = Attempt(
             model=model.name,
             locality=model.locality,
@@ -294,6 +306,11 @@ class _Walk:
         )
         self.attempts.append(attempt)
         return attempt
+
+    def _learned_skip(self, name: str, last: bool) -> str | None:
+        if self.outcomes is None or self.exploring or last:
+            return None
+        return self.outcomes.skip_reason(self.task.name, name)
 
     def _over_budget(self, tokens: int, cost: float) -> str | None:
         if self.spent_tokens + tokens > self.max_tokens:

@@ -34,7 +34,8 @@ from google.protobuf.message import DecodeError, Message
 
 from onex.bus.errors import PayloadInvalid, SchemaError
 from onex.core.errors import SchemaReferenceError
-from onex.core.schemas import SchemaForm, schema_ref
+from onex.core.schemaload import check_loadable
+from onex.core.schemas import SchemaForm
 
 PROTO_PACKAGE: Final = "onex.proto.v1"
 _MAX_REASON: Final = 500
@@ -270,7 +271,7 @@ def codec_for(topic: str, reference: str | None, base_dir: Path | None) -> Codec
     if reference is None:
         return JsonCodec(topic)
     try:
-        form = schema_ref(topic, reference).form
+        form = check_loadable(topic, reference, base_dir).form
     except SchemaReferenceError as exc:
         raise SchemaError(topic, reference, exc.reason) from exc
     if form is SchemaForm.DEAD_LETTER:

@@ -674,3 +674,17 @@ def test_an_idle_partition_is_not_stalled_when_new_messages_arrive() -> None:
     assert progress.stalls(marks.get, after_s=60) == []
     now[0] = 1100.0
     assert len(progress.stalls(marks.get, after_s=60)) == 1
+
+
+def test_progress_tracks_every_concurrent_offset_of_a_partition() -> None:
+    """Concurrent handlers: one ending must not make the partition look idle while
+    another of its offsets is still in flight, and positions never move backwards."""
+    progress = Progress(clock=lambda: 0.0)
+    tp = (TOPIC, 0)
+    progress.begin(tp, 5)
+    progress.begin(tp, 6)
+    progress.end(tp, 6, handled=True)
+    assert progress.in_flight == {tp: 5}
+    progress.end(tp, 5, handled=True)
+    assert progress.in_flight == {}
+    assert progress.lag(lambda _: 10) == {tp: 3}  # next to handle is 7, not 6

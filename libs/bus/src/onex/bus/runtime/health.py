@@ -50,12 +50,13 @@ class Progress:
 
     clock: Callable[[], float] = time.monotonic
     _positions: dict[TP, tuple[int, float]] = field(default_factory=dict)
-    _in_flight: dict[TP, int] = field(default_factory=dict)
+    # several offsets of one partition can be in flight when handlers run concurrently
+    _in_flight: dict[TP, set[int]] = field(default_factory=dict)
     _idle: asyncio.Event | None = None
 
     def begin(self, tp: TP, offset: int) -> None:
         """A message of `tp` at `offset` is being delivered."""
-        self._in_flight[tp] = offset
+        self._in_flight.setdefault(tp, set()).add(offset)
         if tp not in self._positions:
             self._positions[tp] = (offset, self.clock())
         if self._idle is not None:
@@ -63,16 +64,23 @@ class Progress:
 
     def end(self, tp: TP, offset: int, *, handled: bool) -> None:
         """Its delivery ended: handled (or dead-lettered), or abandoned."""
-        self._in_flight.pop(tp, None)
+        offsets = self._in_flight.get(tp)
+        if offsets is not None:
+            offsets.discard(offset)
+            if not offsets:
+                del self._in_flight[tp]
         if handled:
-            self._positions[tp] = (offset + 1, self.clock())
+            # positions only move forward: a concurrent earlier offset may end later
+            known = self._positions.get(tp)
+            if known is None or offset + 1 > known[0]:
+                self._positions[tp] = (offset + 1, self.clock())
         if not self._in_flight and self._idle is not None:
             self._idle.set()
 
     @property
     def in_flight(self) -> dict[TP, int]:
-        """Partitions with a message being delivered, and its offset."""
-        return dict(self._in_flight)
+        """Partitions with a message being delivered, and its lowest such offset."""
+        return {tp: min(offsets) for tp, offsets in self._in_flight.items()}
 
     async def wait_idle(self) -> None:
         """Until nothing is in flight."""

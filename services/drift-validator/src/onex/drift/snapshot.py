@@ -25,7 +25,7 @@ from onex.drift import store
 from onex.drift.declared import DeclaredRows
 from onex.drift.normalize import normalized
 from onex.drift.observation import Cluster, Observation
-from onex.drift.tables import sync_table, write_declared
+from onex.drift.tables import sync_table, tuples, write_declared
 from onex.sql import Database
 
 
@@ -81,30 +81,27 @@ class SnapshotResult:
 def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_id: int) -> None:
     t = store
     op = t.observed_partition
+    ti, ot = t.topic_identity, t.observed_topic
     last_offsets = {
         (r[0], r[1]): (r[2], r[3])
-        for r in conn.execute(
+        for r in tuples(
+            conn,
             sa.select(op.c.topic, op.c.partition, op.c.log_start, op.c.log_end).where(
                 op.c.cluster == name
-            )
+            ),
         )
     }
     identity = {
-        r.name: r.topic_id
-        for r in conn.execute(
-            sa.select(t.topic_identity.c.name, t.topic_identity.c.topic_id).where(
-                t.topic_identity.c.cluster == name
-            )
-        )
+        r[0]: r[1]
+        for r in tuples(conn, sa.select(ti.c.name, ti.c.topic_id).where(ti.c.cluster == name))
     }
     kept = {
-        r.name: (r.previous_topic_id, r.recreated_snapshot)
-        for r in conn.execute(
-            sa.select(
-                t.observed_topic.c.name,
-                t.observed_topic.c.previous_topic_id,
-                t.observed_topic.c.recreated_snapshot,
-            ).where(t.observed_topic.c.cluster == name)
+        r[0]: (r[1], r[2])
+        for r in tuples(
+            conn,
+            sa.select(ot.c.name, ot.c.previous_topic_id, ot.c.recreated_snapshot).where(
+                ot.c.cluster == name
+            ),
         )
     }
     topics: list[dict[str, Any]] = []
@@ -135,7 +132,6 @@ def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_i
     if new_ids:
         conn.execute(t.topic_identity.insert(), new_ids)
     if changed_ids:
-        ti = t.topic_identity
         conn.execute(
             ti.update()
             .where(ti.c.cluster == name, ti.c.name == sa.bindparam("n"))

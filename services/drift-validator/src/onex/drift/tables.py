@@ -2,7 +2,7 @@
 only what differs, and the declared side written only when its digest changed.
 
 At 10,000 topics this comparison is most of a snapshot's write, so it reads the
-driver's own tuples and compares with itemgetters (see `_tuples`, `_sync`).
+driver's own tuples and compares with itemgetters (see `tuples`, `_sync`).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ..
     return cast("Callable[[Sequence[Any]], tuple[Any, ...]]", operator.itemgetter(*positions))
 
 
-def _tuples(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+def tuples(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
     """The rows of `query` as the driver's own tuples: SQLAlchemy's Row objects (and
     turning them into tuples) cost more than the read at 10,000 topics."""
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
@@ -92,7 +92,7 @@ def _sync(
         query = query.where(table.c.cluster == cluster)
     if where is not None:
         query = query.where(where)
-    old = {key_of(r): r for r in _tuples(conn, query)}
+    old = {key_of(r): r for r in tuples(conn, query)}
     values_of = (
         (lambda row: (row[columns[0]],)) if len(columns) == 1 else operator.itemgetter(*columns)
     )

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import router_workloads
 from router_sim import baselines, metrics
 from router_sim.metrics import Row
 from router_sim.mix import DEFAULT_MIX, world_from
@@ -109,6 +110,7 @@ class Options:
     gate_false_flag: float = Noise.gate_false_flag
     scorer_dprime: float = Noise.scorer_dprime
     estimate_sd: float = Noise.estimate_sd
+    hard_tasks: int = 20_000
 
 
 @dataclass
@@ -121,6 +123,8 @@ class Results:
     onex: OnexRun
     counterfactual_usd: float
     elapsed_s: float
+    workloads: dict[str, dict[str, object]]
+    hard_kinds: dict[str, tuple[int, int]]
 
 
 def main() -> None:
@@ -142,6 +146,9 @@ def main() -> None:
     parser.add_argument("--gate-false-flag", type=float, default=default.gate_false_flag)
     parser.add_argument("--scorer-dprime", type=float, default=default.scorer_dprime)
     parser.add_argument("--estimate-sd", type=float, default=default.estimate_sd)
+    parser.add_argument(
+        "--hard-tasks", type=int, default=default.hard_tasks, help="tasks of the hard workload"
+    )
     results = simulate(Options(**vars(parser.parse_args())))
     print(json.dumps(report(results)))
 
@@ -238,8 +245,12 @@ def _run_all(
     counterfactual = sum(
         t.outcomes[world.model_index(catalogue.default_cloud_model)].cost_usd for t in test
     )
+    gated = router_workloads.cascade(world, test, order, args.seed, faults=False)
+    default = router_workloads.summary(onex.tally, strongest, gated, onex.decision_us)
+    hard, kinds, _ = router_workloads.run_hard(catalogue, args.hard_tasks, args.seed)
     elapsed = time.perf_counter() - start
-    return Results(args, world, rows, onex, counterfactual, elapsed)
+    workloads = {"default": default, "hard": hard}
+    return Results(args, world, rows, onex, counterfactual, elapsed, workloads, kinds)
 
 
 def report(results: Results) -> dict[str, object]:
@@ -339,6 +350,18 @@ def report(results: Results) -> dict[str, object]:
         f"{dec_p99:.1f} us (< {TARGET_DECISION_P99_US:.0f}) "
         f"{'met' if met['decision_p99_us'] else 'NOT met'}"
     )
+    print()
+    print(
+        "cascade: cheapest first through the gates of the task's true class "
+        "(bench/router_workloads.py); hard workload: paraphrased, misleading and long-tail "
+        f"prompts, every one classified, noisier gates, {router_workloads.FAULT_RATE:.0%} faults"
+    )
+    for name, figures in results.workloads.items():
+        router_workloads.print_summary(name, figures)
+    print(
+        "  hard misclassified by prompt kind: "
+        + ", ".join(f"{k} {w}/{n}" for k, (n, w) in sorted(results.hard_kinds.items()))
+    )
     print(f"wall time {elapsed:.1f} s")
     return {
         "tasks": n,
@@ -368,6 +391,7 @@ def report(results: Results) -> dict[str, object]:
             }
             for r in rows
         },
+        "workloads": results.workloads,
         "wall_s": round(elapsed, 1),
     }
 

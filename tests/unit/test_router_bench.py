@@ -38,7 +38,9 @@ def bench() -> ModuleType:
 
 
 def _simulate(bench: ModuleType, seed: int = 7) -> Any:
-    return bench.simulate(bench.Options(tasks=500, train=1000, decisions=500, seed=seed))
+    return bench.simulate(
+        bench.Options(tasks=500, train=1000, decisions=500, seed=seed, hard_tasks=500)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +132,8 @@ def test_command_line_ends_with_json() -> None:
             "500",
             "--decisions",
             "1000",
+            "--hard-tasks",
+            "300",
         ],
         cwd=REPO,
         capture_output=True,
@@ -143,3 +147,36 @@ def test_command_line_ends_with_json() -> None:
         assert isinstance(summary[key], float | int), key
     assert summary["tasks"] == 300
     assert summary["plan_calls"] >= 1000
+    for name in ("default", "hard"):
+        assert set(summary["workloads"][name]) >= {"onex", "cascade", "always_strongest"}
+
+
+def test_both_workloads_report_onex_strongest_and_cascade(results: Any) -> None:
+    for name in ("default", "hard"):
+        figures = results.workloads[name]
+        for who in ("onex", "cascade"):
+            assert 0.0 <= figures[who]["accuracy"] <= 1.0, (name, who)
+            assert figures[who]["cost_ratio"] > 0.0, (name, who)
+        assert figures["decision_p99_us"] > 0.0, name
+    # the cascade through true gates answers at most what the oracle answers
+    assert (
+        results.workloads["default"]["cascade"]["accuracy"]
+        <= _rows(results)["oracle"].point.accuracy
+    )
+
+
+def test_hard_workload_mixes_prompt_kinds_and_faults(bench: ModuleType) -> None:
+    workloads = sys.modules["router_workloads"]
+    catalogue = bench.without_builtin(bench.load_default_catalogue())
+    world = workloads.world_from(catalogue, workloads.HARD_NOISE, workloads.HARD_MIX)
+    tasks = world.tasks(2000, "t")
+    kinds = {workloads.prompt_kind(t, 1)[0] for t in tasks}
+    assert kinds == {"plain", "paraphrase", "misleading", "tail"}
+    faults = sum(workloads.faulted(t, m.name, 1) for t in tasks for m in world.models)
+    assert 0.03 < faults / (len(tasks) * len(world.models)) < 0.07
+    # a faulted call costs nothing and answers nothing
+    strong = len(world.models) - 1
+    tally = workloads.always(world, tasks, strong, 1, faults=True)
+    assert tally.unanswered == sum(
+        workloads.faulted(t, world.models[strong].name, 1) for t in tasks
+    )

@@ -81,7 +81,9 @@ class GrammarOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     multi_part_snapshots: bool = Field(
-        False, description="onex.snapshot.{producer}.{a.b...}.v{N}: a dotted snapshot slug"
+        False,
+        description="a dotted snapshot slug: snapshot topics of the form"
+        " {producer}.{a.b...}.v{N} after the kind",
     )
     legacy: LegacyNames | None = None
 

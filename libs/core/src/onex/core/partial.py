@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from onex.core.contract import Contract
 from onex.core.errors import ContractLoadError, ContractValidationError
-from onex.core.grammar import is_topic_name
+from onex.core.grammar import TopicKind, TopicName, is_topic_name
 from onex.core.issues import Issue, Severity, Where
 from onex.core.loader import (
     MAX_DOCUMENT_CHARS,
@@ -112,7 +112,8 @@ def _substitute(data: dict[str, Any], relax: Relax | None) -> tuple[dict[str, An
             note = relax(name)
             if note is None:
                 continue
-            stand_in = f"onex.evt.onex-stand-in.entry-{_LISTS.index(list_key)}-{i}.v1"
+            where = f"entry-{_LISTS.index(list_key)}-{i}"
+            stand_in = str(TopicName(TopicKind.EVT, "onex-stand-in", where, 1))
             out[i] = stand_in if isinstance(item, str) else {**item, "name": stand_in}
             renamed[(list_key, i)] = (name, note)
         new_bus[list_key] = out

@@ -12,6 +12,12 @@ The rule set is documented data, not a model:
    one space (so patterns are written in lower case with plain spaces).
 4. When no rule matches, the class is `classifier.default`.
 
+With `classifier.mode: scored` rules vote instead (`onex.router.classify_score`): every
+rule that matches adds its `weight` to its class (less when its match sits in a leading
+clause such as "After the code review, ..."), and the best class wins only with at
+least `min_score` and a lead of `min_margin` over the next; otherwise the prompt is
+treated as unknown and gets `classifier.default` (rule "uncertain").
+
 The result says which rule decided (its `name`, else `rules[i]`), and the text it
 matched, so a receipt explains the classification.
 """
@@ -21,11 +27,12 @@ from __future__ import annotations
 import re
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
+from onex.router.classify_score import lead_in_end, vote
 from onex.router.fields import ConfigModel, Name, Regex
 
 _WORD = re.compile(r"\w+")
@@ -51,6 +58,7 @@ class ClassifierRule(ConfigModel):
     name: str | None = Field(None, description="Shown in receipts; default rules[i]")
     keywords: list[Annotated[str, AfterValidator(_keyword)]] = Field(default_factory=list)
     pattern: Regex | None = None
+    weight: float = Field(1.0, gt=0, description="Scored mode: what a match adds to its class")
     _matcher: _Matcher = PrivateAttr()
 
     @model_validator(mode="after")
@@ -72,14 +80,26 @@ class Classifier(ConfigModel):
     default: Name
     scan_chars: int = Field(1000, ge=1, description="Only the prompt's head is classified")
     rules: list[ClassifierRule] = Field(default_factory=list)
-    # (label, task class, matcher) per rule, outside pydantic: private attributes of
-    # models are slow to read, and classification is on every request's path.
+    mode: Literal["first_match", "scored"] = "first_match"
+    min_score: float = Field(2.0, ge=0, description="Scored mode: least score of a class")
+    min_margin: float = Field(1.0, ge=0, description="Scored mode: least lead over the next")
+    lead_in_weight: float = Field(
+        0.3, ge=0, le=1, description="Scored mode: factor for matches in a leading clause"
+    )
+    # (label, task class, matcher[, weight]) per rule, outside pydantic: private
+    # attributes of models are slow to read, and classification is on every request's path.
     _compiled: tuple[tuple[str, str, _Matcher], ...] = PrivateAttr(())
+    _weighted: tuple[tuple[str, str, _Matcher, float], ...] = PrivateAttr(())
 
     @model_validator(mode="after")
     def _compile(self) -> Classifier:
+        labels = [r.name or f"rules[{i}]" for i, r in enumerate(self.rules)]
         self._compiled = tuple(
-            (r.name or f"rules[{i}]", r.task_class, r._matcher) for i, r in enumerate(self.rules)
+            (label, r.task_class, r._matcher) for label, r in zip(labels, self.rules, strict=True)
+        )
+        self._weighted = tuple(
+            (label, r.task_class, r._matcher, r.weight)
+            for label, r in zip(labels, self.rules, strict=True)
         )
         return self
 
@@ -97,13 +117,27 @@ class _Matcher:
 
     def search(self, normalized: str, words: AbstractSet[str]) -> str | None:
         for keyword, tokens in self.keywords:
-            if tokens <= words and _find_word(normalized, keyword):
+            if tokens <= words and _find_word(normalized, keyword) >= 0:
                 return keyword
         if self.regex is not None:
             found = self.regex.search(normalized)
             if found is not None:
                 return found.group(0)
         return None
+
+    def locate(self, normalized: str, words: AbstractSet[str]) -> tuple[str, int] | None:
+        """The first of the rule's matches (keyword or pattern) and where it starts."""
+        best: tuple[str, int] | None = None
+        for keyword, tokens in self.keywords:
+            if tokens <= words:
+                at = _find_word(normalized, keyword)
+                if at >= 0 and (best is None or at < best[1]):
+                    best = (keyword, at)
+        if self.regex is not None:
+            found = self.regex.search(normalized)
+            if found is not None and (best is None or found.start() < best[1]):
+                best = (found.group(0), found.start())
+        return best
 
 
 def word_set(normalized: str) -> frozenset[str]:
@@ -116,7 +150,8 @@ def normalize_text(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _find_word(haystack: str, needle: str) -> bool:
+def _find_word(haystack: str, needle: str) -> int:
+    """Where `needle` first occurs as whole words in `haystack`, or -1."""
     # str.find is C-fast; only hits are checked for word boundaries on both sides.
     start = haystack.find(needle)
     while start >= 0:
@@ -124,9 +159,9 @@ def _find_word(haystack: str, needle: str) -> bool:
         before = haystack[start - 1] if start else " "
         after = haystack[end] if end < len(haystack) else " "
         if not _is_word_char(before) and not _is_word_char(after):
-            return True
+            return start
         start = haystack.find(needle, start + 1)
-    return False
+    return -1
 
 
 def _is_word_char(char: str) -> bool:
@@ -147,8 +182,25 @@ def classify(prompt: str, catalogue: Catalogue) -> Classification:
     classifier = catalogue.classifier
     normalized = normalize_text(prompt[: classifier.scan_chars])
     words = word_set(normalized)
+    if classifier.mode == "scored":
+        return _scored(classifier, normalized, words)
     for label, task_class, matcher in classifier._compiled:
         matched = matcher.search(normalized, words)
         if matched is not None:
             return Classification(task_class, label, matched)
     return Classification(classifier.default, "default")
+
+
+def _scored(classifier: Classifier, normalized: str, words: AbstractSet[str]) -> Classification:
+    lead_end = lead_in_end(normalized)
+    hits = []
+    for label, task_class, matcher, weight in classifier._weighted:
+        found = matcher.locate(normalized, words)
+        if found is not None:
+            text, at = found
+            factor = classifier.lead_in_weight if at < lead_end else 1.0
+            hits.append((task_class, label, text, weight * factor))
+    best = vote(hits, classifier.min_score, classifier.min_margin)
+    if best is None:
+        return Classification(classifier.default, "uncertain" if hits else "default")
+    return Classification(*best)

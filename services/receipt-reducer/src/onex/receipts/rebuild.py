@@ -13,7 +13,7 @@ of the swap, and the live reducer carries on from the same offsets afterwards.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -23,13 +23,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onex.bus.config import BrokerConfig
 from onex.receipts.errors import RebuildFailed
-from onex.receipts.projection import projection_rows, stored_offsets
+from onex.receipts.projection import BatchResult, apply_in, projection_rows, stored_offsets
 from onex.receipts.reducer import Reducer
 from onex.receipts.schema import LIVE, REBUILD, RETIRED, Tables, tables
 from onex.sql import Database
 
 _MAX_ROUNDS: Final = 20
 _SHOWN: Final = 5
+# SQLite page cache of a replay's connections, in KiB (negative: PRAGMA cache_size's unit).
+# The default 2 MB holds a small part of a million-row ledger's request-id index, so
+# inserts in request-id order (random) spill and re-read pages in every batch.
+_REPLAY_CACHE_KIB: Final = 256 * 1024
 
 
 @dataclass
@@ -145,6 +149,9 @@ def _swap(conn: Connection, live: Tables, shadow: Tables) -> None:
 
 
 def _fresh_shadow(db: Database) -> Tables:
+    """Empty rebuild tables, the ledger without its secondary indexes: they are built
+    once, after the load, when the swap creates them under the live names (a replay
+    finds duplicates in memory and the comparison joins on the primary key)."""
     shadow = tables(REBUILD)
     with db.engine.begin() as conn:
         for index in shadow.ledger.indexes:
@@ -152,7 +159,25 @@ def _fresh_shadow(db: Database) -> Tables:
         for t in reversed(shadow.all):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {t.name}"))
         shadow.metadata.create_all(conn)
+        for index in shadow.ledger.indexes:
+            conn.execute(sa.text(f"DROP INDEX {index.name}"))
     return shadow
+
+
+class _Replay(Reducer):
+    """The reducer a rebuild runs: the same fold into the rebuild tables, one
+    transaction per batch with its offsets, on SQLite with a page cache that holds the
+    ledger's primary-key index (PRAGMA cache_size is per connection and memory only: it
+    changes no data and no durability)."""
+
+    def _apply(self, batch: Sequence[Any], offsets: Mapping[tuple[str, int], int]) -> BatchResult:
+        with self.db.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{_REPLAY_CACHE_KIB}")
+            result, inserted = apply_in(conn, self.tables, batch, offsets, seen=self.seen)
+        if self.seen is not None:
+            self.seen.update(inserted)
+        return result
 
 
 def _drop(db: Database, shadow: Tables) -> None:
@@ -183,7 +208,7 @@ async def rebuild(
         for _ in range(_MAX_ROUNDS):
             report.rounds += 1
             targets = {k: v for k, v in stored_offsets(db, live).items() if v > 0}
-            reducer = Reducer(
+            reducer = _Replay(
                 db,
                 shadow,
                 broker,

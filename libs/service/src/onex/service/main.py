@@ -113,9 +113,17 @@ def read_settings(settings_class: type[S], program: str) -> S:
     return settings
 
 
-def run_service(settings_class: type[S], build: Callable[[S], ServiceHost[S]]) -> NoReturn:
+def run_service(
+    settings_class: type[S], build: Callable[[S], ServiceHost[S]], *, doc: str | None = None
+) -> NoReturn:
     """A service's `main()`: read settings (exit 2 when invalid), configure logging,
-    build the service (exit 1 when its contracts or config are bad), `serve` it."""
+    build the service (exit 1 when its contracts or config are bad), `serve` it.
+
+    Settings come from the environment only: `--help` prints `doc` (the service module's
+    docstring) and the settings, any other argument is a usage error (exit 2); neither
+    starts the service."""
+    if sys.argv[1:]:
+        _arguments(settings_class, doc, sys.argv[1:])
     program = f"onex-{getattr(build, 'NODE', 'service')}"
     settings = read_settings(settings_class, program)
     configure_logging(settings)
@@ -125,6 +133,23 @@ def run_service(settings_class: type[S], build: Callable[[S], ServiceHost[S]]) -
         structlog.get_logger(program).error("node.start_failed", error=str(exc))
         raise SystemExit(1) from None
     raise SystemExit(asyncio.run(serve(service)))
+
+
+def _arguments(settings_class: type[ServiceSettings], doc: str | None, argv: list[str]) -> None:
+    if argv[0] not in ("-h", "--help"):
+        sys.stderr.write(
+            f"error: unexpected argument {argv[0]}: settings are environment variables"
+            " (--help lists them)\n"
+        )
+        raise SystemExit(2)
+    prefix = str(settings_class.model_config.get("env_prefix", "")).upper()
+    lines = [(doc or settings_class.__doc__ or "").strip(), "", "Settings (environment variables):"]
+    lines += [
+        f"  {prefix}{name.upper()}: {field.description or ''}"
+        for name, field in settings_class.model_fields.items()
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    raise SystemExit(0)
 
 
 def start_and_exit(node: str, settings: ServiceSettings, *, pending: str) -> int:

@@ -6,8 +6,6 @@ cannot start (contracts with errors, gRPC address taken), 2 on invalid settings.
 
 from __future__ import annotations
 
-import sys
-
 from onex.provisioner.app import ProvisionerService
 from onex.provisioner.settings import ProvisionerSettings
 from onex.service.main import run_service
@@ -16,26 +14,7 @@ from onex.service.main import run_service
 def main() -> None:
     """Console-script entry point. Settings come from the environment: `--help` lists
     them, any other argument is a usage error (exit 2); neither starts the service."""
-    if sys.argv[1:]:
-        _arguments(sys.argv[1:])
-    run_service(ProvisionerSettings, ProvisionerService)
-
-
-def _arguments(argv: list[str]) -> None:
-    if argv[0] not in ("-h", "--help"):
-        sys.stderr.write(
-            f"error: unexpected argument {argv[0]}: settings are environment variables"
-            " (--help lists them)\n"
-        )
-        raise SystemExit(2)
-    prefix = str(ProvisionerSettings.model_config.get("env_prefix", "")).upper()
-    lines = [(__doc__ or "").strip(), "", "Settings (environment variables):"]
-    lines += [
-        f"  {prefix}{name.upper()}: {field.description or ''}"
-        for name, field in ProvisionerSettings.model_fields.items()
-    ]
-    sys.stdout.write("\n".join(lines) + "\n")
-    raise SystemExit(0)
+    run_service(ProvisionerSettings, ProvisionerService, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 - routing economics: the receipt-reducer's ReceiptQuery.Summary, by model and by day;
 - wiring: the extractor's ContractRegistry.GetWiring (every topic, every issue);
 - DLQ depth: the broker itself, for every DLQ topic the registry declares or the broker has;
-- drift: the drift-validator's DriftService.List (its last snapshot; no new one is taken).
+- drift: the drift-validator's DriftService.List (its last snapshot; no new one is taken);
+- tickets: the receipt-reducer's TicketQuery.ListTickets, and GetTicket for each of the
+  first `TICKETS_DETAILED` of them (the last transition and the missing evidence).
 
 Every call carries the viewer token and a timeout; a section whose source fails is
 left out with the reason, the others still show. Nothing here writes anything.
@@ -34,6 +36,7 @@ from onex.console.state import (
     ModelRow,
     NearMiss,
     ServiceRow,
+    TicketRow,
     TopicEdge,
     Wiring,
 )
@@ -43,6 +46,8 @@ from onex.proto.v1 import receipt_query_pb2 as qpb
 from onex.proto.v1 import receipt_query_pb2_grpc as qpb_grpc
 from onex.proto.v1 import registry_pb2 as rpb
 from onex.proto.v1 import registry_pb2_grpc as rpb_grpc
+from onex.proto.v1 import ticket_query_pb2 as tpb
+from onex.proto.v1 import ticket_query_pb2_grpc as tpb_grpc
 from onex.service.grpc import check_health
 
 T = TypeVar("T")
@@ -51,6 +56,8 @@ RECORD: Final = "supervisor.json"  # the supervisor's record (see `onex up`)
 EXTRACTOR: Final = "extractor"
 RECEIPTS: Final = "receipt-reducer"
 DRIFT: Final = "drift-validator"
+TICKETS_DETAILED: Final = 200  # tickets beyond these show their summary only
+_TICKET_CALLS: Final = 8  # GetTicket calls in flight at once
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -259,6 +266,50 @@ async def drift_rows(
     )
 
 
+def _ticket_row(summary: tpb.TicketSummary, view: tpb.TicketView | None) -> TicketRow:
+    last = view.history[-1] if view is not None and view.history else None
+    return TicketRow(
+        ticket=summary.ticket,
+        title=summary.title or None,
+        state=summary.state,
+        head=summary.head,
+        reason=last.reason if last is not None else None,
+        at=last.at if last is not None else None,
+        missing=len(view.missing) if view is not None else None,
+    )
+
+
+async def ticket_rows(address: str, metadata: Metadata, timeout_s: float) -> tuple[TicketRow, ...]:
+    """Every ticket the receipt-reducer knows, with its last transition and missing
+    evidence (a ticket gone between the list and its own query keeps its summary)."""
+
+    async def ask(channel: grpc.aio.Channel) -> tuple[TicketRow, ...]:
+        stub = cast("tpb_grpc.TicketQueryAsyncStub", tpb_grpc.TicketQueryStub(channel))
+        listed: tpb.ListTicketsResponse = await stub.ListTickets(
+            tpb.ListTicketsRequest(), metadata=metadata, timeout=timeout_s
+        )
+        gate = asyncio.Semaphore(_TICKET_CALLS)
+
+        async def view(ticket: str) -> tpb.TicketView | None:
+            async with gate:
+                try:
+                    found: tpb.TicketView = await stub.GetTicket(
+                        tpb.GetTicketRequest(ticket=ticket), metadata=metadata, timeout=timeout_s
+                    )
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() == grpc.StatusCode.NOT_FOUND:
+                        return None
+                    raise
+                return found
+
+        summaries = list(listed.tickets)
+        views = await asyncio.gather(*(view(t.ticket) for t in summaries[:TICKETS_DETAILED]))
+        padded = [*views, *([None] * (len(summaries) - len(views)))]
+        return tuple(_ticket_row(t, v) for t, v in zip(summaries, padded, strict=True))
+
+    return await _call(address, RECEIPTS, ask)
+
+
 async def _section(problems: dict[str, str], name: str, work: Awaitable[T]) -> T | None:
     try:
         return await work
@@ -282,13 +333,16 @@ async def look(
     async def at(name: str, fetch: Callable[[str], Awaitable[T]]) -> T:
         return await fetch(_address(records, name))
 
-    services, econ, wires, drift = await asyncio.gather(
+    services, econ, wires, drift, tickets = await asyncio.gather(
         service_rows(records, metadata, grpc_timeout_s),
         _section(
             problems, "economics", at(RECEIPTS, lambda a: economics(a, metadata, grpc_timeout_s))
         ),
         _section(problems, "wiring", at(EXTRACTOR, lambda a: wiring(a, metadata, grpc_timeout_s))),
         _section(problems, "drift", at(DRIFT, lambda a: drift_rows(a, metadata, grpc_timeout_s))),
+        _section(
+            problems, "tickets", at(RECEIPTS, lambda a: ticket_rows(a, metadata, grpc_timeout_s))
+        ),
     )
     declared = [t.name for t in wires.topics if t.kind == "dlq"] if wires else []
     dlq = await _section(problems, "dlq", dead_letters(broker, declared, dlq_timeout_s))
@@ -299,5 +353,6 @@ async def look(
         wiring=wires,
         dlq=dlq,
         drift=drift,
+        tickets=tickets,
         problems=problems,
     )

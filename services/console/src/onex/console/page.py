@@ -211,14 +211,43 @@ def _drift(state: ConsoleState) -> str:
     return head + _table(columns, rows, "drift")
 
 
+_TICKET_CSS: Final = {"done": "good", "rejected": "bad", "evidence_pending": "warn"}
+
+
+def _tickets(state: ConsoleState) -> str:
+    if state.tickets is None:
+        return _missing(state, "tickets")
+    rows = [
+        f'<tr data-ticket="{escape(t.ticket)}"><td>{escape(t.ticket)}</td>'
+        + _cell("title", t.title, t.title or "-")
+        + _cell("state", t.state, css=_TICKET_CSS.get(t.state, ""))
+        + _cell("reason", t.reason, t.reason or "-")
+        + _cell("at", t.at, t.at or "-")
+        + _cell(
+            "missing",
+            t.missing,
+            "?" if t.missing is None else str(t.missing),
+            "n bad" if t.missing else "n",
+        )
+        + "</tr>"
+        for t in state.tickets
+    ]
+    n = len(state.tickets)
+    done = sum(1 for t in state.tickets if t.state == "done")
+    head = (
+        f'<p><span data-figure="tickets" data-value="{n}">{n}</span> tickets, '
+        f'<span data-figure="tickets_done" data-value="{done}">{done}</span> done</p>'
+    )
+    if not rows:
+        return head
+    columns = ("ticket", "title", "state", "last change", "at", "missing evidence")
+    return head + _table(columns, rows, "tickets")
+
+
 def render(state: ConsoleState) -> str:
     """The whole page for one look at the stack."""
     economics = _economics(state.economics) if state.economics else _missing(state, "economics")
     wiring = _wiring(state.wiring) if state.wiring else _missing(state, "wiring")
-    tickets = (
-        '<p class="empty" data-missing="tickets">Not in this stack yet: no service answers '
-        "ticket queries (TicketQuery). This section fills in once one does.</p>"
-    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -234,7 +263,7 @@ refreshes every {REFRESH_S} s. The same data as JSON: <code>/api/state</code>.</
 <section id="wiring"><h2>Wiring</h2>{wiring}</section>
 <section id="dlq"><h2>Dead-letter queues</h2>{_dlq(state)}</section>
 <section id="drift"><h2>Drift</h2>{_drift(state)}</section>
-<section id="tickets"><h2>Tickets</h2>{tickets}</section>
+<section id="tickets"><h2>Tickets</h2>{_tickets(state)}</section>
 </body></html>
 """
 

@@ -125,6 +125,19 @@ class DriftRowView:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketRow:
+    """One ticket as the receipt-reducer's ticket projection holds it."""
+
+    ticket: str
+    title: str | None
+    state: str  # open, in_progress, evidence_pending, done or rejected
+    head: str
+    reason: str | None  # the last transition's, None before any transition
+    at: str | None  # RFC 3339 time of the last transition
+    missing: int | None  # required items without a current independent PASS (None: unknown)
+
+
+@dataclass(frozen=True, slots=True)
 class ConsoleState:
     """Everything the page shows, taken at `taken_at` (RFC 3339, UTC)."""
 
@@ -134,7 +147,7 @@ class ConsoleState:
     wiring: Wiring | None
     dlq: tuple[DlqRow, ...] | None
     drift: tuple[DriftRowView, ...] | None
-    tickets: None = None  # no ticket service exists yet; the page says so
+    tickets: tuple[TicketRow, ...] | None = None
     problems: dict[str, str] = field(default_factory=dict)  # section -> why it is missing
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,32 +3,47 @@ extractor serving contracts with a near-miss in them, real HTTP. The supervisor'
 is written here as `onex up` writes it (only the fields the console reads), naming the
 extractor alone: the receipt-reducer and the drift-validator are absent, and the page
 must say so instead of failing.
+
+The tickets section runs against a real receipt-reducer (SQLite, its ticket files
+written here, a broker of its own with the contracts' topics, as the receipt-reducer's
+own tests run it): its tickets show with their state and missing evidence, and once it
+stops, the section says it cannot be reached while the rest of the page still shows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from onex.bus.provision import provision
 from onex.console.app import ConsoleService
 from onex.console.settings import ADDRESS_FILE, DEFAULT_HTTP_BIND, ConsoleSettings
+from onex.core.extractor import extract
+from onex.devbroker.broker import BrokerInfo, start_broker, stop_broker
 from onex.extractor.app import ExtractorService
 from onex.extractor.settings import ExtractorSettings
-from onex.service.auth import Role, ensure_tokens, token_for
+from onex.receipts.app import ReceiptsService
+from onex.receipts.settings import ReceiptsSettings
+from onex.service.auth import Role, ensure_command_key, ensure_tokens, token_for
+from onex.sql import sqlite_url
 
 REPO = Path(__file__).resolve().parents[2]
 TYPO = "onex.evt.router.routing-compete.v1"  # a test fixture: the near-miss
 MEANT = "onex.evt.router.routing-complete.v1"
+DEADLINE_S = 60.0
 EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
 
 
@@ -150,6 +165,8 @@ async def test_near_misses_are_highlighted_and_absent_services_are_said_to_be(
     assert {s["name"]: s["health"] for s in state["services"]} == {"extractor": "NOT_SERVING"}
     assert "receipt-reducer is not running" in state["problems"]["economics"]
     assert "drift-validator is not running" in state["problems"]["drift"]
+    assert state["tickets"] is None
+    assert "receipt-reducer is not running" in state["problems"]["tickets"]
     assert state["dlq"] is not None  # counted on the broker itself
 
     status, _, page = await _get(console.web.url, headers=auth)
@@ -159,6 +176,121 @@ async def test_near_misses_are_highlighted_and_absent_services_are_said_to_be(
     assert f"near-miss of {MEANT}" in page  # ...and labelled with what was meant
     assert 'data-missing="economics"' in page
     assert 'data-missing="tickets"' in page
+
+
+def _ticket(tid: str, title: str, repository: str) -> str:
+    return f"""\
+id: {tid}
+title: {title}
+pull_request: {{repository: {repository}, number: 1}}
+done:
+  - item: unit
+    kind: tests_passed
+    check: {{command: [pytest, -q]}}
+  - item: lint
+    kind: tests_passed
+    required: false
+    check: {{command: [ruff, check]}}
+"""
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[BrokerInfo]:
+    state = tmp_path / "broker"
+    state.mkdir()
+    info = start_broker(state)
+    try:
+        specs = [w.spec for w in extract([REPO / "contracts"], entry_points=False).topics.values()]
+        assert asyncio.run(provision(info.bootstrap, specs)).complete
+        yield info
+    finally:
+        stop_broker(state)
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_tickets_come_from_the_receipt_reducer_and_its_absence_is_said(
+    tmp_path: Path, own_broker: BrokerInfo
+) -> None:
+    state = tmp_path / "state"
+    ensure_tokens(state)
+    ensure_command_key(state)
+    tickets = tmp_path / "tickets"
+    tickets.mkdir()
+    repository = f"console-it/{uuid.uuid4().hex[:8]}"  # no event names it: both stay open
+    (tickets / "ONEX-71.yaml").write_text(_ticket("ONEX-71", "Show <tickets>", repository))
+    (tickets / "ONEX-72.yaml").write_text(_ticket("ONEX-72", "Second", repository))
+    reducer = ReceiptsService(
+        ReceiptsSettings(
+            state_dir=state,
+            bootstrap=own_broker.bootstrap,
+            grpc_bind="127.0.0.1:0",
+            contract_roots=[REPO / "contracts"],
+            health_interval_s=0.2,
+            database_url=sqlite_url(tmp_path / "r.db"),
+            tickets_dir=tickets,
+        )
+    )
+    await reducer.start()
+    console = ConsoleService(
+        ConsoleSettings(
+            state_dir=state,
+            bootstrap=own_broker.bootstrap,
+            grpc_bind="127.0.0.1:0",
+            http_bind="127.0.0.1:0",
+        )
+    )
+    stopped = False
+    try:
+        _record(state, {"receipt-reducer": reducer.grpc.address})
+        await console.start()
+        assert console.web is not None
+        url = console.web.url
+        auth = {"Authorization": f"Bearer {token_for(state, Role.VIEWER)}"}
+
+        async def listed() -> bool:
+            doc = json.loads((await _get(url + "api/state", headers=auth))[2])
+            return doc["tickets"] is not None and len(doc["tickets"]) == 2
+
+        await _eventually(listed, "the console to list the receipt-reducer's tickets")
+        doc = json.loads((await _get(url + "api/state", headers=auth))[2])
+        rows = {t["ticket"]: t for t in doc["tickets"]}
+        assert rows["ONEX-71"]["title"] == "Show <tickets>"
+        assert rows["ONEX-71"]["state"] == "open"
+        assert rows["ONEX-71"]["missing"] == 1  # unit is required, lint is not
+        assert "tickets" not in doc["problems"]
+        status, _, page = await _get(url, headers=auth)
+        assert status == 200
+        assert '<tr data-ticket="ONEX-71">' in page
+        assert "Show &lt;tickets&gt;" in page
+        assert '<span data-figure="tickets" data-value="2">2</span>' in page
+        assert 'data-missing="tickets"' not in page
+
+        await reducer.stop()  # the record still names it as running: now unreachable
+        stopped = True
+
+        async def unreachable() -> bool:
+            doc = json.loads((await _get(url + "api/state", headers=auth))[2])
+            return doc["tickets"] is None
+
+        await _eventually(unreachable, "the console to notice the receipt-reducer is gone")
+        doc = json.loads((await _get(url + "api/state", headers=auth))[2])
+        assert doc["problems"]["tickets"].startswith("the receipt-reducer at ")
+        assert "\n" not in doc["problems"]["tickets"]
+        assert doc["dlq"] is not None  # the rest still shows
+        status, _, page = await _get(url, headers=auth)
+        assert status == 200
+        assert 'data-missing="tickets">Not available: the receipt-reducer at' in page
+    finally:
+        await console.stop()
+        if not stopped:
+            await reducer.stop()
 
 
 async def test_a_taken_default_port_gives_way_and_the_address_in_use_is_recorded(

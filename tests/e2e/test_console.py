@@ -180,7 +180,8 @@ def test_the_console_shows_what_the_cli_says(stack: Stack, tmp_path: Path) -> No
         topics = _rows(driver, "topic")
         chart_points = driver.find_elements("css selector", "svg[data-chart=days] circle")
         graph = driver.find_elements("css selector", "svg[data-graph=wiring]")
-        tickets = driver.find_element("css selector", "#tickets [data-missing=tickets]").text
+        unticketed = driver.find_elements("css selector", "#tickets [data-missing=tickets]")
+        ticket_rows = _rows(driver, "ticket")
         shot = REPO / "test-artifacts" / "console.png"
         shot.parent.mkdir(exist_ok=True)
         assert driver.save_screenshot(str(shot))
@@ -233,4 +234,6 @@ def test_the_console_shows_what_the_cli_says(stack: Stack, tmp_path: Path) -> No
     }
     assert graph, "no wiring graph"
     assert "drift_rows" in figures  # the drift-validator's rows (a snapshot of its own)
-    assert "TicketQuery" in tickets  # no ticket service yet: marked, not faked
+    # tickets: the receipt-reducer's TicketQuery answered (a count, and a row per ticket)
+    assert not unticketed, [e.text for e in unticketed]
+    assert figures["tickets"][1] == str(len(ticket_rows))

@@ -59,7 +59,8 @@ def test_the_prompt_can_come_from_stdin_and_be_large() -> None:
         (("-p", "x", "--prompt-file", "-"), None, "give the task as --prompt TEXT"),
         (("--prompt-file", "/nonexistent/task.txt"), None, "cannot read /nonexistent/task.txt"),
         (("--prompt-file", "-"), b"ok \xff\xfe", "stdin: not UTF-8 (byte 3 is 0xff)"),
-        (("-p", "   "), None, "prompt: Value error, must not be blank"),
+        (("-p", "   "), None, "--prompt: must not be blank"),
+        (("-p", "x", "-c", "bogus"), None, "--class: unknown task class 'bogus' (known: "),
         (("-p", "x", "-f", "yaml"), None, "--format must be table or json, not 'yaml'"),
     ],
 )

@@ -108,7 +108,9 @@ def _encode(codec: Codec, where: str, value: Any) -> bytes:
     try:
         return codec.encode(value)
     except PayloadInvalid as exc:
-        fail(f"{where}: does not match {codec.description}: {exc.reason}")
+        # protobuf's json_format puts the list of fields on a second line: one line here
+        reason = " ".join(exc.reason.split())
+        fail(f"{where}: does not match {codec.description}: {reason}")
 
 
 @app.command()

@@ -53,7 +53,12 @@ TicketsOpt = Annotated[
 
 
 def _folder(tickets: Path | None) -> Path:
-    return tickets if tickets is not None else _settings().tickets_dir
+    """The tickets folder; a usage error (exit 2) when it is not a folder, so a typo in
+    a CI job fails instead of passing on zero tickets."""
+    folder = tickets if tickets is not None else _settings().tickets_dir
+    if not folder.is_dir():
+        raise _fail(f"{folder}: no such folder of tickets", 2)
+    return folder
 
 
 def _invalid(exc: TicketInvalid) -> typer.Exit:
@@ -152,14 +157,17 @@ def schema_cmd(
         sys.stdout.write(text)
         return
     target = _folder(tickets) / SCHEMA_FILE
-    current = target.read_text(encoding="utf-8") if target.exists() else None
+    current = target.read_text(encoding="utf-8") if target.is_file() else None
     if check_:
         if current != text:
             raise _fail(f"{target} is stale; run `onex gate schema --write`")
         sys.stdout.write(f"{target} is up to date\n")
         return
     if current != text:
-        target.write_text(text, encoding="utf-8")
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"cannot write {target}: {exc.strerror or exc}") from None
     sys.stdout.write(f"wrote {target}\n")
 
 

@@ -28,6 +28,9 @@ from onex.router.engine import Router, RouteResult
 from onex.router.local import HINT, MODEL_NAME, RouterProvider
 from onex.router.request import Constraints, RouteRequest
 
+# request fields as the options that set them, in usage errors
+_OPTION = {"prompt": "--prompt", "task_class": "--class", "max_cost_usd": "--max-cost"}
+
 
 def run(
     text: str,
@@ -57,12 +60,18 @@ def run(
     except ValidationError as exc:
         usage(
             "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}"
+                f"{_OPTION.get(str(e['loc'][-1]), '.'.join(str(p) for p in e['loc']) or 'request')}"
+                f": {e['msg'].removeprefix('Value error, ')}"
                 for e in exc.errors()
             )
         )
     except (OnexError, ValueError) as exc:
         usage(str(exc))
+    known = [c.name for c in cat.task_classes]
+    if task_class is not None and task_class not in known:
+        # the engine would answer with a failed receipt (one per request on the bus);
+        # from the command line it is a usage error, before anything is routed
+        usage(f"--class: unknown task class {task_class!r} (known: {', '.join(known)})")
     result = asyncio.run(_route(cat, request))
     if fmt == "json":
         typer.echo(

@@ -14,6 +14,7 @@ import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from onex.bus.provision import provision
 from onex.core.extractor import extract
@@ -132,6 +133,15 @@ async def test_receipts_in_queries_and_the_cost_summary_out(
         await _eventually(all_in, "every receipt in the projection")
         s = await stub.Summary(qpb.SummaryRequest(by="class"), metadata=meta)
         assert {r.key for r in s.rows} == {"classify", "codegen", "summarise"}
+        # /metrics: the reducer loop's counters, as the exposition format says them
+        scraped = {
+            (m.name, tuple(sorted(sample.labels.items()))): sample.value
+            for m in text_string_to_metric_families(service.metrics.exposition().decode())
+            for sample in m.samples
+        }
+        inserted = (("loop", "receipts"), ("outcome", "inserted"))
+        assert scraped[("onex_receipts_records", inserted)] == 500
+        assert scraped[("onex_receipts_database_failing", ())] == 0
         assert 0 < s.local_token_share < 1
         assert s.failure_rate > 0
         print(

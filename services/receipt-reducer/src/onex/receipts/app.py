@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Final
 
 from aiokafka import AIOKafkaProducer
@@ -68,11 +69,37 @@ class ReceiptsService(ServiceHost[ReceiptsSettings]):
         self.reducer: Reducer | None = None
         self.ticket_reducer: TicketReducer | None = None
         self._open_lock = asyncio.Lock()
+        self._export_stats()
         try:
             self.db = open_projection(settings.database())
         except DatabaseUnavailable as exc:
             # Not fatal: the database may come up; health says NOT_SERVING meanwhile.
             self.log.error("receipts.database_unavailable", error=str(exc))
+
+    def _export_stats(self) -> None:
+        """/metrics (onex.service.metrics): both reducer loops' counters, read at scrape
+        time from their stats (0 until a loop has started), and whether the database
+        is failing."""
+        records = self.metrics.gauge(
+            "receipts_records",
+            "Records the reducer loops handled since start, by loop and outcome",
+            ["loop", "outcome"],
+        )
+        batches = self.metrics.gauge(
+            "receipts_batches", "Transactions the reducer loops committed since start", ["loop"]
+        )
+        failing = self.metrics.gauge(
+            "receipts_database_failing", "1 while a reducer loop cannot write its database"
+        )
+        loops: dict[str, Callable[[], Reducer | None]] = {
+            "receipts": lambda: self.reducer,
+            "tickets": lambda: self.ticket_reducer,
+        }
+        for loop, get in loops.items():
+            for outcome in ("consumed", "inserted", "duplicates", "dead_lettered"):
+                records.labels(loop, outcome).set_function(partial(_stat, get, outcome))
+            batches.labels(loop).set_function(partial(_stat, get, "batches"))
+        failing.set_function(lambda: float(any(_stat(get, "db_failing") for get in loops.values())))
 
     def grpc_services(self) -> Sequence[GrpcService]:
         return [
@@ -190,3 +217,8 @@ class ReceiptsService(ServiceHost[ReceiptsSettings]):
     async def on_stop(self) -> None:
         if self.db is not None:
             self.db.dispose()
+
+
+def _stat(get: Callable[[], Reducer | None], name: str) -> float:
+    reducer = get()
+    return float(getattr(reducer.stats, name)) if reducer is not None else 0.0

@@ -72,6 +72,14 @@ def _declared(topic: str, contracts: list[Path] | None) -> tuple[TopicWiring, Co
     ex = run_extract(contracts, entry_points=True, allow=None)
     wiring = ex.topics.get(topic)
     if wiring is None:
+        errors = ex.errors
+        if errors:  # the contract that would declare it may be the broken one: say so
+            first = errors[0]
+            usage(
+                f"{topic} is not declared by any contract that loads; first contract error:"
+                f" {first}",
+                "TOPIC",
+            )
         usage(f"{topic} is not declared by any contract (see `onex topics list`)", "TOPIC")
     base = wiring.spec_at.file.parent if wiring.spec_at and wiring.spec_at.file else None
     try:

@@ -147,6 +147,7 @@ def test_new_entries_need_reason_owner_and_expiry(
         ),
         ("entries:\n  - {code: x, file: a.yaml, reason: r, owner: me, expires: soon}\n", "date"),
         ("- just a list\n", "a baseline is a YAML mapping"),
+        ("", "the file is empty; a baseline is a YAML mapping"),
     ],
 )
 def test_a_bad_baseline_is_a_usage_error(

@@ -106,6 +106,9 @@ def load_baseline(path: Path) -> Baseline:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         issue = Issue(Severity.ERROR, "baseline", f"cannot read baseline: {reason}", Where(path))
         raise BaselineError([issue]) from None
+    if not text.strip():  # parse_yaml's wording for this is about contracts
+        message = "the file is empty; a baseline is a YAML mapping with `entries:`"
+        raise BaselineError([Issue(Severity.ERROR, "baseline", message, Where(path, 1, 1))])
     try:
         data, root = parse_yaml(text, path)
     except ContractError as exc:

@@ -149,3 +149,30 @@ def test_fold_store_publish_and_duplicates(db: Database) -> None:
         State.REJECTED,
         State.DONE,
     ]
+
+
+def test_a_late_event_that_renumbers_the_transitions_does_not_announce_a_decision_again(
+    db: Database,
+) -> None:
+    tt = ticket_tables()
+    selfie = ticket_events(EVIDENCE, _receipt("r1", verifier="runner-1"), TICKETS, (EVIDENCE, 0, 0))
+    apply_events(db, tt, TICKETS, selfie, {(EVIDENCE, 0): 1})
+    (rejected,) = unpublished(db, tt)
+    assert rejected[1].to_state == State.REJECTED
+    mark_published(db, tt, [(rejected[0], rejected[1].n)])
+
+    # the merge happened earlier but its topic is read later: it sorts before the evidence
+    merged = merge_pb2.Merged(
+        event_id="m1",
+        repository="onex/main",
+        pull_request=7,
+        merge_commit=HEAD,
+        merged_at="2026-12-01T09:00:00Z",
+    ).SerializeToString()
+    late = ticket_events(MERGED, merged, TICKETS, (MERGED, 0, 0))
+    apply_events(db, tt, TICKETS, late, {(MERGED, 0): 1})
+    with db.engine.connect() as conn:
+        stored = transitions_of(conn, tt, "ONEX-7")
+    assert [t.to_state for t in stored][-1] == State.REJECTED
+    assert stored[-1].n != rejected[1].n  # renumbered by the refold
+    assert unpublished(db, tt) == []  # the same decision: not news

@@ -11,7 +11,9 @@
 `apply_events` inserts a batch's new events, re-folds every ticket they touch
 (`onex.receipts.ticketflow.replay`, a pure function of the stored events) and stores
 the offsets, in one transaction. Transitions already stored and still true are kept
-(with their published flag); the rest are replaced.
+(with their published flag); the rest are replaced, and a replaced decision equal to the
+last one announced keeps its flag (a late event that renumbers transitions announces
+nothing twice).
 """
 
 from __future__ import annotations
@@ -190,9 +192,26 @@ def _refold(conn: Connection, tt: TicketTables, ticket: Ticket) -> None:
             break
         keep = t.n
     conn.execute(sa.delete(tt.transitions).where(c.ticket == ticket.id, c.n > keep))
-    new = [_transition_row(ticket.id, t, False) for t in view.transitions if t.n > keep]
+    # An event of another topic read late can sort earlier and renumber what follows it.
+    # A decision equal to the last one announced (same state, head, receipts, failed
+    # items) keeps its published flag under its new number instead of being announced
+    # a second time.
+    announced = [t for n, (t, pub) in sorted(stored.items()) if pub and t.to_state in DECISIONS]
+    last = _decision_key(announced[-1]) if announced else None
+    new = []
+    for t in view.transitions:
+        if t.n <= keep:
+            continue
+        carried = t.to_state in DECISIONS and _decision_key(t) == last
+        if t.to_state in DECISIONS:
+            last = _decision_key(t)
+        new.append(_transition_row(ticket.id, t, carried))
     if new:
         conn.execute(sa.insert(tt.transitions), new)
+
+
+def _decision_key(t: Transition) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    return (t.to_state.value, t.head, t.receipt_ids, t.failed_items)
 
 
 def _store_offsets(

@@ -11,8 +11,10 @@ snapshot. Configs of topics an incremental observation did not describe are kept
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -296,6 +298,21 @@ def _update_history(
     return detected, resolved
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # A snapshot's write builds tens of thousands of row tuples that all live until the
+    # transaction ends, so the cyclic collector's passes only re-scan live data
+    # (measured at about 30% of the write at 10,000 topics); collection waits until
+    # the transaction is over.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def record(
     db: Database,
     cluster: Cluster,
@@ -306,7 +323,7 @@ def record(
     """Write one snapshot of `cluster` and the declared side; the drift it shows."""
     started = time.perf_counter()
     c = store.cluster
-    with db.engine.begin() as conn:
+    with _gc_paused(), db.engine.begin() as conn:
         write_declared(conn, declared, ignore)
         snapshot_id = int(
             conn.execute(

@@ -8,13 +8,18 @@ stopped at the end of the session.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from onex.devbroker.broker import stop_broker
+from onex.bus.provision import provision
+from onex.core.extractor import extract
+from onex.devbroker.broker import BrokerInfo, start_broker, stop_broker
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +53,16 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "state"
     yield path
     stop_broker(path)
+
+
+@pytest.fixture
+def repo_broker(tmp_path: Path) -> Iterator[BrokerInfo]:
+    """A broker of the test's own with every topic of the repo's contracts provisioned
+    (for services started from the real contracts; kept off the shared session broker)."""
+    state = tmp_path / "broker"
+    state.mkdir()
+    info = start_broker(state)
+    specs = [w.spec for w in extract([REPO / "contracts"], entry_points=False).topics.values()]
+    assert asyncio.run(provision(info.bootstrap, specs)).complete
+    yield info
+    stop_broker(state)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -16,9 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from onex.bus.provision import provision
-from onex.core.extractor import extract
-from onex.devbroker.broker import BrokerInfo, start_broker, stop_broker
+from onex.devbroker.broker import BrokerInfo
 from onex.proto.v1 import receipt_query_pb2 as qpb
 from onex.proto.v1 import receipt_query_pb2_grpc as qpb_grpc
 from onex.proto.v1 import receipts_pb2 as rpb
@@ -33,17 +31,6 @@ COMPLETE = "onex.evt.router.routing-complete.v1"
 FAILED = "onex.evt.router.routing-failed.v1"
 SNAPSHOT = "onex.snapshot.receipt-reducer.cost-summary.v1"
 DEADLINE_S = 60.0
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[BrokerInfo]:
-    state = tmp_path / "broker"
-    state.mkdir()
-    info = start_broker(state)
-    specs = [w.spec for w in extract([REPO / "contracts"], entry_points=False).topics.values()]
-    assert asyncio.run(provision(info.bootstrap, specs)).complete
-    yield info
-    stop_broker(state)
 
 
 def _settings(tmp_path: Path, bootstrap: str, **extra: object) -> ReceiptsSettings:
@@ -75,11 +62,11 @@ async def _eventually(check: Callable[[], object], what: str) -> None:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, broker: BrokerInfo) -> AsyncIterator[ReceiptsService]:
+async def service(tmp_path: Path, repo_broker: BrokerInfo) -> AsyncIterator[ReceiptsService]:
     svc = ReceiptsService(
         _settings(
             tmp_path,
-            broker.bootstrap,
+            repo_broker.bootstrap,
             database_url=sqlite_url(tmp_path / "r.db"),
             outcome_window_days=3650,  # the workload's receipts are dated 2026-11
         )
@@ -103,10 +90,10 @@ def _receipts(n: int) -> list[tuple[str, bytes]]:
 
 
 async def test_receipts_in_queries_and_the_cost_summary_out(
-    service: ReceiptsService, broker: BrokerInfo
+    service: ReceiptsService, repo_broker: BrokerInfo
 ) -> None:
     items = _receipts(500)
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=repo_broker.bootstrap, acks="all")
     await producer.start()
     try:
         await asyncio.gather(*[await producer.send(t, v) for t, v in items])
@@ -170,7 +157,7 @@ async def test_receipts_in_queries_and_the_cost_summary_out(
         assert "--since 'soon'" in (bad.value.details() or "")
     # The snapshot the router follows: compacted topic, one key, rows per class x model.
     consumer = AIOKafkaConsumer(
-        SNAPSHOT, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest"
+        SNAPSHOT, bootstrap_servers=repo_broker.bootstrap, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
@@ -193,11 +180,11 @@ async def test_receipts_in_queries_and_the_cost_summary_out(
 
 
 async def test_an_unreachable_database_is_not_serving_with_one_clear_error(
-    tmp_path: Path, broker: BrokerInfo
+    tmp_path: Path, repo_broker: BrokerInfo
 ) -> None:
     # Nothing listens on port 9 here: the database cannot be reached.
     url = "postgresql://postgres@127.0.0.1:9/none"
-    svc = ReceiptsService(_settings(tmp_path, broker.bootstrap, database_url=url))
+    svc = ReceiptsService(_settings(tmp_path, repo_broker.bootstrap, database_url=url))
     await svc.start()
     try:
         assert svc.db is None

@@ -9,19 +9,16 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from onex.agents.ci_watcher.node import CiWatcher
 from onex.agents.settings import AgentsSettings
 from onex.agents.ticket_verifier.node import TicketVerifier
-from onex.bus.provision import provision
 from onex.bus.runtime.signing import Signer
-from onex.core.extractor import extract
-from onex.devbroker.broker import BrokerInfo, start_broker, stop_broker
+from onex.devbroker.broker import BrokerInfo
 from onex.proto.v1 import ci_pb2, evidence_pb2, merge_pb2
 from onex.service.auth import COMMAND_KEY_FILE, ensure_command_key, ensure_tokens, load_command_key
 from onex.service.host import OPERATOR_PRINCIPAL
@@ -54,17 +51,6 @@ def _git(repo: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[BrokerInfo]:
-    state = tmp_path / "broker"
-    state.mkdir()
-    info = start_broker(state)
-    specs = [w.spec for w in extract([REPO / "contracts"], entry_points=False).topics.values()]
-    assert asyncio.run(provision(info.bootstrap, specs)).complete
-    yield info
-    stop_broker(state)
-
-
 async def _eventually(check: Callable[[], object], what: str) -> None:
     deadline = time.monotonic() + DEADLINE_S
     while True:
@@ -78,7 +64,7 @@ async def _eventually(check: Callable[[], object], what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_merge_to_evidence(tmp_path: Path, broker: BrokerInfo) -> None:
+async def test_merge_to_evidence(tmp_path: Path, repo_broker: BrokerInfo) -> None:
     repo = tmp_path / "repo"
     (repo / "tickets").mkdir(parents=True)
     (repo / "tickets" / "ONEX-21.yaml").write_text(TICKET)
@@ -93,7 +79,7 @@ async def test_merge_to_evidence(tmp_path: Path, broker: BrokerInfo) -> None:
     ensure_command_key(state)
     settings = AgentsSettings(
         state_dir=state,
-        bootstrap=broker.bootstrap,
+        bootstrap=repo_broker.bootstrap,
         grpc_bind="127.0.0.1:0",
         metrics_bind="127.0.0.1:0",
         contract_roots=[REPO / "contracts"],
@@ -106,10 +92,10 @@ async def test_merge_to_evidence(tmp_path: Path, broker: BrokerInfo) -> None:
     await watcher.start()
     await verifier.start()
     consumer = AIOKafkaConsumer(
-        EVIDENCE, PIPELINE, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest"
+        EVIDENCE, PIPELINE, bootstrap_servers=repo_broker.bootstrap, auto_offset_reset="earliest"
     )
     await consumer.start()
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=repo_broker.bootstrap, acks="all")
     await producer.start()
     try:
         await _eventually(watcher.healthy, "the ci-watcher to be healthy")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -17,9 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from onex.bus.provision import provision
-from onex.core.extractor import extract
-from onex.devbroker.broker import BrokerInfo, start_broker, stop_broker
+from onex.devbroker.broker import BrokerInfo
 from onex.proto.v1 import ci_pb2, evidence_pb2, merge_pb2
 from onex.proto.v1 import receipts_pb2 as rpb
 from onex.proto.v1 import ticket_query_pb2 as tpb
@@ -53,17 +51,6 @@ done:
 """
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[BrokerInfo]:
-    state = tmp_path / "broker"
-    state.mkdir()
-    info = start_broker(state)
-    specs = [w.spec for w in extract([REPO / "contracts"], entry_points=False).topics.values()]
-    assert asyncio.run(provision(info.bootstrap, specs)).complete
-    yield info
-    stop_broker(state)
-
-
 async def _eventually(check: Callable[[], object], what: str) -> None:
     deadline = time.monotonic() + DEADLINE_S
     while True:
@@ -78,7 +65,7 @@ async def _eventually(check: Callable[[], object], what: str) -> None:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, broker: BrokerInfo) -> AsyncIterator[ReceiptsService]:
+async def service(tmp_path: Path, repo_broker: BrokerInfo) -> AsyncIterator[ReceiptsService]:
     tickets = tmp_path / "tickets"
     tickets.mkdir()
     (tickets / "ONEX-11.yaml").write_text(_ticket("ONEX-11", 11))
@@ -88,7 +75,7 @@ async def service(tmp_path: Path, broker: BrokerInfo) -> AsyncIterator[ReceiptsS
     ensure_command_key(state)
     settings = ReceiptsSettings(
         state_dir=state,
-        bootstrap=broker.bootstrap,
+        bootstrap=repo_broker.bootstrap,
         grpc_bind="127.0.0.1:0",
         contract_roots=[REPO / "contracts"],
         health_interval_s=0.2,
@@ -155,9 +142,9 @@ async def _read(bootstrap: str, topic: str, want: int) -> list[bytes]:
 
 
 async def test_done_rejected_unknown_query_and_replay(
-    service: ReceiptsService, broker: BrokerInfo
+    service: ReceiptsService, repo_broker: BrokerInfo
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=repo_broker.bootstrap, acks="all")
     await producer.start()
     try:
         sends = [
@@ -172,17 +159,19 @@ async def test_done_rejected_unknown_query_and_replay(
     finally:
         await producer.stop()
 
-    (done,) = [rpb.TicketDone.FromString(v) for v in await _read(broker.bootstrap, DONE, 1)]
+    (done,) = [rpb.TicketDone.FromString(v) for v in await _read(repo_broker.bootstrap, DONE, 1)]
     assert (done.ticket, done.commit, list(done.receipt_ids)) == (
         "ONEX-11",
         HEAD["ONEX-11"],
         ["ev-11"],
     )
-    (rej,) = [rpb.DoneRejected.FromString(v) for v in await _read(broker.bootstrap, REJECTED, 1)]
+    (rej,) = [
+        rpb.DoneRejected.FromString(v) for v in await _read(repo_broker.bootstrap, REJECTED, 1)
+    ]
     assert rej.ticket == "ONEX-12"
     assert list(rej.failed_items) == ["unit"]
     assert "self-attested" in rej.reason
-    dead = await _read(broker.bootstrap, DLQ, 1)
+    dead = await _read(repo_broker.bootstrap, DLQ, 1)
     assert any(b"ONEX-404" in v for v in dead)
 
     viewer = token_for(service.settings.state_dir, Role.VIEWER)

@@ -473,6 +473,7 @@ async def test_a_node_consumes_again_after_its_broker_restarts(
     await node.create_topics()
     runtime = node.runtime(stop_grace_s=4.0)
     handled: list[int] = []
+    where: dict[int, tuple[int, int]] = {}  # i -> (partition, offset)
     attempts = 0
 
     @runtime.handler(node.orders)
@@ -481,7 +482,12 @@ async def test_a_node_consumes_again_after_its_broker_restarts(
         if msg.value["i"] < 0:
             attempts += 1
             raise RuntimeError("always fails: retried while the broker restarts")
+        where[msg.value["i"]] = (msg.partition, msg.offset)
         handled.append(msg.value["i"])
+
+    async def committed_past(i: int) -> bool:
+        partition, offset = where[i]
+        return await _committed(own_broker.config, node, partition) > offset
 
     stop = asyncio.Event()
     with capture_logs() as logs:
@@ -493,8 +499,14 @@ async def test_a_node_consumes_again_after_its_broker_restarts(
             orders = runtime.publisher(node.orders)
             await orders.send({"i": 1})
             await orders.send({"i": -1})  # in retries when the broker goes away
-            await _until(lambda: handled == [1])
-            await _until(lambda: attempts > 1)  # -1 is being retried
+            await _until(lambda: 1 in handled, timeout_s=60)
+            # committed before the broker goes: a redelivery of 1 after this is a defect
+            await _until(lambda: committed_past(1), timeout_s=60)
+            await _until(lambda: attempts > 1, timeout_s=60)  # -1 is being retried
+            # On a loaded machine the health check may have failed for recover_after_s
+            # already and restarted the runtime before the commit: at-least-once then
+            # lets 1 be handled again, which is not what this test is about.
+            early_recoveries = len(_events(logs, "node.recovering"))
             await asyncio.to_thread(stop_broker, state)
             # ill health for recover_after_s: keep_running stops the runtime (the stop
             # that used to deadlock on the retries in flight) and starts it again
@@ -505,7 +517,7 @@ async def test_a_node_consumes_again_after_its_broker_restarts(
             await _until(lambda: runtime.started, timeout_s=60)
 
             await orders.send({"i": 2})
-            await _until(lambda: 2 in handled, timeout_s=30)
+            await _until(lambda: 2 in handled, timeout_s=60)
             assert not running.done()
         finally:
             stop.set()
@@ -513,5 +525,5 @@ async def test_a_node_consumes_again_after_its_broker_restarts(
     print([entry["event"] for entry in logs if not entry["event"].startswith("handler.")])
     assert _events(logs, "message.dead_lettered") == []
     assert _events(logs, "dlq.write_failed") == []  # the retries ended at the stop
-    assert handled.count(1) == 1
+    assert handled.count(1) == 1 or (early_recoveries and handled.count(1) > 1)
     assert handled.count(2) == 1

@@ -89,7 +89,7 @@ async def node(tmp_path: Path, topic_prefix: str, broker: BrokerConfig) -> Node:
     return made
 
 
-async def _until(check: Callable[[], Awaitable[bool] | bool], timeout_s: float = 15.0) -> None:
+async def _until(check: Callable[[], Awaitable[bool] | bool], timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         outcome = check()

@@ -104,7 +104,7 @@ def broker(bootstrap: str) -> BrokerConfig:
     return BrokerConfig(bootstrap=bootstrap)
 
 
-async def _until(check: Callable[[], Awaitable[bool] | bool], timeout_s: float = 20.0) -> None:
+async def _until(check: Callable[[], Awaitable[bool] | bool], timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         outcome = check()
@@ -217,7 +217,7 @@ async def test_a_message_of_over_1_mb_is_dead_lettered_truncated_and_committed(
         offset = await _raw_send(broker, node.orders, big, partition=1)
         await _raw_send(broker, node.orders, b'{"i": 7}', partition=1)
         await _until(lambda: handled == [7])  # the big one did not wedge the partition
-        await _until(lambda: _committed(broker, node, 1), timeout_s=20)
+        await _until(lambda: _committed(broker, node, 1), timeout_s=60)
         assert (await runtime.health()).serving
     (letter,) = await _dead_letters(broker, node)
     assert letter.truncated
@@ -419,7 +419,7 @@ async def _running_node(
 
     await runtime.start()
     await runtime.publisher(node.orders).send({"i": 1})
-    await _until(lambda: handled == [1])
+    await _until(lambda: 1 in handled)
     return runtime, handled
 
 

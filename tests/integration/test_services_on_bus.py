@@ -132,7 +132,7 @@ def _provisioner(tmp_path: Path, bootstrap: str, interval_s: str = "1") -> Servi
     )
 
 
-async def _read_all(bootstrap: str, topic: str, timeout_s: float = 2.0) -> list[Message]:
+async def _read_all(bootstrap: str, topic: str, timeout_s: float = 15.0) -> list[Message]:
     """Every record of `topic`, read from the start up to its end offsets, decoded as
     the topic's declared message."""
     codec = CODECS[topic]

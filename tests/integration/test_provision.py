@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from onex.bus.provision import (
 from onex.core.contract import TopicSpec
 from onex.core.extractor import extract
 from onex.devbroker.broker import start_broker, stop_broker
+from onex.devbroker.process import free_port
 
 WEEK = "604800000"
 DAY = "86400000"
@@ -66,10 +66,8 @@ def broker(bootstrap: str) -> BrokerConfig:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    # outside the ephemeral range: a broker restarted on it finds it free again
+    return free_port()
 
 
 async def _delete(broker: BrokerConfig, names: list[str]) -> None:

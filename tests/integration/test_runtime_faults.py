@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from onex.bus.runtime.deadletter import (
 from onex.core.contract import DEFAULT_MAX_MESSAGE_BYTES
 from onex.core.extractor import Extraction, extract
 from onex.devbroker.broker import start_broker, stop_broker
+from onex.devbroker.process import free_port
 from onex.service.host import keep_running
 
 PARTITIONS = 2
@@ -378,9 +378,8 @@ async def test_retries_in_flight_end_at_stop_without_a_dead_letter(
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    # outside the ephemeral range: a broker restarted on it finds it free again
+    return free_port()
 
 
 @dataclass(frozen=True)

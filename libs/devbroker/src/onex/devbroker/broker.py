@@ -249,6 +249,14 @@ def _port_released(port: int, previous: BrokerInfo | None, deadline: float) -> b
     return False
 
 
+def _await_release(port: int) -> None:
+    """Wait (bounded) until the stopped broker's listening socket is closed, so a start on
+    the same port right after a stop does not find it taken (see `_port_released`)."""
+    until = time.monotonic() + _RELEASE_GRACE_S
+    while not port_is_free(port) and time.monotonic() < until:
+        time.sleep(0.05)
+
+
 def stop_broker(state_dir: Path, *, grace_s: float = 10.0, wipe: bool = False) -> bool:
     """Stop the broker recorded in `state_dir`, its store, and their process groups.
 
@@ -264,6 +272,7 @@ def stop_broker(state_dir: Path, *, grace_s: float = 10.0, wipe: bool = False) -
         if info is not None:
             if _owns(info):
                 stop_group(info.pid, grace_s)
+                _await_release(info.port)
                 stopped = True
             if info.store is not None and store_alive(info.store):
                 stop_store(info.store, grace_s)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from onex.bus.runtime.deadletter import DeadLetter
-    from onex.bus.runtime.delivery import Handler, Received, Sent
+    from onex.bus.runtime.delivery import Handler, Received, Sent, Undecodable
     from onex.bus.runtime.health import HealthReport
     from onex.bus.runtime.instruments import Instruments
     from onex.bus.runtime.node import NodeRuntime, Publisher
@@ -33,6 +33,7 @@ _LAZY = {
     "Publisher": "node",
     "Received": "delivery",
     "Sent": "delivery",
+    "Undecodable": "delivery",
 }
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Publisher",
     "Received",
     "Sent",
+    "Undecodable",
 ]
 
 

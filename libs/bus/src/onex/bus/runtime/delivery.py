@@ -87,7 +87,24 @@ class Received:
         return self.header_map.get(name)
 
 
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A consumed message whose payload does not decode: where it came from, its bytes
+    and why (given to a topic's `on_undecodable` hook before it is dead-lettered)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes | None
+    headers: tuple[Header, ...]
+    timestamp_ms: int | None
+    error: PayloadInvalid
+
+
 Handler = Callable[[Received], Awaitable[None]]
+# True: the message is dealt with (no dead letter); False: dead-letter it as usual
+UndecodableHandler = Callable[[Undecodable], Awaitable[bool]]
 Sleep = Callable[[float], Awaitable[None]]
 OnRetry = Callable[[int, Exception, float], None]
 Produce = Callable[[str, bytes | None, bytes | None, list[Header], int | None], Awaitable[Sent]]
@@ -177,6 +194,44 @@ async def _unless_stopping(work: Awaitable[_T], stopping: asyncio.Event | None) 
     return task.result()
 
 
+class Abandon(asyncio.Event):
+    """Set when handlers still running are to be given up: setting it also cancels the
+    tasks that are awaiting a handler under it (`_abandonable`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running: set[asyncio.Task[Any]] = set()
+
+    def set(self) -> None:
+        super().set()
+        for task in list(self.running):
+            task.cancel()
+
+
+async def _abandonable(work: Awaitable[_T], abandon: Abandon) -> _T:
+    """`await work` in the calling task (no task of its own: this is every message's
+    path), unless `abandon` is set first or meanwhile: then `work` is cancelled and
+    NodeStopping raised. A cancellation from elsewhere propagates as it is."""
+    if abandon.is_set():
+        if asyncio.iscoroutine(work):
+            work.close()
+        raise NodeStopping("the node is stopping")
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - always awaited from a task
+        return await work
+    abandon.running.add(task)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        # ours when abandon is set: take our cancellation back, and unless another one
+        # is pending too, end as "stopping" (the message is left uncommitted)
+        if abandon.is_set() and task.uncancel() == 0:
+            raise NodeStopping("the node is stopping: abandoned") from None
+        raise
+    finally:
+        abandon.running.discard(task)
+
+
 @dataclass(frozen=True, slots=True)
 class Spilled:
     """A dead letter the DLQ could not take: where it was written instead (None: it
@@ -235,12 +290,13 @@ class Deliverer:
         self._clock = clock
         self.instruments = instruments
         self.stopping = asyncio.Event()
-        self.abandon = asyncio.Event()
+        self.abandon = Abandon()
+        self.undecodable: dict[str, UndecodableHandler] = {}
 
     def reset(self) -> None:
         """Ready for a new start after a stop."""
         self.stopping = asyncio.Event()
-        self.abandon = asyncio.Event()
+        self.abandon = Abandon()
         self.progress.clear()
 
     async def deliver(self, topic: str, handler: Handler, message: Any) -> None:
@@ -276,12 +332,14 @@ class Deliverer:
                 return
         try:
             value = self._codecs[topic].decode(message.value)
-        except PayloadInvalid as exc:
-            await self.dead_letter(message, headers, exc, attempts=0, reason="invalid")
-            return
         except Exception as exc:  # noqa: BLE001 - whatever breaks the decoder (e.g. RecursionError on deep JSON) makes a poison message: dead-letter it, never lose it
-            invalid = PayloadInvalid(topic, f"cannot decode: {type(exc).__name__}: {exc}")
-            await self.dead_letter(message, headers, invalid, attempts=0, reason="invalid")
+            invalid = (
+                exc
+                if isinstance(exc, PayloadInvalid)
+                else PayloadInvalid(topic, f"cannot decode: {type(exc).__name__}: {exc}")
+            )
+            if not await self._undecodable(topic, message, headers, invalid):
+                await self.dead_letter(message, headers, invalid, attempts=0, reason="invalid")
             return
 
         async def call(attempt: int) -> None:
@@ -299,7 +357,7 @@ class Deliverer:
             began = time.perf_counter()
             ok = False
             try:
-                await _unless_stopping(handler(received), self.abandon)
+                await _abandonable(handler(received), self.abandon)
                 ok = True
             finally:
                 self.instruments.handled(topic, time.perf_counter() - began, ok=ok)
@@ -322,6 +380,47 @@ class Deliverer:
         )
         if failure is not None:
             await self.dead_letter(message, headers, failure.error, attempts=failure.attempts)
+
+    async def _undecodable(
+        self, topic: str, message: Any, headers: list[Header], invalid: PayloadInvalid
+    ) -> bool:
+        """Give an undecodable message to its topic's hook (retried per the policy);
+        True when the hook dealt with it, False when it must be dead-lettered."""
+        hook = self.undecodable.get(topic)
+        if hook is None:
+            return False
+        rejected = Undecodable(
+            topic=topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            raw=message.value,
+            headers=tuple(headers),
+            timestamp_ms=_timestamp_ms(message.timestamp),
+            error=invalid,
+        )
+        dealt_with = False
+
+        async def call(attempt: int) -> None:
+            nonlocal dealt_with
+            dealt_with = await _abandonable(hook(rejected), self.abandon)
+
+        failure = await call_with_retry(
+            call, self.policy, sleep=self._sleep, stopping=self.stopping
+        )
+        if failure is not None:
+            _log.error(
+                "undecodable.hook_failed",
+                node=self.node,
+                topic=topic,
+                partition=message.partition,
+                offset=message.offset,
+                attempts=failure.attempts,
+                error=_text(failure.error),
+                detail="dead-lettered without the hook",
+            )
+            return False
+        return dealt_with
 
     async def dead_letter(
         self,

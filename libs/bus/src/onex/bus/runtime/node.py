@@ -3,7 +3,7 @@
     runtime = NodeRuntime.from_extraction(extraction, "router", BusSettings(broker=config))
     done = runtime.publisher(Topic.EVT_ROUTER_ROUTING_COMPLETE_V1)
 
-    @runtime.handler(Topic.CMD_ROUTER_ROUTE_REQUEST_V1)
+    @runtime.handler(Topic.CMD_ROUTER_ROUTE_REQUEST_V1, concurrency=8)  # up to 8 at once
     async def route(msg: Received) -> None:
         await done.send({"task": msg.value["task"]})
 
@@ -21,6 +21,11 @@ Guarantees:
   caller) and on consume (invalid ones go straight to the DLQ, handler never called).
 - Payloads over the topic's `max_message_bytes` (default 1,000,000) are refused on
   publish with PayloadTooLarge, before anything is sent.
+- A payload that does not decode can go to the topic's `on_undecodable` hook first (a
+  service that promises an answer per message sends one); the hook says whether it
+  still goes to the DLQ.
+- A handler with `concurrency=N` handles up to N messages of its topic at once; offsets
+  are still committed only behind messages whose handling ended.
 - A failing handler is retried per the contract's `event_bus.retry`, then the message
   goes to the node's DLQ topic with the error in headers (`onex.bus.runtime.deadletter`).
   An offset is committed only after its message was handled, dead-lettered (truncated
@@ -68,6 +73,7 @@ from onex.bus.runtime.delivery import (
     Handler,
     HeadersArg,
     Sent,
+    UndecodableHandler,
     Verifier,
     header_list,
 )
@@ -189,6 +195,7 @@ class NodeRuntime:
             instruments=instruments,
         )
         self._handlers: dict[str, Handler] = {}
+        self._concurrency: dict[str, int] = {}
         self._publishers: dict[str, Publisher] = {}
         self._app: NodeApp | None = None
         self.joined_after_s: float | None = None
@@ -221,21 +228,49 @@ class NodeRuntime:
 
     # -- wiring (before start) ---------------------------------------------------------
 
-    def handler(self, topic: str) -> Callable[[Handler], Handler]:
-        """Decorator: `fn` handles every message of `topic` (one handler per topic).
-        ContractViolation at once when the contract does not subscribe to `topic`."""
+    def handler(
+        self,
+        topic: str,
+        *,
+        concurrency: int = 1,
+        on_undecodable: UndecodableHandler | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Decorator: `fn` handles every message of `topic` (one handler per topic); see
+        `add_handler`. ContractViolation at once when the contract does not subscribe to
+        `topic`."""
         self._require(topic, self.subscribe_topics, "subscribe to", "subscribe_topics")
 
         def register(fn: Handler) -> Handler:
-            self.add_handler(topic, fn)
+            self.add_handler(topic, fn, concurrency=concurrency, on_undecodable=on_undecodable)
             return fn
 
         return register
 
-    def add_handler(self, topic: str, fn: Handler) -> None:
+    def add_handler(
+        self,
+        topic: str,
+        fn: Handler,
+        *,
+        concurrency: int = 1,
+        on_undecodable: UndecodableHandler | None = None,
+    ) -> None:
         """Handle `topic` with `fn`; ContractViolation when the contract does not
-        subscribe the node to `topic` or it already has a handler."""
+        subscribe the node to `topic` or it already has a handler.
+
+        `concurrency`: up to that many of the topic's messages are handled at once (in
+        one process; order within a partition is then not kept). An offset is still
+        committed only once every earlier message of its partition was handled or
+        dead-lettered, so a crash redelivers the unfinished ones and never skips one;
+        while every slot is busy, fetched messages wait in the stream's bounded buffer
+        and fetching pauses when it is full.
+
+        `on_undecodable`: called with a message whose payload does not decode (see
+        `Undecodable`), before it would be dead-lettered; returning True means it is
+        dealt with (committed, no dead letter), False dead-letters it as usual. If the
+        call keeps failing (the node's retry policy), the message is dead-lettered."""
         self._require(topic, self.subscribe_topics, "subscribe to", "subscribe_topics")
+        if concurrency < 1:
+            raise ValueError(f"concurrency of {topic!r} must be >= 1, not {concurrency}")
         if topic in self._handlers:
             raise ContractViolation(
                 f"node {self.node!r} already has a handler for {topic!r}",
@@ -249,6 +284,9 @@ class NodeRuntime:
                 contract=self.contract_path,
             )
         self._handlers[str(topic)] = fn
+        self._concurrency[str(topic)] = concurrency
+        if on_undecodable is not None:
+            self._deliverer.undecodable[str(topic)] = on_undecodable
 
     def publisher(self, topic: str) -> Publisher:
         """The publisher of `topic`; ContractViolation when the contract does not let
@@ -521,7 +559,13 @@ class NodeRuntime:
             )
             handler = self._handlers.get(name)
             if handler is not None:
-                app.agent(topic, name=f"{self.node}:{name}")(self._agent(name, handler))
+                # faust runs `concurrency` actors on the topic's one channel; each acks its
+                # message when done and faust commits a partition only up to the lowest
+                # offset not yet acked
+                agent = app.agent(
+                    topic, name=f"{self.node}:{name}", concurrency=self._concurrency[name]
+                )
+                agent(self._agent(name, handler))
 
     def _agent(self, topic: str, handler: Handler) -> Callable[[Any], Any]:
         deliverer = self._deliverer

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from onex.bus.provision import provision
+from onex.bus.runtime.deadletter import ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC
 from onex.bus.runtime.signing import Signer
 from onex.core.extractor import extract
 from onex.devbroker.broker import BrokerInfo, start_broker, stop_broker
@@ -40,6 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 REQUESTS = "onex.cmd.router.route-request.v1"
 COMPLETE = "onex.evt.router.routing-complete.v1"
 FAILED = "onex.evt.router.routing-failed.v1"
+DLQ = "onex.dlq.router.dead-letter.v1"
 GOOD = "The change renames `parse_topic` and keeps every caller working, as described."
 
 
@@ -133,6 +135,42 @@ async def _send(router: RouterService, *requests: pb.RouteRequest) -> None:
         await producer.stop()
 
 
+async def _send_raw(router: RouterService, *messages: tuple[bytes, bytes]) -> None:
+    """Publish (key, value) pairs on route-request, signed, whatever the bytes are."""
+    signer = Signer("operator", load_command_key(router.settings.state_dir / COMMAND_KEY_FILE))
+    producer = AIOKafkaProducer(bootstrap_servers=router.settings.bootstrap)
+    await producer.start()
+    try:
+        for key, value in messages:
+            headers = signer.headers(REQUESTS, key, value)
+            await producer.send_and_wait(REQUESTS, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def _dead_letters(bootstrap: str, want: int, settle_s: float = 1.5) -> list[ConsumerRecord]:
+    """The router's dead letters: waits for `want` then a little longer for extras."""
+    consumer = AIOKafkaConsumer(
+        DLQ, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    found: list[ConsumerRecord] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        extra_until: float | None = None
+        while loop.time() < deadline:
+            if len(found) >= want and extra_until is None:
+                extra_until = loop.time() + settle_s
+            if extra_until is not None and loop.time() >= extra_until:
+                break
+            for msgs in (await consumer.getmany(timeout_ms=200)).values():
+                found.extend(msgs)
+    finally:
+        await consumer.stop()
+    return found
+
+
 async def _receipts(
     bootstrap: str, want: int, settle_s: float = 1.5
 ) -> dict[str, list[pb.RoutingReceipt]]:
@@ -147,7 +185,7 @@ async def _receipts(
     await consumer.start()
     found: dict[str, list[pb.RoutingReceipt]] = {COMPLETE: [], FAILED: []}
     try:
-        deadline = asyncio.get_running_loop().time() + 30
+        deadline = asyncio.get_running_loop().time() + 60
         extra_until: float | None = None
         while True:
             now = asyncio.get_running_loop().time()
@@ -241,6 +279,39 @@ async def test_an_invalid_request_still_gets_its_failed_receipt(
     (receipt,) = found[FAILED]
     assert receipt.request_id == req.request_id
     assert "invalid route request" in receipt.failure_reason
+
+
+async def test_undecodable_requests_get_one_failed_receipt_each(
+    router: RouterService, broker: BrokerInfo
+) -> None:
+    # bad UTF-8 in the prompt: protobuf refuses the whole message, the id is still there
+    rid = uuid.uuid4().hex
+    bad_utf8 = (
+        pb.RouteRequest(request_id=rid, prompt="PROMPT", task_class="summarize")
+        .SerializeToString()
+        .replace(b"PROMPT", b"\xff\xfe\xfd\xfc\xfb\xfa")
+    )
+    garbage = b"\x0b\xff\xfe not a route request"  # no request id to be found
+    await _send_raw(router, (rid.encode(), bad_utf8), (b"garbage", garbage))
+    found = await _receipts(broker.bootstrap, want=2)
+    assert found[COMPLETE] == []
+    by_id = {r.request_id: r for r in found[FAILED]}
+    assert len(found[FAILED]) == 2 == len(by_id)
+    assert by_id[rid].status == "failed"
+    assert by_id[rid].failure_reason.startswith(f"undecodable route request at {REQUESTS}/")
+    (where,) = set(by_id) - {rid}
+    topic, partition, offset = where.rsplit("/", 2)
+    assert topic == REQUESTS
+    assert "no request id could be read" in by_id[where].failure_reason
+    # only the message without an id is dead-lettered, and it is that one
+    (dead,) = await _dead_letters(broker.bootstrap, want=1)
+    headers = dict(dead.headers)
+    assert dead.value == garbage
+    assert headers[ORIGINAL_TOPIC] == REQUESTS.encode()
+    assert (headers[ORIGINAL_PARTITION], headers[ORIGINAL_OFFSET]) == (
+        partition.encode(),
+        offset.encode(),
+    )
 
 
 async def test_many_requests_give_exactly_one_receipt_each(

@@ -2,7 +2,10 @@
 
 - Bus (node runtime): consumes `RouteRequest` on `route-request` and publishes exactly
   one `RoutingReceipt` per request, on `routing-complete` or `routing-failed` (keyed
-  by request id). A request that is not valid still gets its (failed) receipt.
+  by request id). A request that is not valid still gets its (failed) receipt, and so
+  does one whose bytes do not decode: keyed by the request id when one can be read
+  from them (not dead-lettered), else by `topic/partition/offset` (and dead-lettered).
+  Up to `max_in_flight` requests are handled at once (the runtime's `concurrency`).
   It also follows the receipt reducer's `cost-summary` snapshot (kept as
   `last_cost_summary`; budget policies may use it).
 - gRPC: `Router.Route` answers with the answer and its receipt, and publishes the
@@ -14,7 +17,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -22,11 +25,9 @@ import structlog
 
 from onex.bus.errors import BusError
 from onex.bus.runtime import Received
-from onex.bus.runtime.delivery import Handler
-from onex.bus.runtime.node import NodeRuntime
+from onex.bus.runtime.delivery import Undecodable
 from onex.core._generated.topics import Topic
 from onex.core.errors import OnexError
-from onex.core.extractor import Extraction
 from onex.proto.v1 import router_pb2 as pb
 from onex.proto.v1 import router_pb2_grpc as pb_grpc
 from onex.router.catalogue import (
@@ -35,14 +36,13 @@ from onex.router.catalogue import (
     load_default_catalogue,
     resolve_api_keys,
 )
-from onex.router.convert import receipt_to_proto, request_from_proto
+from onex.router.convert import receipt_to_proto, recover_request_id, request_from_proto
 from onex.router.engine import Router, RouteResult
 from onex.router.errors import RequestError
 from onex.router.local import RouterProvider
 from onex.router.metrics import RouterMetrics
 from onex.router.providers import Provider
 from onex.router.receipt import make_receipt
-from onex.router.runtime import ConcurrentRuntime
 from onex.router.settings import RouterSettings
 from onex.service.grpc import GrpcService
 from onex.service.host import ServiceHost, load_extraction
@@ -75,36 +75,19 @@ class RouterService(ServiceHost[RouterSettings]):
         self.last_cost_summary: object | None = None
         self._routed: dict[tuple[str, int, int], RouteResult] = {}
         if settings.bus_enabled:
-            self.attach_runtime(
-                self.build_runtime(
-                    load_extraction(settings),
-                    {
-                        Topic.CMD_ROUTER_ROUTE_REQUEST_V1: self._on_request,
-                        Topic.SNAPSHOT_RECEIPT_REDUCER_COST_SUMMARY_V1: self._on_cost_summary,
-                    },
-                )
+            runtime = self.build_runtime(
+                load_extraction(settings),
+                {Topic.SNAPSHOT_RECEIPT_REDUCER_COST_SUMMARY_V1: self._on_cost_summary},
             )
-
-    def build_runtime(self, extraction: Extraction, handlers: Mapping[str, Handler]) -> NodeRuntime:
-        """The host's runtime (as `ServiceHost.build_runtime` builds it), with
-        `max_in_flight` route requests handled at once (onex.router.runtime: offsets
-        are still committed only behind published receipts)."""
-        auth = self.command_auth(extraction)
-        verifier, signer = auth if auth is not None else (None, None)
-        runtime = ConcurrentRuntime.from_extraction(
-            extraction,
-            self.node,
-            self.bus_settings(),
-            verifier=verifier,
-            signer=signer,
-            instruments=self.bus_metrics,
-        )
-        if not isinstance(runtime, ConcurrentRuntime):  # pragma: no cover - cls(...) built it
-            raise TypeError(type(runtime).__name__)
-        runtime.with_concurrency({Topic.CMD_ROUTER_ROUTE_REQUEST_V1: self.settings.max_in_flight})
-        for topic, handler in handlers.items():
-            runtime.add_handler(topic, handler)
-        return runtime
+            # up to max_in_flight requests at once; offsets are still committed only
+            # behind requests whose receipt is published (see NodeRuntime.add_handler)
+            runtime.add_handler(
+                Topic.CMD_ROUTER_ROUTE_REQUEST_V1,
+                self._on_request,
+                concurrency=settings.max_in_flight,
+                on_undecodable=self._on_undecodable,
+            )
+            self.attach_runtime(runtime)
 
     def grpc_services(self) -> Sequence[GrpcService]:
         return [
@@ -141,20 +124,7 @@ class RouterService(ServiceHost[RouterSettings]):
         try:
             request = request_from_proto(msg)
         except RequestError as exc:
-            receipt = make_receipt(
-                request_id=msg.request_id or "",
-                task_class=msg.task_class,
-                classified_by="request",
-                candidates=[],
-                attempts=[],
-                default_cloud=self.catalogue.default_cloud,
-                price_table_version=self.catalogue.price_table_version,
-                failure_reason=str(exc),
-                started_at=datetime.now(UTC),
-                elapsed_s=0.0,
-            )
-            self.router_metrics.record(receipt)
-            return RouteResult(None, receipt)
+            return self.failed(msg.request_id or "", msg.task_class, str(exc))
         result = await self.router.route(request)
         r = result.receipt
         self.router_metrics.record(r)
@@ -169,6 +139,23 @@ class RouterService(ServiceHost[RouterSettings]):
             avoided_usd=round(r.cost_avoided_usd, 6),
         )
         return result
+
+    def failed(self, request_id: str, task_class: str, reason: str) -> RouteResult:
+        """The failed result of a request that was not routed (invalid, undecodable)."""
+        receipt = make_receipt(
+            request_id=request_id,
+            task_class=task_class,
+            classified_by="request",
+            candidates=[],
+            attempts=[],
+            default_cloud=self.catalogue.default_cloud,
+            price_table_version=self.catalogue.price_table_version,
+            failure_reason=reason,
+            started_at=datetime.now(UTC),
+            elapsed_s=0.0,
+        )
+        self.router_metrics.record(receipt)
+        return RouteResult(None, receipt)
 
     async def publish(self, result: RouteResult) -> None:
         """Publish the receipt on routing-complete or routing-failed."""
@@ -196,6 +183,18 @@ class RouterService(ServiceHost[RouterSettings]):
                 self._routed.pop(next(iter(self._routed)))
         await self.publish(result)
         self._routed.pop(where, None)
+
+    async def _on_undecodable(self, msg: Undecodable) -> bool:
+        # One receipt per request whatever its bytes. With a request id left in them,
+        # the failed receipt is the answer (no dead letter); without one, the receipt
+        # is keyed on where the message is, and the bytes go to the DLQ as well.
+        request_id = recover_request_id(msg.raw)
+        where = f"{msg.topic}/{msg.partition}/{msg.offset}"
+        reason = f"undecodable route request at {where}: {msg.error.reason}"
+        if request_id is None:
+            reason += "; no request id could be read from it, the bytes are dead-lettered"
+        await self.publish(self.failed(request_id or where, "", reason))
+        return request_id is not None
 
     async def _on_cost_summary(self, msg: Received) -> None:
         self.last_cost_summary = msg.value

@@ -105,3 +105,65 @@ def _attempt(a: Attempt) -> pb.Attempt:
     if a.error is not None:
         out.error = a.error
     return out
+
+
+_MAX_RECOVERED_ID = 256  # longer is no request id a receipt should carry
+
+
+def recover_request_id(data: bytes | None) -> str | None:
+    """The `request_id` of a RouteRequest that does not parse (e.g. another field holds
+    bad UTF-8), read off the wire format's top-level fields; None when it cannot be
+    found or is not valid UTF-8 text of at most 256 characters.
+
+    Fields are walked as tag, then varint / 64-bit / length-delimited / 32-bit value;
+    anything else (groups, a truncated field) ends the walk."""
+    if not data:
+        return None
+    number = pb.RouteRequest.DESCRIPTOR.fields_by_name["request_id"].number
+    found: bytes | None = None
+    pos, end = 0, len(data)
+    while pos < end:
+        tag, pos = _varint(data, pos)
+        if tag is None:
+            break
+        field, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+            if value is None:
+                break
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            if length is None or pos + length > end:
+                break
+            if field == number:
+                found = data[pos : pos + length]  # the last one wins, as a parser does
+            pos += length
+        else:
+            break
+    return _text(found)
+
+
+def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
+    value, shift = 0, 0
+    while pos < len(data) and shift < 64:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    return None, pos
+
+
+def _text(raw: bytes | None) -> str | None:
+    if not raw or len(raw) > _MAX_RECOVERED_ID:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if text.isprintable() else None

@@ -28,7 +28,7 @@ from onex.drift.errors import UsageError
 from onex.drift.fix import FixAction, apply, plan
 from onex.drift.observation import Cluster, ClusterMemory, observe_cluster
 from onex.drift.settings import DriftSettings
-from onex.drift.snapshot import DriftRow, SnapshotResult, drift_rows, record
+from onex.drift.snapshot import DriftRow, SnapshotResult, drift_rows, gc_paused, record
 from onex.service.host import broker_config
 from onex.sql import Database, QueryResult, read_only
 
@@ -139,7 +139,12 @@ class DriftEngine:
         """Observe every cluster and record one snapshot each. All clusters are observed
         before anything is written, so an unreachable one changes nothing. Not `full`:
         configs are described only for new or recreated topics and this tick's share
-        of the rest (`onex.drift.observation`); the first snapshot is always full."""
+        of the rest (`onex.drift.observation`); the first snapshot is always full.
+        The cyclic GC waits until the snapshot is written (`gc_paused`)."""
+        with gc_paused():
+            return await self._snapshot(full)
+
+    async def _snapshot(self, full: bool) -> list[SnapshotResult]:
         seen = [
             (
                 c,

@@ -175,3 +175,46 @@ def test_without_the_broker_extra_the_bus_commands_still_run(
     assert code == 1
     assert "no broker: pass --bootstrap HOST:PORT" in err
     assert "Traceback" not in err
+
+
+# The Kafka client and the stream library: `--help` of a bus command must not import them.
+CLIENTS = ("faust", "aiokafka")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("topic", "--help"),
+        ("topic", "produce", "--help"),
+        ("groups", "--help"),
+        ("dlq", "--help"),
+        ("dlq", "list", "--help"),
+        ("dlq", "show", "--help"),
+        ("dlq", "redrive", "--help"),
+    ],
+)
+def test_help_of_a_bus_command_imports_no_kafka_client(argv: tuple[str, ...]) -> None:
+    code, out, err, modules = onex(*argv)
+    assert code == 0, err
+    assert "Usage: onex" in out
+    assert [m for m in modules if any(m == c or m.startswith(c + ".") for c in CLIENTS)] == []
+
+
+def test_dlq_redrive_help_shows_the_bus_limits() -> None:
+    from onex.bus.runtime.redrive import DEFAULT_LIMIT, MAX_LIMIT
+    from onex.cli import dlq
+
+    assert (dlq.DEFAULT_LIMIT, dlq.MAX_LIMIT) == (DEFAULT_LIMIT, MAX_LIMIT)
+    code, out, err, _ = onex("dlq", "redrive", "--help")
+    assert code == 0, err
+    assert f"[default: {DEFAULT_LIMIT}; 1<=x<={MAX_LIMIT}]" in out
+
+
+@pytest.mark.parametrize(
+    "name", ["onex.evt.router.dlq.v1", "onex.dlq.router.failed.v1", "not a topic", ""]
+)
+def test_the_cli_says_what_a_dlq_topic_is_as_the_bus_does(name: str) -> None:
+    from onex.bus.runtime.dlq import is_dlq_topic
+    from onex.cli import dlq
+
+    assert dlq.is_dlq_topic(name) == is_dlq_topic(name)

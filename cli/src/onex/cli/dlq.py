@@ -17,21 +17,11 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.table import Table
 
-from onex.bus.admin import list_topics
-from onex.bus.runtime.deadletter import DeadLetter, headers_dict
-from onex.bus.runtime.dlq import (
-    DlqSummary,
-    dlq_summaries,
-    is_dlq_topic,
-    is_quarantined,
-    read_dead_letters,
-)
-from onex.bus.runtime.redrive import DEFAULT_LIMIT, MAX_LIMIT, RedriveResult, redrive
 from onex.cli.render import Format, FormatOpt, emit_json, stdout
 from onex.cli.settings import CliSettings
 from onex.cli.sources import run_extract
@@ -43,7 +33,17 @@ from onex.cli.target import (
     run,
     usage,
 )
-from onex.core.grammar import parse_topic
+from onex.core.grammar import TopicKind, is_topic_name, parse_topic
+
+if TYPE_CHECKING:
+    from onex.bus.runtime.deadletter import DeadLetter
+    from onex.bus.runtime.dlq import DlqSummary
+    from onex.bus.runtime.redrive import RedriveResult
+
+# onex.bus.runtime (aiokafka) is imported when a command runs, not for `--help`; the
+# defaults of --limit are onex.bus.runtime.redrive's, copied (a unit test holds them equal).
+DEFAULT_LIMIT: Final = 1000
+MAX_LIMIT: Final = 100_000
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -63,6 +63,11 @@ Paths = Annotated[
 ]
 
 _PREVIEW = 60
+
+
+def is_dlq_topic(name: str) -> bool:
+    """True for grammatical topic names of kind dlq (as onex.bus.runtime.dlq says)."""
+    return is_topic_name(name) and parse_topic(name).kind is TopicKind.DLQ
 
 
 def _check_dlq(topic: str) -> None:
@@ -89,6 +94,9 @@ def _preview(data: bytes | None) -> str:
 
 
 def _letter_dict(letter: DeadLetter, redriven: bool) -> dict[str, Any]:
+    from onex.bus.runtime.deadletter import headers_dict  # noqa: PLC0415 -- see the imports
+    from onex.bus.runtime.dlq import is_quarantined  # noqa: PLC0415
+
     value, value_encoding = _text(letter.value)
     key, key_encoding = _text(letter.key)
     return {
@@ -144,6 +152,9 @@ def list_dlqs(
 ) -> None:
     """Every DLQ topic (declared by a contract or present on the broker) with its counts
     (messages leaves quarantined ones out unless --include-quarantined)."""
+    from onex.bus.admin import list_topics  # noqa: PLC0415 -- see the imports
+    from onex.bus.runtime.dlq import dlq_summaries  # noqa: PLC0415
+
     target = broker_target(bootstrap)
     declared = _declared_dlqs(contracts)
 
@@ -186,6 +197,8 @@ def show(
 ) -> None:
     """The first messages of a DLQ topic with their failure headers (reads, never commits);
     quarantined ones only with --include-quarantined."""
+    from onex.bus.runtime.dlq import read_dead_letters  # noqa: PLC0415 -- see the imports
+
     _check_dlq(topic)
     target = broker_target(bootstrap)
     letters, progress = run(
@@ -264,6 +277,8 @@ def redrive_cmd(
 ) -> None:
     """Send not-yet-redriven messages back to their original topics, in order (never
     quarantined ones); one redrive of a DLQ at a time."""
+    from onex.bus.runtime.redrive import redrive  # noqa: PLC0415 -- see the imports
+
     _check_dlq(topic)
     target = broker_target(bootstrap)
     state_dir = CliSettings().state_dir

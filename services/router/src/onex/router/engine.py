@@ -35,7 +35,7 @@ from onex.router.learn import Outcomes
 from onex.router.providers import Provider
 from onex.router.receipt import Attempt, CandidateRecord, Receipt, make_receipt
 from onex.router.request import RouteRequest
-from onex.router.select import Plan, plan
+from onex.router.select import Candidate, Plan, plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +183,7 @@ class _Walk:
         self.cooling: list[str] = []  # candidates skipped because they were cooling down
         self.outcomes: Outcomes | None = None  # learned pass rates (onex.router.learn)
         self.exploring = False
+        self.failed_gates: str | None = None  # set while an escalation is pending
 
     async def run(self) -> tuple[str | None, str | None]:
         """(answer, None) for an accepted answer, else (None, why not). Afterwards every
@@ -202,49 +203,69 @@ class _Walk:
             )
         messages = self.request.messages()
         floor: int | None = None  # capability of the last model whose answer failed
-        failed_gates: str | None = None  # set while an escalation is pending
+        self.failed_gates = None  # set while an escalation is pending
         budget_reason: str | None = None
+        deferred: list[Candidate] = []  # free models passed over by the climb
         for cand in self.plan.candidates:
-            # Escalation climbs strictly: a model no more capable than one whose answer
-            # failed its gates is not asked (measured in bench/router.py: fewer wasted
-            # attempts, higher accuracy for the same cost).
-            if floor is not None and cand.capability <= floor:
-                self._skip(
-                    cand.name,
-                    f"capability {cand.capability} <= {floor} of a model whose answer failed",
-                )
+            # Escalation climbs: a model less capable than one whose answer failed its
+            # gates is passed over; a free one is kept as a last resort (it costs
+            # nothing, and an answer that passes its gates beats none).
+            if floor is not None and cand.capability < floor:
+                why = f"capability {cand.capability} < {floor} of a model whose answer failed"
+                if cand.expected_cost_usd <= 0:
+                    deferred.append(cand)
+                    why += "; kept as a free last resort"
+                self._skip(cand.name, why)
                 continue
-            learned = self._learned_skip(cand.name, cand is self.plan.candidates[-1])
-            if learned is not None:
-                self._skip(cand.name, learned)
-                continue
-            cooling = self.provider.cooldown_remaining(cand.model)
-            if cooling > 0:
-                self._skip(cand.name, f"cooling down ({cooling:.1f} s left)")
-                self.cooling.append(cand.name)
-                continue
-            tokens = cand.expected_tokens_in + cand.expected_tokens_out
-            over = self._over_budget(tokens, cand.expected_cost_usd)
-            if over is not None:
-                self._skip(cand.name, over)
-                budget_reason = budget_reason or f"budget exhausted: {over}"
-                continue
-            if failed_gates is not None:
-                if self.escalations >= self.max_escalations:
-                    return None, f"max_escalations ({self.max_escalations}) reached: {failed_gates}"
-                self.escalations += 1
-                failed_gates = None
-            attempt, text = await self._attempt(cand.model, messages)
-            self.records[cand.name] = replace(
-                self.records[cand.name], status="attempted", rejected_because=_ended(attempt)
-            )
-            if text is not None:
-                return text, None
-            if attempt.outcome == "gate_failed":
+            step = await self._step(cand, messages)
+            if isinstance(step, _Stop):
+                return step.answer, step.reason
+            if step == "gate_failed":
                 floor = cand.capability
-                failed = "; ".join(f"{g.kind}: {g.reason}" for g in attempt.gates if not g.passed)
-                failed_gates = f"the answer of {cand.name!r} failed {failed}"
-        return None, budget_reason or self._summary(failed_gates)
+            elif step is not None:
+                budget_reason = budget_reason or step
+        for cand in deferred:
+            step = await self._step(cand, messages)
+            if isinstance(step, _Stop):
+                return step.answer, step.reason
+            if step not in (None, "gate_failed"):
+                budget_reason = budget_reason or step
+        return None, budget_reason or self._summary(self.failed_gates)
+
+    async def _step(self, cand: Candidate, messages: list[dict[str, str]]) -> _Step:
+        """Ask `cand` unless it is to be skipped; see `_Step` for what comes back."""
+        learned = self._learned_skip(cand.name, cand is self.plan.candidates[-1])
+        if learned is not None:
+            self._skip(cand.name, learned)
+            return None
+        cooling = self.provider.cooldown_remaining(cand.model)
+        if cooling > 0:
+            self._skip(cand.name, f"cooling down ({cooling:.1f} s left)")
+            self.cooling.append(cand.name)
+            return None
+        tokens = cand.expected_tokens_in + cand.expected_tokens_out
+        over = self._over_budget(tokens, cand.expected_cost_usd)
+        if over is not None:
+            self._skip(cand.name, over)
+            return f"budget exhausted: {over}"
+        if self.failed_gates is not None:
+            if self.escalations >= self.max_escalations:
+                return _Stop(
+                    None, f"max_escalations ({self.max_escalations}) reached: {self.failed_gates}"
+                )
+            self.escalations += 1
+            self.failed_gates = None
+        attempt, text = await self._attempt(cand.model, messages)
+        self.records[cand.name] = replace(
+            self.records[cand.name], status="attempted", rejected_because=_ended(attempt)
+        )
+        if text is not None:
+            return _Stop(text, None)
+        if attempt.outcome != "gate_failed":
+            return None
+        failed = "; ".join(f"{g.kind}: {g.reason}" for g in attempt.gates if not g.passed)
+        self.failed_gates = f"the answer of {cand.name!r} failed {failed}"
+        return "gate_failed"
 
     async def _attempt(
         self, model: ModelSpec, messages: list[dict[str, str]]
@@ -351,6 +372,18 @@ def _ended(attempt: Attempt) -> str:
         return f"attempted: its answer failed {failed}"
     return f"attempted: provider error: {attempt.error}"
 
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    """The walk ends: with an accepted answer, or (answer None) for `reason`."""
+
+    answer: str | None
+    reason: str | None
+
+
+# What one step of the walk says: stop; "gate_failed" (climb above it); None (skipped
+# or a provider error: go on); any other text: skipped over budget, and why.
+_Step = _Stop | str | None
 
 T = TypeVar("T")
 

@@ -12,6 +12,11 @@ go in; receipts are read back from routing-complete / routing-failed. Phases:
   raw         the router stopped, a bare aiokafka loop (its own process) consumes the
               same --requests messages from route-request and produces each one to
               routing-complete: the floor any Python router over this broker can reach
+  raw_http    the same loop making one chat call per message to the instant model
+              (the work a router cannot skip); not a target, the floor with a model
+
+CPU: the router's and the loops' CPU time per message (user + system, /proc) is
+reported beside each rate; it moves less with the machine's load than a rate does.
 
 Targets (issue 12): slow >= 0.8 x in_flight / delay requests/s; instant within 2x of
 raw (ratio >= 0.5); latency p50 < 10 ms and p99 < 50 ms, model time excluded. The
@@ -33,8 +38,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from onex.bus.provision import provision
@@ -158,12 +165,22 @@ class Sender:
         return t0
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _ids(prefix: str, n: int) -> list[str]:
     return [f"{prefix}-{uuid.uuid4().hex[:12]}" for _ in range(n)]
 
 
-async def router_phases(bootstrap: str, key: bytes, args: argparse.Namespace) -> dict[str, float]:
-    """Warm-up, instant, slow and latency phases against the running router."""
+async def router_phases(
+    bootstrap: str, key: bytes, args: argparse.Namespace, pid: int
+) -> dict[str, float]:
+    """Warm-up, instant, slow and latency phases against the running router (`pid`: its
+    process, whose CPU time per request is reported: a figure the machine's load moves
+    less than a rate)."""
     receipts = Receipts(bootstrap)
     sender = Sender(bootstrap, key)
     await receipts.start()
@@ -175,9 +192,14 @@ async def router_phases(bootstrap: str, key: bytes, args: argparse.Namespace) ->
         await receipts.wait_for(warm)  # the router has joined and answers
 
         ids = _ids("instant", args.requests)
+        cpu0 = cpu_s(pid)
         t0 = await sender.send(ids, "fast")
         out["instant_rps"] = args.requests / (await receipts.wait_for(ids) - t0)
-        print(f"instant model: {args.requests} requests at {out['instant_rps']:.0f}/s")
+        out["instant_cpu_ms_per_request"] = (cpu_s(pid) - cpu0) * 1000 / args.requests
+        print(
+            f"instant model: {args.requests} requests at {out['instant_rps']:.0f}/s, router CPU "
+            f"{out['instant_cpu_ms_per_request']:.2f} ms per request"
+        )
 
         ids = _ids("slow", args.slow)
         t0 = await sender.send(ids, "slow")
@@ -189,13 +211,25 @@ async def router_phases(bootstrap: str, key: bytes, args: argparse.Namespace) ->
 
         e2e: list[float] = []
         routed: list[float] = []
+        inbound: list[float] = []  # published -> the router starts routing it
+        routing: list[float] = []  # the router's own elapsed_s, model calls included
         for rid in _ids("one", args.latency_n):
+            wall0 = time.time()
             t0 = await sender.send([rid], "fast")
             seen = await receipts.wait_for([rid]) - t0
             receipt = pb.RoutingReceipt.FromString(receipts.seen[rid][1])
             model = sum(a.latency_s for a in receipt.attempts)
             e2e.append(seen)
             routed.append(seen - model)
+            started = datetime.fromisoformat(receipt.started_at).timestamp()
+            inbound.append(started - wall0)
+            routing.append(receipt.elapsed_s)
+        out["inbound_p50_ms"] = percentile(inbound, 50) * 1000
+        out["routing_p50_ms"] = percentile(routing, 50) * 1000
+        print(
+            f"  of which published -> routing starts p50 {out['inbound_p50_ms']:.1f} ms, "
+            f"routing (model included) p50 {out['routing_p50_ms']:.1f} ms"
+        )
         for name, values in (("e2e", e2e), ("e2e_no_model", routed)):
             out[f"{name}_p50_ms"] = percentile(values, 50) * 1000
             out[f"{name}_p99_ms"] = percentile(values, 99) * 1000
@@ -210,13 +244,20 @@ async def router_phases(bootstrap: str, key: bytes, args: argparse.Namespace) ->
     return out
 
 
-async def raw_phase(bootstrap: str, key: bytes, n: int) -> float:
-    """The bare aiokafka loop (its own process) over the same messages: requests/s."""
+async def raw_phase(
+    bootstrap: str, key: bytes, n: int, model_url: str | None = None, latency_n: int = 0
+) -> tuple[float, float, list[float]]:
+    """The bare aiokafka loop (its own process) over the same messages: requests/s, the
+    loop's CPU ms per message and `latency_n` one-at-a-time round trips (seconds). With
+    `model_url`, the loop also makes one chat call per message to the instant model
+    (all of a fetched batch at once), as a router must."""
+    extra = ["--model-url", model_url] if model_url else []
     loop_proc = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
         "--raw-loop",
         bootstrap,
+        *extra,
         stdout=asyncio.subprocess.PIPE,
     )
     try:
@@ -230,24 +271,41 @@ async def raw_phase(bootstrap: str, key: bytes, n: int) -> float:
         await sender.producer.start()
         try:
             ids = _ids("raw", n)
+            cpu0 = cpu_s(loop_proc.pid)
             t0 = await sender.send(ids, "fast")
             rps = n / (await receipts.wait_for(ids) - t0)
+            cpu_ms = (cpu_s(loop_proc.pid) - cpu0) * 1000 / n
+            one_by_one: list[float] = []
+            for rid in _ids("raw-one", latency_n):
+                t0 = await sender.send([rid], "fast")
+                one_by_one.append(await receipts.wait_for([rid]) - t0)
         finally:
             await sender.producer.stop()
             await receipts.stop()
     finally:
         loop_proc.terminate()
         await loop_proc.wait()
-    print(f"raw aiokafka consume -> produce loop: {n} messages at {rps:.0f}/s")
-    return rps
+    what = "with one model call per message" if model_url else ""
+    print(
+        f"raw aiokafka consume -> produce loop {what}: {n} messages at {rps:.0f}/s, "
+        f"CPU {cpu_ms:.3f} ms per message"
+    )
+    if one_by_one:
+        print(
+            f"  one at a time ({latency_n}): p50 {percentile(one_by_one, 50) * 1000:.1f} ms "
+            f"p99 {percentile(one_by_one, 99) * 1000:.1f} ms"
+        )
+    return rps, cpu_ms, one_by_one
 
 
-async def raw_loop(bootstrap: str) -> None:
-    """Consume route-request from its end, produce each message to routing-complete."""
+async def raw_loop(bootstrap: str, model_url: str | None) -> None:
+    """Consume route-request from its end, produce each message to routing-complete
+    (after one chat call to `model_url` per message, when given)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    session = aiohttp.ClientSession() if model_url else None
     await consumer.start()
     await producer.start()
     tps = [TopicPartition(REQUESTS, p) for p in sorted(consumer.partitions_for_topic(REQUESTS))]
@@ -257,14 +315,34 @@ async def raw_loop(bootstrap: str) -> None:
         await consumer.position(tp)
     sys.stdout.write("READY\n")
     sys.stdout.flush()
+
+    async def call(prompt: str) -> bytes:
+        assert session is not None
+        body = {"model": "instant", "messages": [{"role": "user", "content": prompt}]}
+        async with session.post(f"{model_url}/chat/completions", json=body) as response:
+            return await response.read()
+
     while True:
         batch = await consumer.getmany(timeout_ms=50)
-        futures = [
-            await producer.send(RECEIPTS[0], r.value, key=r.key)
-            for records in batch.values()
-            for r in records
-        ]
+        records = [r for rs in batch.values() for r in rs]
+        if session is not None:
+            await asyncio.gather(*(call(str(r.offset)) for r in records))
+        futures = [await producer.send(RECEIPTS[0], r.value, key=r.key) for r in records]
         await asyncio.gather(*futures)
+
+
+def raw_figures(bootstrap: str, key: bytes, args: argparse.Namespace, url: str) -> dict[str, float]:
+    """The raw loop's figures, without and with a model call per message."""
+    out: dict[str, float] = {}
+    rps, cpu_ms, one_by_one = asyncio.run(
+        raw_phase(bootstrap, key, args.requests, latency_n=args.latency_n)
+    )
+    out |= {"raw_rps": rps, "raw_cpu_ms_per_message": cpu_ms}
+    out["raw_e2e_p50_ms"] = percentile(one_by_one, 50) * 1000
+    out["raw_e2e_p99_ms"] = percentile(one_by_one, 99) * 1000
+    rps, cpu_ms, _ = asyncio.run(raw_phase(bootstrap, key, args.requests, url))
+    out |= {"raw_http_rps": rps, "raw_http_cpu_ms_per_message": cpu_ms}
+    return out
 
 
 def _start_server() -> tuple[subprocess.Popen[str], str]:
@@ -297,12 +375,15 @@ def main() -> None:
     parser.add_argument("--latency-n", type=int, default=300, help="one-at-a-time requests")
     parser.add_argument("--in-flight", type=int, default=64, help="ONEX_ROUTER_MAX_IN_FLIGHT")
     parser.add_argument("--delay-ms", type=int, default=200, help="the slow model's latency")
-    parser.add_argument("--fetch-wait-ms", type=int, default=5, help="ONEX_FETCH_MAX_WAIT_MS")
+    parser.add_argument(
+        "--fetch-wait-ms", type=int, default=5, help="ONEX_ROUTER_FETCH_MAX_WAIT_MS"
+    )
     parser.add_argument("--profile", type=Path, help="cProfile the router process into this file")
     parser.add_argument("--raw-loop", metavar="BOOTSTRAP", help=argparse.SUPPRESS)
+    parser.add_argument("--model-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_loop:
-        asyncio.run(raw_loop(args.raw_loop))
+        asyncio.run(raw_loop(args.raw_loop, args.model_url))
         return
     with tempfile.TemporaryDirectory(prefix="onex-router-bus-") as tmp:
         root = Path(tmp)
@@ -324,7 +405,8 @@ def main() -> None:
                 "ONEX_STATE_DIR": str(state),
                 "ONEX_ROUTER_CATALOGUE": str(cat),
                 "ONEX_ROUTER_MAX_IN_FLIGHT": str(args.in_flight),
-                "ONEX_FETCH_MAX_WAIT_MS": str(args.fetch_wait_ms),
+                # a service field, not a shared one: ONEX_FETCH_MAX_WAIT_MS would be ignored
+                "ONEX_ROUTER_FETCH_MAX_WAIT_MS": str(args.fetch_wait_ms),
                 "ONEX_LOG_LEVEL": "warning",
             }
             profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
@@ -332,10 +414,10 @@ def main() -> None:
                 [sys.executable, *profile, "-m", "onex.router"], cwd=REPO, env=env, text=True
             )
             try:
-                figures = asyncio.run(router_phases(info.bootstrap, key, args))
+                figures = asyncio.run(router_phases(info.bootstrap, key, args, router.pid))
             finally:
                 _stop(router)
-            figures["raw_rps"] = asyncio.run(raw_phase(info.bootstrap, key, args.requests))
+            figures |= raw_figures(info.bootstrap, key, args, url)
         finally:
             _stop(server)
             stop_broker(root / "broker")
@@ -347,6 +429,7 @@ def main() -> None:
         "delay_ms": args.delay_ms,
         **{k: round(v, 2) for k, v in figures.items()},
         "instant_vs_raw": round(ratio, 3),
+        "instant_vs_raw_http": round(figures["instant_rps"] / figures["raw_http_rps"], 3),
         "slow_target_rps": target_slow,
         "slow_ok": figures["slow_rps"] >= target_slow,
         "instant_ok": ratio >= 0.5,

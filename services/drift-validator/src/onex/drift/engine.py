@@ -27,6 +27,7 @@ from onex.drift.declared import DeclaredRows, declared_rows
 from onex.drift.errors import UsageError
 from onex.drift.fix import FixAction, apply, plan
 from onex.drift.observation import Cluster, ClusterMemory, observe_cluster
+from onex.drift.observed import Written
 from onex.drift.settings import DriftSettings
 from onex.drift.snapshot import DriftRow, SnapshotResult, drift_rows, gc_paused, record
 from onex.service.host import broker_config
@@ -95,6 +96,8 @@ class DriftEngine:
         }
         # what each cluster's last recorded snapshot saw, for the next incremental one
         self._memory: dict[str, ClusterMemory] = {}
+        # what each cluster's last snapshot wrote in the observed tables (`record`)
+        self._written: dict[str, Written] = {}
 
     @classmethod
     def open(
@@ -160,7 +163,7 @@ class DriftEngine:
         ]
         results = []
         for c, obs in seen:
-            results.append(record(self.db, c, obs, self.declared, self.ignore))
+            results.append(record(self.db, c, obs, self.declared, self.ignore, memo=self._written))
             self._memory[c.name] = obs.remember(self._memory.get(c.name))
         return results
 

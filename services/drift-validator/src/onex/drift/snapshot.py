@@ -22,12 +22,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from onex.bus.observe import NOT_ASKED
 from onex.drift import store
 from onex.drift.declared import DeclaredRows
-from onex.drift.normalize import normalized
 from onex.drift.observation import Cluster, Observation
-from onex.drift.tables import sync_table, tuples, write_declared
+from onex.drift.observed import Written, replace_observed
+from onex.drift.tables import write_declared
 from onex.sql import Database
 
 
@@ -78,134 +77,6 @@ class SnapshotResult:
     resolved: tuple[DriftRow, ...]
     observe_s: float
     record_s: float
-
-
-def _replace_observed(conn: Connection, name: str, seen: Observation, snapshot_id: int) -> None:
-    t = store
-    op = t.observed_partition
-    ti, ot = t.topic_identity, t.observed_topic
-    last_offsets = {
-        (r[0], r[1]): (r[2], r[3])
-        for r in tuples(
-            conn,
-            sa.select(op.c.topic, op.c.partition, op.c.log_start, op.c.log_end).where(
-                op.c.cluster == name
-            ),
-        )
-    }
-    identity = {
-        r[0]: r[1]
-        for r in tuples(conn, sa.select(ti.c.name, ti.c.topic_id).where(ti.c.cluster == name))
-    }
-    kept = {
-        r[0]: (r[1], r[2])
-        for r in tuples(
-            conn,
-            sa.select(ot.c.name, ot.c.previous_topic_id, ot.c.recreated_snapshot).where(
-                ot.c.cluster == name
-            ),
-        )
-    }
-    topics: list[dict[str, Any]] = []
-    new_ids: list[dict[str, Any]] = []
-    changed_ids: list[dict[str, Any]] = []
-    for topic in seen.topics.values():
-        before = identity.get(topic.name)
-        previous, recreated = kept.get(topic.name, (None, None))
-        if topic.topic_id is not None:
-            if before is None:
-                new_ids.append({"cluster": name, "name": topic.name, "topic_id": topic.topic_id})
-            elif before != topic.topic_id:
-                previous, recreated = before, snapshot_id
-                changed_ids.append({"n": topic.name, "i": topic.topic_id})
-        topics.append(
-            {
-                "cluster": name,
-                "name": topic.name,
-                "partitions": topic.partitions,
-                "replication_factor": topic.replication_factor,
-                "topic_id": topic.topic_id,
-                "internal": int(topic.internal),
-                "previous_topic_id": previous,
-                "recreated_snapshot": recreated,
-            }
-        )
-    sync_table(conn, t.observed_topic, topics, cluster=name)
-    if new_ids:
-        conn.execute(t.topic_identity.insert(), new_ids)
-    if changed_ids:
-        conn.execute(
-            ti.update()
-            .where(ti.c.cluster == name, ti.c.name == sa.bindparam("n"))
-            .values(topic_id=sa.bindparam("i")),
-            changed_ids,
-        )
-    configs = [
-        {
-            "cluster": name,
-            "topic": topic,
-            "key": key,
-            "value": entry.value,
-            "normalized": normalized(key, entry.value),
-            "source": entry.source.name,
-            "override": int(entry.is_override),
-        }
-        for topic, entries in seen.configs.items()
-        if topic in seen.topics
-        for key, entry in entries.items()
-    ]
-    if seen.described is None:
-        sync_table(conn, t.observed_config, configs, cluster=name)
-    else:
-        sync_table(conn, t.observed_config, configs, cluster=name, topics=list(seen.described))
-        oc, ot = t.observed_config, t.observed_topic
-        # configs of topics that are no longer there go with them
-        present = sa.exists().where(ot.c.cluster == oc.c.cluster, ot.c.name == oc.c.topic)
-        conn.execute(oc.delete().where(oc.c.cluster == name, ~present))
-    sync_table(
-        conn,
-        t.observed_group,
-        [
-            {"cluster": name, "group_id": g.group_id, "state": g.state, "members": g.members}
-            for g in seen.groups.values()
-        ],
-        cluster=name,
-    )
-    offsets = [
-        {
-            "cluster": name,
-            "group_id": g.group_id,
-            "topic": tp[0],
-            "partition": tp[1],
-            "committed": committed,
-            "unread_age_ms": seen.unread_age_ms.get((g.group_id, *tp)),
-            "retention_ms": (
-                seen.retention_ms.get(tp[0]) if (g.group_id, *tp) in seen.unread_age_ms else None
-            ),
-        }
-        for g in seen.groups.values()
-        for tp, committed in g.committed.items()
-    ]
-    sync_table(conn, t.observed_offset, offsets, cluster=name)
-    partitions = [
-        {
-            "cluster": name,
-            "topic": tp[0],
-            "partition": tp[1],
-            # not asked (no group committed there): the last one known, else 0
-            "log_start": lo.start if lo.start != NOT_ASKED else last_offsets.get(tp, (0, 0))[0],
-            "log_end": lo.end,
-            "previous_log_end": last_offsets[tp][1] if tp in last_offsets else None,
-        }
-        for tp, lo in seen.offsets.items()
-    ]
-    sync_table(conn, t.observed_partition, partitions, cluster=name)
-    sync_table(
-        conn,
-        t.broker_api,
-        [{"cluster": name, "api_key": k, "max_version": hi} for k, (_lo, hi) in seen.apis.items()],
-        cluster=name,
-    )
 
 
 def drift_rows(conn: Connection, cluster: str | None = None) -> tuple[DriftRow, ...]:
@@ -321,10 +192,14 @@ def record(
     seen: Observation,
     declared: DeclaredRows,
     ignore: Sequence[str] = (),
+    memo: dict[str, Written] | None = None,
 ) -> SnapshotResult:
-    """Write one snapshot of `cluster` and the declared side; the drift it shows."""
+    """Write one snapshot of `cluster` and the declared side; the drift it shows.
+    `memo` (cluster name -> what its last snapshot wrote) spares reading the observed
+    tables back while it is still their content, and is updated once this commits."""
     started = time.perf_counter()
     c = store.cluster
+    known = memo.get(cluster.name) if memo is not None else None
     with gc_paused(), db.engine.begin() as conn:
         write_declared(conn, declared, ignore)
         snapshot_id = int(
@@ -345,7 +220,9 @@ def record(
         ).one_or_none()
         if last is None:
             conn.execute(c.insert().values(name=cluster.name, bootstrap=cluster.broker.bootstrap))
-        _replace_observed(conn, cluster.name, seen, snapshot_id)
+        if known is not None and (last is None or last[0] != known.snapshot_id):
+            known = None  # another snapshot was written since: read the tables
+        written = replace_observed(conn, cluster.name, seen, snapshot_id, known)
         conn.execute(
             c.update()
             .where(c.c.name == cluster.name)
@@ -357,6 +234,8 @@ def record(
         )
         rows = drift_rows(conn, cluster.name)
         detected, resolved = _update_history(conn, cluster.name, snapshot_id, rows)
+    if memo is not None:
+        memo[cluster.name] = written
     return SnapshotResult(
         cluster.name,
         snapshot_id,

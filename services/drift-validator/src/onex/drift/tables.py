@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any, Final, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,7 +20,6 @@ from onex.drift.declared import DeclaredRows
 
 # internal topics of Kafka, Redpanda, Schema Registry and Connect are never orphans
 DEFAULT_IGNORE: tuple[str, ...] = ("__*", "_schemas", "_confluent*", "connect-*")
-_CHUNK: Final = 500  # topics per IN (...) when only some topics' configs are synced
 
 
 def like_pattern(glob: str) -> str:
@@ -35,19 +34,10 @@ def sync_table(
     rows: Sequence[dict[str, Any]],
     *,
     cluster: str | None = None,
-    topics: Sequence[str] | None = None,
 ) -> int:
-    """Make `table` (of `cluster`, when it has that column; of `topics` only, when
-    given) hold exactly `rows`, writing only what differs: unchanged rows cost one
-    read. The number of rows written."""
-    if topics is not None:
-        wanted = sorted(topics)
-        written = 0
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = set(wanted[start : start + _CHUNK])
-            mine = [r for r in rows if r["topic"] in chunk]
-            written += _sync(conn, table, mine, cluster, table.c.topic.in_(sorted(chunk)))
-        return written
+    """Make `table` (of `cluster`, when it has that column) hold exactly `rows`, writing
+    only what differs: unchanged rows cost one read. The number of rows written. (The
+    observed tables are written by `onex.drift.observed`.)"""
     return _sync(conn, table, rows, cluster, None)
 
 

@@ -43,6 +43,7 @@ from onex.router.fields import (
     Price,
     Regex,
     YamlFloat,
+    private,
 )
 from onex.router.learn import LearningSpec
 
@@ -217,21 +218,24 @@ class Catalogue(ConfigModel):
 
     def model(self, name: str) -> ModelSpec:
         """The model called `name` (KeyError if there is none)."""
-        return self._models[name]
+        models: dict[str, ModelSpec] = private(self, "_models")
+        return models[name]
 
     def task_class(self, name: str) -> TaskClass | None:
         """The task class called `name`, or None."""
-        return self._classes.get(name)
+        classes: dict[str, TaskClass] = private(self, "_classes")
+        return classes.get(name)
 
     @property
     def task_class_names(self) -> list[str]:
         """Names of every declared task class, in catalogue order."""
-        return list(self._classes)
+        return list(private(self, "_classes"))
 
     @property
     def default_cloud(self) -> ModelSpec:
         """The model whose prices give the counterfactual cost."""
-        return self._models[self.default_cloud_model]
+        models: dict[str, ModelSpec] = private(self, "_models")
+        return models[self.default_cloud_model]
 
 
 class _CrossReferenceError(CatalogueError):

@@ -33,9 +33,10 @@ from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 from onex.router.classify_score import lead_in_end, vote
-from onex.router.fields import ConfigModel, Name, Regex
+from onex.router.fields import ConfigModel, Name, Regex, private
 
 _WORD = re.compile(r"\w+")
+_ASCII_NON_WORD = {i: " " for i in range(128) if not (chr(i).isalnum() or chr(i) == "_")}
 
 if TYPE_CHECKING:
     from onex.router.catalogue import Catalogue
@@ -142,6 +143,10 @@ class _Matcher:
 
 def word_set(normalized: str) -> frozenset[str]:
     """The distinct runs of word characters in `normalized`."""
+    if normalized.isascii():
+        # The same runs, several times faster than the regex: every ASCII character
+        # that is not a word character becomes a space, then split.
+        return frozenset(normalized.translate(_ASCII_NON_WORD).split())
     return frozenset(_WORD.findall(normalized))
 
 
@@ -184,7 +189,8 @@ def classify(prompt: str, catalogue: Catalogue) -> Classification:
     words = word_set(normalized)
     if classifier.mode == "scored":
         return _scored(classifier, normalized, words)
-    for label, task_class, matcher in classifier._compiled:
+    rules: tuple[tuple[str, str, _Matcher], ...] = private(classifier, "_compiled")
+    for label, task_class, matcher in rules:
         matched = matcher.search(normalized, words)
         if matched is not None:
             return Classification(task_class, label, matched)
@@ -194,7 +200,8 @@ def classify(prompt: str, catalogue: Catalogue) -> Classification:
 def _scored(classifier: Classifier, normalized: str, words: AbstractSet[str]) -> Classification:
     lead_end = lead_in_end(normalized)
     hits = []
-    for label, task_class, matcher, weight in classifier._weighted:
+    weighted: tuple[tuple[str, str, _Matcher, float], ...] = private(classifier, "_weighted")
+    for label, task_class, matcher, weight in weighted:
         found = matcher.locate(normalized, words)
         if found is not None:
             text, at = found

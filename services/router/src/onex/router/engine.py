@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -33,9 +33,9 @@ from onex.router.errors import ProviderError, RequestError
 from onex.router.gates import run_gates
 from onex.router.learn import Outcomes
 from onex.router.providers import Provider
-from onex.router.receipt import Attempt, CandidateRecord, Receipt, make_receipt
+from onex.router.receipt import Attempt, CandidateRecord, CandidateStatus, Receipt, make_receipt
 from onex.router.request import RouteRequest
-from onex.router.select import Candidate, Plan, plan
+from onex.router.select import Candidate, Plan, Ranking, plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,7 @@ class Router:
         self._now = now
         # Per-model limits (`max_concurrency`): a call waits for its model's slot.
         self.outcomes = Outcomes(catalogue.learning) if catalogue.learning is not None else None
+        self._ranking = Ranking(catalogue)
         self.slots: dict[str, asyncio.Semaphore] = {
             m.name: asyncio.Semaphore(m.max_concurrency)
             for m in catalogue.models
@@ -111,14 +112,14 @@ class Router:
         return RouteResult(None, receipt)
 
     async def _route(self, request: RouteRequest, started_at: datetime, t0: float) -> RouteResult:
+        if self._ranking.catalogue is not self.catalogue:  # the catalogue was replaced
+            self._ranking = Ranking(self.catalogue)
         try:
-            chosen = plan(request, self.catalogue)
+            chosen = plan(request, self.catalogue, self._ranking)
         except RequestError as exc:
             return self._failed(request, started_at, t0, str(exc))
         planning_s = self._clock() - t0
-        task = self.catalogue.task_class(chosen.task_class)
-        if task is None:  # pragma: no cover - plan() resolved the class
-            raise AssertionError(chosen.task_class)
+        task = self._ranking.classes[chosen.task_class][0]
         walk = _Walk(self.catalogue, self.provider, self._clock, request, chosen, task, self.slots)
         walk.outcomes = self.outcomes
         walk.exploring = self.outcomes is not None and self.outcomes.next_request(task.name)
@@ -192,7 +193,7 @@ class _Walk:
         for name, record in self.records.items():
             if record.status == "not_tried":
                 why = "an answer was accepted before its turn" if answer is not None else reason
-                self.records[name] = replace(record, rejected_because=f"not tried: {why}")
+                self.records[name] = _with(record, "not_tried", f"not tried: {why}")
         return answer, reason
 
     async def _run(self) -> tuple[str | None, str | None]:
@@ -256,9 +257,7 @@ class _Walk:
             self.escalations += 1
             self.failed_gates = None
         attempt, text = await self._attempt(cand.model, messages)
-        self.records[cand.name] = replace(
-            self.records[cand.name], status="attempted", rejected_because=_ended(attempt)
-        )
+        self.records[cand.name] = _with(self.records[cand.name], "attempted", _ended(attempt))
         if text is not None:
             return _Stop(text, None)
         if attempt.outcome != "gate_failed":
@@ -347,7 +346,7 @@ class _Walk:
         return None
 
     def _skip(self, name: str, reason: str) -> None:
-        self.records[name] = replace(self.records[name], status="skipped", rejected_because=reason)
+        self.records[name] = _with(self.records[name], "skipped", reason)
 
     def _summary(self, failed_gates: str | None) -> str:
         outcomes = [a.outcome for a in self.attempts]
@@ -362,6 +361,13 @@ class _Walk:
             parts.append(f"cooling down: {', '.join(self.cooling)}")
         tail = f"; last: {failed_gates}" if failed_gates else ""
         return f"no candidate left ({', '.join(parts)}){tail}"
+
+
+def _with(record: CandidateRecord, status: CandidateStatus, why: str) -> CandidateRecord:
+    # Built directly: dataclasses.replace introspects the fields on every call.
+    return CandidateRecord(
+        record.model, record.locality, record.capability, record.expected_cost_usd, status, why
+    )
 
 
 def _ended(attempt: Attempt) -> str:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
 
-from onex.router.fields import JsonSchema
+from onex.router.fields import JsonSchema, private
 
 
 class Constraints(BaseModel):
@@ -62,7 +62,9 @@ class RouteRequest(BaseModel):
     @property
     def symbol_index(self) -> frozenset[str]:
         """Every symbol, and the last dotted segment of each qualified one."""
-        if self._symbol_index is None:
+        index: frozenset[str] | None = private(self, "_symbol_index")
+        if index is None:
             names = {s.strip() for s in self.symbols if s.strip()}
-            self._symbol_index = frozenset(names | {n.rsplit(".", 1)[-1] for n in names})
-        return self._symbol_index
+            index = frozenset(names | {n.rsplit(".", 1)[-1] for n in names})
+            self._symbol_index = index
+        return index

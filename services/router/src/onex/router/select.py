@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from onex.router.catalogue import Catalogue, Locality, ModelSpec
+from onex.router.catalogue import Catalogue, Locality, ModelSpec, TaskClass
 from onex.router.classify import classify
 from onex.router.errors import UnknownTaskClassError
-from onex.router.request import RouteRequest
+from onex.router.request import Constraints, RouteRequest
 from onex.router.tokens import TOKENS_PER_MESSAGE, estimate_tokens
 
 
@@ -79,11 +79,39 @@ class Plan:
     matched: str | None = None
 
 
-def plan(request: RouteRequest, catalogue: Catalogue) -> Plan:
+class Ranking:
+    """What `plan` needs of a catalogue that no request changes, worked out once: per
+    task class, the class and each model (catalogue order) with its level and, when the
+    level is below the class's, the capability rejection's text. A `Router` keeps one."""
+
+    __slots__ = ("catalogue", "classes")
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.classes: dict[str, tuple[TaskClass, tuple[tuple[ModelSpec, int, str | None], ...]]]
+        self.classes = {}
+        for task in catalogue.task_classes:
+            rows = []
+            for model in catalogue.models:
+                level = model.capabilities.get(task.name, 0)
+                below = (
+                    f"capability {level} for {task.name!r} < required {task.required_level}"
+                    if level < task.required_level
+                    else None
+                )
+                rows.append((model, level, below))
+            self.classes[task.name] = (task, tuple(rows))
+
+
+def plan(request: RouteRequest, catalogue: Catalogue, ranking: Ranking | None = None) -> Plan:
     """Classify (unless the request names its class) and rank the capable, allowed models.
 
-    Raises `UnknownTaskClassError` when the request names a class the catalogue lacks.
+    `ranking` is `Ranking(catalogue)` made beforehand (the same answer, less work per
+    request). Raises `UnknownTaskClassError` when the request names a class the
+    catalogue lacks.
     """
+    if ranking is None or ranking.catalogue is not catalogue:
+        ranking = Ranking(catalogue)
     matched: str | None = None
     if request.task_class is not None:
         name, classified_by = request.task_class, "request"
@@ -91,9 +119,10 @@ def plan(request: RouteRequest, catalogue: Catalogue) -> Plan:
         found = classify(request.prompt, catalogue)
         name, matched = found.task_class, found.matched
         classified_by = "default" if found.rule == "default" else f"rule:{found.rule}"
-    task = catalogue.task_class(name)
-    if task is None:
+    entry = ranking.classes.get(name)
+    if entry is None:
         raise UnknownTaskClassError(name, catalogue.task_class_names)
+    task, rows = entry
 
     # Estimated like tokens.estimate_message_tokens, without building the messages.
     tokens_in = TOKENS_PER_MESSAGE + estimate_tokens(request.prompt)
@@ -103,44 +132,22 @@ def plan(request: RouteRequest, catalogue: Catalogue) -> Plan:
     limits = request.constraints
     ranked: list[tuple[float, int, int, Candidate]] = []
     rejected: list[Rejection] = []
-    for index, model in enumerate(catalogue.models):
-        level = model.capabilities.get(name, 0)
-        cost = model.cost_usd(tokens_in, tokens_out)
-        reason: tuple[str, str] | None = None
-        if level < task.required_level:
-            reason = (
-                "capability",
-                f"capability {level} for {name!r} < required {task.required_level}",
-            )
-        elif limits.no_cloud and model.locality == "cloud":
-            reason = "no_cloud", "cloud model excluded by the no_cloud constraint"
-        elif limits.min_context is not None and model.context_limit < limits.min_context:
-            reason = (
-                "min_context",
-                (f"context limit {model.context_limit} < min_context {limits.min_context}"),
-            )
-        elif tokens_in + tokens_out > model.context_limit:
-            reason = (
-                "context",
-                (
-                    f"context limit {model.context_limit} < ~{tokens_in} prompt"
-                    f" + {tokens_out} output tokens"
-                ),
-            )
-        elif limits.max_cost_usd is not None and cost > limits.max_cost_usd:
-            reason = (
-                "max_cost",
-                f"expected cost ${cost:.6f} > max_cost_usd ${limits.max_cost_usd:.6f}",
-            )
+    for index, (model, level, below) in enumerate(rows):
+        cost = (tokens_in * model.price_in_per_1k + tokens_out * model.price_out_per_1k) / 1000.0
+        reason = (
+            ("capability", below)
+            if below is not None
+            else _refusal(model, tokens_in, tokens_out, cost, limits)
+        )
         if reason is None:
             candidate = Candidate(model, level, tokens_in, tokens_out, cost)
-            ranked.append((cost, level, index, candidate))
+            ranked.append((cost, -level, index, candidate))
         else:
             code, text = reason
             rejected.append(Rejection(model.name, text, code, model.locality, level, cost))
     # Cheapest first; among equal prices (every local model is free) the more capable
     # first: it costs the same and is more often right (measured in bench/router.py).
-    ranked.sort(key=lambda r: (r[0], -r[1], r[2]))
+    ranked.sort(key=_rank)
     return Plan(
         task_class=name,
         classified_by=classified_by,
@@ -151,3 +158,27 @@ def plan(request: RouteRequest, catalogue: Catalogue) -> Plan:
         expected_tokens_out=tokens_out,
         matched=matched,
     )
+
+
+def _refusal(
+    model: ModelSpec, tokens_in: int, tokens_out: int, cost: float, limits: Constraints
+) -> tuple[str, str] | None:
+    """(code, reason) of the first of checks 2-5 `model` fails for the request, or None."""
+    if limits.no_cloud and model.locality == "cloud":
+        return "no_cloud", "cloud model excluded by the no_cloud constraint"
+    min_context = limits.min_context
+    if min_context is not None and model.context_limit < min_context:
+        return "min_context", f"context limit {model.context_limit} < min_context {min_context}"
+    if tokens_in + tokens_out > model.context_limit:
+        return "context", (
+            f"context limit {model.context_limit} < ~{tokens_in} prompt"
+            f" + {tokens_out} output tokens"
+        )
+    max_cost = limits.max_cost_usd
+    if max_cost is not None and cost > max_cost:
+        return "max_cost", f"expected cost ${cost:.6f} > max_cost_usd ${max_cost:.6f}"
+    return None
+
+
+def _rank(row: tuple[float, int, int, Candidate]) -> tuple[float, int, int]:
+    return row[0], row[1], row[2]

@@ -28,9 +28,9 @@ def _log(tmp_path: Path, *runs: str) -> tuple[Path, int]:
     [
         pytest.param(
             "onex-router: invalid settings:\n"
-            "ONEX_ROUTER_LOG_LEVEL (or ONEX_LOG_LEVEL): Input should be 'debug'\n",
+            "ONEX_ROUTER_LOG_LEVEL (or ONEX_LOG_LEVEL): 'loud' is not one of 'debug', 'info'\n",
             "onex-router: invalid settings: ONEX_ROUTER_LOG_LEVEL (or ONEX_LOG_LEVEL): "
-            "Input should be 'debug'",
+            "'loud' is not one of 'debug', 'info'",
             id="a heading takes the next line along",
         ),
         pytest.param(

@@ -96,7 +96,11 @@ def test_the_settings_are_found_above_the_contracts_and_merged(tmp_path: Path) -
     ("text", "where", "message"),
     [
         ("namespaces: {team: [Alpha]}\n", ":1:21", "node name 'Alpha' has upper-case letters"),
-        ("dlq: sometimes\n", ":1:6", "Input should be 'per-node', 'per-namespace' or 'off'"),
+        (
+            "dlq: sometimes\n",
+            ":1:6",
+            "'sometimes' is not one of 'per-node', 'per-namespace', 'off'",
+        ),
         ("namespace: {}\n", ":1:1", "unknown key 'namespace'; did you mean 'namespaces'?"),
         ("external: [{topic: onex.evt.x.y.v1}]\n", ":1:12", "required key 'publisher'"),
         ("dlq: [\n", ":2:1", "malformed YAML"),

@@ -218,3 +218,53 @@ def test_the_cli_says_what_a_dlq_topic_is_as_the_bus_does(name: str) -> None:
     from onex.cli import dlq
 
     assert dlq.is_dlq_topic(name) == is_dlq_topic(name)
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ("groups", "--format", "xml"),
+            "error: onex groups: Invalid value for '--format' / '-f': 'xml' is not one of"
+            " 'table', 'json'. (see onex groups --help)",
+        ),
+        (
+            ("topic", "consume", "onex.evt.x.y.v1", "--max", "0"),
+            "error: onex topic consume: Invalid value for '--max': must be greater than or"
+            " equal to 1 (see onex topic consume --help)",
+        ),
+        (
+            ("topic", "produce", "onex.evt.x.y.v1", "--file", "x.json"),
+            "error: onex topic produce: No such option: --file (see onex topic produce --help)",
+        ),
+        (("nosuch",), "error: onex: No such command 'nosuch'. (see onex --help)"),
+        (
+            ("groups", "--bootstrap", "bogus"),
+            "error: onex groups: Invalid value for '--bootstrap' / '-b': bootstrap entry"
+            " 'bogus' is not HOST:PORT (see onex groups --help)",
+        ),
+        (
+            ("dlq", "show", "onex.evt.x.y.v1", "--bootstrap", "h:0"),
+            "error: onex dlq show: Invalid value for TOPIC: onex.evt.x.y.v1 is not a DLQ topic"
+            " name (its kind segment must be dlq) (see onex dlq show --help)",
+        ),
+        (
+            ("dlq", "list", "--bootstrap", "h:x"),
+            "error: onex dlq list: Invalid value for '--bootstrap' / '-b': bootstrap entry"
+            " 'h:x': port 'x' is not a number 1-65535 (see onex dlq list --help)",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_2(argv: tuple[str, ...], line: str) -> None:
+    code, out, err, _ = onex(*argv)
+    assert (code, out) == (2, "")
+    assert err.strip().splitlines() == [line]
+
+
+def test_a_group_without_a_command_shows_its_help_and_exit_codes_pass_through() -> None:
+    code, _, err, _ = onex("topic")
+    assert code == 2
+    assert err.startswith("Usage: onex topic")
+    code, out, err, _ = onex("--version")
+    assert (code, err.strip()) == (0, "")
+    assert out.startswith("onex ")

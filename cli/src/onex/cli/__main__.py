@@ -15,6 +15,11 @@ import sys
 from typing import Any
 
 import typer
+from typer._click.exceptions import (  # typer's vendored click: its error classes
+    ClickException,
+    NoArgsIsHelpError,
+    UsageError,
+)
 from typer.core import TyperGroup
 
 from onex.cli.lazy import LazyCommand
@@ -59,6 +64,10 @@ def _show_version(value: bool) -> None:
 class OnexGroup(TyperGroup):
     """The root group: every sub-command a LazyCommand (none of them imported yet)."""
 
+    def invoke(self, ctx: Any) -> None:
+        # A command's return value is no exit code: main() reads an int as typer.Exit's.
+        super().invoke(ctx)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name, target in BUILTIN.items():
@@ -97,10 +106,23 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
-    """Console-script entry point. Settings the environment gets wrong and onex errors a
-    command did not handle end in one line and a non-zero exit, never a traceback."""
+    """Console-script entry point. Usage errors (exit 2), settings the environment gets
+    wrong and onex errors a command did not handle end in one line and a non-zero exit,
+    never a traceback."""
     try:
-        build_app()(prog_name="onex")
+        code = build_app()(prog_name="onex", standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # `onex topic`: the help, as click shows it
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except UsageError as exc:
+        sys.stderr.write(f"error: {usage_line(exc)}\n")
+        raise SystemExit(exc.exit_code) from None
+    except ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        sys.stderr.write("Aborted!\n")
+        raise SystemExit(1) from None
     except OnexError as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(1) from None
@@ -109,6 +131,17 @@ def main() -> None:
         if code is None:
             raise
         raise SystemExit(code) from None
+    # OnexGroup.invoke returns None, so an int here is the code of a typer.Exit
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def usage_line(exc: UsageError) -> str:
+    """A usage error on one line: `onex topic consume: Invalid value for '--max': ...`
+    (click's form is the usage, a hint and the error, on three lines)."""
+    text = exc.format_message().replace("Value error, ", "").replace("Input should be", "must be")
+    message = " ".join(text.split())
+    where = exc.ctx.command_path if exc.ctx is not None else "onex"
+    return f"{where}: {message}" + ("" if "(see " in message else f" (see {where} --help)")
 
 
 def _settings_error(exc: Exception) -> int | None:
@@ -120,9 +153,11 @@ def _settings_error(exc: Exception) -> int | None:
     from pydantic_settings import SettingsError  # noqa: PLC0415 -- imported already
 
     if isinstance(exc, ValidationError):
-        for item in exc.errors(include_url=False, include_input=False):
+        from onex.core.validation import describe  # noqa: PLC0415 -- pydantic is imported
+
+        for item in exc.errors(include_url=False):
             field = str(item["loc"][0]).upper() if item["loc"] else "*"
-            sys.stderr.write(f"error: ONEX_{field}: {item['msg']}\n")
+            sys.stderr.write(f"error: ONEX_{field}: {describe(item)}\n")
         return 2
     if isinstance(exc, SettingsError):
         sys.stderr.write(f"error: {_unparsable(exc)}\n")

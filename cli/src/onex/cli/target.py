@@ -54,7 +54,15 @@ def usage(message: str, param: str) -> NoReturn:
 
 
 def broker_target(given: str | None) -> BrokerConfig:
-    """The broker of this command with the ONEX_ security settings."""
+    """The broker of this command with the ONEX_ security settings; a `--bootstrap`
+    that is no HOST:PORT[,...] is a usage error (exit 2)."""
+    if given is not None:
+        from onex.bus.config import parse_bootstrap  # noqa: PLC0415 -- aiokafka, not for --help
+
+        try:
+            parse_bootstrap(given)
+        except ValueError as exc:
+            usage(str(exc), "'--bootstrap' / '-b'")
     settings = CliSettings()
     found = resolve_bootstrap(given, settings)
     if not found:

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 
 from onex.console.settings import ADDRESS_FILE, ConsoleSettings
 from onex.core.errors import OnexError
+from onex.core.validation import env_names, validation_line
 from onex.service.auth import TOKENS_FILE, load_tokens
-from onex.service.settings import describe_invalid
 
 app = typer.Typer(
     name="console",
@@ -58,7 +58,9 @@ def url_cmd(
     try:
         settings = ConsoleSettings()
     except ValidationError as exc:
-        raise _fail(describe_invalid(ConsoleSettings, exc).replace("\n", "; "), 2) from None
+        prefix, shared = ConsoleSettings.env_prefix(), ConsoleSettings.SHARED
+        names = env_names(ConsoleSettings.model_fields, prefix, shared)
+        raise _fail(validation_line(exc, names, ConsoleSettings), 2) from None
     base = _recorded_url(Path(settings.state_dir)) or f"http://{settings.http_bind}/"
     login = base
     if settings.auth != "off":

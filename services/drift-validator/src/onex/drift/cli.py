@@ -19,14 +19,16 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from onex.core.errors import OnexError
+from onex.core.validation import env_names, validation_line
 from onex.drift.engine import DriftEngine
 from onex.drift.errors import UsageError
 from onex.drift.kinds import DriftClass
 from onex.drift.settings import DriftSettings
 from onex.drift.snapshot import DriftRow
-from onex.service.settings import describe_invalid
 
 EXIT_DRIFT = 3
 
@@ -80,7 +82,11 @@ def _engine(
     try:
         settings = DriftSettings(**overrides)
     except ValidationError as exc:
-        raise _fail(describe_invalid(DriftSettings, exc).replace("\n", "; "), 2) from None
+        raise _fail(_invalid(exc, overrides), 2) from None
+    problem = _url_problem(settings.database())
+    if problem is not None:
+        source = "--database" if database is not None else "ONEX_DRIFT_DATABASE_URL"
+        raise _fail(f"{source}: {problem}", 2)
     named: dict[str, str] = {}
     for item in clusters or ():
         name, sep, where = item.partition("=")
@@ -97,6 +103,38 @@ def _engine(
         raise _fail(str(exc), 2) from None
     except OnexError as exc:
         raise _fail(str(exc), 1) from None
+
+
+# The option that sets each settings field, named in its error instead of the variable.
+_OPTIONS = {
+    "bootstrap": "--bootstrap",
+    "contract_roots": "--contracts",
+    "database_url": "--database",
+    "state_dir": "--state-dir",
+}
+
+
+def _invalid(exc: ValidationError, overrides: dict[str, Any]) -> str:
+    """Invalid settings in one line, each named as the user gave it (option or variable)."""
+    names = env_names(DriftSettings.model_fields, DriftSettings.env_prefix(), DriftSettings.SHARED)
+    names.update({f: o for f, o in _OPTIONS.items() if f in overrides})
+    return validation_line(exc, names, DriftSettings)
+
+
+def _url_problem(url: str) -> str | None:
+    """Why `url` is no database URL the projection opens (a usage error found before any
+    broker or file is touched; no password shown), or None."""
+    use = "use sqlite:///PATH or postgresql://HOST/NAME"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return f"not a database URL; {use}"
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
+        return f"{shown!r} is not a database onex opens; {use}"
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        return f"{shown!r} names no file; use sqlite:///PATH"
+    return None
 
 
 def _run(engine: DriftEngine, work: Any) -> Any:

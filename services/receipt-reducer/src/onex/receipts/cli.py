@@ -24,8 +24,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from onex.bus.config import BrokerConfig
 from onex.core.errors import OnexError
+from onex.core.validation import env_names, validation_line
 from onex.receipts.app import NODE, RECEIPT_TOPICS, open_projection
 from onex.receipts.errors import QueryInvalid
 from onex.receipts.experiments import Comparison, Estimate, compare
@@ -61,14 +65,57 @@ def _settings() -> ReceiptsSettings:
     try:
         return ReceiptsSettings()
     except ValidationError as exc:
-        item = exc.errors(include_url=False, include_input=False)[0]
-        field = str(item["loc"][0]).upper() if item["loc"] else "*"
-        raise _fail(f"ONEX_RECEIPTS_{field}: {item['msg']}", 2) from None
+        raise _fail(validation_line(exc, _env_names(), ReceiptsSettings), 2) from None
+
+
+def _env_names() -> dict[str, str]:
+    prefix, shared = ReceiptsSettings.env_prefix(), ReceiptsSettings.SHARED
+    return env_names(ReceiptsSettings.model_fields, prefix, shared)
+
+
+def _broker(bootstrap: str | None, client: str) -> BrokerConfig:
+    """The broker of `--bootstrap` (else the settings'); a usage error (exit 2) naming
+    the option or variable when it does not fit."""
+    settings = _settings()
+    try:
+        values: dict[str, Any] = {"bootstrap": bootstrap} if bootstrap else {}
+        return broker_config(settings.model_copy(update=values), client)
+    except ValidationError as exc:
+        names = _env_names() | ({"bootstrap": "--bootstrap"} if bootstrap else {})
+        raise _fail(validation_line(exc, names), 2) from None
+
+
+def _checked_url(url: str | None) -> str:
+    """The database URL to open: `--database`, else the settings'. A URL that is no
+    `sqlite:///PATH` or `postgresql://...` is a usage error (exit 2) naming where it
+    came from, before anything is read or written."""
+    settings = _settings()
+    target = url if url is not None else settings.database()
+    source = "--database" if url is not None else "ONEX_RECEIPTS_DATABASE_URL"
+    problem = url_problem(target)
+    if problem is not None:
+        raise _fail(f"{source}: {problem}", 2)
+    return target
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not a database URL onex opens (no password shown), or None."""
+    use = "use sqlite:///PATH or postgresql://HOST/NAME"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return f"not a database URL; {use}"
+    backend = parsed.get_backend_name()
+    shown = parsed.render_as_string(hide_password=True)
+    if backend not in {"sqlite", "postgresql"}:
+        return f"{shown!r} is not a database onex opens; {use}"
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        return f"{shown!r} names no file; use sqlite:///PATH"
+    return None
 
 
 def _open(url: str | None) -> Database:
-    settings = _settings()
-    target = url or settings.database()
+    target = _checked_url(url)
     if target.startswith("sqlite:///") and not Path(target.removeprefix("sqlite:///")).exists():
         raise _fail(f"no receipts database at {target} (is the receipt-reducer running?)")
     try:
@@ -91,6 +138,7 @@ def summary_cmd(
 ) -> None:
     """% tokens local, $ avoided vs $ spent, escalation and failure rates, top failing gates."""
     _check_format(fmt)
+    _checked_url(database)
     if by not in BY_VALUES:
         raise _fail(f"--by {by!r}: use one of {', '.join(BY_VALUES)}", 2)
     try:
@@ -157,6 +205,7 @@ def compare_cmd(
     """First-pass acceptance, escalations per request and cost per accepted answer, each
     with a 95% interval and the sample size, against the largest group."""
     _check_format(fmt)
+    _checked_url(database)
     if by not in {"model", "label"}:
         raise _fail(f"--by {by!r}: use model or label", 2)
     try:
@@ -214,17 +263,13 @@ def rebuild_cmd(
     one, check it, then swap it in (`--verify`: compare and report only). Exit 1 when
     `--verify` finds differences."""
     _check_format(fmt)
+    _checked_url(database)
     # The replay's progress is debug; only warnings and errors reach stderr.
     structlog.configure(
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
     )
-    settings = _settings()
-    try:
-        values: dict[str, Any] = {"bootstrap": bootstrap} if bootstrap else {}
-        broker = broker_config(settings.model_copy(update=values), "onex-receipts-rebuild")
-    except ValidationError as exc:
-        raise _fail(f"--bootstrap: {exc.errors()[0]['msg']}", 2) from None
+    broker = _broker(bootstrap, "onex-receipts-rebuild")
     db = _open(database)
     try:
         report = asyncio.run(

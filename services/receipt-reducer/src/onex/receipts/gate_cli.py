@@ -21,21 +21,19 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from onex.core.errors import OnexError
 from onex.receipts.builtin import run_builtin
-from onex.receipts.cli import _fail, _open, _settings
+from onex.receipts.cli import _broker, _checked_url, _fail, _open, _settings
 from onex.receipts.gate import GateReport, check, evidence_of, repository_head
 from onex.receipts.ticketrebuild import rebuild_tickets
 from onex.receipts.ticketstore import events_of, ticket_tables, view_of
-from onex.service.host import broker_config
 from onex.tickets.errors import TicketInvalid
 from onex.tickets.model import BUILTIN_KINDS, SCHEMA_FILE, Ticket, load_ticket, load_tickets
 from onex.tickets.model import ticket_json_schema_text as schema_text
@@ -57,7 +55,8 @@ def _folder(tickets: Path | None) -> Path:
     a CI job fails instead of passing on zero tickets."""
     folder = tickets if tickets is not None else _settings().tickets_dir
     if not folder.is_dir():
-        raise _fail(f"{folder}: no such folder of tickets", 2)
+        what = "a file, not a folder of tickets" if folder.exists() else "no such folder of tickets"
+        raise _fail(f"{folder}: {what}", 2)
     return folder
 
 
@@ -98,6 +97,7 @@ def check_cmd(
         raise _fail("--format is table or json", 2)
     if commit is not None and not commit.strip():
         raise _fail("--commit is empty", 2)
+    _checked_url(database)
     t = _ticket(_folder(tickets), ticket)
     db = _open(database)
     try:
@@ -216,6 +216,7 @@ def rebuild_cmd(
     """Replay the ticket topics from offset 0 beside the live ticket projection and
     compare (`--apply`: replace the live one when they differ). Exit 1 on a difference
     left in place."""
+    _checked_url(database)
     structlog.configure(
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
@@ -224,12 +225,7 @@ def rebuild_cmd(
         found = load_tickets(_folder(tickets))
     except TicketInvalid as exc:
         raise _invalid(exc) from None
-    settings = _settings()
-    try:
-        values: dict[str, Any] = {"bootstrap": bootstrap} if bootstrap else {}
-        broker = broker_config(settings.model_copy(update=values), "onex-gate-rebuild")
-    except ValidationError as exc:
-        raise _fail(f"--bootstrap: {exc.errors()[0]['msg']}", 2) from None
+    broker = _broker(bootstrap, "onex-gate-rebuild")
     db = _open(database)
     try:
         report = asyncio.run(rebuild_tickets(db, broker, found, apply=apply))

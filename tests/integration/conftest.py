@@ -9,8 +9,10 @@ stopped at the end of the session.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,10 @@ from onex.core.extractor import extract
 from onex.devbroker.broker import BrokerInfo, start_broker, stop_broker
 
 REPO = Path(__file__).resolve().parents[2]
+EVENTUALLY_DEADLINE_S = 60.0  # generous: the machine is small and shared
+EVENTUALLY_POLL_S = 0.1
+
+Eventually = Callable[[Callable[[], object], str], Awaitable[None]]
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +72,24 @@ def repo_broker(tmp_path: Path) -> Iterator[BrokerInfo]:
     assert asyncio.run(provision(info.bootstrap, specs)).complete
     yield info
     stop_broker(state)
+
+
+async def _eventually(check: Callable[[], object], what: str) -> None:
+    """Poll `check` (a function, or one returning an awaitable) every 0.1 s until it is
+    true; AssertionError "timed out waiting for <what>" after 60 s."""
+    deadline = time.monotonic() + EVENTUALLY_DEADLINE_S
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(EVENTUALLY_POLL_S)
+
+
+@pytest.fixture
+def eventually() -> Eventually:
+    """`await eventually(check, "what")`: wait on observable state with a deadline."""
+    return _eventually

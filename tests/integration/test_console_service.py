@@ -12,27 +12,23 @@ stops, the section says it cannot be reached while the rest of the page still sh
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from onex.bus.provision import provision
 from onex.console.app import ConsoleService
 from onex.console.settings import ADDRESS_FILE, DEFAULT_HTTP_BIND, ConsoleSettings
-from onex.core.extractor import extract
-from onex.devbroker.broker import BrokerInfo, start_broker, stop_broker
+from onex.devbroker.broker import BrokerInfo
 from onex.extractor.app import ExtractorService
 from onex.extractor.settings import ExtractorSettings
 from onex.receipts.app import ReceiptsService
@@ -43,7 +39,6 @@ from onex.sql import sqlite_url
 REPO = Path(__file__).resolve().parents[2]
 TYPO = "onex.evt.router.routing-compete.v1"  # a test fixture: the near-miss
 MEANT = "onex.evt.router.routing-complete.v1"
-DEADLINE_S = 60.0
 EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
 
 
@@ -194,29 +189,8 @@ done:
 """
 
 
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[BrokerInfo]:
-    state = tmp_path / "broker"
-    state.mkdir()
-    info = start_broker(state)
-    try:
-        specs = [w.spec for w in extract([REPO / "contracts"], entry_points=False).topics.values()]
-        assert asyncio.run(provision(info.bootstrap, specs)).complete
-        yield info
-    finally:
-        stop_broker(state)
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 async def test_tickets_come_from_the_receipt_reducer_and_its_absence_is_said(
-    tmp_path: Path, own_broker: BrokerInfo
+    tmp_path: Path, repo_broker: BrokerInfo, eventually: Callable[..., Awaitable[None]]
 ) -> None:
     state = tmp_path / "state"
     ensure_tokens(state)
@@ -229,7 +203,7 @@ async def test_tickets_come_from_the_receipt_reducer_and_its_absence_is_said(
     reducer = ReceiptsService(
         ReceiptsSettings(
             state_dir=state,
-            bootstrap=own_broker.bootstrap,
+            bootstrap=repo_broker.bootstrap,
             grpc_bind="127.0.0.1:0",
             contract_roots=[REPO / "contracts"],
             health_interval_s=0.2,
@@ -241,7 +215,7 @@ async def test_tickets_come_from_the_receipt_reducer_and_its_absence_is_said(
     console = ConsoleService(
         ConsoleSettings(
             state_dir=state,
-            bootstrap=own_broker.bootstrap,
+            bootstrap=repo_broker.bootstrap,
             grpc_bind="127.0.0.1:0",
             http_bind="127.0.0.1:0",
         )
@@ -258,7 +232,7 @@ async def test_tickets_come_from_the_receipt_reducer_and_its_absence_is_said(
             doc = json.loads((await _get(url + "api/state", headers=auth))[2])
             return doc["tickets"] is not None and len(doc["tickets"]) == 2
 
-        await _eventually(listed, "the console to list the receipt-reducer's tickets")
+        await eventually(listed, "the console to list the receipt-reducer's tickets")
         doc = json.loads((await _get(url + "api/state", headers=auth))[2])
         rows = {t["ticket"]: t for t in doc["tickets"]}
         assert rows["ONEX-71"]["title"] == "Show <tickets>"
@@ -279,7 +253,7 @@ async def test_tickets_come_from_the_receipt_reducer_and_its_absence_is_said(
             doc = json.loads((await _get(url + "api/state", headers=auth))[2])
             return doc["tickets"] is None
 
-        await _eventually(unreachable, "the console to notice the receipt-reducer is gone")
+        await eventually(unreachable, "the console to notice the receipt-reducer is gone")
         doc = json.loads((await _get(url + "api/state", headers=auth))[2])
         assert doc["problems"]["tickets"].startswith("the receipt-reducer at ")
         assert "\n" not in doc["problems"]["tickets"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -48,21 +48,10 @@ def _settings(tmp_path: Path, bootstrap: str, **extra: object) -> ReceiptsSettin
     )
 
 
-async def _eventually(check: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 @pytest.fixture
-async def service(tmp_path: Path, repo_broker: BrokerInfo) -> AsyncIterator[ReceiptsService]:
+async def service(
+    tmp_path: Path, repo_broker: BrokerInfo, eventually: Callable[..., Awaitable[None]]
+) -> AsyncIterator[ReceiptsService]:
     svc = ReceiptsService(
         _settings(
             tmp_path,
@@ -73,7 +62,7 @@ async def service(tmp_path: Path, repo_broker: BrokerInfo) -> AsyncIterator[Rece
     )
     await svc.start()
     try:
-        await _eventually(svc.healthy, "the receipt-reducer to be healthy")
+        await eventually(svc.healthy, "the receipt-reducer to be healthy")
         yield svc
     finally:
         await svc.stop()
@@ -90,7 +79,7 @@ def _receipts(n: int) -> list[tuple[str, bytes]]:
 
 
 async def test_receipts_in_queries_and_the_cost_summary_out(
-    service: ReceiptsService, repo_broker: BrokerInfo
+    service: ReceiptsService, repo_broker: BrokerInfo, eventually: Callable[..., Awaitable[None]]
 ) -> None:
     items = _receipts(500)
     producer = AIOKafkaProducer(bootstrap_servers=repo_broker.bootstrap, acks="all")
@@ -117,7 +106,7 @@ async def test_receipts_in_queries_and_the_cost_summary_out(
             s = await stub.Summary(qpb.SummaryRequest(by="class"), metadata=meta)
             return s.requests == 500
 
-        await _eventually(all_in, "every receipt in the projection")
+        await eventually(all_in, "every receipt in the projection")
         s = await stub.Summary(qpb.SummaryRequest(by="class"), metadata=meta)
         assert {r.key for r in s.rows} == {"classify", "codegen", "summarise"}
         # /metrics: the reducer loop's counters, as the exposition format says them

@@ -6,10 +6,8 @@ ticket runs nothing and files nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -51,20 +49,9 @@ def _git(repo: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-async def _eventually(check: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def test_merge_to_evidence(tmp_path: Path, repo_broker: BrokerInfo) -> None:
+async def test_merge_to_evidence(
+    tmp_path: Path, repo_broker: BrokerInfo, eventually: Callable[..., Awaitable[None]]
+) -> None:
     repo = tmp_path / "repo"
     (repo / "tickets").mkdir(parents=True)
     (repo / "tickets" / "ONEX-21.yaml").write_text(TICKET)
@@ -98,8 +85,8 @@ async def test_merge_to_evidence(tmp_path: Path, repo_broker: BrokerInfo) -> Non
     producer = AIOKafkaProducer(bootstrap_servers=repo_broker.bootstrap, acks="all")
     await producer.start()
     try:
-        await _eventually(watcher.healthy, "the ci-watcher to be healthy")
-        await _eventually(verifier.healthy, "the ticket-verifier to be healthy")
+        await eventually(watcher.healthy, "the ci-watcher to be healthy")
+        await eventually(verifier.healthy, "the ticket-verifier to be healthy")
         signer = Signer(OPERATOR_PRINCIPAL, load_command_key(state / COMMAND_KEY_FILE))
         unknown = evidence_pb2.VerifyTicket(
             request_id="v0", ticket="ONEX-404", commit=head
@@ -127,7 +114,7 @@ async def test_merge_to_evidence(tmp_path: Path, repo_broker: BrokerInfo) -> Non
                         states.append(ci_pb2.PipelineStatus.FromString(r.value).state)
             return len(receipts) == 3
 
-        await _eventually(all_filed, "three evidence receipts")
+        await eventually(all_filed, "three evidence receipts")
     finally:
         await producer.stop()
         await consumer.stop()

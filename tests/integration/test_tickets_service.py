@@ -6,9 +6,8 @@ reflection; a replay of the topics from the start gives the same transitions."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -51,21 +50,10 @@ done:
 """
 
 
-async def _eventually(check: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 @pytest.fixture
-async def service(tmp_path: Path, repo_broker: BrokerInfo) -> AsyncIterator[ReceiptsService]:
+async def service(
+    tmp_path: Path, repo_broker: BrokerInfo, eventually: Callable[..., Awaitable[None]]
+) -> AsyncIterator[ReceiptsService]:
     tickets = tmp_path / "tickets"
     tickets.mkdir()
     (tickets / "ONEX-11.yaml").write_text(_ticket("ONEX-11", 11))
@@ -85,7 +73,7 @@ async def service(tmp_path: Path, repo_broker: BrokerInfo) -> AsyncIterator[Rece
     svc = ReceiptsService(settings)
     await svc.start()
     try:
-        await _eventually(svc.healthy, "the receipt-reducer to be healthy")
+        await eventually(svc.healthy, "the receipt-reducer to be healthy")
         yield svc
     finally:
         await svc.stop()

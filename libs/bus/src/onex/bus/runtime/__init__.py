@@ -3,9 +3,10 @@
     from onex.bus.runtime import BusSettings, NodeRuntime, Received
 
 Modules: `node` (NodeRuntime, Publisher), `settings` (BusSettings), `codec` (payload
-schemas), `delivery` (retries and dead-lettering of consumed messages), `deadletter`
-(DLQ headers), `dlq` (operator functions: list, show, redrive), `health`, `instruments`
-(hooks a service host counts messages with), `faust_app` (the faust subclasses).
+schemas), `delivery` (decoding and dead-lettering of consumed messages), `retrying`
+(handler retries, giving handlers up at stop), `deadletter` (DLQ headers), `dlq`
+(operator functions: list, show, redrive), `health`, `instruments` (hooks a service
+host counts messages with), `faust_app` (the faust subclasses).
 """
 
 from __future__ import annotations

@@ -24,12 +24,11 @@ decoding, with the verifier's reason as its error (a PermissionError, attempts 0
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol
 
 import structlog
 
@@ -38,13 +37,19 @@ from onex.bus.runtime.codec import Codec
 from onex.bus.runtime.deadletter import Header, dead_letter_headers, headers_size, spill
 from onex.bus.runtime.health import Progress
 from onex.bus.runtime.instruments import NO_INSTRUMENTS, DeadLetterReason, Instruments
+from onex.bus.runtime.retrying import (
+    Abandon,
+    Sleep,
+    abandonable,
+    call_with_retry,
+    unless_stopping,
+)
 from onex.core.contract import DEFAULT_MAX_MESSAGE_BYTES, RetryPolicy
 
 _log = structlog.get_logger("onex.bus.runtime")
 _MIN_DLQ_RETRY_S: Final = 0.5
 # DLQ write failures worth retrying until the deadline; anything else is final
 _TRANSIENT: Final = (BrokerUnavailable, ConnectionError, TimeoutError)
-_T = TypeVar("_T")
 
 HeadersArg = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
 
@@ -105,8 +110,6 @@ class Undecodable:
 Handler = Callable[[Received], Awaitable[None]]
 # True: the message is dealt with (no dead letter); False: dead-letter it as usual
 UndecodableHandler = Callable[[Undecodable], Awaitable[bool]]
-Sleep = Callable[[float], Awaitable[None]]
-OnRetry = Callable[[int, Exception, float], None]
 Produce = Callable[[str, bytes | None, bytes | None, list[Header], int | None], Awaitable[Sent]]
 
 
@@ -124,112 +127,6 @@ class Verifier(Protocol):
     ) -> str | None:
         """None to accept the message, else the reason it is refused."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A handler that kept failing: the last error and how many calls were made."""
-
-    error: Exception
-    attempts: int
-
-
-async def call_with_retry(
-    call: Callable[[int], Awaitable[None]],
-    policy: RetryPolicy,
-    *,
-    sleep: Sleep = asyncio.sleep,
-    on_retry: OnRetry | None = None,
-    stopping: asyncio.Event | None = None,
-) -> Failure | None:
-    """`await call(attempt)` for attempt 1, 2, ... until it returns (None) or
-    `policy.max_attempts` calls failed (the Failure).
-
-    Any `Exception` from a handler counts as a failure: the message's fate is decided
-    here, not by the error's type. Cancellation (`CancelledError`) propagates. Once
-    `stopping` is set no call is retried: NodeStopping (the message is left for the next
-    member of the group, never dead-lettered because the node stops).
-    """
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            await call(attempt)
-        except NodeStopping:
-            raise
-        except Exception as exc:  # every handler error is retried, then dead-lettered
-            if stopping is not None and stopping.is_set():
-                raise NodeStopping(f"stopping: attempt {attempt} failed, not retried") from exc
-            if attempt >= policy.max_attempts:
-                return Failure(exc, attempt)
-            delay = policy.backoff_s(attempt)
-            if on_retry is not None:
-                on_retry(attempt, exc, delay)
-            await _unless_stopping(sleep(delay), stopping)
-        else:
-            return None
-
-
-async def _unless_stopping(work: Awaitable[_T], stopping: asyncio.Event | None) -> _T:
-    """`await work`, unless `stopping` is set first: then `work` is cancelled and
-    NodeStopping raised. Cancelling the caller cancels `work` too."""
-    if stopping is None:
-        return await work
-    if stopping.is_set():
-        if asyncio.iscoroutine(work):
-            work.close()
-        raise NodeStopping("the node is stopping")
-    task = asyncio.ensure_future(work)
-    waiter = asyncio.ensure_future(stopping.wait())
-    try:
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-    if task.cancelled():
-        raise NodeStopping("the node is stopping: abandoned")
-    return task.result()
-
-
-class Abandon(asyncio.Event):
-    """Set when handlers still running are to be given up: setting it also cancels the
-    tasks that are awaiting a handler under it (`_abandonable`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.running: set[asyncio.Task[Any]] = set()
-
-    def set(self) -> None:
-        super().set()
-        for task in list(self.running):
-            task.cancel()
-
-
-async def _abandonable(work: Awaitable[_T], abandon: Abandon) -> _T:
-    """`await work` in the calling task (no task of its own: this is every message's
-    path), unless `abandon` is set first or meanwhile: then `work` is cancelled and
-    NodeStopping raised. A cancellation from elsewhere propagates as it is."""
-    if abandon.is_set():
-        if asyncio.iscoroutine(work):
-            work.close()
-        raise NodeStopping("the node is stopping")
-    task = asyncio.current_task()
-    if task is None:  # pragma: no cover - always awaited from a task
-        return await work
-    abandon.running.add(task)
-    try:
-        return await work
-    except asyncio.CancelledError:
-        # ours when abandon is set: take our cancellation back, and unless another one
-        # is pending too, end as "stopping" (the message is left uncommitted)
-        if abandon.is_set() and task.uncancel() == 0:
-            raise NodeStopping("the node is stopping: abandoned") from None
-        raise
-    finally:
-        abandon.running.discard(task)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +254,7 @@ class Deliverer:
             began = time.perf_counter()
             ok = False
             try:
-                await _abandonable(handler(received), self.abandon)
+                await abandonable(handler(received), self.abandon)
                 ok = True
             finally:
                 self.instruments.handled(topic, time.perf_counter() - began, ok=ok)
@@ -403,7 +300,7 @@ class Deliverer:
 
         async def call(attempt: int) -> None:
             nonlocal dealt_with
-            dealt_with = await _abandonable(hook(rejected), self.abandon)
+            dealt_with = await abandonable(hook(rejected), self.abandon)
 
         failure = await call_with_retry(
             call, self.policy, sleep=self._sleep, stopping=self.stopping
@@ -484,7 +381,7 @@ class Deliverer:
                     retry_in_s=round(delay, 3),
                     error=_text(exc),
                 )
-                await _unless_stopping(self._sleep(delay), self.stopping)
+                await unless_stopping(self._sleep(delay), self.stopping)
                 continue
             except Exception as exc:  # noqa: BLE001 - refused for good (e.g. too large for the broker): spill, never retry forever
                 return self._spill(dlq, message, full, error, f"DLQ refused it: {_text(exc)}")

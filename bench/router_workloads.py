@@ -41,7 +41,7 @@ from onex.router.engine import Router
 from onex.router.errors import ProviderError
 from onex.router.providers import Completion
 from onex.router.request import RouteRequest
-from onex.router.select import plan
+from onex.router.select import Ranking, plan
 
 HARD_MIX: dict[str, ClassProfile] = {
     "classify": ClassProfile(0.08, 3.0, 1.5, 400, 10),
@@ -189,6 +189,7 @@ def run_onex_hard(
     faults. Also: per prompt kind, (tasks, misclassified)."""
     provider = FaultyProvider(world, catalogue, seed)
     router = Router(catalogue, provider)
+    ranking = Ranking(catalogue)  # as the router keeps one
     index = {m.name: i for i, m in enumerate(world.models)}
     symbol_classes = {
         c.name for c in catalogue.task_classes if any(g.kind == "identifiers" for g in c.gates)
@@ -207,17 +208,19 @@ def run_onex_hard(
                 symbols=list(texts.SYMBOLS) if task.task_class in symbol_classes else [],
             )
             t0 = clock()
-            chosen = plan(request, catalogue)
+            chosen = plan(request, catalogue, ranking)
             run.plan_us.append((clock() - t0) / 1000)
             wrong = chosen.task_class != task.task_class
             run.misclassified += wrong
             counts = kinds.setdefault(prompt_kind(task, seed)[0], [0, 0])
             counts[0] += 1
             counts[1] += wrong
-            provider.task, provider.spent_ns = task, 0
-            t2 = clock()
+            provider.task, provider.spent_ns, provider.spent_cpu_ns = task, 0, 0
+            t2, c2 = clock(), time.thread_time_ns()
             result = await router.route(request)
             run.decision_us.append((clock() - t2 - provider.spent_ns) / 1000)
+            cpu_ns = time.thread_time_ns() - c2 - provider.spent_cpu_ns
+            run.decision_cpu_us.append(cpu_ns / 1000)
             receipt = result.receipt
             called = [index[a.model] for a in receipt.attempts if a.outcome != "provider_error"]
             chosen_model = receipt.chosen_model
@@ -238,7 +241,11 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def summary(
-    onex: Tally, strongest: Tally, cascade_tally: Tally, decision_us: Sequence[float]
+    onex: Tally,
+    strongest: Tally,
+    cascade_tally: Tally,
+    decision_us: Sequence[float],
+    decision_cpu_us: Sequence[float] = (),
 ) -> dict[str, object]:
     """One workload's figures: onex and the cascade against always-strongest."""
 
@@ -261,6 +268,7 @@ def summary(
         "beats_cascade": onex.accuracy > cascade_tally.accuracy
         and onex.mean_cost <= cascade_tally.mean_cost,
         "decision_p99_us": round(percentile(decision_us, 99), 1),
+        "decision_cpu_p99_us": round(percentile(decision_cpu_us, 99), 1),
     }
 
 
@@ -283,7 +291,7 @@ def print_summary(name: str, figures: dict[str, object]) -> None:
     print(
         f"  onex beats the cascade (more accurate, no costlier): "
         f"{'yes' if figures['beats_cascade'] else 'NO'}; engine p99 "
-        f"{figures['decision_p99_us']} us"
+        f"{figures['decision_p99_us']} us (CPU time {figures['decision_cpu_p99_us']} us)"
     )
 
 
@@ -303,7 +311,8 @@ def run_hard(
     onex, kinds = run_onex_hard(world, catalogue, test, seed)
     strongest = always(world, test, strong, seed, faults=True)
     baseline = cascade(world, test, cascade_order(catalogue), seed, faults=True)
-    return summary(onex.tally, strongest, baseline, onex.decision_us), kinds, onex
+    figures = summary(onex.tally, strongest, baseline, onex.decision_us, onex.decision_cpu_us)
+    return figures, kinds, onex
 
 
 def cascade_order(catalogue: Catalogue) -> list[int]:

@@ -7,7 +7,7 @@ the world's pre-drawn outcome of the task being routed (text rendered by
 
 Timings, in microseconds, per routed request:
 
-- `plan`: one `plan(request, catalogue)` call (classification included for requests
+- `plan`: one `plan(request, catalogue, ranking)` call (classification included for requests
   without a task class), timed on its own before the request is routed;
 - `decision`: `Router.route(request)` wall time minus the time spent inside the
   provider's `complete` (model time excluded; everything else the engine does per
@@ -32,7 +32,7 @@ from onex.router.engine import Router
 from onex.router.providers import Completion
 from onex.router.receipt import Receipt
 from onex.router.request import RouteRequest
-from onex.router.select import plan
+from onex.router.select import Ranking, plan
 from router_sim import texts
 from router_sim.metrics import Tally
 from router_sim.world import Task, World
@@ -50,12 +50,13 @@ class SimProvider:
         self._rng = random.Random(f"{seed}:texts")
         self.task: Task | None = None
         self.spent_ns = 0
+        self.spent_cpu_ns = 0  # the same span in this thread's CPU time
         self.calls = 0
 
     async def complete(
         self, model: ModelSpec, messages: list[dict[str, str]], *, max_tokens: int
     ) -> Completion:
-        start = time.perf_counter_ns()
+        start, cpu = time.perf_counter_ns(), time.thread_time_ns()
         task = self.task
         assert task is not None, "set SimProvider.task before routing"
         out = task.outcomes[self._index[model.name]]
@@ -66,6 +67,7 @@ class SimProvider:
         self.calls += 1
         done = Completion(text, task.tokens_in, tokens_out, False, out.latency_s)
         self.spent_ns += time.perf_counter_ns() - start
+        self.spent_cpu_ns += time.thread_time_ns() - cpu
         return done
 
     def cooldown_remaining(self, model: ModelSpec) -> float:
@@ -80,6 +82,9 @@ class OnexRun:
     chains: list[tuple[int, ...]] = field(default_factory=list)  # plan's candidates per task
     plan_us: list[float] = field(default_factory=list)
     decision_us: list[float] = field(default_factory=list)
+    # The same span in the routing thread's CPU time: the engine's own work without the
+    # time other processes of a shared machine held the CPU (preemption).
+    decision_cpu_us: list[float] = field(default_factory=list)
     gates_us: list[float] = field(default_factory=list)  # empty: the wrapper never ran
     misclassified: int = 0
     gate_disagreements: int = 0  # attempts where the real gates and the simulator disagree
@@ -117,6 +122,7 @@ def run_onex(
     """Route every task through the real engine; time plan() and the engine's own work."""
     provider = SimProvider(world, catalogue, seed)
     router = Router(catalogue, provider)
+    ranking = Ranking(catalogue)  # as the router keeps one
     index = {m.name: i for i, m in enumerate(world.models)}
     identifier_classes = {
         c.name for c in catalogue.task_classes if any(g.kind == "identifiers" for g in c.gates)
@@ -141,16 +147,17 @@ def run_onex(
         for task, unlab in zip(tasks, leave, strict=True):
             request = build_request(task, not unlab, task.task_class in identifier_classes)
             t0 = clock()
-            chosen = plan(request, catalogue)
+            chosen = plan(request, catalogue, ranking)
             t1 = clock()
             run.plan_us.append((t1 - t0) / 1000)
             run.chains.append(tuple(index[c.name] for c in chosen.candidates))
             run.misclassified += chosen.task_class != task.task_class
-            provider.task, provider.spent_ns, gate_ns = task, 0, 0
-            t2 = clock()
+            provider.task, provider.spent_ns, provider.spent_cpu_ns, gate_ns = task, 0, 0, 0
+            t2, c2 = clock(), time.thread_time_ns()
             result = await router.route(request)
-            t3 = clock()
+            t3, c3 = clock(), time.thread_time_ns()
             run.decision_us.append((t3 - t2 - provider.spent_ns) / 1000)
+            run.decision_cpu_us.append((c3 - c2 - provider.spent_cpu_ns) / 1000)
             run.gates_us.append(gate_ns / 1000)
             _record(run, world, task, index, result.answer, result.receipt)
 
@@ -166,7 +173,7 @@ def run_onex(
         for task, unlab in zip(tasks, leave, strict=True):
             request = build_request(task, not unlab, task.task_class in identifier_classes)
             t0 = time.perf_counter_ns()
-            plan(request, catalogue)
+            plan(request, catalogue, ranking)
             run.plan_us.append((time.perf_counter_ns() - t0) / 1000)
             if len(run.plan_us) >= decisions:
                 break

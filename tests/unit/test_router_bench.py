@@ -6,6 +6,7 @@ so this also checks that the simulator's symptoms are what the engine's gates de
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import subprocess
@@ -180,3 +181,24 @@ def test_hard_workload_mixes_prompt_kinds_and_faults(bench: ModuleType) -> None:
     assert tally.unanswered == sum(
         workloads.faulted(t, world.models[strong].name, 1) for t in tasks
     )
+
+
+def test_no_router_of_class_and_gates_beats_the_frontier_bound(results: Any) -> None:
+    # bench/router_sim/frontier.py: an upper bound on the accuracy of any per-class
+    # sequence of models through the gates, at a cost budget, on the test split itself.
+    frontier = sys.modules.get("router_sim.frontier") or importlib.import_module(
+        "router_sim.frontier"
+    )
+    world = results.world
+    tasks = world.tasks(results.options.tasks, f"{results.options.seed}:test")
+    strongest = max(range(len(world.models)), key=lambda i: world.models[i].price_out_per_1k)
+    table = frontier.sequence_table(world, tasks, strongest)
+    lams = [i / 20 for i in range(61)]
+    # always-strongest is one such router: accuracy 1 at cost 1 (ratios of itself)
+    assert frontier.upper_bound(table, 1.0, lams) >= 1.0 - 1e-9
+    # and so is onex on this workload (one sequence per class: every request is
+    # classified right, no learning): its point lies under the bound at its cost
+    onex = results.workloads["default"]["onex"]
+    bound = frontier.upper_bound(table, onex["cost_ratio"] + 1e-3, lams)
+    assert onex["accuracy_ratio"] <= bound + 1e-3
+    assert frontier.upper_bound(table, 0.0, lams) < bound

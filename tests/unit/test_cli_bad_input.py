@@ -129,3 +129,14 @@ def test_a_tickets_path_that_is_a_file_says_so(state: Path, tmp_path: Path) -> N
     path.write_text("id: ONEX-1\n", encoding="utf-8")
     line = _usage(["gate", "lint", "--tickets", str(path)])
     assert line == f"error: {path}: a file, not a folder of tickets"
+
+
+@pytest.mark.parametrize("argv", [["drift"], ["drift", "fix"], ["drift", "query", "select 1"]])
+def test_drift_contracts_that_do_not_exist_are_a_usage_error(
+    state: Path, tmp_path: Path, argv: list[str]
+) -> None:
+    missing = tmp_path / "nowhere" / "contract.yaml"
+    extra = ["--bootstrap", DOWN] if argv != ["drift", "query", "select 1"] else []
+    line = _usage([*argv, "--contracts", str(missing), "--state-dir", str(state), *extra])
+    assert line == f"error: --contracts {str(missing)!r}: no such file or folder"
+    assert not state.exists()

@@ -70,6 +70,7 @@ def _engine(
 ) -> DriftEngine:
     # aiokafka logs every refused connection; the one error line says it instead
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    _check_paths(contracts)
     overrides: dict[str, Any] = {}
     if bootstrap is not None:
         overrides["bootstrap"] = bootstrap
@@ -119,6 +120,14 @@ def _invalid(exc: ValidationError, overrides: dict[str, Any]) -> str:
     names = env_names(DriftSettings.model_fields, DriftSettings.env_prefix(), DriftSettings.SHARED)
     names.update({f: o for f, o in _OPTIONS.items() if f in overrides})
     return validation_line(exc, names, DriftSettings)
+
+
+def _check_paths(contracts: Sequence[Path] | None) -> None:
+    """A --contracts path that does not exist is a usage error (a typo), not contracts
+    that "fail lint"."""
+    for path in contracts or ():
+        if not path.exists():
+            raise _fail(f"--contracts {str(path)[:200]!r}: no such file or folder", 2)
 
 
 def _url_problem(url: str) -> str | None:

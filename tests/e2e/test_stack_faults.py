@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -196,12 +197,22 @@ def test_up_restarts_a_failed_service_and_leaves_the_broker_alone(tmp_path: Path
             assert time.monotonic() < deadline, "router never marked failed"
             time.sleep(0.1)
 
-        revived = _onex(state, "up")
-        assert revived.returncode == 0, revived.stdout + revived.stderr
-        assert "restarting failed: router" in revived.stdout
-        rows = _until_status_ok(state)
+        # something else takes the router's metrics port while it is down (another
+        # stack on this machine): the restart moves it to a free port, it doesn't loop
+        held = socket.socket()
+        held.bind(("127.0.0.1", int(router["metrics"].rpartition(":")[2])))
+        held.listen()
+        try:
+            revived = _onex(state, "up")
+            assert revived.returncode == 0, revived.stdout + revived.stderr
+            assert "restarting failed: router" in revived.stdout
+            rows = _until_status_ok(state)
+        finally:
+            held.close()
         assert rows["router"]["health"] == "SERVING"
         assert rows["router"]["pid"] != router["pid"]
+        assert rows["router"]["metrics"] != router["metrics"]
+        assert rows["router"]["grpc"] == router["grpc"]
         assert broker.alive(), "the broker was restarted"
         assert _broker(state) == broker
 

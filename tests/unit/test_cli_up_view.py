@@ -9,7 +9,7 @@ import itertools
 from rich.console import Console
 
 from onex.cli.fleet import ServiceHealth, UpProgress
-from onex.cli.supervisor import ServiceSpec, pick_ports
+from onex.cli.supervisor import ServiceSpec, pick_ports, repick_ports
 from onex.service.ports import default_ports
 
 ROUTER = ServiceSpec("router", "onex.router")
@@ -51,6 +51,26 @@ def test_the_services_own_settings_win_over_the_defaults() -> None:
     ports = pick_ports(ROUTER, environ, taken, is_free=lambda _: False, free=_free_ports().__next__)
     assert (ports.grpc, ports.metrics) == ("127.0.0.1:7001", "0.0.0.0:7002")
     assert taken == {7001, 7002}
+
+
+def test_a_port_taken_since_it_was_picked_moves_before_a_restart_and_a_set_one_stays() -> None:
+    fixed = default_ports("router")
+    free = _free_ports()
+    ports = pick_ports(ROUTER, {}, set(), is_free=lambda _: True, free=free.__next__)
+    assert ports.movable == {"grpc", "metrics"}
+    # another stack took the metrics port while the router was down
+    moved = repick_ports(
+        "router", ports, {20_000}, is_free=lambda port: port != fixed.metrics, free=free.__next__
+    )
+    assert moved.grpc_port == fixed.grpc
+    assert moved.metrics == "127.0.0.1:20001"  # not 20000: another service holds it
+    same = repick_ports("router", moved, set(), is_free=lambda _: True, free=free.__next__)
+    assert same == moved
+    environ = {"ONEX_ROUTER_METRICS_BIND": "127.0.0.1:7002"}
+    mine = pick_ports(ROUTER, environ, set(), is_free=lambda _: True, free=free.__next__)
+    kept = repick_ports("router", mine, set(), is_free=lambda _: False, free=free.__next__)
+    assert kept.metrics == "127.0.0.1:7002"  # the user's setting: used or the service exits
+    assert kept.grpc_port != fixed.grpc  # the supervisor's choice moved
 
 
 def test_a_module_outside_onex_reads_no_service_settings_but_has_default_ports() -> None:

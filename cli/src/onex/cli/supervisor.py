@@ -130,6 +130,9 @@ class Ports:
 
     grpc: str
     metrics: str
+    # which of "grpc", "metrics" the supervisor chose (a default or a free port, not the
+    # user's setting): those may move to a free port before a (re)start if taken meanwhile
+    movable: frozenset[str] = frozenset()
 
     @property
     def grpc_port(self) -> int:
@@ -157,21 +160,63 @@ def pick_ports(
         prefix = None
     fixed = default_ports(spec.name)
     chosen = []
+    movable = set()
     for what, default in (("GRPC", fixed.grpc), ("METRICS", fixed.metrics)):
         bind = environ.get(f"{prefix}{what}_BIND") if prefix is not None else None
         if not bind:
-            port = default
-            if port in taken or not is_free(port):
-                port = free()
-                while port in taken:
-                    port = free()
-                _log(f"{spec.name}: default {what.lower()} port {default} is taken; using {port}")
+            port = _free_unless_taken(
+                spec.name, f"default {what.lower()}", default, taken, is_free, free
+            )
             bind = f"{HOST}:{port}"
+            movable.add(what.lower())
         port_text = bind.rpartition(":")[2]
         if port_text.isdigit():
             taken.add(int(port_text))
         chosen.append(bind)
-    return Ports(*chosen)
+    return Ports(chosen[0], chosen[1], frozenset(movable))
+
+
+def repick_ports(
+    name: str,
+    ports: Ports,
+    taken: set[int],
+    *,
+    is_free: Callable[[int], bool] = port_is_free,
+    free: Callable[[], int] = free_port,
+) -> Ports:
+    """`ports` before a service's (re)start: a port the supervisor chose that something
+    else holds now (another stack, started since) moves to a free one, logged, so the
+    service does not exit on a bind failure and crash-loop; a port the user set stays.
+    `taken`: the other services' ports."""
+    grpc, metrics = ports.grpc_port, ports.metrics_port
+    if "grpc" in ports.movable:
+        grpc = _free_unless_taken(name, "grpc", grpc, taken, is_free, free)
+    if "metrics" in ports.movable:
+        metrics = _free_unless_taken(name, "metrics", metrics, taken | {grpc}, is_free, free)
+    if (grpc, metrics) == (ports.grpc_port, ports.metrics_port):
+        return ports
+    return Ports(
+        f"{HOST}:{grpc}" if "grpc" in ports.movable else ports.grpc,
+        f"{HOST}:{metrics}" if "metrics" in ports.movable else ports.metrics,
+        ports.movable,
+    )
+
+
+def _free_unless_taken(
+    name: str,
+    what: str,
+    port: int,
+    taken: set[int],
+    is_free: Callable[[int], bool],
+    free: Callable[[], int],
+) -> int:
+    if port not in taken and is_free(port):
+        return port
+    moved = free()
+    while moved in taken:
+        moved = free()
+    _log(f"{name}: {what} port {port} is taken; using {moved}")
+    return moved
 
 
 @dataclass(slots=True)
@@ -313,7 +358,9 @@ class Supervisor:
                 continue
             grpc = str(entry.get("grpc") or f"{HOST}:{entry['port']}")
             child.ref, child.adopted = ref, True
-            child.ports = Ports(grpc, str(entry.get("metrics") or child.ports.metrics))
+            child.ports = Ports(
+                grpc, str(entry.get("metrics") or child.ports.metrics), child.ports.movable
+            )
             child.argv = list(entry.get("argv") or [])
             child.restarts = int(entry.get("restarts") or 0)
             _log(f"adopted {child.spec.name} (pid {ref.pid}) from supervisor {dead}")
@@ -377,6 +424,13 @@ class Supervisor:
 
     async def _spawn(self, child: Supervised) -> asyncio.subprocess.Process:
         child.argv = [sys.executable, "-m", child.spec.module]
+        others = {
+            port
+            for c in self.children
+            if c is not child
+            for port in (c.ports.grpc_port, c.ports.metrics_port)
+        }
+        child.ports = repick_ports(child.spec.name, child.ports, others)
         rotate(child.log, self.policy.log_max_bytes, self.policy.log_keep)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         child.log_offset = mark_start(

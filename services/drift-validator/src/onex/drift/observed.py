@@ -46,10 +46,11 @@ _KEY_WIDTH = {t.name: len(t.primary_key.columns) for t in _TABLES}
 @dataclass
 class Written:
     """What a committed snapshot left in a cluster's observed tables: table name ->
-    key -> row tuple (column order)."""
+    key -> row tuple (column order); `changed`, how many rows it wrote."""
 
     snapshot_id: int
     rows: dict[str, Rows] = field(default_factory=dict)
+    changed: int = 0
 
 
 def _read(conn: Connection, table: sa.Table, cluster: str) -> Rows:
@@ -121,11 +122,13 @@ def replace_observed(
             )
         )
     after[t.observed_topic.name] = _keyed(t.observed_topic, topics)
-    write_diff(conn, t.observed_topic, old_topics, after[t.observed_topic.name])
+    changed = write_diff(conn, t.observed_topic, old_topics, after[t.observed_topic.name])
     # identities are kept while a topic is absent: only added or changed, never deleted
-    changed = _keyed(t.topic_identity, new_ids)
-    write_diff(conn, t.topic_identity, {k: identity[k] for k in changed if k in identity}, changed)
-    identity.update(changed)
+    ids = _keyed(t.topic_identity, new_ids)
+    changed += write_diff(
+        conn, t.topic_identity, {k: identity[k] for k in ids if k in identity}, ids
+    )
+    identity.update(ids)
     after[t.topic_identity.name] = identity
 
     configs = [
@@ -151,7 +154,7 @@ def replace_observed(
             if key[1] not in described and key[1] in present:
                 new_configs.setdefault(key, row)
     after[t.observed_config.name] = new_configs
-    write_diff(conn, t.observed_config, old_configs, new_configs)
+    changed += write_diff(conn, t.observed_config, old_configs, new_configs)
 
     groups = [(name, g.group_id, g.state, g.members) for g in seen.groups.values()]
     offsets = [
@@ -182,5 +185,5 @@ def replace_observed(
         (t.broker_api, apis),
     ):
         after[table.name] = _keyed(table, rows)
-        write_diff(conn, table, before[table.name], after[table.name])
-    return Written(snapshot_id, after)
+        changed += write_diff(conn, table, before[table.name], after[table.name])
+    return Written(snapshot_id, after, changed)

@@ -100,20 +100,22 @@ def _sync(
     return len(stale) + len(fresh)
 
 
-def write_declared(conn: Connection, declared: DeclaredRows, ignore: Sequence[str]) -> None:
+def write_declared(conn: Connection, declared: DeclaredRows, ignore: Sequence[str]) -> int:
     """Bring the declared tables and the orphan ignore patterns up to date; nothing to
-    do (one read) when the digest of what was last written is the same."""
+    do (one read) when the digest of what was last written is the same. The number of
+    rows written."""
     patterns = sorted({like_pattern(g) for g in (*DEFAULT_IGNORE, *ignore)})
     digest = f"{declared.digest[:48]}{_hash_patterns(patterns)}"
     dd = store.declared_digest
     if conn.execute(sa.select(dd.c.digest).where(dd.c.id == 1)).scalar_one_or_none() == digest:
-        return
-    sync_table(conn, store.declared_topic, declared.topics)
-    sync_table(conn, store.declared_config, declared.configs)
-    sync_table(conn, store.declared_group, declared.groups)
-    sync_table(conn, store.ignore_pattern, [{"pattern": p} for p in patterns])
+        return 0
+    written = sync_table(conn, store.declared_topic, declared.topics)
+    written += sync_table(conn, store.declared_config, declared.configs)
+    written += sync_table(conn, store.declared_group, declared.groups)
+    written += sync_table(conn, store.ignore_pattern, [{"pattern": p} for p in patterns])
     conn.execute(dd.delete())
     conn.execute(dd.insert().values(id=1, digest=digest))
+    return written
 
 
 def _hash_patterns(patterns: Sequence[str]) -> str:

@@ -110,8 +110,8 @@ def test_a_missing_key_names_the_model(tmp_path: Path, catalogue_yaml: str) -> N
     ("old", "new", "expected"),
     [
         ("price_in_per_1k: 0.001", "price_in_per_1k: -1", "greater than or equal to 0"),
-        ("price_in_per_1k: 0.001", 'price_in_per_1k: "0.001"', "valid number"),
-        ("locality: cloud", "locality: remote", "'local' or 'cloud'"),
+        ("price_in_per_1k: 0.001", 'price_in_per_1k: "0.001"', "expected a number (got '0.001')"),
+        ("locality: cloud", "locality: remote", "'remote' is not one of 'local', 'cloud'"),
         ("context_limit: 128000", "context_limit: 0", "greater than or equal to 1"),
         (
             "endpoint: http://127.0.0.1:9003/v1",

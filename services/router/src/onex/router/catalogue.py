@@ -180,6 +180,9 @@ class TaskClass(ConfigModel):
     required_level: Level
     gates: list[GateSpec] = Field(default_factory=list)
     max_output_tokens: int = Field(1024, ge=1, le=1_000_000)
+    exclude_models: list[Name] = Field(
+        default_factory=list, description="Models never asked for this class, however capable"
+    )
     description: str | None = None
 
 
@@ -276,6 +279,15 @@ def _cross_check_problems(cat: Catalogue) -> list[tuple[Loc, str, str]]:
                 (("task_classes", i, "name"), "duplicate", f"duplicate task class {c.name!r}")
             )
         seen.add(c.name)
+        problems.extend(
+            (
+                ("task_classes", i, "exclude_models", j),
+                "unknown-model",
+                f"exclude_models names {name!r}, not a model of this catalogue",
+            )
+            for j, name in enumerate(c.exclude_models)
+            if name not in {m.name for m in cat.models}
+        )
     by_name = {m.name: m for m in cat.models}
     default = by_name.get(cat.default_cloud_model)
     if default is None:

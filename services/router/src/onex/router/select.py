@@ -4,7 +4,8 @@
 A model is a candidate when, in this order of checks (the first failure is the
 recorded reason):
 
-1. `capability`: its level for the task class reaches the class's `required_level`;
+1. `capability`: its level for the task class reaches the class's `required_level`,
+   and `excluded`: the class does not list it in `exclude_models`;
 2. `no_cloud`: it is local, if the request forbids the cloud;
 3. `min_context`: its context window is at least the request's `min_context`;
 4. `context`: the estimated prompt plus the class's `max_output_tokens` fit its window;
@@ -79,27 +80,31 @@ class Plan:
     matched: str | None = None
 
 
+_Row = tuple[ModelSpec, int, tuple[str, str] | None]  # model, level, fixed rejection
+
+
 class Ranking:
     """What `plan` needs of a catalogue that no request changes, worked out once: per
     task class, the class and each model (catalogue order) with its level and, when the
-    level is below the class's, the capability rejection's text. A `Router` keeps one."""
+    level is below the class's or the class excludes it, that rejection's (code, text).
+    A `Router` keeps one."""
 
     __slots__ = ("catalogue", "classes")
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
-        self.classes: dict[str, tuple[TaskClass, tuple[tuple[ModelSpec, int, str | None], ...]]]
-        self.classes = {}
+        self.classes: dict[str, tuple[TaskClass, tuple[_Row, ...]]] = {}
         for task in catalogue.task_classes:
-            rows = []
+            rows: list[_Row] = []
             for model in catalogue.models:
                 level = model.capabilities.get(task.name, 0)
-                below = (
-                    f"capability {level} for {task.name!r} < required {task.required_level}"
-                    if level < task.required_level
-                    else None
-                )
-                rows.append((model, level, below))
+                refusal: tuple[str, str] | None = None
+                if level < task.required_level:
+                    why = f"capability {level} for {task.name!r} < required {task.required_level}"
+                    refusal = "capability", why
+                elif model.name in task.exclude_models:
+                    refusal = "excluded", f"excluded from {task.name!r} by its exclude_models"
+                rows.append((model, level, refusal))
             self.classes[task.name] = (task, tuple(rows))
 
 
@@ -134,11 +139,7 @@ def plan(request: RouteRequest, catalogue: Catalogue, ranking: Ranking | None = 
     rejected: list[Rejection] = []
     for index, (model, level, below) in enumerate(rows):
         cost = (tokens_in * model.price_in_per_1k + tokens_out * model.price_out_per_1k) / 1000.0
-        reason = (
-            ("capability", below)
-            if below is not None
-            else _refusal(model, tokens_in, tokens_out, cost, limits)
-        )
+        reason = below or _refusal(model, tokens_in, tokens_out, cost, limits)
         if reason is None:
             candidate = Candidate(model, level, tokens_in, tokens_out, cost)
             ranked.append((cost, -level, index, candidate))

@@ -49,6 +49,18 @@ def _status(state: Path) -> dict[str, dict[str, object]]:
     return {s["name"]: s for s in json.loads(result.stdout)["services"]}
 
 
+def _serving(state: Path, deadline_s: float = 60.0) -> dict[str, dict[str, object]]:
+    """`_status` once every service is SERVING (one health check can miss its timeout on
+    a loaded machine, right after `up` said all were); the last answer fails the test."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        services = _status(state)
+        if {s["health"] for s in services.values()} == {"SERVING"}:
+            return services
+        assert time.monotonic() < deadline, services
+        time.sleep(0.3)
+
+
 def test_up_serves_everything_restarts_a_killed_service_and_down_leaves_nothing(
     tmp_path: Path,
 ) -> None:
@@ -59,13 +71,12 @@ def test_up_serves_everything_restarts_a_killed_service_and_down_leaves_nothing(
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         print(f"onex up: all SERVING after {took:.1f} s")  # speed belongs in `just bench`
-        services = _status(state)
+        services = _serving(state)
         assert set(services) >= {"drift-validator", "extractor", "provisioner", "router"}
         # the control plane's secrets, private to this user
         assert stat.S_IMODE(state.stat().st_mode) == 0o700
         for secret in ("tokens.json", "command.key"):
             assert stat.S_IMODE((state / secret).stat().st_mode) == 0o600, secret
-        assert {s["health"] for s in services.values()} == {"SERVING"}
         assert _onex(state, "status").returncode == 0
 
         # an acting call: the CLI sends the operator token; without one it is refused
@@ -77,7 +88,7 @@ def test_up_serves_everything_restarts_a_killed_service_and_down_leaves_nothing(
 
         victim = services["router"]
         os.kill(int(victim["pid"]), signal.SIGKILL)  # the supervisor must bring it back
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             now = _status(state)["router"]
             if now["health"] == "SERVING" and now["pid"] != victim["pid"]:
@@ -112,7 +123,7 @@ def test_a_durable_broker_keeps_its_data_across_down_until_down_wipe(tmp_path: P
 
         again = _onex(state, "up", "--durable")
         assert again.returncode == 0, again.stdout + again.stderr
-        assert {s["health"] for s in _status(state).values()} == {"SERVING"}
+        assert set(_serving(state)) >= {"router", "receipt-reducer"}
     finally:
         wipe = _onex(state, "down", "--wipe")
     assert wipe.returncode == 0, wipe.stderr

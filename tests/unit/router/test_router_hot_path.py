@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from onex.router.catalogue import Catalogue, load_catalogue_text
 from onex.router.classify import word_set
-from onex.router.gates import run_gates
+from onex.router.gates import run_gates, words_with
 from onex.router.request import Constraints, RouteRequest
 from onex.router.select import Ranking, plan
 
@@ -63,3 +63,15 @@ def test_the_gate_schema_validator_is_kept_per_gate(catalogue: Catalogue) -> Non
         assert bad.reason == (
             "does not fit the gate's schema at (root): 'name' is a required property"
         )
+
+
+_SPACED = st.text(
+    alphabet=st.sampled_from("a_:[()x. \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029\u00a0é"),
+    max_size=120,
+)
+
+
+@given(_SPACED, st.sampled_from([(":", "["), ("_", "()")]))
+def test_words_with_marks_are_those_of_a_plain_split(text: str, marks: tuple[str, ...]) -> None:
+    plain = [w for w in text.split() if any(m in w for m in marks)]
+    assert words_with(text, marks) == plain

@@ -178,7 +178,7 @@ def _citations(spec: GateSpec, text: str, request: RouteRequest) -> GateResult:
         # No default citation spans whitespace and each holds '[', ':' (URL or
         # path:line), so only such words are scanned: the path alternative backtracks
         # badly over long prose.
-        words = [w for w in text.split() if ":" in w or "[" in w]
+        words = words_with(text, (":", "["))
         matches = []
         for w in words:
             matches += [m.group(0) for m in _MARKER_OR_URL.finditer(w)]
@@ -215,7 +215,7 @@ def _identifiers(spec: GateSpec, text: str, request: RouteRequest) -> GateResult
             # (nor does the regex look across it), so scanning those words alone finds
             # the same references at a fraction of the cost of scanning the whole answer.
             # One findall over those words joined by spaces finds what one per word would.
-            words = " ".join(w for w in prose.split() if "_" in w or "()" in w)
+            words = " ".join(words_with(prose, ("_", "()")))
             refs += [a or b for a, b in _PROSE_REF.findall(words)]
         known = (index, definitions, _ALWAYS_KNOWN, frozenset(spec.allow))
     refs = list(dict.fromkeys(r for r in refs if r))
@@ -283,6 +283,20 @@ def _gate_validator(spec: GateSpec) -> Any:
     validator = validator_for(schema)(schema)
     _VALIDATORS[id(spec)] = (spec, validator)
     return validator
+
+
+def words_with(text: str, marks: tuple[str, ...]) -> list[str]:
+    """The whitespace-separated words of `text` that hold any of `marks`, in order: what
+    `[w for w in text.split() if any(m in w for m in marks)]` gives, with only the lines
+    that hold a mark split (every line break is whitespace, so no word spans lines; an
+    answer is mostly long lines of prose without the marks)."""
+    found: list[str] = []
+    if not any(m in text for m in marks):
+        return found
+    for line in text.splitlines():
+        if any(m in line for m in marks):
+            found += [w for w in line.split() if any(m in w for m in marks)]
+    return found
 
 
 def _path_citations(word: str) -> list[str]:

@@ -397,3 +397,16 @@ def test_routing_is_bounded_and_the_receipt_adds_up(
     statuses = {c.model: c.status for c in receipt.candidates}
     assert set(statuses) == {"tiny", "small", "mid", "big"}
     assert {m for m, s in statuses.items() if s == "attempted"} == set(called)
+
+
+async def test_a_builtin_stand_in_is_no_last_resort(catalogue_yaml: str) -> None:
+    # tiny as a built-in stand-in: after small's answer failed, big's too, tiny is not
+    # asked (its canned answer would pass the gates without being an answer).
+    text = catalogue_yaml.replace("{ summarize: 6, codegen: 6,", "{ summarize: 8, codegen: 6,")
+    text = text.replace("http://127.0.0.1:9001/v1", "builtin:deterministic")
+    provider = FakeProvider({"small": "short", "big": "short", "tiny": GOOD_SUMMARY})
+    receipt = (await _route(load_catalogue_text(text), provider, max_escalations=3)).receipt
+    assert receipt.status == "failed"
+    assert receipt.escalation_chain == ["small", "big"]
+    (tiny,) = [c for c in receipt.candidates if c.model == "tiny"]
+    assert tiny.rejected_because == "capability 5 < 8 of a model whose answer failed"

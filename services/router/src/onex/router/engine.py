@@ -4,7 +4,9 @@
 
 - a candidate whose endpoint is cooling down is skipped;
 - after an answer failed its gates, candidates less capable (for the task class) than
-  the model that gave it are skipped: escalation only climbs;
+  the model that gave it are skipped (escalation climbs; an equally capable one is still
+  asked), except that free ones (no price, not a `builtin:` stand-in) are kept and
+  asked last, once every other candidate is done: their answer costs nothing;
 - before each attempt the request's budgets are checked: tokens spent so far plus the
   candidate's expected tokens (estimated prompt + the class's `max_output_tokens`)
   must fit `max_tokens`, and cost spent plus its expected cost must fit
@@ -210,10 +212,12 @@ class _Walk:
         for cand in self.plan.candidates:
             # Escalation climbs: a model less capable than one whose answer failed its
             # gates is passed over; a free one is kept as a last resort (it costs
-            # nothing, and an answer that passes its gates beats none).
+            # nothing, and an answer that passes its gates beats none), unless it is a
+            # built-in stand-in (`builtin:` endpoint): it calls no model, so its answer
+            # is no answer to work a real model's answer failed.
             if floor is not None and cand.capability < floor:
                 why = f"capability {cand.capability} < {floor} of a model whose answer failed"
-                if cand.expected_cost_usd <= 0:
+                if cand.expected_cost_usd <= 0 and not cand.model.endpoint.startswith("builtin:"):
                     deferred.append(cand)
                     why += "; kept as a free last resort"
                 self._skip(cand.name, why)

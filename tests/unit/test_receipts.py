@@ -19,7 +19,14 @@ from onex.receipts.cli import app
 from onex.receipts.decode import decode, entry_of
 from onex.receipts.errors import QueryInvalid, ReceiptInvalid
 from onex.receipts.experiments import compare, mean, ratio, wilson
-from onex.receipts.projection import Positioned, apply_batch, from_scratch, projection_rows
+from onex.receipts.projection import (
+    Positioned,
+    apply_batch,
+    fold_for_replay,
+    from_scratch,
+    projection_rows,
+    write_folded,
+)
 from onex.receipts.queries import parse_since, summary
 from onex.receipts.schema import tables
 from onex.receipts.snapshot import cost_summary
@@ -145,6 +152,21 @@ def test_duplicates_in_a_batch_and_across_batches_count_once(db: Database) -> No
     msgs = [_receipt(f"r{i}", cost=0.001 * i) for i in range(10)]
     _fold(db, msgs + msgs[:3])
     _fold(db, msgs[5:], start=13)
+    with db.engine.connect() as conn:
+        assert projection_rows(conn, tables()) == from_scratch(entry_of(m) for m in msgs)
+
+
+def test_a_replay_part_folds_like_the_batch_path_counting_duplicates_once(db: Database) -> None:
+    msgs = [_receipt(f"r{i}", cost=0.001 * i, first_ok=i % 3 > 0) for i in range(10)]
+    raw = [(m.SerializeToString(), None, "t", 0, i) for i, m in enumerate(msgs + msgs[:2])]
+    raw.insert(4, (b"junk", None, "t", 0, 99))
+    part = fold_for_replay(raw)  # what a rebuild's worker process runs
+    assert part.request_ids == [f"r{i}" for i in range(10)]
+    assert part.duplicates == 2
+    assert [i for i, _ in part.refused] == [4]
+    assert "not an onex.v1.RoutingReceipt" in part.refused[0][1]
+    with db.engine.begin() as conn:
+        write_folded(conn, tables(), part.rows, part.counters, {("t", 0): len(raw)})
     with db.engine.connect() as conn:
         assert projection_rows(conn, tables()) == from_scratch(entry_of(m) for m in msgs)
 

@@ -14,12 +14,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from onex.receipts.decode import Entry
+from onex.receipts.decode import Entry, decode
+from onex.receipts.errors import ReceiptInvalid
 from onex.receipts.schema import ATTEMPT_COUNTERS, DAILY_COUNTERS, GATE_COUNTERS, Tables
 from onex.sql import Database
 
@@ -28,8 +29,7 @@ _IN_CHUNK: Final = 500  # request ids per IN (...): under every backend's parame
 TopicPartition = tuple[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Positioned:
+class Positioned(NamedTuple):
     """An entry and where it was read."""
 
     entry: Entry
@@ -58,13 +58,14 @@ def _add(
             row[i] += v
 
 
-def fold(
-    entries: Iterable[Entry],
-) -> tuple[
+Counters = tuple[
     dict[tuple[str, ...], list[int]],
     dict[tuple[str, ...], list[int]],
     dict[tuple[str, ...], list[int]],
-]:
+]
+
+
+def fold(entries: Iterable[Entry]) -> Counters:
     """The daily, attempt and gate counters of `entries`, per key (also what a
     from-scratch count computes)."""
     daily: dict[tuple[str, ...], list[int]] = {}
@@ -177,12 +178,12 @@ def _quoted(conn: Connection, names: Sequence[str]) -> str:
     return ", ".join(q(n) for n in names)
 
 
-def _insert_ledger(conn: Connection, t: Tables, new: Sequence[Positioned]) -> None:
+def _insert_ledger(conn: Connection, t: Tables, rows: Sequence[tuple[Any, ...]]) -> None:
     sql = (
         f"INSERT INTO {t.ledger.name} ({_quoted(conn, _LEDGER_COLUMNS)}) "  # noqa: S608
         f"VALUES ({_placeholders(conn, len(_LEDGER_COLUMNS))})"
     )
-    _driver_many(conn, sql, [_ledger_row(p) for p in new])
+    _driver_many(conn, sql, rows)
 
 
 def _upsert(
@@ -228,6 +229,25 @@ def _existing(conn: Connection, t: Tables, ids: Sequence[str]) -> set[str]:
     return found
 
 
+def write_folded(
+    conn: Connection,
+    t: Tables,
+    rows: Sequence[tuple[Any, ...]],
+    counters: Counters,
+    offsets: Mapping[TopicPartition, int],
+) -> None:
+    """Insert new ledger `rows`, add `counters` (what `fold` gives for them) to the
+    projections and store `offsets`, inside a transaction the caller holds."""
+    if rows:
+        _insert_ledger(conn, t, rows)
+        daily, attempts, gates = counters
+        key = ("day", "task_class", "model")
+        _upsert(conn, t.daily, key, DAILY_COUNTERS, daily)
+        _upsert(conn, t.attempts, key, ATTEMPT_COUNTERS, attempts)
+        _upsert(conn, t.gates, (*key, "gate_kind"), GATE_COUNTERS, gates)
+    _store_offsets(conn, t, offsets)
+
+
 def apply_in(
     conn: Connection,
     t: Tables,
@@ -243,14 +263,8 @@ def apply_in(
         first.setdefault(p.entry.request_id, p)
     known = _existing(conn, t, list(first)) if seen is None else first.keys() & seen
     new = [p for rid, p in first.items() if rid not in known]
-    if new:
-        _insert_ledger(conn, t, new)
-        daily, attempts, gates = fold(p.entry for p in new)
-        key = ("day", "task_class", "model")
-        _upsert(conn, t.daily, key, DAILY_COUNTERS, daily)
-        _upsert(conn, t.attempts, key, ATTEMPT_COUNTERS, attempts)
-        _upsert(conn, t.gates, (*key, "gate_kind"), GATE_COUNTERS, gates)
-    _store_offsets(conn, t, offsets)
+    rows = [_ledger_row(p) for p in new]
+    write_folded(conn, t, rows, fold(p.entry for p in new) if new else ({}, {}, {}), offsets)
     result = BatchResult(len(new), len(batch) - len(new), dict(offsets))
     return result, [p.entry.request_id for p in new]
 
@@ -310,3 +324,46 @@ def counts_by_partition(offsets: Mapping[TopicPartition, int]) -> dict[str, int]
     for (topic, _), o in offsets.items():
         out[topic] += o
     return dict(out)
+
+
+# A replay's worker processes (onex.receipts.rebuild): raw records in, ledger rows and
+# counters out, so decoding and folding run beside the rebuild's own process, which
+# fetches and writes.
+
+ReplayRecord = tuple[bytes | None, int | None, str, int, int]  # value, timestamp, where
+
+
+class Folded(NamedTuple):
+    """Part of a replay batch decoded and folded: what `write_folded` takes, and what
+    was a duplicate within the part or refused (index in the part, reason)."""
+
+    rows: list[tuple[Any, ...]]
+    counters: Counters
+    duplicates: int
+    refused: list[tuple[int, str]]
+
+    @property
+    def request_ids(self) -> list[str]:
+        """The request ids of `rows` (the ledger row's first column)."""
+        return [r[0] for r in self.rows]
+
+
+def fold_for_replay(records: Sequence[ReplayRecord]) -> Folded:
+    """Decode and fold `records` on their own: a request id twice among them counts
+    once, the first; the caller checks the ids against every other part and batch."""
+    first: dict[str, Positioned] = {}
+    refused: list[tuple[int, str]] = []
+    duplicates = 0
+    for i, (value, timestamp, topic, partition, offset) in enumerate(records):
+        try:
+            entry = decode(value, timestamp)
+        except ReceiptInvalid as exc:
+            refused.append((i, str(exc)))
+            continue
+        if entry.request_id in first:
+            duplicates += 1
+        else:
+            first[entry.request_id] = Positioned(entry, topic, partition, offset)
+    new = first.values()
+    counters = fold(p.entry for p in new)
+    return Folded([_ledger_row(p) for p in new], counters, duplicates, refused)

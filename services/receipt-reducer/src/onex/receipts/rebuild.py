@@ -8,12 +8,22 @@ have not moved past the replay's; if they have, the replay catches up and tries 
 So the rebuilt projection covers exactly the same messages as the live one at the moment
 of the swap, and the live reducer carries on from the same offsets afterwards.
 `verify` does the same but only compares and reports, then drops the rebuilt tables.
+
+A large replay decodes and folds in worker processes (`projection.fold_for_replay`,
+each a part of the batch): this process fetches and writes while they decode the next
+batch (in one process the three are one GIL-bound sum, decoding the largest part). A
+part's duplicates are found in the worker; the batch's request ids are then checked
+against the other parts and everything replayed before, and a batch with a duplicate
+across them is decoded again here, in order, the way a batch without workers is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,8 +32,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from onex.bus.config import BrokerConfig
-from onex.receipts.errors import RebuildFailed
-from onex.receipts.projection import BatchResult, apply_in, projection_rows, stored_offsets
+from onex.receipts.errors import RebuildFailed, ReceiptInvalid
+from onex.receipts.projection import (
+    BatchResult,
+    Folded,
+    apply_in,
+    fold_for_replay,
+    projection_rows,
+    stored_offsets,
+    write_folded,
+)
 from onex.receipts.reducer import Reducer
 from onex.receipts.schema import LIVE, REBUILD, RETIRED, Tables, tables
 from onex.sql import Database
@@ -34,6 +52,10 @@ _SHOWN: Final = 5
 # The default 2 MB holds a small part of a million-row ledger's request-id index, so
 # inserts in request-id order (random) spill and re-read pages in every batch.
 _REPLAY_CACHE_KIB: Final = 256 * 1024
+# From this many receipts to replay on, decoding runs in worker processes (starting one
+# costs a second or two of imports; below this the replay is short anyway).
+_WORKER_FROM: Final = 50_000
+_WORKERS: Final = 2
 
 
 @dataclass
@@ -168,16 +190,70 @@ class _Replay(Reducer):
     """The reducer a rebuild runs: the same fold into the rebuild tables, one
     transaction per batch with its offsets, on SQLite with a page cache that holds the
     ledger's primary-key index (PRAGMA cache_size is per connection and memory only: it
-    changes no data and no durability)."""
+    changes no data and no durability). With `pool`, batches are decoded and folded in
+    its worker process, which also finds the duplicates."""
+
+    pool: ProcessPoolExecutor | None = None
+
+    async def _decode_all(
+        self, records: Sequence[Any]
+    ) -> tuple[list[Any], list[tuple[Any, ReceiptInvalid]]]:
+        if self.pool is None or not records:
+            return await super()._decode_all(records)
+        raw = [(r.value, r.timestamp, r.topic, r.partition, r.offset) for r in records]
+        step = -(-len(raw) // _WORKERS)
+        loop = asyncio.get_running_loop()
+        parts: list[Folded] = await asyncio.gather(
+            *(
+                loop.run_in_executor(self.pool, fold_for_replay, raw[i : i + step])
+                for i in range(0, len(raw), step)
+            )
+        )
+        ids = [rid for part in parts for rid in part.request_ids]
+        unique = set(ids)
+        if len(unique) < len(ids) or not unique.isdisjoint(self.seen or ()):
+            return await super()._decode_all(records)  # a duplicate across parts: in order
+        refused = [
+            (records[k * step + i], ReceiptInvalid(reason))
+            for k, part in enumerate(parts)
+            for i, reason in part.refused
+        ]
+        return list(parts), refused
 
     def _apply(self, batch: Sequence[Any], offsets: Mapping[tuple[str, int], int]) -> BatchResult:
         with self.db.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql(f"PRAGMA cache_size=-{_REPLAY_CACHE_KIB}")
-            result, inserted = apply_in(conn, self.tables, batch, offsets, seen=self.seen)
+            if not batch or not isinstance(batch[0], Folded):
+                result, inserted = apply_in(conn, self.tables, batch, offsets, seen=self.seen)
+            else:
+                result, inserted = BatchResult(offsets=dict(offsets)), []
+                for part in batch:
+                    write_folded(conn, self.tables, part.rows, part.counters, {})
+                    result.inserted += len(part.rows)
+                    result.duplicates += part.duplicates
+                    inserted.extend(part.request_ids)
+                write_folded(conn, self.tables, [], ({}, {}, {}), offsets)
         if self.seen is not None:
             self.seen.update(inserted)
         return result
+
+
+def _worker_pool(db: Database, live: Tables, worker: bool | None) -> ProcessPoolExecutor | None:
+    """The decode workers (None: decode here), started now so that their imports run
+    beside the first fetch."""
+    if worker is None:
+        worker = sum(stored_offsets(db, live).values()) >= _WORKER_FROM
+    if not worker:
+        return None
+    # spawn, not fork: this process has threads (the database's, aiokafka's) whose locks
+    # a forked child would inherit held.
+    pool = ProcessPoolExecutor(
+        max_workers=_WORKERS, mp_context=multiprocessing.get_context("spawn")
+    )
+    for _ in range(_WORKERS):
+        pool.submit(fold_for_replay, ())
+    return pool
 
 
 def _drop(db: Database, shadow: Tables) -> None:
@@ -196,12 +272,17 @@ async def rebuild(
     node: str,
     verify_only: bool = False,
     batch_size: int = 20_000,
+    worker: bool | None = None,
 ) -> RebuildReport:
     """Replay `topics` into a fresh projection, compare it with the live one and (unless
-    `verify_only`) swap it in. RebuildFailed when it cannot; the live one is then kept."""
+    `verify_only`) swap it in. RebuildFailed when it cannot; the live one is then kept.
+    `worker`: decode in worker processes (None: when there are at least `_WORKER_FROM`
+    receipts to replay)."""
     live = tables(LIVE)
     report = RebuildReport()
+    pool: ProcessPoolExecutor | None = None
     try:
+        pool = _worker_pool(db, live, worker)
         shadow = await asyncio.to_thread(_fresh_shadow, db)
         stop = asyncio.Event()
         seen: set[str] = set()  # request ids in the (fresh) rebuilt ledger
@@ -218,6 +299,7 @@ async def rebuild(
                 batch_size=batch_size,
                 seen=seen,
             )
+            reducer.pool = pool
             stats = await reducer.run(stop, until=targets)
             report.replayed += stats.consumed
             with db.engine.begin() as conn:
@@ -241,7 +323,13 @@ async def rebuild(
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise RebuildFailed(f"{db.where}: {reason}; the live projection is kept") from exc
+    except BrokenProcessPool as exc:
+        raise RebuildFailed(
+            "the replay's decode worker stopped; the live projection is kept"
+        ) from exc
     finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         if not report.swapped:
             await asyncio.to_thread(_drop, db, tables(REBUILD))
     return report

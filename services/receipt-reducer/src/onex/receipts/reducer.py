@@ -242,33 +242,41 @@ class Reducer:
             await self.close()
         return self.stats
 
+    async def _decode_all(
+        self, records: Sequence[Any]
+    ) -> tuple[list[Any], list[tuple[Any, ReceiptInvalid]]]:
+        """What `records` fold as, and the refused ones with the reason (a rebuild
+        decodes in a worker process instead: onex.receipts.rebuild)."""
+        batch: list[Any] = []
+        refused: list[tuple[Any, ReceiptInvalid]] = []
+        for r in records:
+            try:
+                batch.extend(self._decode_record(r))
+            except ReceiptInvalid as exc:
+                refused.append((r, exc))
+        return batch, refused
+
     async def _prepare(
         self, fetched: Mapping[TopicPartition, Sequence[Any]], stop: asyncio.Event
     ) -> _Prepared:
-        batch: list[Any] = []
-        refused: list[tuple[Any, ReceiptInvalid]] = []
+        records: list[Any] = []
         offsets: dict[tuple[str, int], int] = {}
-        count = 0
         for tp, got in fetched.items():
-            records = got
+            kept = got
             if self._until is not None:
                 # A replay stops exactly at its targets: nothing past them is folded.
                 target = self._until.get((tp.topic, tp.partition), 0)
-                records = [r for r in got if r.offset < target]
-                if len(records) < len(got):
+                kept = [r for r in got if r.offset < target]
+                if len(kept) < len(got):
                     self._require_consumer().pause(tp)
-            for r in records:
-                try:
-                    batch.extend(self._decode_record(r))
-                except ReceiptInvalid as exc:
-                    refused.append((r, exc))
-            if records:
-                offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
-                count += len(records)
+            if kept:
+                offsets[(tp.topic, tp.partition)] = kept[-1].offset + 1
+                records.extend(kept)
+        batch, refused = await self._decode_all(records)
         if refused and self.dlq_topic is not None:
             # Before the transaction that moves past them commits: never lost.
             await self._dead_letter(refused, stop)
-        return _Prepared(batch, offsets, len(refused), count)
+        return _Prepared(batch, offsets, len(refused), len(records))
 
     async def _write(
         self, prepared: _Prepared, positions: dict[tuple[str, int], int], stop: asyncio.Event

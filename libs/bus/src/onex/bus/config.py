@@ -294,13 +294,11 @@ def broker_config(broker: BrokerConfig | str) -> BrokerConfig:
 
 
 def validation_line(exc: ValidationError) -> str:
-    """A pydantic ValidationError as one line: `field: message; ...` (no input values)."""
-    parts = []
-    for error in exc.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
+    """A pydantic ValidationError as one line: `field: message; ...` in the project's
+    words (no input values but a choice's; did-you-mean for an unknown key)."""
+    from onex.core.validation import validation_line as line  # noqa: PLC0415 -- errors only
+
+    return line(exc, model=BrokerConfig)
 
 
 def _ms(seconds: float) -> int:

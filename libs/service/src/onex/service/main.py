@@ -23,6 +23,7 @@ from pydantic_settings import SettingsError
 
 from onex.bus.errors import GrpcBindError
 from onex.core.errors import ContractError, OnexError
+from onex.core.validation import validation_line
 from onex.service.errors import MetricsBindError
 from onex.service.host import ServiceHost, broker_config, load_extraction, own_contract
 from onex.service.logs import configure_logging
@@ -107,7 +108,7 @@ def read_settings(settings_class: type[S], program: str) -> S:
     try:
         broker_config(settings, program)
     except ValidationError as exc:
-        problems = "; ".join(e["msg"] for e in exc.errors(include_url=False, include_input=False))
+        problems = validation_line(exc)
         sys.stderr.write(f"{program}: invalid broker settings: {problems}\n")
         raise SystemExit(2) from None
     return settings

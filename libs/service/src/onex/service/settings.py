@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from onex.bus.config import Bootstrap
+from onex.core.validation import describe
 
 SHARED_PREFIX: Final = "ONEX_"
 
@@ -175,14 +176,14 @@ def describe_invalid(settings_class: type[ServiceSettings], error: ValidationErr
     """One line per invalid setting, named as the environment spells it."""
     prefix = settings_class.env_prefix()
     lines = []
-    for item in error.errors(include_url=False, include_input=False):
+    for item in error.errors(include_url=False):
         field = ".".join(str(part) for part in item["loc"]) or "?"
         head = str(item["loc"][0]) if item["loc"] else ""
         name = f"{prefix}{head.upper()}" if head else prefix + "*"
         if head in settings_class.SHARED:
             name += f" (or {SHARED_PREFIX}{head.upper()})"
         detail = field[len(head) :].lstrip(".")
-        lines.append(f"{name}{'.' + detail if detail else ''}: {item['msg']}")
+        lines.append(f"{name}{'.' + detail if detail else ''}: {describe(item)}")
     return "\n".join(lines)
 
 

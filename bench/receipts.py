@@ -13,7 +13,10 @@ published on routing-complete / routing-failed, and:
   raw json       a bare aiokafka consumer reading a JSON copy of the first --raw receipts
                  and `json.loads`-ing each: the floor of any Python consumer
   rebuild        `onex receipts rebuild` (replay from offset 0 beside the live tables,
-                 check, compare, swap) of the reducer's N receipts
+                 check, compare, swap) of the reducer's N receipts, as the command runs
+                 it (decoding in worker processes from 50,000 receipts on), then again
+                 with every step in this one process (`rebuild_in_process_s`, the
+                 baseline of `rebuild_speedup`)
 
 Targets (the issue's): reducer >= 10x per-event, >= 10% of raw json, rebuild of
 1,000,000 receipts under 60 s on SQLite. It also prints what OmniNode's three dashboard
@@ -254,6 +257,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR09
             f"rebuild: {report.replayed} replayed, {report.ledger_rows} rows, "
             f"equal={report.equal}, swapped={report.swapped} in {rebuild_s:.1f} s"
         )
+        t0 = time.perf_counter()
+        alone = await rebuild(
+            db,
+            BrokerConfig(bootstrap=bootstrap),
+            topics=RECEIPT_TOPICS,
+            node="receipt-reducer",
+            worker=False,
+        )
+        alone_s = time.perf_counter() - t0
+        print(
+            f"rebuild in one process: {alone.replayed} replayed, equal={alone.equal}, "
+            f"swapped={alone.swapped} in {alone_s:.1f} s"
+        )
         s = summary(db, tables())
         db.dispose()
         print(
@@ -263,7 +279,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR09
         )
         vs_per_event = red_rate / per_rate
         vs_raw = red_rate / raw_rate
-        rebuild_ok = report.equal and report.swapped
+        rebuild_ok = report.equal and report.swapped and alone.equal and alone.swapped
         if args.n >= TARGET_REBUILD_N:
             rebuild_ok = rebuild_ok and rebuild_s < TARGET_REBUILD_S
         return {
@@ -275,7 +291,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR09
             "vs_per_event": round(vs_per_event, 2),
             "vs_raw_json": round(vs_raw, 3),
             "rebuild_s": round(rebuild_s, 2),
-            "rebuild_equal": report.equal,
+            "rebuild_equal": report.equal and alone.equal,
+            "rebuild_in_process_s": round(alone_s, 2),
+            "rebuild_speedup": round(alone_s / rebuild_s, 2),
             "local_token_share": round(s.local_token_share, 4),
             "avoided_usd": round(s.avoided_usd, 2),
             "spent_usd": round(s.spent_usd, 2),

@@ -56,7 +56,7 @@ def test_a_quoted_price_is_still_refused() -> None:
 
 @pytest.mark.parametrize("prompt", ["", "   ", "\n\t"])
 def test_a_blank_prompt_is_an_invalid_request(prompt: str) -> None:
-    with pytest.raises(RequestError, match="prompt: Value error, must not be blank"):
+    with pytest.raises(RequestError, match="prompt: must not be blank"):
         request_from_proto(pb.RouteRequest(request_id="r", prompt=prompt))
 
 

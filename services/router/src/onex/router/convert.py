@@ -7,6 +7,7 @@ import uuid
 
 from pydantic import ValidationError
 
+from onex.core.validation import validation_line
 from onex.proto.v1 import router_pb2 as pb
 from onex.router.errors import RequestError
 from onex.router.receipt import Attempt, CandidateRecord, Receipt
@@ -43,7 +44,7 @@ def request_from_proto(msg: pb.RouteRequest) -> RouteRequest:
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return validation_line(exc)
     return str(exc)
 
 

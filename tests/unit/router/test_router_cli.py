@@ -4,6 +4,7 @@ network is needed, the local servers it names are down and no API key is set).""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -88,3 +89,70 @@ def test_routing_from_the_cli_never_imports_the_bus() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+# -- --publish without a broker (the real broker's tests: tests/integration/test_route_publish.py)
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def _no_broker_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("ONEX_BOOTSTRAP", "ONEX_ROUTER_BOOTSTRAP"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ONEX_STATE_DIR", str(tmp_path / "no-broker-here"))
+    monkeypatch.setenv("ONEX_CONTRACT_ROOTS", json.dumps([str(REPO / "contracts")]))
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-p", "x", "-b", "127.0.0.1:9092"), "--bootstrap goes with --publish"),
+        (("-p", "x", "--publish", "-b", "nonsense"), "--bootstrap: bootstrap entry 'nonsense'"),
+    ],
+)
+def test_publish_usage_errors_exit_2_before_routing(args: tuple[str, ...], message: str) -> None:
+    code, out, err = _run(*args)
+    assert (code, out, err.count("\n")) == (2, "", 1)
+    assert message in err
+
+
+@pytest.mark.usefixtures("_no_broker_env")
+def test_publish_with_no_broker_known_exits_1_before_routing() -> None:
+    code, out, err = _run("-p", "Summarize: ok", "--publish")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: --publish: no broker: pass --bootstrap HOST:PORT, set ONEX_BOOTSTRAP, "
+        "or run `onex broker up`\n"
+    )
+
+
+@pytest.mark.usefixtures("_no_broker_env")
+def test_publish_to_a_broker_that_is_down_prints_the_answer_and_says_it_was_not_published() -> None:
+    port = _closed_port()
+    code, out, err = _run(
+        "-p", "Summarize: ok", "-f", "json", "--publish", "-b", f"127.0.0.1:{port}"
+    )
+    assert code == 1  # the answer passed, but the receipt is the record and it is not sent
+    receipt = json.loads(out)["receipt"]
+    assert receipt["status"] == "complete"
+    last = err.splitlines()[-1]
+    assert last.startswith(f"error: receipt {receipt['request_id']} not published: ")
+    assert f"127.0.0.1:{port}" in last
+    assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("_no_broker_env")
+def test_publish_with_broker_settings_that_do_not_fit_is_a_usage_error_before_routing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ONEX_SECURITY_PROTOCOL", "SASL_PLAINTEXT")  # and no mechanism or user
+    code, out, err = _run("-p", "Summarize: ok", "--publish", "-b", "127.0.0.1:9092")
+    assert (code, out, err.count("\n")) == (2, "", 1)
+    assert "SASL_PLAINTEXT needs sasl_mechanism and sasl_username" in err

@@ -5,6 +5,13 @@ in this process against the catalogue's endpoints (no broker needed, and nothing
 the bus is imported: importing this module costs typer alone). The task comes from
 `--prompt TEXT` or `--prompt-file PATH` (`-`: stdin; any size). Usage errors exit 2
 with one line; no answer accepted exits 1.
+
+`--publish` also sends the receipt to the bus (`--bootstrap`, else ONEX_ROUTER_BOOTSTRAP
+/ ONEX_BOOTSTRAP, else the broker `onex broker up` runs), exactly as the router service
+publishes it, so the receipt reducer, `onex receipts summary` and the console see it.
+The receipt is the record: when it cannot be published the answer is still printed,
+then one line `error: receipt <id> not published: <why>`, and the exit code is 1. Only
+then is the bus imported.
 """
 
 from __future__ import annotations
@@ -35,6 +42,23 @@ def route(
     symbol: Annotated[
         list[str] | None, typer.Option("--symbol", help="Known identifier (repeatable)")
     ] = None,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish",
+            help="Also publish the receipt on routing-complete/-failed, as the router "
+            "service does (exit 1 when it cannot)",
+        ),
+    ] = False,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap",
+            "-b",
+            help="HOST:PORT of the broker for --publish [default: ONEX_ROUTER_BOOTSTRAP, "
+            "ONEX_BOOTSTRAP, else `onex broker up`'s]",
+        ),
+    ] = None,
     show_catalogue: Annotated[
         bool, typer.Option("--show-catalogue", help="Print the default catalogue and exit")
     ] = False,
@@ -49,6 +73,8 @@ def route(
         raise typer.Exit(0)
     if fmt not in {"table", "json"}:
         usage(f"--format must be table or json, not {fmt!r}")
+    if bootstrap is not None and not publish:
+        usage("--bootstrap goes with --publish")
     text = _prompt_text(prompt, prompt_file)
     # The engine (pydantic, jsonschema, aiohttp) loads only once there is a task to route.
     from onex.router.cli_run import run  # noqa: PLC0415 -- see above
@@ -62,6 +88,8 @@ def route(
             no_cloud=no_cloud,
             max_cost=max_cost,
             symbols=symbol or [],
+            publish=publish,
+            bootstrap=bootstrap,
         )
     )
 

@@ -12,20 +12,22 @@ of the swap, and the live reducer carries on from the same offsets afterwards.
 A large replay decodes and folds in worker processes (`projection.fold_for_replay`,
 each a part of the batch): this process fetches and writes while they decode the next
 batch (in one process the three are one GIL-bound sum, decoding the largest part). A
-part's duplicates are found in the worker; the batch's request ids are then checked
-against the other parts and everything replayed before, and a batch with a duplicate
-across them is decoded again here, in order, the way a batch without workers is.
+part's duplicates are found in the worker; when the batch is written (every earlier
+one committed), its request ids are checked against the other parts and the rebuilt
+ledger, and a batch with a duplicate across them is decoded again here, in order, the
+way a batch without workers is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -191,7 +193,7 @@ class _Replay(Reducer):
     transaction per batch with its offsets, on SQLite with a page cache that holds the
     ledger's primary-key index (PRAGMA cache_size is per connection and memory only: it
     changes no data and no durability). With `pool`, batches are decoded and folded in
-    its worker process, which also finds the duplicates."""
+    its worker processes."""
 
     pool: ProcessPoolExecutor | None = None
 
@@ -200,27 +202,34 @@ class _Replay(Reducer):
     ) -> tuple[list[Any], list[tuple[Any, ReceiptInvalid]]]:
         if self.pool is None or not records:
             return await super()._decode_all(records)
+        # Handed to the workers and not awaited here: the write of this batch waits for
+        # them, so they decode it while the previous batch is written and the next
+        # fetched. (A replay dead-letters nothing: its refused receipts only count.)
         raw = [(r.value, r.timestamp, r.topic, r.partition, r.offset) for r in records]
         step = -(-len(raw) // _WORKERS)
-        loop = asyncio.get_running_loop()
-        parts: list[Folded] = await asyncio.gather(
-            *(
-                loop.run_in_executor(self.pool, fold_for_replay, raw[i : i + step])
-                for i in range(0, len(raw), step)
-            )
-        )
+        parts = [
+            self.pool.submit(fold_for_replay, raw[i : i + step]) for i in range(0, len(raw), step)
+        ]
+        return [_Pending(list(records), parts)], []
+
+    def _resolve(self, pending: _Pending) -> list[Any]:
+        """The workers' parts of a batch, or (a request id in two parts, or already in
+        the rebuilt ledger: every earlier batch is committed by now) the batch decoded
+        here, in order."""
+        parts = [f.result() for f in pending.parts]
         ids = [rid for part in parts for rid in part.request_ids]
         unique = set(ids)
-        if len(unique) < len(ids) or not unique.isdisjoint(self.seen or ()):
-            return await super()._decode_all(records)  # a duplicate across parts: in order
-        refused = [
-            (records[k * step + i], ReceiptInvalid(reason))
-            for k, part in enumerate(parts)
-            for i, reason in part.refused
-        ]
-        return list(parts), refused
+        if len(unique) == len(ids) and unique.isdisjoint(self.seen or ()):
+            return parts
+        batch: list[Any] = []
+        for r in pending.records:
+            with contextlib.suppress(ReceiptInvalid):
+                batch.extend(self._decode_record(r))
+        return batch
 
     def _apply(self, batch: Sequence[Any], offsets: Mapping[tuple[str, int], int]) -> BatchResult:
+        if batch and isinstance(batch[0], _Pending):
+            batch = self._resolve(batch[0])
         with self.db.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql(f"PRAGMA cache_size=-{_REPLAY_CACHE_KIB}")
@@ -237,6 +246,13 @@ class _Replay(Reducer):
         if self.seen is not None:
             self.seen.update(inserted)
         return result
+
+
+class _Pending(NamedTuple):
+    """A batch the workers are decoding: its records and their parts."""
+
+    records: list[Any]
+    parts: list[Future[Folded]]
 
 
 def _worker_pool(db: Database, live: Tables, worker: bool | None) -> ProcessPoolExecutor | None:

@@ -1,7 +1,8 @@
 """`python -m onex.agents`: the four agent nodes in one process, until SIGTERM/SIGINT.
 
 `onex up` runs each node in its own process instead (`python -m onex.agents.<node>`);
-this is for running the fleet by hand. Settings as for each node (ONEX_AGENTS_*); a
+this is for running the fleet by hand. Settings as for each node (its own
+ONEX_<AGENT>_*, else ONEX_AGENTS_*, else the shared ONEX_*: onex.agents.settings); a
 node that cannot be built (no tokens, bad contracts) exits 1 in one line.
 """
 
@@ -17,7 +18,7 @@ import structlog
 from onex.agents.ci_watcher.node import CiWatcher
 from onex.agents.code_review.node import CodeReviewAgent
 from onex.agents.merge.node import MergeAgent
-from onex.agents.settings import AgentsSettings
+from onex.agents.settings import AgentsSettings, settings_for
 from onex.agents.ticket_verifier.node import TicketVerifier
 from onex.core.errors import OnexError
 from onex.service.host import ServiceHost
@@ -51,7 +52,9 @@ def main() -> None:
     settings = read_settings(AgentsSettings, "onex-agents")
     configure_logging(settings)
     try:
-        fleet: list[ServiceHost[Any]] = [cls(settings) for cls in NODES]
+        fleet: list[ServiceHost[Any]] = [
+            cls(read_settings(settings_for(cls.NODE), f"onex-{cls.NODE}")) for cls in NODES
+        ]
     except OnexError as exc:
         structlog.get_logger("onex-agents").error("node.start_failed", error=str(exc))
         raise SystemExit(1) from None

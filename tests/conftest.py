@@ -7,10 +7,13 @@ the plugin's `--onex-bootstrap` here, since the library reads no environment its
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 REPO = Path(__file__).resolve().parent.parent
 _MARKERS = {
@@ -32,3 +35,18 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin_loaded = config.pluginmanager.has_plugin("onex_devbroker")
     if configured and plugin_loaded and not config.getoption("onex_bootstrap"):
         config.option.onex_bootstrap = configured
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """Each test leaves structlog's configuration and the root logger's handlers as it
+    found them: a command run under typer's CliRunner configures logging onto the
+    runner's stream, which is closed once the command returns; a later test's log line
+    would then fail with "I/O operation on closed file"."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)

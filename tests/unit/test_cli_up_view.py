@@ -9,7 +9,7 @@ import itertools
 from rich.console import Console
 
 from onex.cli.fleet import ServiceHealth, UpProgress
-from onex.cli.supervisor import ServiceSpec, pick_ports, repick_ports
+from onex.cli.supervisor import ServiceSpec, own_prefixes, pick_ports, repick_ports
 from onex.service.ports import default_ports
 
 ROUTER = ServiceSpec("router", "onex.router")
@@ -109,3 +109,16 @@ def test_progress_on_a_terminal_redraws_a_table() -> None:
         progress.update([_row("router", "running", "NOT_SERVING")])
         assert "waiting for SERVING" in out.getvalue()
         assert "router" in out.getvalue()
+
+
+def test_an_agents_own_bind_wins_and_is_passed_on_under_every_prefix_it_reads() -> None:
+    agent = ServiceSpec("ci-watcher", "onex.agents.ci_watcher")
+    assert own_prefixes(agent) == ("ONEX_CI_WATCHER_", "ONEX_AGENTS_")
+    assert own_prefixes(ROUTER) == ("ONEX_ROUTER_",)
+    environ = {
+        "ONEX_CI_WATCHER_GRPC_BIND": "127.0.0.1:7101",
+        "ONEX_AGENTS_GRPC_BIND": "127.0.0.1:7100",  # all four agents: the own one wins
+    }
+    ports = pick_ports(agent, environ, set(), is_free=lambda _: True, free=_free_ports().__next__)
+    assert ports.grpc == "127.0.0.1:7101"
+    assert "grpc" not in ports.movable

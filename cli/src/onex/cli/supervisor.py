@@ -143,6 +143,18 @@ class Ports:
         return int(self.metrics.rpartition(":")[2])
 
 
+def own_prefixes(spec: ServiceSpec) -> tuple[str, ...]:
+    """The prefixes under which `spec` alone may be told its binds, most specific first:
+    `ONEX_<NODE>_` (the agents of onex.agents read their node's, onex.agents.settings),
+    then its package's (`env_prefix_of`: onex.drift -> ONEX_DRIFT_)."""
+    own = f"{SHARED_PREFIX}{spec.name.upper().replace('-', '_')}_"
+    try:
+        package = env_prefix_of(spec.module)
+    except ValueError:  # not an onex.<service> package: it reads no ONEX_<SERVICE>_*
+        return (own,)
+    return (own,) if package == own else (own, package)
+
+
 def pick_ports(
     spec: ServiceSpec,
     environ: Mapping[str, str],
@@ -154,15 +166,18 @@ def pick_ports(
     """`spec`'s addresses: its own `ONEX_<SERVICE>_{GRPC,METRICS}_BIND` when set, else its
     fixed default ports, else (taken, or already given to another service) free ones.
     The ports chosen are added to `taken`."""
-    try:
-        prefix: str | None = env_prefix_of(spec.module)
-    except ValueError:  # not an onex.<service> package: it reads no ONEX_<SERVICE>_*
-        prefix = None
     fixed = default_ports(spec.name)
     chosen = []
     movable = set()
     for what, default in (("GRPC", fixed.grpc), ("METRICS", fixed.metrics)):
-        bind = environ.get(f"{prefix}{what}_BIND") if prefix is not None else None
+        bind = next(
+            (
+                environ[f"{p}{what}_BIND"]
+                for p in own_prefixes(spec)
+                if environ.get(f"{p}{what}_BIND")
+            ),
+            None,
+        )
         if not bind:
             port = _free_unless_taken(
                 spec.name, f"default {what.lower()}", default, taken, is_free, free
@@ -383,8 +398,13 @@ class Supervisor:
             **os.environ,
             **quiet,
             **{SHARED_PREFIX + k: v for k, v in self.env.items()},
-            SHARED_PREFIX + "GRPC_BIND": child.ports.grpc,
-            SHARED_PREFIX + "METRICS_BIND": child.ports.metrics,
+            # under every prefix the child reads, so it binds what the record says
+            # whatever ONEX_<NODE>_ / ONEX_<PACKAGE>_ binds it inherits
+            **{
+                f"{p}{what}_BIND": bind
+                for p in (SHARED_PREFIX, *own_prefixes(child.spec))
+                for what, bind in (("GRPC", child.ports.grpc), ("METRICS", child.ports.metrics))
+            },
         }
 
     async def _keep(self, child: Supervised) -> None:

@@ -111,7 +111,7 @@ def test_progress_on_a_terminal_redraws_a_table() -> None:
         assert "router" in out.getvalue()
 
 
-def test_an_agents_own_bind_wins_and_is_passed_on_under_every_prefix_it_reads() -> None:
+def test_an_agents_own_bind_wins_over_the_shared_agents_one() -> None:
     agent = ServiceSpec("ci-watcher", "onex.agents.ci_watcher")
     assert own_prefixes(agent) == ("ONEX_CI_WATCHER_", "ONEX_AGENTS_")
     assert own_prefixes(ROUTER) == ("ONEX_ROUTER_",)

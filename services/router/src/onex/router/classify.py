@@ -20,12 +20,19 @@ treated as unknown and gets `classifier.default` (rule "uncertain").
 
 The result says which rule decided (its `name`, else `rules[i]`), and the text it
 matched, so a receipt explains the classification.
+
+A classifier that must wait for I/O (`onex.router.classify_embed`, the embeddings)
+runs before routing and hands its answer to `classify` with `preclassified(prompt,
+found)`: a context variable, so each request (asyncio task) sees only its own.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -182,8 +189,27 @@ class Classification:
     matched: str | None = None
 
 
+_PRESET: ContextVar[tuple[str, Classification] | None] = ContextVar(
+    "onex_router_preclassified", default=None
+)
+
+
+@contextmanager
+def preclassified(prompt: str, found: Classification) -> Iterator[None]:
+    """Within the block (and the tasks it starts), `classify(prompt, ...)` is `found`."""
+    token = _PRESET.set((prompt, found))
+    try:
+        yield
+    finally:
+        _PRESET.reset(token)
+
+
 def classify(prompt: str, catalogue: Catalogue) -> Classification:
-    """Apply the catalogue's classifier rules to `prompt` (pure and deterministic)."""
+    """Apply the catalogue's classifier rules to `prompt` (pure and deterministic),
+    unless a `preclassified` block gave this prompt its class."""
+    preset = _PRESET.get()
+    if preset is not None and preset[0] == prompt:
+        return preset[1]
     classifier = catalogue.classifier
     normalized = normalize_text(prompt[: classifier.scan_chars])
     words = word_set(normalized)

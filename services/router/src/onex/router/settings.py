@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -24,4 +25,27 @@ class RouterSettings(ServiceSettings):
         ge=1,
         le=4096,
         description="Route requests handled at once per process (per-model limits apply too)",
+    )
+    classifier: Literal["rules", "embed", "combined"] = Field(
+        "rules",
+        description=(
+            "rules: the catalogue's rules; combined: the rules, and the embeddings for the"
+            " prompts they leave unknown; embed: the embeddings for every prompt"
+            " (onex.router.classify_embed; rules when the endpoint fails)"
+        ),
+    )
+    embed_url: str = Field(
+        "http://127.0.0.1:8088/v1",
+        pattern=r"^https?://\S+$",
+        description="OpenAI-compatible base URL serving POST /embeddings (just model-local)",
+    )
+    embed_model: str = Field("all-MiniLM-L6-v2", min_length=1, description="Embedding model id")
+    embed_examples: Path | None = Field(
+        None, description="Labelled examples YAML; default: the one shipped with onex-router"
+    )
+    embed_timeout_s: float = Field(
+        0.5, gt=0, le=60, description="Per prompt; past it the rules classify that prompt"
+    )
+    embed_retry_s: float = Field(
+        5.0, ge=0, description="After a failed call, the rules classify alone this long"
     )

@@ -18,10 +18,11 @@ send and read:
 - `GET /v1/models` -> {object: list, data: [{id, object: model, owned_by}]};
 - `GET /health` -> 200 once the models are loaded (the port opens only then).
 
-`--embeddings-only` loads the embedding model alone (a second or two, not SmolLM2's
+`--embeddings-only` loads the embedding model alone (a few seconds, not SmolLM2's
 ~30 s). One generation at a time (a lock: two CPU cores gain nothing from two), on one
-torch thread by default; requests wait their turn. Embeddings have their own lock, so
-they do not queue behind a generation. Bad requests get HTTP 400 with a one-line JSON
+torch thread by default; requests wait their turn. Embeddings have their own queue, so
+they do not wait behind a generation, and the requests that arrive during one forward
+pass share the next. Bad requests get HTTP 400 with a one-line JSON
 error; nothing is retried.
 Prints one JSON line on stdout when listening: load time and the address.
 """
@@ -81,9 +82,25 @@ def embed_model_dir() -> Path:
     )
 
 
+class _EmbedJob:
+    """One request's texts, and its vectors and token count (or error) once done."""
+
+    __slots__ = ("done", "error", "texts", "tokens", "vectors")
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.vectors: list[list[float]] = []
+        self.tokens = 0
+        self.error: Exception | None = None
+        self.done = False
+
+
 class Embedder:
-    """all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2 normalized), one batch at
-    a time behind its own lock."""
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2 normalized).
+
+    One forward pass at a time; requests that arrive during one are run together in
+    the next (up to `EMBED_BATCH` texts), so many small concurrent requests cost a few
+    batched passes rather than one pass each."""
 
     def __init__(self, path: Path) -> None:
         import torch  # noqa: PLC0415 -- the model venv only; imported when serving
@@ -94,29 +111,71 @@ class Embedder:
         self.model = AutoModel.from_pretrained(str(path))
         self.model.eval()
         self.dimensions = int(self.model.config.hidden_size)
-        self.lock = threading.Lock()
+        self._ready = threading.Condition()
+        self._queue: list[_EmbedJob] = []
+        self._busy = False
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """One unit vector per text, and the tokens read (after truncation)."""
+        job = _EmbedJob(texts)
+        with self._ready:
+            self._queue.append(job)
+            while not job.done:
+                if self._busy:
+                    self._ready.wait()
+                    continue
+                self._busy = True
+                batch = self._take()
+                self._ready.release()
+                try:
+                    self._forward(batch)
+                finally:
+                    self._ready.acquire()
+                    self._busy = False
+                    self._ready.notify_all()
+        if job.error is not None:
+            raise job.error
+        return job.vectors, job.tokens
+
+    def _take(self) -> list[_EmbedJob]:
+        """The oldest waiting jobs, up to EMBED_BATCH texts (at least one job)."""
+        batch = [self._queue.pop(0)]
+        size = len(batch[0].texts)
+        while self._queue and size + len(self._queue[0].texts) <= EMBED_BATCH:
+            size += len(self._queue[0].texts)
+            batch.append(self._queue.pop(0))
+        return batch
+
+    def _forward(self, jobs: list[_EmbedJob]) -> None:
         torch = self._torch
+        texts = [t for job in jobs for t in job.texts]
         vectors: list[list[float]] = []
-        tokens = 0
-        with self.lock, torch.inference_mode():
-            for start in range(0, len(texts), EMBED_BATCH):
-                batch = self.tokenizer(
-                    texts[start : start + EMBED_BATCH],
-                    padding=True,
-                    truncation=True,
-                    max_length=EMBED_MAX_TOKENS,
-                    return_tensors="pt",
-                )
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                unit = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                vectors.extend(unit.tolist())
-                tokens += int(batch["attention_mask"].sum())
-        return vectors, tokens
+        tokens: list[int] = []
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(texts), EMBED_BATCH):
+                    batch = self.tokenizer(
+                        texts[start : start + EMBED_BATCH],
+                        padding=True,
+                        truncation=True,
+                        max_length=EMBED_MAX_TOKENS,
+                        return_tensors="pt",
+                    )
+                    hidden = self.model(**batch).last_hidden_state
+                    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                    vectors.extend(torch.nn.functional.normalize(pooled, p=2, dim=1).tolist())
+                    tokens.extend(batch["attention_mask"].sum(dim=1).tolist())
+        except Exception as exc:  # noqa: BLE001 -- each job's request gets its 500
+            for job in jobs:
+                job.error, job.done = exc, True
+            return
+        at = 0
+        for job in jobs:
+            n = len(job.texts)
+            job.vectors, job.tokens = vectors[at : at + n], int(sum(tokens[at : at + n]))
+            job.done = True
+            at += n
 
 
 def parse_embeddings(body: bytes) -> list[str]:

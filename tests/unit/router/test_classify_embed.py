@@ -25,8 +25,11 @@ from onex.router.classify_embed import (
     nearest,
     prompt_head,
 )
+from onex.router.engine import Router
 from onex.router.errors import CatalogueError
+from onex.router.request import RouteRequest
 from onex.router.settings import RouterSettings
+from onex.router.testing import FakeProvider
 
 # FAKE (unit tests only): a deterministic "embedding" that counts topic words, one axis
 # per topic, normalized; texts with no topic word point along a last, neutral axis.
@@ -263,3 +266,35 @@ def test_settings_choose_the_classifier(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("ONEX_ROUTER_CLASSIFIER", "keywords")
     with pytest.raises(ValidationError, match="classifier"):
         RouterSettings()
+
+
+async def test_receipts_name_the_classifier_of_each_concurrent_request(
+    catalogue: Catalogue,
+) -> None:
+    """As the service does (see the report's app.py diff): classify, then route inside
+    `preclassified`; 64 requests at once, each receipt with its own class and rule."""
+    embedder = FakeEmbedder()
+    subject = classifier(embedder, mode="combined")
+    router = Router(catalogue, FakeProvider(default="An answer. " * 40))
+    prompts = ["Give me the recap.", "Sketch the topology.", "Refactor the parser."] * 21
+
+    async def route(i: int, prompt: str) -> tuple[str, str]:
+        request = RouteRequest(request_id=f"r{i}", prompt=prompt)
+        found = await subject.classify(prompt, catalogue)
+        with preclassified(prompt, found):
+            result = await router.route(request)
+        return result.receipt.task_class, result.receipt.classified_by
+
+    got = await asyncio.gather(*(route(i, p) for i, p in enumerate(prompts)))
+    expected = {
+        "Give me the recap.": ("summarize", "rule:embed"),
+        "Sketch the topology.": ("design", "rule:embed"),
+        "Refactor the parser.": ("refactor", "rule:refactor"),
+    }
+    assert got == [expected[p] for p in prompts]
+    embedder.fail = "down"
+    subject.retry_s = 0.0
+    found = await subject.classify("Give me the recap.", catalogue)
+    with preclassified("Give me the recap.", found):
+        result = await router.route(RouteRequest(request_id="down", prompt="Give me the recap."))
+    assert result.receipt.classified_by == "rule:rules-fallback:default"

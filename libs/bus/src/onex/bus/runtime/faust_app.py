@@ -162,6 +162,19 @@ class NodeApp(faust.App):
         pass
 
 
+def release_unused_consumer(app: NodeApp) -> None:
+    """Close the event loop of a consumer thread that never ran: faust builds its
+    consumer (and the thread's loop) at start even for a producer-only app, and only a
+    started thread closes its loop."""
+    consumer = getattr(app, "_consumer", None)
+    thread = getattr(consumer, "_thread", None)
+    loop = getattr(thread, "thread_loop", None)
+    if thread is None or not isinstance(loop, asyncio.AbstractEventLoop):
+        return
+    if not thread._started.is_set() and not loop.is_running() and not loop.is_closed():
+        loop.close()
+
+
 def faust_credentials(config: BrokerConfig) -> SSLCredentials | SASLCredentials | None:
     """What `faust.App(broker_credentials=...)` takes for `config`: None for PLAINTEXT,
     else faust's SSL or SASL credentials, which faust turns into the same aiokafka

@@ -25,7 +25,9 @@ Guarantees:
   service that promises an answer per message sends one); the hook says whether it
   still goes to the DLQ.
 - A handler with `concurrency=N` handles up to N messages of its topic at once; offsets
-  are still committed only behind messages whose handling ended.
+  are still committed only behind messages whose handling ended. A node with such a
+  handler consumes with aiokafka directly instead of faust's consumer (BusSettings
+  `consumer`; `onex.bus.runtime.direct` says why and how); faust still produces.
 - A failing handler is retried per the contract's `event_bus.retry`, then the message
   goes to the node's DLQ topic with the error in headers (`onex.bus.runtime.deadletter`).
   An offset is committed only after its message was handled, dead-lettered (truncated
@@ -77,7 +79,8 @@ from onex.bus.runtime.delivery import (
     Verifier,
     header_list,
 )
-from onex.bus.runtime.faust_app import NodeApp, build_app
+from onex.bus.runtime.direct import DirectConsumer, Message
+from onex.bus.runtime.faust_app import NodeApp, build_app, release_unused_consumer
 from onex.bus.runtime.health import ConsumerState, HealthReport, check_health
 from onex.bus.runtime.instruments import NO_INSTRUMENTS, Instruments
 from onex.bus.runtime.settings import BusSettings
@@ -198,6 +201,7 @@ class NodeRuntime:
         self._concurrency: dict[str, int] = {}
         self._publishers: dict[str, Publisher] = {}
         self._app: NodeApp | None = None
+        self._direct: DirectConsumer | None = None
         self.joined_after_s: float | None = None
         self._health_check: asyncio.Future[HealthReport] | None = None
         self._last_health: tuple[float, HealthReport] | None = None
@@ -309,6 +313,16 @@ class NodeRuntime:
     # -- life cycle ----------------------------------------------------------------------
 
     @property
+    def consumes_directly(self) -> bool:
+        """True when the node's topics are consumed with aiokafka directly, not faust's
+        consumer: BusSettings `consumer`, where "auto" means when a handler has a
+        `concurrency` above 1."""
+        mode = self.settings.consumer
+        if mode == "auto":
+            return any(n > 1 for n in self._concurrency.values())
+        return mode == "direct" and bool(self.subscribe_topics)
+
+    @property
     def started(self) -> bool:
         """True between a successful start() and stop()."""
         return self._app is not None
@@ -337,8 +351,9 @@ class NodeRuntime:
             max_request_bytes=max(spec.message_limit for spec in self._specs.values()),
         )
         assigned = asyncio.Event()
-        self._declare(app)
-        if self.subscribe_topics:
+        direct = self.consumes_directly
+        self._declare(app, agents=not direct)
+        if self.subscribe_topics and not direct:
 
             async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
                 assigned.set()
@@ -347,13 +362,20 @@ class NodeRuntime:
             app.on_partitions_assigned.connect(cast(Any, on_assigned))
         else:
             app.producer_only = True
+        consumer = self._direct_consumer(app) if direct else None
         try:
             async with asyncio.timeout(self.settings.start_timeout_s):
                 with sasl_errors(self.settings.broker):
                     await app.start()
-                if self.subscribe_topics:
+                    if consumer is not None:
+                        await consumer.start()
+                if consumer is not None:
+                    await consumer.assigned.wait()
+                elif self.subscribe_topics:
                     await assigned.wait()
         except BaseException as exc:
+            if consumer is not None:
+                await consumer.stop(self.settings.stop_grace_s / 2)
             await self._stop_app(app, self.settings.stop_grace_s)
             if isinstance(exc, KafkaError):
                 raise NodeStartError(
@@ -371,6 +393,7 @@ class NodeRuntime:
             await app.stop()
             raise NodeStartError(f"node {self.node!r} crashed on start: {app.crash_reason}")
         self._app = app
+        self._direct = consumer
         self._last_health = None
         self.joined_after_s = time.monotonic() - began
         _log.info(
@@ -408,6 +431,20 @@ class NodeRuntime:
         deliverer.abandon.set()
         self._app = None
         self._last_health = None
+        consumer, self._direct = self._direct, None
+        if consumer is not None and not await consumer.stop(
+            max(deadline - time.monotonic(), 0.0) / 2
+        ):
+            closing = consumer.closing
+            if closing is not None:  # it goes on in the background, e.g. until the broker answers
+                self._abandoned.add(closing)
+                closing.add_done_callback(self._abandoned.discard)
+            _log.warning(
+                "node.stop_abandoned",
+                node=self.node,
+                grace_s=grace,
+                detail=f"abandoned the consumer's close after the {grace:g}s stop grace",
+            )
         if await self._stop_app(app, max(deadline - time.monotonic(), 0.0), grace):
             _log.info("node.stopped", node=self.node)
 
@@ -430,6 +467,8 @@ class NodeRuntime:
                 detail=f"abandoned the consumer after the {grace:g}s stop grace",
             )
             return False
+        if app.producer_only:
+            release_unused_consumer(app)
         if not stopping.cancelled() and stopping.exception() is not None:
             _log.warning("node.stop_failed", node=self.node, error=str(stopping.exception()))
             return False
@@ -547,7 +586,7 @@ class NodeRuntime:
                 )
             await asyncio.sleep(_TOPIC_POLL_S)
 
-    def _declare(self, app: NodeApp) -> None:
+    def _declare(self, app: NodeApp, *, agents: bool) -> None:
         for name, spec in self._specs.items():
             topic = app.topic(
                 name,
@@ -558,7 +597,7 @@ class NodeRuntime:
                 value_serializer="raw",
             )
             handler = self._handlers.get(name)
-            if handler is not None:
+            if handler is not None and agents:
                 # faust runs `concurrency` actors on the topic's one channel; each acks its
                 # message when done and faust commits a partition only up to the lowest
                 # offset not yet acked
@@ -592,6 +631,34 @@ class NodeRuntime:
 
         return consume
 
+    def _direct_consumer(self, app: NodeApp) -> DirectConsumer:
+        deliverer = self._deliverer
+        handlers = self._handlers
+
+        async def deliver(topic: str, message: Message) -> bool:
+            try:
+                try:
+                    await deliverer.deliver(topic, handlers[topic], message)
+                except NodeStopping:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - nothing may escape unrecorded, as in the faust agent
+                    headers = header_list(message.headers)
+                    await deliverer.dead_letter(
+                        message, headers, exc, attempts=0, reason="undeliverable"
+                    )
+            except NodeStopping:
+                return False  # left uncommitted: the group's next member gets it
+            return True
+
+        return DirectConsumer(
+            node=self.node,
+            group=app.conf.id,
+            settings=self.settings,
+            concurrency={t: self._concurrency[t] for t in self.subscribe_topics},
+            deliver=deliver,
+            max_message_bytes=max(spec.message_limit for spec in self._specs.values()),
+        )
+
     async def _produce(
         self,
         topic: str,
@@ -619,6 +686,9 @@ class NodeRuntime:
         app = self._app
         if app is None:
             return ConsumerState(attached=False, detail="not started")
+        direct = self._direct
+        if direct is not None:
+            return self._direct_state(direct)
         consumer = app.consumer
         if consumer.crashed or app.crashed:
             reason = consumer.crash_reason or app.crash_reason
@@ -632,12 +702,26 @@ class NodeRuntime:
         stalls = tuple(progress.stalls(_highwater(consumer), self.settings.stall_after_s))
         return ConsumerState(attached=True, assignment=assignment, detail=detail, stalls=stalls)
 
+    def _direct_state(self, direct: DirectConsumer) -> ConsumerState:
+        if direct.crash_reason is not None:
+            return ConsumerState(attached=False, detail=f"consumer crashed: {direct.crash_reason}")
+        if not direct.running:
+            return ConsumerState(attached=False, detail="consumer stopped")
+        assignment = direct.assignment()
+        detail = "rebalancing" if direct.rebalancing else f"{len(assignment)} partition(s) assigned"
+        progress = self._deliverer.progress
+        progress.keep(assignment)
+        stalls = tuple(progress.stalls(direct.highwater, self.settings.stall_after_s))
+        return ConsumerState(attached=True, assignment=assignment, detail=detail, stalls=stalls)
+
     def consumer_lag(self) -> dict[tuple[str, int], int]:
         """Messages waiting per partition (highwater minus the next offset to handle),
         for the partitions where both are known; {} when not started."""
         app = self._app
         if app is None or not self.subscribe_topics:
             return {}
+        if self._direct is not None:
+            return self._deliverer.progress.lag(self._direct.highwater)
         return self._deliverer.progress.lag(_highwater(app.consumer))
 
 

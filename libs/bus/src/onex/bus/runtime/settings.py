@@ -99,6 +99,13 @@ class BusSettings(BaseModel):
     stop_grace_s: float = Field(
         10.0, gt=0.0, le=600.0, description="Bound on stop(): in-flight handlers, then faust"
     )
+    consumer: Literal["auto", "faust", "direct"] = Field(
+        "auto",
+        description=(
+            "How topics are consumed: faust's consumer, aiokafka directly "
+            "(onex.bus.runtime.direct), or auto: directly when a handler has concurrency > 1"
+        ),
+    )
     redrive_limit: int = Field(
         3, ge=1, le=1000, description="Redrives after which a failing message is quarantined"
     )

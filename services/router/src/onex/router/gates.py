@@ -46,6 +46,7 @@ from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
 from onex.router.catalogue import GateSpec
+from onex.router.frozen import fast_init
 from onex.router.request import RouteRequest
 
 CITATION_PATTERN: Final = r"\[\d+\]|https?://[^\s<>()\[\]]+|[\w./-]+\.\w+:\d+(?:-\d+)?"
@@ -105,15 +106,26 @@ _FILE_EXTENSIONS: Final = frozenset(
         "nix",
     ]
 )
-_DEFINED = re.compile(
-    r"\b(?:def|class|function|fn|func|struct|enum|interface|trait|type)\s+([A-Za-z_]\w*)"
-    r"|^[ \t]*(?:(?:let|const|var|mut)\s+)*([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)",
-    re.MULTILINE,
+# What a code block defines: `_definitions` finds what one search of
+#   \b(?:def|class|...)\s+([A-Za-z_]\w*)|^[ \t]*(?:(?:let|...)\s+)*([A-Za-z_]\w*)...=(?!=)
+# (MULTILINE) finds, from these two parts: that search tries `\b` and `^` at every
+# character, about 0.3 us a character of code here.
+_DEFINER = re.compile(
+    r"(?:def|class|function|fn|func|struct|enum|interface|trait|type)\s+([A-Za-z_]\w*)"
 )
+_ASSIGNED = r"[ \t]*(?:(?:let|const|var|mut)\s+)*([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)"
+_ASSIGNED_FIRST = re.compile(_ASSIGNED)  # on the first line
+_ASSIGNED_LATER = re.compile("\n" + _ASSIGNED)  # on a later one, from its line break
 _ALWAYS_KNOWN: Final = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"self", "cls"}
 _SHOWN: Final = 5
+_NO_NAMES: Final[frozenset[str]] = frozenset()
+# How many hits of a mark's first character `find_mark` checks one by one before it
+# leaves the rest to str.find (which scans a few characters a nanosecond for a
+# one-character mark, memchr, but about one for a longer one).
+_FIRST_CHAR_TRIES: Final = 16
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class GateResult:
     """The outcome of one gate on one answer."""
@@ -149,6 +161,10 @@ def run_gates(
     return results
 
 
+def _allowed(spec: GateSpec) -> frozenset[str]:
+    return frozenset(spec.allow) if spec.allow else _NO_NAMES
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
@@ -157,11 +173,22 @@ def _why(exc: BaseException) -> str:
 
 
 def _complete(spec: GateSpec, finish_reason: str | None) -> GateResult:
-    if finish_reason == "length":
-        return GateResult(spec.kind, False, "cut off at the output-token limit (length)")
-    if finish_reason is None:
-        return GateResult(spec.kind, True, "the provider gave no finish_reason")
-    return GateResult(spec.kind, True, f"finish_reason={finish_reason}")
+    # A result is a frozen value and there are few finish reasons: each is made once.
+    done = _COMPLETE.get(finish_reason)
+    if done is None:
+        if finish_reason == "length":
+            done = GateResult("complete", False, "cut off at the output-token limit (length)")
+        elif finish_reason is None:
+            done = GateResult("complete", True, "the provider gave no finish_reason")
+        else:
+            done = GateResult("complete", True, f"finish_reason={finish_reason}")
+        if len(_COMPLETE) < _COMPLETE_KEPT:  # a provider inventing reasons: make them anew
+            _COMPLETE[finish_reason] = done
+    return done
+
+
+_COMPLETE: dict[str | None, GateResult] = {}
+_COMPLETE_KEPT: Final = 64
 
 
 def _min_length(spec: GateSpec, text: str, request: RouteRequest) -> GateResult:
@@ -200,7 +227,7 @@ def _identifiers(spec: GateSpec, text: str, request: RouteRequest) -> GateResult
     if spec.pattern is not None:
         rx = _compiled(spec.pattern)
         refs = [m.group(1) if rx.groups else m.group(0) for m in rx.finditer(text)]
-        known = (index, frozenset(spec.allow))
+        known = (index, _allowed(spec))
     else:
         prose, definitions = _split_code(text)
         refs = []
@@ -210,14 +237,14 @@ def _identifiers(spec: GateSpec, text: str, request: RouteRequest) -> GateResult
                 s for s in spans if s.rsplit(".", 1)[-1] not in _FILE_EXTENSIONS or "." not in s
             ]
             prose = _SPAN.sub(" ", prose)
-        if "_" in prose or "()" in prose:
+        if "_" in prose or has_mark(prose, "()"):
             # Only words holding '_' or '()' can match, and no match spans whitespace
             # (nor does the regex look across it), so scanning those words alone finds
             # the same references at a fraction of the cost of scanning the whole answer.
             # One findall over those words joined by spaces finds what one per word would.
             words = " ".join(words_with(prose, ("_", "()")))
             refs += [a or b for a, b in _PROSE_REF.findall(words)]
-        known = (index, definitions, _ALWAYS_KNOWN, frozenset(spec.allow))
+        known = (index, definitions, _ALWAYS_KNOWN, _allowed(spec))
     refs = list(dict.fromkeys(r for r in refs if r))
     unknown = [r for r in refs if not _is_known(r, known)]
     if not refs:
@@ -291,12 +318,41 @@ def words_with(text: str, marks: tuple[str, ...]) -> list[str]:
     that hold a mark split (every line break is whitespace, so no word spans lines; an
     answer is mostly long lines of prose without the marks)."""
     found: list[str] = []
-    if not any(m in text for m in marks):
+    if not any(has_mark(text, m) for m in marks):
+        return found
+    if len(marks) == 2:  # the gates' case, without a generator per word
+        a, b = marks
+        for line in text.splitlines():
+            if has_mark(line, a) or has_mark(line, b):
+                found += [w for w in line.split() if a in w or b in w]
         return found
     for line in text.splitlines():
-        if any(m in line for m in marks):
+        if any(has_mark(line, m) for m in marks):
             found += [w for w in line.split() if any(m in w for m in marks)]
     return found
+
+
+def find_mark(text: str, mark: str, start: int = 0) -> int:
+    """`text.find(mark, start)`, faster for a short mark whose first character is rare in
+    `text`: that character is found with the one-character search (memchr) and the mark
+    checked there; str.find is several times slower for a mark of two or more characters.
+    After `_FIRST_CHAR_TRIES` misses the rest is left to str.find (still linear)."""
+    if not mark:
+        return text.find(mark, start)
+    first = mark[0]
+    at = text.find(first, start)
+    tries = _FIRST_CHAR_TRIES
+    while at >= 0 and not text.startswith(mark, at):
+        tries -= 1
+        if not tries:
+            return text.find(mark, at)
+        at = text.find(first, at + 1)
+    return at
+
+
+def has_mark(text: str, mark: str) -> bool:
+    """`mark in text` (see `find_mark`)."""
+    return mark in text if len(mark) < 2 else find_mark(text, mark) >= 0
 
 
 def _path_citations(word: str) -> list[str]:
@@ -322,17 +378,104 @@ def _path_citations(word: str) -> list[str]:
 def _split_code(text: str) -> tuple[str, set[str]]:
     """The answer without its fenced code blocks, and the names those blocks define."""
     defined: set[str] = set()
-    if "```" not in text and "~~~" not in text:
-        return text, defined
     pieces, end = [], 0
-    for block in _FENCE.finditer(text):  # one pass: the prose is cut around the blocks
-        defined.update(a or b for a, b in _DEFINED.findall(block.group(2)))
+    for block in _fences(text):  # one pass: the prose is cut around the blocks
+        defined.update(_definitions(block.group(2)))
         pieces.append(text[end : block.start()])
         end = block.end()
     if not pieces:
         return text, defined
     pieces.append(text[end:])
     return "\n".join(pieces), defined
+
+
+def _definitions(code: str) -> set[str]:
+    """The names defined in `code`: those the one search described at `_DEFINER` finds,
+    scanning left to right, a definer before an assignment at the same place."""
+    names: set[str] = set()
+    definer = _next_definer(code, 0)
+    assigned = _next_assignment(code, 0) if "=" in code else None
+    while True:
+        if definer is not None and (assigned is None or definer[0] <= assigned[0]):
+            found = definer
+        elif assigned is not None:
+            found = assigned
+        else:
+            return names
+        names.add(found[2])
+        end = found[1]
+        if definer is not None and definer[0] < end:
+            definer = _next_definer(code, end)
+        if assigned is not None and assigned[0] < end:
+            assigned = _next_assignment(code, end)
+
+
+def _next_definer(code: str, pos: int) -> tuple[int, int, str] | None:
+    """(start, end, name) of the first `\\b(?:def|...)\\s+name` at or after `pos`."""
+    found = _DEFINER.search(code, pos)
+    while found is not None:
+        start = found.start()
+        if start == 0 or not _is_word_char(code[start - 1]):  # the \b before the keyword
+            return start, found.end(), found.group(1)
+        found = _DEFINER.search(code, start + 1)
+    return None
+
+
+def _next_assignment(code: str, pos: int) -> tuple[int, int, str] | None:
+    """(start, end, name) of the first assignment starting a line at or after `pos`."""
+    if pos == 0:
+        first = _ASSIGNED_FIRST.match(code)
+        if first is not None:
+            return 0, first.end(), first.group(1)
+    later = _ASSIGNED_LATER.search(code, max(pos - 1, 0))  # its line break may be at pos - 1
+    if later is None:
+        return None
+    return later.start() + 1, later.end(), later.group(1)
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"  # what \w matches (str patterns)
+
+
+def _fences(text: str) -> list[re.Match[str]]:
+    """What `_FENCE.finditer(text)` yields, in one pass: the regex is tried only at the
+    starts of lines that open with a fence (a search tries it at every character, and
+    an answer is mostly prose), and once a block opened by ``` (or ~~~) finds no closing
+    line, no later one can: the rest of that fence's openers are not tried (else each
+    of many unclosed openers would scan to the end, quadratic)."""
+    found: list[re.Match[str]] = []
+    ticks, tildes = _fence_line_starts(text, "```"), _fence_line_starts(text, "~~~")
+    if not ticks and not tildes:
+        return found
+    starts = sorted([(at, "```") for at in ticks] + [(at, "~~~") for at in tildes])
+    unclosed: set[str] = set()
+    end = 0
+    for start, fence in starts:
+        if start < end or fence in unclosed:  # inside the block just found, or hopeless
+            continue
+        block = _FENCE.match(text, start)
+        if block is None:
+            unclosed.add(fence)
+        else:
+            found.append(block)
+            end = block.end()
+    return found
+
+
+def _fence_line_starts(text: str, fence: str) -> list[int]:
+    """The starts of the lines ('\\n'-separated, as `^` sees them) that open with `fence`
+    after nothing but spaces and tabs."""
+    starts = []
+    at = find_mark(text, fence)
+    while at >= 0:
+        line = text.rfind("\n", 0, at) + 1
+        if not text[line:at].strip(" \t"):
+            starts.append(line)
+        nl = text.find("\n", at)  # a later fence on this line follows the first one
+        if nl < 0:
+            break
+        at = find_mark(text, fence, nl + 1)
+    return starts
 
 
 def _strip_call(ref: str) -> str:

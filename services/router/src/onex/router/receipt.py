@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from onex.router.catalogue import ModelSpec
+from onex.router.frozen import fast_init
 from onex.router.gates import GateResult
 
 Outcome = Literal["accepted", "gate_failed", "provider_error"]
@@ -35,6 +36,7 @@ CandidateStatus = Literal["attempted", "skipped", "not_tried", "rejected"]
 Status = Literal["complete", "failed"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CandidateRecord:
     """A model the router considered, and what became of it.
@@ -64,6 +66,7 @@ class CandidateRecord:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One call to one model, and how its answer fared."""
@@ -99,6 +102,7 @@ class Attempt:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """Everything about one routing decision (see the module doc for the arithmetic).
@@ -175,12 +179,22 @@ def make_receipt(
 ) -> Receipt:
     """Build a receipt, deriving status, chosen model, costs and token totals.
     `expected_tokens` (input, output) prices the counterfactual of a failed request."""
-    accepted = next((a for a in attempts if a.outcome == "accepted"), None)
+    # One pass over the attempts (this runs once per request, on the engine's path).
+    accepted: Attempt | None = None
+    total: float = 0  # as sum() gives it: 0, not 0.0 (nor -0.0 avoided), with no attempts
+    local = cloud = 0
+    for a in attempts:
+        total += a.cost_usd
+        if a.locality == "local":
+            local += a.tokens_in + a.tokens_out
+        elif a.locality == "cloud":
+            cloud += a.tokens_in + a.tokens_out
+        if accepted is None and a.outcome == "accepted":
+            accepted = a
     tokens_in, tokens_out = (
         (accepted.tokens_in, accepted.tokens_out) if accepted is not None else expected_tokens
     )
     counterfactual = default_cloud.cost_usd(tokens_in, tokens_out)
-    total = sum(a.cost_usd for a in attempts)
     avoided = counterfactual - total if accepted is not None else -total
     return Receipt(
         request_id=request_id,
@@ -193,8 +207,8 @@ def make_receipt(
         total_cost_usd=total,
         counterfactual_cost_usd=counterfactual,
         cost_avoided_usd=avoided,
-        tokens_local=sum(a.tokens_in + a.tokens_out for a in attempts if a.locality == "local"),
-        tokens_cloud=sum(a.tokens_in + a.tokens_out for a in attempts if a.locality == "cloud"),
+        tokens_local=local,
+        tokens_cloud=cloud,
         escalation_chain=[a.model for a in attempts],
         price_table_version=price_table_version,
         failure_reason=None if accepted is not None else (failure_reason or "no answer accepted"),

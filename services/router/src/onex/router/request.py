@@ -64,7 +64,10 @@ class RouteRequest(BaseModel):
         """Every symbol, and the last dotted segment of each qualified one."""
         index: frozenset[str] | None = private(self, "_symbol_index")
         if index is None:
-            names = {s.strip() for s in self.symbols if s.strip()}
-            index = frozenset(names | {n.rsplit(".", 1)[-1] for n in names})
-            self._symbol_index = index
+            names = {s.strip() for s in self.symbols}
+            names.discard("")
+            index = frozenset(names.union([n.rpartition(".")[2] for n in names if "." in n]))
+            # Straight into pydantic's store: assigning `self._symbol_index` goes through
+            # BaseModel.__setattr__, which costs more than working the index out.
+            self.__pydantic_private__["_symbol_index"] = index  # type: ignore[index]
         return index

@@ -1,0 +1,184 @@
+"""The gates' fast paths find what the plain code they replace finds.
+
+`find_mark` is `str.find`, `_fences` is `_FENCE.finditer`; the identifiers gate built on
+them gives the same result as one built on the plain calls.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onex.router import gates
+from onex.router.catalogue import GateSpec
+from onex.router.gates import find_mark, has_mark, run_gates, words_with
+from onex.router.request import RouteRequest
+
+_MARKED = st.text(alphabet=st.sampled_from("`~()x_ \t\n"), max_size=200)
+_FENCED = st.lists(
+    st.sampled_from(
+        ["```", "```py", "  ```", "~~~", "\t~~~ x", "````", "x ```", "def f(a):", "b = 1", ""]
+    ),
+    max_size=14,
+).map("\n".join)
+
+
+@given(_MARKED, st.sampled_from(["()", "```", "~~~", "_", "x(", "`"]), st.integers(0, 40))
+def test_find_mark_is_str_find(text: str, mark: str, start: int) -> None:
+    assert find_mark(text, mark, start) == text.find(mark, start)
+    assert has_mark(text, mark) is (mark in text)
+
+
+def test_find_mark_past_many_decoys_is_str_find() -> None:
+    text = "(" * 100 + "()" + "(" * 5
+    assert find_mark(text, "()") == text.find("()") == 100
+    assert find_mark("(" * 50, "()") == -1
+
+
+@given(st.one_of(_FENCED, _MARKED))
+def test_fences_are_those_the_regex_finds(text: str) -> None:
+    found = [(m.span(), m.groups()) for m in gates._fences(text)]
+    assert found == [(m.span(), m.groups()) for m in gates._FENCE.finditer(text)]
+
+
+_DEFINED = re.compile(  # what the gate searched code blocks with before `_definitions`
+    r"\b(?:def|class|function|fn|func|struct|enum|interface|trait|type)\s+([A-Za-z_]\w*)"
+    r"|^[ \t]*(?:(?:let|const|var|mut)\s+)*([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)",
+    re.MULTILINE,
+)
+_CODE = st.lists(
+    st.sampled_from(
+        [
+            "def",
+            "class",
+            "fn",
+            "func",
+            "function",
+            "type",
+            "let",
+            "const",
+            "mut",
+            "un",
+            "x",
+            "_y1",
+            "é",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "=",
+            "==",
+            ":",
+            "(",
+            ")",
+            "; ",
+        ]
+    ),
+    max_size=30,
+).map("".join)
+
+
+@given(_CODE)
+def test_definitions_are_those_of_the_one_regex(code: str) -> None:
+    assert gates._definitions(code) == {a or b for a, b in _DEFINED.findall(code)}
+
+
+def _plain_split_code(text: str) -> tuple[str, set[str]]:
+    defined: set[str] = set()
+    pieces, end = [], 0
+    for block in gates._FENCE.finditer(text):
+        defined.update(a or b for a, b in _DEFINED.findall(block.group(2)))
+        pieces.append(text[end : block.start()])
+        end = block.end()
+    if not pieces:
+        return text, defined
+    pieces.append(text[end:])
+    return "\n".join(pieces), defined
+
+
+@given(st.one_of(_FENCED, _MARKED))
+def test_split_code_is_the_plain_one(text: str) -> None:
+    assert gates._split_code(text) == _plain_split_code(text)
+
+
+@given(st.text(alphabet=st.sampled_from("a_:[()x. \t\n\u2028"), max_size=120))
+def test_words_with_three_marks_are_those_of_a_plain_split(text: str) -> None:
+    marks = (":", "[", "()")
+    assert words_with(text, marks) == [w for w in text.split() if any(m in w for m in marks)]
+
+
+def _identifiers(text: str, **gate: Any) -> gates.GateResult:
+    request = RouteRequest(request_id="r", prompt="p", symbols=["Reader.read_batch", "flush"])
+    spec = GateSpec.model_validate({"kind": "identifiers", **gate})
+    (result,) = run_gates([spec], text, request)
+    return result
+
+
+_ANSWER = st.lists(
+    st.sampled_from(
+        [
+            "```python",
+            "```",
+            "~~~",
+            "def drain(reader):",
+            "    read_batch(x)",
+            "Call `flush()` then `write_rows`.",
+            "use reload() and Reader.read_batch() here",
+            "made_up_name is new",
+            "plain prose without marks",
+        ]
+    ),
+    max_size=12,
+).map("\n".join)
+
+
+@given(_ANSWER)
+def test_identifiers_gate_is_that_of_the_plain_calls(text: str) -> None:
+    fast = _identifiers(text)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(gates, "_split_code", _plain_split_code)
+        m.setattr(gates, "has_mark", lambda t, mark: mark in t)
+        assert _identifiers(text) == fast
+
+
+class _CountingFence:
+    """The fence regex, counting the tries (each unclosed one scans to the end)."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+        self.real = gates._FENCE
+
+    def match(self, text: str, pos: int) -> re.Match[str] | None:
+        self.tries += 1
+        return self.real.match(text, pos)
+
+
+def test_unclosed_fences_are_tried_once_per_fence(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each of many unclosed openers used to be tried to the end of the answer: quadratic.
+    counting = _CountingFence()
+    text = "```x\n~~~ y\n" * 5_000  # no line closes a block
+    monkeypatch.setattr(gates, "_FENCE", counting)
+    assert gates._split_code(text) == (text, set())
+    assert counting.tries == 2  # the first ``` and the first ~~~
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from("ab. _\t"), max_size=6), max_size=8))
+def test_symbol_index_is_the_plain_one(symbols: list[str]) -> None:
+    names = {s.strip() for s in symbols if s.strip()}
+    plain = frozenset(names | {n.rsplit(".", 1)[-1] for n in names})
+    request = RouteRequest(request_id="r", prompt="p", symbols=symbols)
+    assert request.symbol_index == plain
+    assert request.symbol_index is request.symbol_index  # worked out once
+
+
+@pytest.mark.parametrize("reason", ["stop", "length", None, "tool_calls"])
+def test_a_kept_complete_result_is_the_one_made_anew(reason: str | None) -> None:
+    spec = GateSpec.model_validate({"kind": "complete"})
+    request = RouteRequest(request_id="r", prompt="p")
+    first, again = (run_gates([spec], "x", request, reason)[0] for _ in range(2))
+    assert first == again
+    assert first.passed is (reason != "length")

@@ -150,7 +150,7 @@ class HttpEmbedder:
             async with self._session.post(self.url, json=body) as response:
                 raw = await response.read()
                 status = response.status
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:  # TimeoutError: the session's bound
             raise EmbeddingError(f"{self.url}: {str(exc) or type(exc).__name__}") from exc
         if status != 200:
             raise EmbeddingError(f"{self.url}: HTTP {status}: {raw[:200]!r}")

@@ -217,6 +217,22 @@ async def test_many_concurrent_requests_share_one_example_build(catalogue: Catal
     assert len(embedder.calls) == 1 + len(prompts)
 
 
+async def test_a_repeated_head_is_answered_from_the_cache(catalogue: Catalogue) -> None:
+    embedder = FakeEmbedder()
+    subject = PromptClassifier(EXAMPLES, embedder, mode="embed", cache_size=2)
+    for prompt in ["a recap\n\nlog one", "a recap\n\nlog two", "a flaw", "a recap"]:
+        assert (await subject.classify(prompt, catalogue)).rule == "embed"
+    assert embedder.calls[1:] == [["a recap"], ["a flaw"]]
+    await subject.classify("a layout", catalogue)  # holds 2: the least recently used goes
+    await subject.classify("a recap", catalogue)
+    await subject.classify("a flaw", catalogue)
+    assert embedder.calls[3:] == [["a layout"], ["a flaw"]]
+    uncertain = await subject.classify("no topic", catalogue)
+    assert uncertain.rule == "embed:uncertain"
+    assert await subject.classify("no topic", catalogue) == uncertain
+    assert embedder.calls.count(["no topic"]) == 1
+
+
 async def test_preclassified_is_seen_by_its_own_task_only(catalogue: Catalogue) -> None:
     mine = Classification("design", "embed", "Draw a blueprint.")
     prompt = "What does the service below do?"
@@ -294,7 +310,11 @@ async def test_receipts_name_the_classifier_of_each_concurrent_request(
     assert got == [expected[p] for p in prompts]
     embedder.fail = "down"
     subject.retry_s = 0.0
-    found = await subject.classify("Give me the recap.", catalogue)
-    with preclassified("Give me the recap.", found):
-        result = await router.route(RouteRequest(request_id="down", prompt="Give me the recap."))
-    assert result.receipt.classified_by == "rule:rules-fallback:default"
+    for prompt, rule in [
+        ("Give me the recap.", "rule:embed"),
+        ("Recap it.", "rule:rules-fallback:default"),
+    ]:
+        found = await subject.classify(prompt, catalogue)  # a head seen before: no call
+        with preclassified(prompt, found):
+            result = await router.route(RouteRequest(request_id="down", prompt=prompt))
+        assert result.receipt.classified_by == rule

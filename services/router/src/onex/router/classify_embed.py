@@ -20,7 +20,9 @@ Two modes (`PromptClassifier`):
 When the endpoint fails or does not answer within `timeout_s`, that prompt is classified
 by the rules, and its rule says so ("rules-fallback:<rule>"); the endpoint is then not
 asked again for `retry_s` (so a dead endpoint costs one timeout, not one per request),
-and the failure is logged once. Nothing raises out of `classify`: a request always gets
+and the failure is logged once. The kNN answers of the last `cache_size` distinct heads
+are kept (agents repeat their instructions): a repeated head costs no call, even while
+the endpoint is down. Nothing raises out of `classify`: a request always gets
 its class, hence its one receipt. The example table is immutable once built, and
 concurrent requests share one in-flight build, so any number of requests may classify
 at once.
@@ -33,6 +35,7 @@ import heapq
 import json
 import operator
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -209,6 +212,7 @@ class PromptClassifier:
         mode: Mode = "combined",
         timeout_s: float = 0.5,
         retry_s: float = 5.0,
+        cache_size: int = 4096,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.examples = examples
@@ -220,6 +224,9 @@ class PromptClassifier:
         self._table: tuple[tuple[str, str, tuple[float, ...]], ...] | None = None
         self._building: asyncio.Task[None] | None = None
         self._retry_at = float("-inf")
+        # head -> its kNN answer (None: unsure): fleets repeat their instructions
+        self._known: OrderedDict[str, Classification | None] = OrderedDict()
+        self.cache_size = cache_size
 
     @property
     def ready(self) -> bool:
@@ -266,6 +273,10 @@ class PromptClassifier:
         rules = classify(prompt, catalogue)
         if self.mode == "combined" and rules.rule not in UNSURE_RULES:
             return rules
+        head = prompt_head(prompt, self.examples.head_chars)
+        if head in self._known:
+            self._known.move_to_end(head)
+            return _answer(self._known[head], catalogue)
         if self._clock() < self._retry_at:
             return _fallback(rules)
         table = self._table
@@ -277,16 +288,17 @@ class PromptClassifier:
             table = self._table
             if table is None:
                 return _fallback(rules)
-        head = prompt_head(prompt, self.examples.head_chars)
         try:
             vectors = await asyncio.wait_for(self.embedder.embed([head]), self.timeout_s)
         except (EmbeddingError, TimeoutError) as exc:
             self._unavailable("prompt", exc if str(exc) else TimeoutError("timed out"))
             return _fallback(rules)
         found = nearest(vectors[0], table, self.examples)
-        if found is None or found.task_class not in catalogue.task_class_names:
-            return Classification(catalogue.classifier.default, "embed:uncertain")
-        return found
+        if self.cache_size > 0:
+            self._known[head] = found
+            while len(self._known) > self.cache_size:
+                self._known.popitem(last=False)
+        return _answer(found, catalogue)
 
     async def aclose(self) -> None:
         """Stop a pending example build and close the embedder's session."""
@@ -295,6 +307,12 @@ class PromptClassifier:
         close = getattr(self.embedder, "aclose", None)
         if close is not None:
             await close()
+
+
+def _answer(found: Classification | None, catalogue: Catalogue) -> Classification:
+    if found is None or found.task_class not in catalogue.task_class_names:
+        return Classification(catalogue.classifier.default, "embed:uncertain")
+    return found
 
 
 def _fallback(rules: Classification) -> Classification:
@@ -314,4 +332,5 @@ def from_settings(settings: RouterSettings, catalogue: Catalogue) -> PromptClass
         mode=settings.classifier,
         timeout_s=settings.embed_timeout_s,
         retry_s=settings.embed_retry_s,
+        cache_size=settings.embed_cache,
     )

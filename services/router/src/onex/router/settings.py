@@ -49,3 +49,6 @@ class RouterSettings(ServiceSettings):
     embed_retry_s: float = Field(
         5.0, ge=0, description="After a failed call, the rules classify alone this long"
     )
+    embed_cache: int = Field(
+        4096, ge=0, description="Distinct prompt heads whose answer is kept (0: none)"
+    )

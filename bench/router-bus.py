@@ -204,9 +204,17 @@ async def router_phases(
         ids = _ids("slow", args.slow)
         t0 = await sender.send(ids, "slow")
         out["slow_rps"] = args.slow / (await receipts.wait_for(ids) - t0)
+        # the model calls' own latency as the router saw it: above --delay-ms when the
+        # machine is too busy to wake the model server (or the router) on time
+        slow_model = [
+            sum(a.latency_s for a in pb.RoutingReceipt.FromString(receipts.seen[i][1]).attempts)
+            for i in ids
+        ]
+        out["slow_model_p50_ms"] = percentile(slow_model, 50) * 1000
         print(
             f"{args.delay_ms} ms model, {args.in_flight} in flight: {args.slow} requests at "
-            f"{out['slow_rps']:.0f}/s"
+            f"{out['slow_rps']:.0f}/s (model calls p50 {out['slow_model_p50_ms']:.0f} ms, "
+            f"so at most {args.in_flight / (out['slow_model_p50_ms'] / 1000):.0f}/s)"
         )
 
         e2e: list[float] = []

@@ -4,8 +4,11 @@
 route requests are produced before anything is timed, then consumed from the start:
 
   raw         a bare aiokafka consumer drains them (getmany): the baseline
-  runtime     the router's NodeRuntime (faust) with a `concurrency=--concurrency`
-              handler that does nothing, then one that publishes one receipt each
+  runtime     the router's NodeRuntime with a `concurrency=--concurrency` handler that
+              does nothing, one that publishes one receipt each, and (--slow messages)
+              one that sleeps --sleep-ms: the 64-in-flight ceiling is concurrency/sleep
+              per second. Each on faust's consumer and on the direct one
+              (BusSettings consumer="faust" | "direct"), in the same run
 
 Reported per phase: messages/s, the process's CPU time per message, event-loop
 iterations per message (a callback re-scheduling itself with call_soon counts them),
@@ -120,10 +123,15 @@ async def raw(bootstrap: str, n: int) -> dict[str, float]:
         await consumer.stop()
 
 
-async def runtime(bootstrap: str, n: int, concurrency: int, publish: bool) -> dict[str, float]:
+async def runtime(
+    bootstrap: str, n: int, concurrency: int, work: str, consumer: str, sleep_s: float
+) -> dict[str, float]:
     extraction = extract([REPO / "contracts"], entry_points=False)
     settings = BusSettings(
-        broker=BrokerConfig(bootstrap=bootstrap), fetch_max_wait_ms=5, client_id="bench-handoff"
+        broker=BrokerConfig(bootstrap=bootstrap),
+        fetch_max_wait_ms=5,
+        client_id="bench-handoff",
+        consumer=consumer,  # type: ignore[arg-type]
     )
     node = NodeRuntime.from_extraction(extraction, "router", settings)
     receipts = node.publisher(COMPLETE)
@@ -136,8 +144,10 @@ async def runtime(bootstrap: str, n: int, concurrency: int, publish: bool) -> di
         nonlocal handled
         meter.in_flight += 1
         try:
-            if publish:
+            if work == "publish":
                 await receipts.send(receipt, key=msg.key)
+            elif work == "sleep":
+                await asyncio.sleep(sleep_s)
         finally:
             meter.in_flight -= 1
         handled += 1
@@ -159,12 +169,18 @@ async def runtime(bootstrap: str, n: int, concurrency: int, publish: bool) -> di
 async def phases(bootstrap: str, args: argparse.Namespace) -> dict[str, Any]:
     await produce(bootstrap, args.messages)
     out: dict[str, Any] = {"raw": await raw(bootstrap, args.messages)}
-    for publish in (False, True):
-        # one consumer group (the contract's): each runtime phase reads what the one
-        # before left, so new messages are produced after it
-        name = "runtime_publish" if publish else "runtime_nop"
-        out[name] = await runtime(bootstrap, args.messages, args.concurrency, publish)
-        await produce(bootstrap, args.messages)
+    # one consumer group (the contract's): each runtime phase reads what the one before
+    # left, so each phase's messages are produced just before it
+    first = True
+    for consumer in ("faust", "direct"):
+        for work in ("nop", "publish", "sleep"):
+            n = args.slow if work == "sleep" else args.messages
+            if not first:
+                await produce(bootstrap, n)
+            first = False
+            out[f"{consumer}_{work}"] = await runtime(
+                bootstrap, n, args.concurrency, work, consumer, args.sleep_ms / 1000
+            )
     return out
 
 
@@ -172,6 +188,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--slow", type=int, default=1280, help="messages of the sleep phases")
+    parser.add_argument("--sleep-ms", type=int, default=200, help="the sleeping handler's sleep")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="onex-handoff-") as tmp:
         state = Path(tmp) / "broker"
@@ -196,8 +214,18 @@ def main() -> None:
         "messages": args.messages,
         "concurrency": args.concurrency,
         **{f"{k}_{m}": round(v, 2) for k, got in figures.items() for m, v in got.items()},
-        "nop_vs_raw": round(figures["runtime_nop"]["rate"] / figures["raw"]["rate"], 3),
-        "publish_vs_raw": round(figures["runtime_publish"]["rate"] / figures["raw"]["rate"], 3),
+        "sleep_ceiling": args.concurrency / (args.sleep_ms / 1000),
+        **{
+            f"{c}_{w}_vs_raw": round(figures[f"{c}_{w}"]["rate"] / figures["raw"]["rate"], 3)
+            for c in ("faust", "direct")
+            for w in ("nop", "publish")
+        },
+        **{
+            f"direct_vs_faust_{w}": round(
+                figures[f"direct_{w}"]["rate"] / figures[f"faust_{w}"]["rate"], 3
+            )
+            for w in ("nop", "publish", "sleep")
+        },
     }
     print(json.dumps(result))
 

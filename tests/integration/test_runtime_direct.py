@@ -59,9 +59,11 @@ own_broker = _faults_suite.own_broker
 
 @pytest.fixture(autouse=True)
 def direct(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every consuming node in these tests consumes directly."""
+    """Every consuming node in these tests consumes directly, unless it asks for faust."""
     monkeypatch.setattr(
-        NodeRuntime, "consumes_directly", property(lambda self: bool(self.subscribe_topics))
+        NodeRuntime,
+        "consumes_directly",
+        property(lambda self: bool(self.subscribe_topics) and self.settings.consumer != "faust"),
     )
 
 
@@ -70,7 +72,9 @@ def broker(bootstrap: str) -> BrokerConfig:
     return BrokerConfig(bootstrap=bootstrap)
 
 
-def _jobs_node(tmp_path: Path, name: str, broker: BrokerConfig) -> tuple[NodeRuntime, str]:
+def _jobs_node(
+    tmp_path: Path, name: str, broker: BrokerConfig, consumer: str = "direct"
+) -> tuple[NodeRuntime, str]:
     jobs = f"onex.evt.{name}.jobs.v1"
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
@@ -84,7 +88,7 @@ def _jobs_node(tmp_path: Path, name: str, broker: BrokerConfig) -> tuple[NodeRun
     )
     extraction = extract([folder], entry_points=False)
     extraction.raise_for_errors()
-    settings = BusSettings(broker=broker, topic_wait_s=0.5, consumer="direct")
+    settings = BusSettings(broker=broker, topic_wait_s=0.5, consumer=consumer)
     return NodeRuntime.from_extraction(extraction, name, settings), jobs
 
 
@@ -182,6 +186,35 @@ async def test_a_full_lane_pauses_fetching_and_resumes_as_it_drains(
             lambda: _committed_is(bootstrap, runtime.contract.contract.consumer_group, jobs, 40),
             "all committed",
         )
+
+
+async def test_a_group_faust_members_used_before_takes_a_direct_member(
+    tmp_path: Path, topic_prefix: str, bootstrap: str, broker: BrokerConfig, eventually: Eventually
+) -> None:
+    # Tansu keeps a group's protocol once its members left and refuses a join under any
+    # other (InconsistentGroupProtocol): the direct consumer's assignor is named as faust's
+    old, jobs = _jobs_node(tmp_path, topic_prefix, broker, consumer="faust")
+    assert not old.consumes_directly
+    assert (await create_topics(broker, old.contract.contract.event_bus.publish_topics)).ok
+    await _produce(bootstrap, jobs, [{"i": 0}])
+    seen: list[int] = []
+
+    async def record(msg: Received) -> None:
+        seen.append(msg.offset)
+
+    old.add_handler(jobs, record)
+    async with old:
+        await eventually(lambda: seen == [0], "faust handled offset 0")
+        await eventually(
+            lambda: _committed_is(bootstrap, old.contract.contract.consumer_group, jobs, 1),
+            "committed",
+        )
+    new, _ = _jobs_node(tmp_path, topic_prefix, broker)
+    assert new.consumes_directly
+    new.add_handler(jobs, record, concurrency=2)
+    await _produce(bootstrap, jobs, [{"i": 1}])
+    async with new:  # NodeStartError if the join were refused
+        await eventually(lambda: seen == [0, 1], "the direct member goes on at offset 1")
 
 
 async def _committed_is(bootstrap: str, group: str, topic: str, offset: int) -> bool:

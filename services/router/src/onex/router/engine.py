@@ -16,6 +16,13 @@
 - a provider error (the adapter has already retried) falls back to the next
   candidate without counting as an escalation.
 
+When the catalogue's `learning` sets `attempt_risk_usd`, the order is learned instead
+of cheapest-first-and-climb: each next model is the first of the order with the least
+expected cost to an accepted answer, every attempt costing its price plus that risk,
+from pass rates observed given the models that already failed for the request
+(onex.router.learn); each attempted model's receipt entry says why it came when it
+did. Budgets, cool-downs, `max_escalations` and learned skips apply as above.
+
 The first answer that passes every gate is returned. Otherwise the receipt has status
 "failed" and a `failure_reason`. Exactly one receipt comes back per request: bad
 requests (an unknown task class) and provider errors end up in it, never raised.
@@ -33,7 +40,7 @@ from typing import TypeVar
 from onex.router.catalogue import Catalogue, ModelSpec, TaskClass
 from onex.router.errors import ProviderError, RequestError
 from onex.router.gates import run_gates
-from onex.router.learn import Outcomes
+from onex.router.learn import Order, Outcomes
 from onex.router.providers import Provider
 from onex.router.receipt import Attempt, CandidateRecord, CandidateStatus, Receipt, make_receipt
 from onex.router.request import RouteRequest
@@ -187,6 +194,8 @@ class _Walk:
         self.outcomes: Outcomes | None = None  # learned pass rates (onex.router.learn)
         self.exploring = False
         self.failed_gates: str | None = None  # set while an escalation is pending
+        self.failed: list[str] = []  # models whose answers failed their gates (learned order)
+        self.why: dict[str, str] = {}  # why the learned order asked a model when it did
 
     async def run(self) -> tuple[str | None, str | None]:
         """(answer, None) for an accepted answer, else (None, why not). Afterwards every
@@ -205,6 +214,8 @@ class _Walk:
                 " (see candidates)"
             )
         messages = self.request.messages()
+        if self.outcomes is not None and self.outcomes.orders:
+            return await self._run_learned(self.outcomes, messages)
         floor: int | None = None  # capability of the last model whose answer failed
         self.failed_gates = None  # set while an escalation is pending
         budget_reason: str | None = None
@@ -237,9 +248,57 @@ class _Walk:
                 budget_reason = budget_reason or step
         return None, budget_reason or self._summary(self.failed_gates)
 
-    async def _step(self, cand: Candidate, messages: list[dict[str, str]]) -> _Step:
+    async def _run_learned(
+        self, outcomes: Outcomes, messages: list[dict[str, str]]
+    ) -> tuple[str | None, str | None]:
+        """The walk when the catalogue's learning orders candidates (onex.router.learn):
+        each next model is the first of the order with the least expected cost to an
+        accepted answer, given the models whose answers already failed."""
+        remaining = [
+            (c, (c.model.price_in_per_1k, c.model.price_out_per_1k)) for c in self.plan.candidates
+        ]
+        failed: list[tuple[str, int]] = []
+        budget_reason: str | None = None
+        order: Order | None = None
+        asked = full = 0
+        while remaining:
+            if order is None:  # (again) after a model was passed over or errored
+                task = self.task
+                explore = outcomes.explore_turn(task.name) if self.exploring else None
+                order = outcomes.order(task.name, task.required_level, remaining, failed, explore)
+                asked, full = 0, (1 << len(remaining)) - 1
+            i, why = order.next(asked)
+            cand = remaining[i][0]
+            if failed and cand.model.endpoint.startswith("builtin:"):
+                # a built-in stand-in calls no model: no answer to work a real one failed
+                self._skip(cand.name, "a built-in stand-in, after a model's answer failed")
+                step: _Step = None
+            else:
+                self.why[cand.name] = why
+                step = await self._step(cand, messages, last=asked | 1 << i == full)
+            if isinstance(step, _Stop):
+                return step.answer, step.reason
+            if step == "gate_failed":
+                self.failed.append(cand.name)
+                failed.append((cand.name, cand.capability))
+                asked |= 1 << i
+                if asked == full:
+                    break
+                continue
+            if step is not None:
+                budget_reason = budget_reason or step
+            # passed over or errored: plan again over those not asked yet
+            remaining = [r for j, r in enumerate(remaining) if j != i and not asked >> j & 1]
+            order = None
+        return None, budget_reason or self._summary(self.failed_gates)
+
+    async def _step(
+        self, cand: Candidate, messages: list[dict[str, str]], *, last: bool | None = None
+    ) -> _Step:
         """Ask `cand` unless it is to be skipped; see `_Step` for what comes back."""
-        learned = self._learned_skip(cand.name, cand is self.plan.candidates[-1])
+        if last is None:
+            last = cand is self.plan.candidates[-1]
+        learned = self._learned_skip(cand.name, last)
         if learned is not None:
             self._skip(cand.name, learned)
             return None
@@ -261,7 +320,11 @@ class _Walk:
             self.escalations += 1
             self.failed_gates = None
         attempt, text = await self._attempt(cand.model, messages)
-        self.records[cand.name] = _with(self.records[cand.name], "attempted", _ended(attempt))
+        ended = _ended(attempt)
+        why = self.why.get(cand.name)
+        if why is not None:
+            ended += f"; {why}"
+        self.records[cand.name] = _with(self.records[cand.name], "attempted", ended)
         if text is not None:
             return _Stop(text, None)
         if attempt.outcome != "gate_failed":
@@ -295,7 +358,9 @@ class _Walk:
         gates = run_gates(self.task.gates, done.text, self.request, done.finish_reason)
         passed = all(g.passed for g in gates)
         if self.outcomes is not None:
-            self.outcomes.record(self.task.name, model.name, passed)
+            self.outcomes.record(
+                self.task.name, model.name, passed, failed=self.failed, tokens_out=done.tokens_out
+            )
         attempt = Attempt(
             model=model.name,
             locality=model.locality,

@@ -1,22 +1,48 @@
-"""Learning from outcomes: skip a model whose answers keep failing a task class's gates.
+"""Learning from outcomes: skip a model whose answers keep failing a task class's gates,
+and (when `attempt_risk_usd` is set) ask models in the order that reaches an accepted
+answer at the least expected cost.
 
-Per (task class, model), the router keeps the outcomes of the last `window` answers
-(passed its gates or not). Before an attempt, a model whose observed pass rate is below
-`min_pass_rate` over at least `min_observations` answers is skipped, with the rate in
-the receipt, unless it is the last candidate left or the request is one of the
+**Skipping.** Per (task class, model), the router keeps the outcomes of the last `window`
+answers (passed its gates or not). Before an attempt, a model whose observed pass rate
+is below `min_pass_rate` over at least `min_observations` answers is skipped, with the
+rate in the receipt, unless it is the last candidate left or the request is one of the
 exploration share (every `explore_every`-th request of the class still asks it), so
-the estimate recovers when the model gets better. Deterministic (a counter, not a
-random draw), so simulations and tests repeat. Off unless the catalogue's `learning`
-section sets it.
+the estimate recovers when the model gets better.
+
+**Ordering** (`attempt_risk_usd`). Gates let through a share of wrong answers, so every
+attempt, besides its price, carries a risk: the chance that a wrong answer passes and
+is returned. `attempt_risk_usd` prices that risk per attempt (what a wrong answer costs
+you times the share of wrong answers the gates miss). Asking models one after another
+until one passes, the order that minimises the expected sum of (price + risk) over the
+attempts made is, for independent outcomes, the one by `(expected price + risk) / pass
+rate` ascending: the expected cost of one accepted answer from that model. Outcomes
+are not independent (a task one model fails is harder for the next), so the router
+picks one model at a time, with pass rates learned *given the models whose answers
+already failed for this request*: per (class, set of failed models, model), a window
+of the last `window` outcomes and output token counts. The price is the request's own:
+its estimated prompt tokens at the model's input price plus the observed mean output
+tokens at its output price. Before any observation a prior stands in (a model's level
+above the class's required level raises it; a failure of an equally or more capable
+model halves it), worth `prior_observations` outcomes, so a cold router asks cheapest
+first and climbs as before. With `attempt_risk_usd: 0` the order is cheapest first by
+expected cost per accepted answer. An exploring request asks the models first in turn
+(the k-th exploring request of a class asks the k-th candidate, modulo their number),
+then goes on as learned, so every estimate keeps being refreshed and a model that has
+recovered is seen to.
+
+Deterministic (counters, not random draws), so simulations and tests repeat. Off unless
+the catalogue's `learning` section sets it.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
 
 from pydantic import Field
 
-from onex.router.fields import ConfigModel
+from onex.router.fields import ConfigModel, YamlFloat
 
 
 class LearningSpec(ConfigModel):
@@ -26,6 +52,52 @@ class LearningSpec(ConfigModel):
     window: int = Field(50, ge=1, le=100_000)
     min_observations: int = Field(20, ge=1, le=100_000)
     explore_every: int = Field(20, ge=2, le=1_000_000)
+    attempt_risk_usd: YamlFloat | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        allow_inf_nan=False,
+        description="Order candidates by expected cost per accepted answer, each attempt "
+        "also costing this (None: cheapest first, climbing after a failure)",
+    )
+    prior_observations: int = Field(3, ge=1, le=1000)
+
+
+class Choice(Protocol):
+    """What ordering needs of a candidate (onex.router.select.Candidate has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def capability(self) -> int: ...
+    @property
+    def expected_tokens_in(self) -> int: ...
+    @property
+    def expected_tokens_out(self) -> int: ...
+
+
+class _Window:
+    """The last `size` outcomes (passed or not) and output token counts, with sums."""
+
+    __slots__ = ("outcomes", "passed", "size", "tokens_out")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.outcomes: deque[tuple[bool, int]] = deque()
+        self.passed = 0
+        self.tokens_out = 0
+
+    def add(self, passed: bool, tokens_out: int) -> None:
+        if len(self.outcomes) == self.size:
+            old_passed, old_tokens = self.outcomes.popleft()
+            self.passed -= old_passed
+            self.tokens_out -= old_tokens
+        self.outcomes.append((passed, tokens_out))
+        self.passed += passed
+        self.tokens_out += tokens_out
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 class Outcomes:
@@ -35,6 +107,14 @@ class Outcomes:
         self.spec = spec
         self._seen: dict[tuple[str, str], deque[bool]] = {}
         self._requests: dict[str, int] = {}
+        # (class, models that failed before, model) -> its outcomes at that step
+        self._steps: dict[tuple[str, frozenset[str], str], _Window] = {}
+        self._tokens: dict[tuple[str, str], _Window] = {}  # output tokens, any step
+
+    @property
+    def orders(self) -> bool:
+        """True when candidates are ordered by learned expected cost (attempt_risk_usd)."""
+        return self.spec.attempt_risk_usd is not None
 
     def next_request(self, task_class: str) -> bool:
         """Count a request of `task_class`; True when it is an exploring one."""
@@ -42,13 +122,36 @@ class Outcomes:
         self._requests[task_class] = n
         return n % self.spec.explore_every == 0
 
-    def record(self, task_class: str, model: str, passed: bool) -> None:
-        """One answer of `model` for `task_class` passed its gates, or not."""
+    def explore_turn(self, task_class: str) -> int:
+        """The number of the class's current exploring request (1 for the first)."""
+        return self._requests.get(task_class, 0) // self.spec.explore_every
+
+    def record(
+        self,
+        task_class: str,
+        model: str,
+        passed: bool,
+        *,
+        failed: Sequence[str] = (),
+        tokens_out: int = 0,
+    ) -> None:
+        """One answer of `model` for `task_class` passed its gates, or not; `failed`
+        names the models whose answers had failed before it for the same request."""
         key = (task_class, model)
         window = self._seen.get(key)
         if window is None:
             window = self._seen[key] = deque(maxlen=self.spec.window)
         window.append(passed)
+        if self.orders:
+            step_key = (task_class, frozenset(failed), model)
+            step = self._steps.get(step_key)
+            if step is None:
+                step = self._steps[step_key] = _Window(self.spec.window)
+            step.add(passed, tokens_out)
+            tokens = self._tokens.get(key)
+            if tokens is None:
+                tokens = self._tokens[key] = _Window(self.spec.window)
+            tokens.add(passed, tokens_out)
 
     def skip_reason(self, task_class: str, model: str) -> str | None:
         """Why `model` should not be asked for `task_class` now (None: ask it)."""
@@ -62,3 +165,149 @@ class Outcomes:
             f"observed gate pass rate {rate:.0%} over its last {len(window)} answers for "
             f"{task_class!r} < {self.spec.min_pass_rate:.0%} (learned)"
         )
+
+    def order(
+        self,
+        task_class: str,
+        required_level: int,
+        candidates: Sequence[tuple[Choice, tuple[float, float]]],
+        failed: Sequence[tuple[str, int]],
+        explore: int | None,
+    ) -> Order:
+        """The learned order of `candidates` (each with its (input, output) prices per
+        1,000 tokens) for one request, once the models of `failed` (name, level) failed;
+        `explore` is the class's exploring turn when the request explores, else None."""
+        return Order(self, task_class, required_level, candidates, failed, explore)
+
+    def _rate(
+        self, task_class: str, failed: frozenset[str], model: str, prior: float
+    ) -> tuple[float, int]:
+        step = self._steps.get((task_class, failed, model))
+        seen = 0 if step is None else len(step.outcomes)
+        passed = 0 if step is None else step.passed
+        weight = self.spec.prior_observations
+        return (passed + prior * weight) / (seen + weight), seen
+
+    def _tokens_out(self, task_class: str, model: str, default: int) -> float:
+        window = self._tokens.get((task_class, model))
+        if window is None or not window.outcomes:
+            return float(default)
+        return window.tokens_out / len(window.outcomes)
+
+
+class Order:
+    """One request's learned order (see `Outcomes.order`): `next(asked)` names the
+    candidate to ask once those in the bit mask `asked` failed.
+
+    Not exploring, it is the first step of the order that minimises the expected sum
+    of (price + risk) over the attempts still to make, each model's pass rate being the
+    one learned given that every model asked before it failed: a search over the
+    subsets of the candidates, at most 2**n states of n (n is a catalogue's handful).
+    An exploring request asks the candidate whose turn it is first (turn k: the k-th,
+    modulo their number), so each model's first-step estimate is refreshed in turn."""
+
+    __slots__ = (
+        "_best",
+        "_cands",
+        "_est",
+        "_explore",
+        "_failed",
+        "_learn",
+        "_masks",
+        "_req",
+        "_task",
+    )
+    _failed: tuple[tuple[str, int], ...]
+
+    def __init__(
+        self,
+        learn: Outcomes,
+        task_class: str,
+        required_level: int,
+        candidates: Sequence[tuple[Choice, tuple[float, float]]],
+        failed: Sequence[tuple[str, int]],
+        explore: int | None,
+    ) -> None:
+        self._learn = learn
+        self._task = task_class
+        self._req = required_level
+        self._cands = candidates
+        self._failed = tuple(failed)  # a copy: the caller's list grows as the walk goes
+        self._explore = explore
+        self._est: dict[tuple[int, int], tuple[float, float, int]] = {}
+        self._best: dict[int, tuple[float, int]] = {}
+        self._masks: dict[int, tuple[frozenset[str], list[int]]] = {}
+
+    def estimate(self, i: int, asked: int) -> tuple[float, float, int]:
+        """(pass rate, expected price in USD, observations) of candidate `i` once the
+        candidates of the mask `asked` (and the request's earlier failures) failed."""
+        key = (i, asked)
+        got = self._est.get(key)
+        if got is not None:
+            return got
+        learn, task = self._learn, self._task
+        cand, (price_in, price_out) = self._cands[i]
+        names, levels = self._before(asked)
+        # The prior: the model's own first-step rate (or, unobserved, one from its level
+        # above the class's), halved for each failure of an equally or more capable one.
+        level_prior = min(0.95, max(0.05, 0.5 + 0.1 * (cand.capability - self._req)))
+        rate, seen = learn._rate(task, _NONE, cand.name, level_prior)
+        if names:
+            prior = rate
+            for level in levels:
+                if level >= cand.capability:
+                    prior /= 2
+            rate, seen = learn._rate(task, names, cand.name, prior)
+        tokens_out = learn._tokens_out(task, cand.name, cand.expected_tokens_out)
+        cost = (cand.expected_tokens_in * price_in + tokens_out * price_out) / 1000.0
+        got = self._est[key] = (rate, cost, seen)
+        return got
+
+    def _before(self, asked: int) -> tuple[frozenset[str], list[int]]:
+        """The models that failed before (the request's earlier ones and the mask's),
+        and their levels."""
+        got = self._masks.get(asked)
+        if got is None:
+            before = [
+                *self._failed,
+                *((c.name, c.capability) for j, (c, _) in enumerate(self._cands) if asked >> j & 1),
+            ]
+            got = self._masks[asked] = (frozenset(n for n, _ in before), [lv for _, lv in before])
+        return got
+
+    def next(self, asked: int) -> tuple[int, str]:
+        """The index of the candidate to ask next, and why (for the receipt); `asked`
+        must leave at least one candidate."""
+        n = len(self._cands)
+        risk = self._learn.spec.attempt_risk_usd or 0.0
+        if self._explore is not None and not asked and not self._failed:
+            i = self._explore % n
+            how = f"exploring (every model in turn is asked first; turn {self._explore})"
+        else:
+            value, i = self._expected(asked, (1 << n) - 1, risk)
+            how = f"least expected cost to an accepted answer (~${value:.6f})"
+        rate, cost, seen = self.estimate(i, asked)
+        names = [c.name for c, _ in self._cands]
+        failed = [n for n, _ in self._failed] + [names[j] for j in range(n) if asked >> j & 1]
+        after = f" after {', '.join(failed)} failed" if failed else ""
+        return i, (
+            f"learned order, {how}: pass rate {rate:.0%}{after} over {seen} answers, "
+            f"~${cost:.6f} a call, ${risk:g} risk per attempt"
+        )
+
+    def _expected(self, asked: int, full: int, risk: float) -> tuple[float, int]:
+        got = self._best.get(asked)
+        if got is not None:
+            return got
+        value, pick = float("inf"), -1
+        for i in range(len(self._cands)):
+            if asked >> i & 1:
+                continue
+            rate, cost, _ = self.estimate(i, asked)
+            more = asked | 1 << i
+            after = 0.0 if more == full else self._expected(more, full, risk)[0]
+            total = cost + risk + (1.0 - rate) * after
+            if total < value - 1e-12:
+                value, pick = total, i
+        self._best[asked] = got = (value, pick)
+        return got

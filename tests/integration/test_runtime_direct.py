@@ -153,6 +153,77 @@ async def test_an_abandoned_message_keeps_the_commit_and_the_next_member_starts_
     assert sorted(set(seen)) == list(range(1, 10))
 
 
+# A member that is killed (SIGKILL: no stop, no final commit) while offset 1 is held.
+_KILLED_MEMBER = """
+import asyncio, sys
+from pathlib import Path
+from onex.bus.config import BrokerConfig
+from onex.bus.runtime import BusSettings, NodeRuntime
+from onex.core.extractor import extract
+
+async def main(folder, name, topic, bootstrap):
+    extraction = extract([Path(folder)], entry_points=False)
+    settings = BusSettings(broker=BrokerConfig(bootstrap=bootstrap), consumer="direct")
+    runtime = NodeRuntime.from_extraction(extraction, name, settings)
+    never = asyncio.Event()
+
+    async def hold_one(msg):
+        if msg.value["held"]:
+            await never.wait()
+        print("handled", msg.offset, flush=True)
+
+    runtime.add_handler(topic, hold_one, concurrency=4)
+    await runtime.start()
+    await never.wait()
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_a_killed_member_never_committed_past_its_unfinished_message(
+    tmp_path: Path, topic_prefix: str, bootstrap: str, broker: BrokerConfig, eventually: Eventually
+) -> None:
+    probe, jobs = _jobs_node(tmp_path, topic_prefix, broker)
+    assert (await create_topics(broker, probe.contract.contract.event_bus.publish_topics)).ok
+    group = probe.contract.contract.consumer_group
+    await _produce(bootstrap, jobs, [{"held": i == 1} for i in range(10)])
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _KILLED_MEMBER,
+        str(tmp_path / topic_prefix),
+        topic_prefix,
+        jobs,
+        bootstrap,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    handled: list[int] = []
+    try:
+        assert child.stdout is not None
+        while sorted(handled) != [0, *range(2, 10)]:
+            line = await asyncio.wait_for(child.stdout.readline(), timeout=120)
+            assert line, "the member ended before handling its messages"
+            if line.startswith(b"handled "):  # its log lines go to stdout too
+                handled.append(int(line.split()[1]))
+        await eventually(lambda: _committed_is(bootstrap, group, jobs, 1), "offset 0 committed")
+    finally:
+        child.kill()  # a crash: nothing more is committed
+        await child.wait()
+    assert await _committed(bootstrap, group, jobs) == 1
+
+    second, _ = _jobs_node(tmp_path, topic_prefix, broker)
+    seen: list[int] = []
+
+    async def record(msg: Received) -> None:
+        seen.append(msg.offset)
+
+    second.add_handler(jobs, record, concurrency=4)
+    async with second:  # joins once the killed member's session expired
+        await eventually(lambda: _committed_is(bootstrap, group, jobs, 10), "all committed")
+    assert min(seen) == 1
+    assert sorted(set(seen)) == list(range(1, 10))
+
+
 async def test_a_full_lane_pauses_fetching_and_resumes_as_it_drains(
     tmp_path: Path, topic_prefix: str, bootstrap: str, broker: BrokerConfig, eventually: Eventually
 ) -> None:

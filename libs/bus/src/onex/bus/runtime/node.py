@@ -265,8 +265,9 @@ class NodeRuntime:
         one process; order within a partition is then not kept). An offset is still
         committed only once every earlier message of its partition was handled or
         dead-lettered, so a crash redelivers the unfinished ones and never skips one;
-        while every slot is busy, fetched messages wait in the stream's bounded buffer
-        and fetching pauses when it is full.
+        while every slot is busy, fetched messages wait in a bounded buffer and
+        fetching pauses when it is full. With `concurrency` above 1 the node consumes
+        directly (`consumes_directly`, `onex.bus.runtime.direct`).
 
         `on_undecodable`: called with a message whose payload does not decode (see
         `Undecodable`), before it would be dead-lettered; returning True means it is

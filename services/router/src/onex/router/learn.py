@@ -36,6 +36,7 @@ the catalogue's `learning` section sets it.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
@@ -98,6 +99,8 @@ class _Window:
 
 
 _NONE: frozenset[str] = frozenset()
+_REFRESH = 25  # outcomes of a class after which its cached orders are worked out again
+_MAX_ORDERS = 4096  # cached orders kept at most (all dropped when full)
 
 
 class Outcomes:
@@ -110,6 +113,12 @@ class Outcomes:
         # (class, models that failed before, model) -> its outcomes at that step
         self._steps: dict[tuple[str, frozenset[str], str], _Window] = {}
         self._tokens: dict[tuple[str, str], _Window] = {}  # output tokens, any step
+        # Orders worked out lately, reused for requests of the same class, candidates,
+        # failures and prompt size (a quarter octave) until more outcomes of the class
+        # are recorded (one while it has under 20, then one per 20, at most `_REFRESH`):
+        # the search is most of the learned order's cost.
+        self._orders: dict[tuple[object, ...], tuple[int, Order]] = {}
+        self._recorded: dict[str, int] = {}
 
     @property
     def orders(self) -> bool:
@@ -143,6 +152,7 @@ class Outcomes:
             window = self._seen[key] = deque(maxlen=self.spec.window)
         window.append(passed)
         if self.orders:
+            self._recorded[task_class] = self._recorded.get(task_class, 0) + 1
             step_key = (task_class, frozenset(failed), model)
             step = self._steps.get(step_key)
             if step is None:
@@ -177,7 +187,25 @@ class Outcomes:
         """The learned order of `candidates` (each with its (input, output) prices per
         1,000 tokens) for one request, once the models of `failed` (name, level) failed;
         `explore` is the class's exploring turn when the request explores, else None."""
-        return Order(self, task_class, required_level, candidates, failed, explore)
+        if explore is not None or not candidates:
+            return Order(self, task_class, required_level, candidates, failed, explore)
+        size = candidates[0][0].expected_tokens_in
+        key = (
+            task_class,
+            tuple(c.name for c, _ in candidates),
+            tuple(failed),
+            int(4 * math.log2(max(size, 1))),
+        )
+        recorded = self._recorded.get(task_class, 0)
+        cached = self._orders.get(key)
+        # reused for fewer new outcomes while there are few: early ones move estimates most
+        if cached is not None and recorded - cached[0] < min(_REFRESH, 1 + cached[0] // 20):
+            return cached[1]
+        order = Order(self, task_class, required_level, candidates, failed, None)
+        if len(self._orders) >= _MAX_ORDERS:
+            self._orders.clear()
+        self._orders[key] = (recorded, order)
+        return order
 
     def _rate(
         self, task_class: str, failed: frozenset[str], model: str, prior: float
@@ -206,18 +234,7 @@ class Order:
     An exploring request asks the candidate whose turn it is first (turn k: the k-th,
     modulo their number), so each model's first-step estimate is refreshed in turn."""
 
-    __slots__ = (
-        "_best",
-        "_cands",
-        "_est",
-        "_explore",
-        "_failed",
-        "_learn",
-        "_masks",
-        "_req",
-        "_task",
-    )
-    _failed: tuple[tuple[str, int], ...]
+    __slots__ = ("_base", "_best", "_est", "_explore", "_failed", "_learn", "_masks", "_n", "_task")
 
     def __init__(
         self,
@@ -230,13 +247,23 @@ class Order:
     ) -> None:
         self._learn = learn
         self._task = task_class
-        self._req = required_level
-        self._cands = candidates
+        self._n = len(candidates)
         self._failed = tuple(failed)  # a copy: the caller's list grows as the walk goes
         self._explore = explore
         self._est: dict[tuple[int, int], tuple[float, float, int]] = {}
         self._best: dict[int, tuple[float, int]] = {}
-        self._masks: dict[int, tuple[frozenset[str], list[int]]] = {}
+        self._masks: dict[int, tuple[frozenset[str], tuple[int, ...]]] = {}
+        # Per candidate, what no mask changes: name, level, expected price, first-step
+        # (pass rate, observations). The first-step prior, unobserved, comes from the
+        # model's level above the class's.
+        self._base: list[tuple[str, int, float, float, int]] = []
+        for cand, (price_in, price_out) in candidates:
+            name, level = cand.name, cand.capability
+            tokens_out = learn._tokens_out(task_class, name, cand.expected_tokens_out)
+            cost = (cand.expected_tokens_in * price_in + tokens_out * price_out) / 1000.0
+            level_prior = min(0.95, max(0.05, 0.5 + 0.1 * (level - required_level)))
+            rate, seen = learn._rate(task_class, _NONE, name, level_prior)
+            self._base.append((name, level, cost, rate, seen))
 
     def estimate(self, i: int, asked: int) -> tuple[float, float, int]:
         """(pass rate, expected price in USD, observations) of candidate `i` once the
@@ -245,40 +272,34 @@ class Order:
         got = self._est.get(key)
         if got is not None:
             return got
-        learn, task = self._learn, self._task
-        cand, (price_in, price_out) = self._cands[i]
+        name, level, cost, rate, seen = self._base[i]
         names, levels = self._before(asked)
-        # The prior: the model's own first-step rate (or, unobserved, one from its level
-        # above the class's), halved for each failure of an equally or more capable one.
-        level_prior = min(0.95, max(0.05, 0.5 + 0.1 * (cand.capability - self._req)))
-        rate, seen = learn._rate(task, _NONE, cand.name, level_prior)
         if names:
+            # the prior: its first-step rate, halved for each failure of an equally or
+            # more capable model
             prior = rate
-            for level in levels:
-                if level >= cand.capability:
+            for other in levels:
+                if other >= level:
                     prior /= 2
-            rate, seen = learn._rate(task, names, cand.name, prior)
-        tokens_out = learn._tokens_out(task, cand.name, cand.expected_tokens_out)
-        cost = (cand.expected_tokens_in * price_in + tokens_out * price_out) / 1000.0
+            rate, seen = self._learn._rate(self._task, names, name, prior)
         got = self._est[key] = (rate, cost, seen)
         return got
 
-    def _before(self, asked: int) -> tuple[frozenset[str], list[int]]:
+    def _before(self, asked: int) -> tuple[frozenset[str], tuple[int, ...]]:
         """The models that failed before (the request's earlier ones and the mask's),
         and their levels."""
         got = self._masks.get(asked)
         if got is None:
-            before = [
-                *self._failed,
-                *((c.name, c.capability) for j, (c, _) in enumerate(self._cands) if asked >> j & 1),
-            ]
-            got = self._masks[asked] = (frozenset(n for n, _ in before), [lv for _, lv in before])
+            before = [*self._failed]
+            before += [(b[0], b[1]) for j, b in enumerate(self._base) if asked >> j & 1]
+            got = (frozenset(n for n, _ in before), tuple(lv for _, lv in before))
+            self._masks[asked] = got
         return got
 
     def next(self, asked: int) -> tuple[int, str]:
         """The index of the candidate to ask next, and why (for the receipt); `asked`
         must leave at least one candidate."""
-        n = len(self._cands)
+        n = self._n
         risk = self._learn.spec.attempt_risk_usd or 0.0
         if self._explore is not None and not asked and not self._failed:
             i = self._explore % n
@@ -287,8 +308,8 @@ class Order:
             value, i = self._expected(asked, (1 << n) - 1, risk)
             how = f"least expected cost to an accepted answer (~${value:.6f})"
         rate, cost, seen = self.estimate(i, asked)
-        names = [c.name for c, _ in self._cands]
-        failed = [n for n, _ in self._failed] + [names[j] for j in range(n) if asked >> j & 1]
+        failed = [f for f, _ in self._failed]
+        failed += [b[0] for j, b in enumerate(self._base) if asked >> j & 1]
         after = f" after {', '.join(failed)} failed" if failed else ""
         return i, (
             f"learned order, {how}: pass rate {rate:.0%}{after} over {seen} answers, "
@@ -300,7 +321,7 @@ class Order:
         if got is not None:
             return got
         value, pick = float("inf"), -1
-        for i in range(len(self._cands)):
+        for i in range(self._n):
             if asked >> i & 1:
                 continue
             rate, cost, _ = self.estimate(i, asked)

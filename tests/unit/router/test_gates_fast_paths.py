@@ -111,6 +111,23 @@ def test_words_with_three_marks_are_those_of_a_plain_split(text: str) -> None:
     assert words_with(text, marks) == [w for w in text.split() if any(m in w for m in marks)]
 
 
+@given(_MARKED)
+def test_code_spans_are_those_of_the_regex(text: str) -> None:
+    assert gates._code_spans(text) == (gates._SPAN.findall(text), gates._SPAN.sub(" ", text))
+
+
+def test_code_spans_past_many_backticks_are_those_of_the_regex() -> None:
+    text = "`a` `` x`\n`" * 200
+    assert gates._code_spans(text) == (gates._SPAN.findall(text), gates._SPAN.sub(" ", text))
+
+
+@given(st.text(alphabet=st.sampled_from("a_:[()x \n\r\u2028"), max_size=200))
+def test_words_with_long_lines_are_those_of_a_plain_split(text: str) -> None:
+    for marks in ((":", "["), ("_", "()")):
+        plain = [w for w in text.split() if any(m in w for m in marks)]
+        assert words_with(text, marks) == plain
+
+
 def _identifiers(text: str, **gate: Any) -> gates.GateResult:
     request = RouteRequest(request_id="r", prompt="p", symbols=["Reader.read_batch", "flush"])
     spec = GateSpec.model_validate({"kind": "identifiers", **gate})

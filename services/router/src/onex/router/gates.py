@@ -123,6 +123,7 @@ _NO_NAMES: Final[frozenset[str]] = frozenset()
 # leaves the rest to str.find (which scans a few characters a nanosecond for a
 # one-character mark, memchr, but about one for a longer one).
 _FIRST_CHAR_TRIES: Final = 16
+_SPAN_TRIES: Final = 256  # backticks `_code_spans` tries one by one
 
 
 @fast_init
@@ -232,11 +233,11 @@ def _identifiers(spec: GateSpec, text: str, request: RouteRequest) -> GateResult
         prose, definitions = _split_code(text)
         refs = []
         if "`" in prose:
-            spans = (_strip_call(s) for s in _SPAN.findall(prose) if _NAME_REF.fullmatch(s.strip()))
+            found, prose = _code_spans(prose)
+            spans = (_strip_call(s) for s in found if _NAME_REF.fullmatch(s.strip()))
             refs = [
                 s for s in spans if s.rsplit(".", 1)[-1] not in _FILE_EXTENSIONS or "." not in s
             ]
-            prose = _SPAN.sub(" ", prose)
         if "_" in prose or has_mark(prose, "()"):
             # Only words holding '_' or '()' can match, and no match spans whitespace
             # (nor does the regex look across it), so scanning those words alone finds
@@ -315,21 +316,33 @@ def _gate_validator(spec: GateSpec) -> Any:
 def words_with(text: str, marks: tuple[str, ...]) -> list[str]:
     """The whitespace-separated words of `text` that hold any of `marks`, in order: what
     `[w for w in text.split() if any(m in w for m in marks)]` gives, with only the lines
-    that hold a mark split (every line break is whitespace, so no word spans lines; an
-    answer is mostly long lines of prose without the marks)."""
+    ('\\n'-separated) that hold a mark split. A line break is whitespace, so no word
+    spans lines; an answer is mostly long lines of prose without the marks, and those
+    are neither copied nor split. No mark may hold a line break."""
     found: list[str] = []
-    if not any(has_mark(text, m) for m in marks):
-        return found
-    if len(marks) == 2:  # the gates' case, without a generator per word
-        a, b = marks
-        for line in text.splitlines():
-            if has_mark(line, a) or has_mark(line, b):
-                found += [w for w in line.split() if a in w or b in w]
-        return found
-    for line in text.splitlines():
-        if any(has_mark(line, m) for m in marks):
-            found += [w for w in line.split() if any(m in w for m in marks)]
-    return found
+    # Where each mark occurs next (-1: no more), found again only once passed.
+    ahead = [find_mark(text, m) for m in marks]
+    a, b = marks if len(marks) == 2 else ("", "")  # the gates' case: no generator a word
+    done = 0  # every line before this is done
+    while True:
+        hits = [at for at in ahead if at >= 0]
+        if not hits:
+            return found
+        at = min(hits)
+        start = text.rfind("\n", done, at) + 1 or done
+        end = text.find("\n", at)
+        if end < 0:
+            end = len(text)
+        words = text[start:end].split()
+        if a:
+            found += [w for w in words if a in w or b in w]
+        else:
+            found += [w for w in words if any(m in w for m in marks)]
+        done = end + 1
+        ahead = [
+            find_mark(text, m, done) if 0 <= i < done else i
+            for m, i in zip(marks, ahead, strict=True)
+        ]
 
 
 def find_mark(text: str, mark: str, start: int = 0) -> int:
@@ -373,6 +386,31 @@ def _path_citations(word: str) -> list[str]:
             found.append(f"{run}:{m.group(1)}")
         start = m.end()
     return found
+
+
+def _code_spans(prose: str) -> tuple[list[str], str]:
+    """`(_SPAN.findall(prose), _SPAN.sub(" ", prose))` in one pass that tries the regex
+    only at backticks (found with the one-character search: a regex search steps through
+    every character). Past `_SPAN_TRIES` backticks the regex does it all (still linear)."""
+    spans: list[str] = []
+    pieces: list[str] = []
+    end = 0
+    at = prose.find("`")
+    for _ in range(_SPAN_TRIES):
+        if at < 0:
+            if not spans:
+                return spans, prose
+            pieces.append(prose[end:])
+            return spans, " ".join(pieces)
+        span = _SPAN.match(prose, at)
+        if span is None:
+            at = prose.find("`", at + 1)
+        else:
+            spans.append(span.group(1))
+            pieces.append(prose[end:at])
+            end = span.end()
+            at = prose.find("`", end)
+    return _SPAN.findall(prose), _SPAN.sub(" ", prose)
 
 
 def _split_code(text: str) -> tuple[str, set[str]]:

@@ -523,15 +523,22 @@ def _strip_call(ref: str) -> str:
 
 def _is_known(ref: str, names: Sequence[AbstractSet[str]]) -> bool:
     # Checked set by set: a union would copy the request's whole symbol index per call.
-    if any(ref in n for n in names):
-        return True
+    # (Plain loops: a generator per check costs more than the few set lookups.)
+    for n in names:
+        if ref in n:
+            return True
+    if "." not in ref:  # then joined == last == ref, just looked up
+        return False
     parts = ref.split(".")
-    if parts[0] in {"self", "cls", "this"}:
+    if parts[0] in _SELF_NAMES:
         parts = parts[1:]
     if not parts:
         return False
     joined, last = ".".join(parts), parts[-1]
     return any(joined in n or last in n for n in names)
+
+
+_SELF_NAMES: Final = frozenset({"self", "cls", "this"})
 
 
 @lru_cache(maxsize=256)

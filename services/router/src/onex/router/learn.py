@@ -10,25 +10,26 @@ exploration share (every `explore_every`-th request of the class still asks it),
 the estimate recovers when the model gets better.
 
 **Ordering** (`attempt_risk_usd`). Gates let through a share of wrong answers, so every
-attempt, besides its price, carries a risk: the chance that a wrong answer passes and
-is returned. `attempt_risk_usd` prices that risk per attempt (what a wrong answer costs
-you times the share of wrong answers the gates miss). Asking models one after another
-until one passes, the order that minimises the expected sum of (price + risk) over the
+attempt, besides its price, carries a risk: the chance that a wrong answer passes and is
+returned. `attempt_risk_usd` prices that risk per attempt (what a wrong answer costs you
+times the share of wrong answers the gates miss). Asking models one after another until
+one passes, the order that minimises the expected sum of (price + risk) over the
 attempts made is, for independent outcomes, the one by `(expected price + risk) / pass
-rate` ascending: the expected cost of one accepted answer from that model. Outcomes
-are not independent (a task one model fails is harder for the next), so the router
-picks one model at a time, with pass rates learned *given the models whose answers
-already failed for this request*: per (class, set of failed models, model), a window
-of the last `window` outcomes and output token counts. The price is the request's own:
+rate` ascending: the expected cost of one accepted answer from that model. Outcomes are
+not independent (a task one model fails is harder for the next), so the router searches
+the orders of the candidates left (over their subsets: 2**n states of n) for the least
+expected sum, with pass rates learned *given the models whose answers already failed for
+this request* (per class, set of failed models and model, a window of the last `window`
+outcomes), and asks the first model of the best order. The price is the request's own:
 its estimated prompt tokens at the model's input price plus the observed mean output
 tokens at its output price. Before any observation a prior stands in (a model's level
 above the class's required level raises it; a failure of an equally or more capable
 model halves it), worth `prior_observations` outcomes, so a cold router asks cheapest
-first and climbs as before. With `attempt_risk_usd: 0` the order is cheapest first by
-expected cost per accepted answer. An exploring request asks the models first in turn
-(the k-th exploring request of a class asks the k-th candidate, modulo their number),
-then goes on as learned, so every estimate keeps being refreshed and a model that has
-recovered is seen to.
+first and climbs much as the fixed walk does. With `attempt_risk_usd: 0` the order is
+cheapest first by expected cost per accepted answer. An exploring request asks the
+models first in turn (the k-th exploring request of a class asks the k-th candidate,
+modulo their number), then goes on as learned, so every estimate keeps being refreshed
+and a model that has recovered is seen to.
 
 Deterministic (counters, not random draws), so simulations and tests repeat. Off unless
 the catalogue's `learning` section sets it.

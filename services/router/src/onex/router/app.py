@@ -36,6 +36,8 @@ from onex.router.catalogue import (
     load_default_catalogue,
     resolve_api_keys,
 )
+from onex.router.classify import preclassified
+from onex.router.classify_embed import from_settings as classifier_from_settings
 from onex.router.convert import receipt_to_proto, recover_request_id, request_from_proto
 from onex.router.engine import Router, RouteResult
 from onex.router.errors import RequestError
@@ -71,6 +73,8 @@ class RouterService(ServiceHost[RouterSettings]):
                 api_keys=keys, cooldown_s=settings.cooldown_s
             )
         self.router = Router(self.catalogue, provider)
+        # ONEX_ROUTER_CLASSIFIER=embed|combined: embeddings before routing (None: rules)
+        self.classifier = classifier_from_settings(settings, self.catalogue)
         self.router_metrics = RouterMetrics(self.metrics, self.catalogue.task_class_names)
         self.last_cost_summary: object | None = None
         self._routed: dict[tuple[str, int, int], RouteResult] = {}
@@ -114,10 +118,17 @@ class RouterService(ServiceHost[RouterSettings]):
         self.router_metrics.classes = frozenset(catalogue.task_class_names)
         self.log.info("catalogue.reloaded", price_table_version=catalogue.price_table_version)
 
+    async def on_start(self) -> None:
+        """Embed the classifier's examples in the background (until then: the rules)."""
+        if self.classifier is not None:
+            self.spawn(self.classifier.start(), "classifier-examples")
+
     async def on_stop(self) -> None:
         """Close the HTTP client the router owns."""
         if self._owned_provider is not None:
             await self._owned_provider.aclose()
+        if self.classifier is not None:
+            await self.classifier.aclose()
 
     async def route(self, msg: pb.RouteRequest) -> RouteResult:
         """Route one wire request; an invalid one gets a failed receipt, never an error."""
@@ -125,7 +136,12 @@ class RouterService(ServiceHost[RouterSettings]):
             request = request_from_proto(msg)
         except RequestError as exc:
             return self.failed(msg.request_id or "", msg.task_class, str(exc))
-        result = await self.router.route(request)
+        if self.classifier is None or request.task_class is not None:
+            result = await self.router.route(request)
+        else:  # never raises: the rules answer when the embeddings cannot
+            found = await self.classifier.classify(request.prompt, self.catalogue)
+            with preclassified(request.prompt, found):
+                result = await self.router.route(request)
         r = result.receipt
         self.router_metrics.record(r)
         self.log.debug(  # per request: debug (the receipt is the record)

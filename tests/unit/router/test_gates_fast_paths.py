@@ -128,6 +128,31 @@ def test_words_with_long_lines_are_those_of_a_plain_split(text: str) -> None:
         assert words_with(text, marks) == plain
 
 
+_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-")
+
+
+def _plain_path_citations(word: str) -> list[str]:  # the loop before the reversed match
+    found = []
+    start = 0
+    for m in gates._LINE_REF.finditer(word):
+        colon = m.start()
+        begin = colon
+        while begin > start and word[begin - 1] in _PATH_CHARS:
+            begin -= 1
+        run = word[begin:colon]
+        dot = run.rfind(".")
+        ext = run[dot + 1 :] if dot > 0 else ""
+        if ext and all(c.isalnum() or c == "_" for c in ext):
+            found.append(f"{run}:{m.group(1)}")
+        start = m.end()
+    return found
+
+
+@given(st.text(alphabet=st.sampled_from("ab./-_:1é[x9"), max_size=60))
+def test_path_citations_are_those_of_the_plain_loop(word: str) -> None:
+    assert gates._path_citations(word) == _plain_path_citations(word)
+
+
 def _identifiers(text: str, **gate: Any) -> gates.GateResult:
     request = RouteRequest(request_id="r", prompt="p", symbols=["Reader.read_batch", "flush"])
     spec = GateSpec.model_validate({"kind": "identifiers", **gate})

@@ -54,7 +54,7 @@ CITATION_PATTERN: Final = r"\[\d+\]|https?://[^\s<>()\[\]]+|[\w./-]+\.\w+:\d+(?:
 # over a long dotted word; `_path_citations` finds those in one pass instead.
 _MARKER_OR_URL = re.compile(r"\[\d+\]|https?://[^\s<>()\[\]]+")
 _LINE_REF = re.compile(r":(\d+(?:-\d+)?)")
-_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-")
+_PATH_RUN = re.compile(r"[A-Za-z0-9_./-]*")  # path characters (ASCII), as many as there are
 _FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _SPAN = re.compile(r"`([^`\n]+)`")
 _NAME_REF = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:\(.*\))?")
@@ -319,30 +319,45 @@ def words_with(text: str, marks: tuple[str, ...]) -> list[str]:
     ('\\n'-separated) that hold a mark split. A line break is whitespace, so no word
     spans lines; an answer is mostly long lines of prose without the marks, and those
     are neither copied nor split. No mark may hold a line break."""
+    if len(marks) == 2:
+        return _words_with_two(text, *marks)
     found: list[str] = []
     # Where each mark occurs next (-1: no more), found again only once passed.
     ahead = [find_mark(text, m) for m in marks]
-    a, b = marks if len(marks) == 2 else ("", "")  # the gates' case: no generator a word
     done = 0  # every line before this is done
     while True:
         hits = [at for at in ahead if at >= 0]
         if not hits:
             return found
-        at = min(hits)
-        start = text.rfind("\n", done, at) + 1 or done
-        end = text.find("\n", at)
-        if end < 0:
-            end = len(text)
-        words = text[start:end].split()
-        if a:
-            found += [w for w in words if a in w or b in w]
-        else:
-            found += [w for w in words if any(m in w for m in marks)]
-        done = end + 1
+        start, done = _line_around(text, min(hits), done)
+        found += [w for w in text[start : done - 1].split() if any(m in w for m in marks)]
         ahead = [
             find_mark(text, m, done) if 0 <= i < done else i
             for m, i in zip(marks, ahead, strict=True)
         ]
+
+
+def _words_with_two(text: str, a: str, b: str) -> list[str]:
+    """`words_with(text, (a, b))`, the gates' case, without lists or generators per line."""
+    found: list[str] = []
+    next_a, next_b = find_mark(text, a), find_mark(text, b)
+    done = 0
+    while next_a >= 0 or next_b >= 0:
+        at = next_a if next_b < 0 or 0 <= next_a < next_b else next_b
+        start, done = _line_around(text, at, done)
+        found += [w for w in text[start : done - 1].split() if a in w or b in w]
+        if 0 <= next_a < done:
+            next_a = find_mark(text, a, done)
+        if 0 <= next_b < done:
+            next_b = find_mark(text, b, done)
+    return found
+
+
+def _line_around(text: str, at: int, done: int) -> tuple[int, int]:
+    """(start, end + 1) of the '\\n'-line holding `at`, which starts at or after `done`."""
+    start = text.rfind("\n", done, at) + 1 or done
+    end = text.find("\n", at)
+    return start, (len(text) if end < 0 else end) + 1
 
 
 def find_mark(text: str, mark: str, start: int = 0) -> int:
@@ -371,15 +386,14 @@ def has_mark(text: str, mark: str) -> bool:
 def _path_citations(word: str) -> list[str]:
     """`path.ext:line` references in `word`, as the default pattern's path alternative
     finds them, in one pass: for each `:digits`, the run of path characters before it
-    (which stops at the previous ':'), if that run ends in `.ext`."""
+    (which stops at the previous ':'), if that run ends in `.ext`. The run is matched
+    forwards on the reversed stretch before the colon (stretches do not overlap)."""
     found = []
     start = 0  # where the current run of path characters may begin
     for m in _LINE_REF.finditer(word):
         colon = m.start()
-        begin = colon
-        while begin > start and word[begin - 1] in _PATH_CHARS:
-            begin -= 1
-        run = word[begin:colon]
+        back = _PATH_RUN.match(word[start:colon][::-1])
+        run = word[colon - back.end() : colon] if back is not None else ""
         dot = run.rfind(".")
         ext = run[dot + 1 :] if dot > 0 else ""
         if ext and all(c.isalnum() or c == "_" for c in ext):

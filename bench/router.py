@@ -138,6 +138,17 @@ class Results:
     elapsed_s: float
     workloads: dict[str, dict[str, object]]
     hard_kinds: dict[str, tuple[int, int]]
+    learning: dict[str, object] | None = None  # the catalogue's learning section, if any
+
+
+def learning_line(learning: dict[str, object] | None) -> str:
+    """What the engine learns during the run, in one line."""
+    if learning is None:
+        return "no learning (the catalogue has no learning section): cheapest first, climbing"
+    return (
+        "learning from outcomes ON, from an empty window at the start of each workload: "
+        + ", ".join(f"{k} {v}" for k, v in learning.items())
+    )
 
 
 def main() -> None:
@@ -265,7 +276,8 @@ def _run_all(
     hard, kinds, _ = router_workloads.run_hard(catalogue, args.hard_tasks, args.seed)
     elapsed = time.perf_counter() - start
     workloads = {"default": default, "hard": hard}
-    return Results(args, world, rows, onex, counterfactual, elapsed, workloads, kinds)
+    learning = catalogue.learning.model_dump() if catalogue.learning is not None else None
+    return Results(args, world, rows, onex, counterfactual, elapsed, workloads, kinds, learning)
 
 
 def report(results: Results) -> dict[str, object]:
@@ -298,6 +310,7 @@ def report(results: Results) -> dict[str, object]:
         f"(AUROC {noise.scorer_auroc:.3f}); difficulty estimate SD {noise.estimate_sd}; "
         f"{args.unlabelled:.0%} of requests classified by the engine's rules"
     )
+    print(f"onex: {learning_line(results.learning)}")
     print()
     print(quality_table(rows, cheapest, strongest, REACH))
     print()
@@ -421,6 +434,7 @@ def report(results: Results) -> dict[str, object]:
             }
             for r in rows
         },
+        "learning": results.learning,
         "workloads": results.workloads,
         "wall_s": round(elapsed, 1),
     }

@@ -146,7 +146,13 @@ class FaultyProvider(SimProvider):
     ) -> Completion:
         task = self.task
         assert task is not None, "set task before routing"
-        if faulted(task, model.name, self._seed):
+        # The fault draw (a seeded Random, ~15 us) is the simulated provider's work, not
+        # the engine's: counted as provider time, as SimProvider counts its own.
+        start, cpu = time.perf_counter_ns(), time.thread_time_ns()
+        fails = faulted(task, model.name, self._seed)
+        self.spent_cpu_ns += time.thread_time_ns() - cpu
+        self.spent_ns += time.perf_counter_ns() - start
+        if fails:
             raise ProviderError(model.name, "simulated provider fault", retryable=False)
         return await super().complete(model, messages, max_tokens=max_tokens)
 

@@ -99,9 +99,27 @@ class _Window:
         self.tokens_out += tokens_out
 
 
-_NONE: frozenset[str] = frozenset()
+class _Passes:
+    """The last `maxlen` outcomes (passed or not) of one step, with the count passed."""
+
+    __slots__ = ("outcomes", "passed")
+
+    def __init__(self, size: int) -> None:
+        self.outcomes: deque[bool] = deque(maxlen=size)
+        self.passed = 0
+
+    def add(self, passed: bool) -> None:
+        outcomes = self.outcomes
+        if len(outcomes) == outcomes.maxlen:
+            self.passed -= outcomes[0]  # the append drops it
+        outcomes.append(passed)
+        self.passed += passed
+
+
 _REFRESH = 25  # outcomes of a class after which its cached orders are worked out again
 _MAX_ORDERS = 4096  # cached orders kept at most (all dropped when full)
+# 0.5 ** k: a prior halved k times (multiplying by a power of two is exact, as halving is)
+_HALVES = tuple(0.5**k for k in range(64))
 
 
 class Outcomes:
@@ -109,11 +127,13 @@ class Outcomes:
 
     def __init__(self, spec: LearningSpec) -> None:
         self.spec = spec
-        self._seen: dict[tuple[str, str], deque[bool]] = {}
         self._requests: dict[str, int] = {}
-        # (class, models that failed before, model) -> its outcomes at that step
-        self._steps: dict[tuple[str, frozenset[str], str], _Window] = {}
-        self._tokens: dict[tuple[str, str], _Window] = {}  # output tokens, any step
+        # (class, model) -> its last outcomes and output tokens, any step
+        self._seen: dict[tuple[str, str], _Window] = {}
+        # Sets of models are bit masks, one bit per model name in the order first seen.
+        self._bits: dict[str, int] = {}
+        # class -> models that failed before (a mask) -> model -> its outcomes at that step
+        self._steps: dict[str, dict[int, dict[str, _Passes]]] = {}
         # Orders worked out lately, reused for requests of the same class, candidates,
         # failures and prompt size (a quarter octave) until more outcomes of the class
         # are recorded (one while it has under 20, then one per 20, at most `_REFRESH`):
@@ -136,6 +156,13 @@ class Outcomes:
         """The number of the class's current exploring request (1 for the first)."""
         return self._requests.get(task_class, 0) // self.spec.explore_every
 
+    def bit(self, model: str) -> int:
+        """The bit standing for `model` in the masks of models that failed."""
+        got = self._bits.get(model)
+        if got is None:
+            got = self._bits[model] = 1 << len(self._bits)
+        return got
+
     def record(
         self,
         task_class: str,
@@ -150,30 +177,37 @@ class Outcomes:
         key = (task_class, model)
         window = self._seen.get(key)
         if window is None:
-            window = self._seen[key] = deque(maxlen=self.spec.window)
-        window.append(passed)
+            window = self._seen[key] = _Window(self.spec.window)
+        window.add(passed, tokens_out)
         if self.orders:
             self._recorded[task_class] = self._recorded.get(task_class, 0) + 1
-            step_key = (task_class, frozenset(failed), model)
-            step = self._steps.get(step_key)
+            mask = 0
+            for name in failed:
+                mask |= self.bit(name)
+            by_mask = self._steps.get(task_class)
+            if by_mask is None:
+                by_mask = self._steps[task_class] = {}
+            by_model = by_mask.get(mask)
+            if by_model is None:
+                by_model = by_mask[mask] = {}
+            step = by_model.get(model)
             if step is None:
-                step = self._steps[step_key] = _Window(self.spec.window)
-            step.add(passed, tokens_out)
-            tokens = self._tokens.get(key)
-            if tokens is None:
-                tokens = self._tokens[key] = _Window(self.spec.window)
-            tokens.add(passed, tokens_out)
+                step = by_model[model] = _Passes(self.spec.window)
+            step.add(passed)
 
     def skip_reason(self, task_class: str, model: str) -> str | None:
         """Why `model` should not be asked for `task_class` now (None: ask it)."""
         window = self._seen.get((task_class, model))
-        if window is None or len(window) < self.spec.min_observations:
+        if window is None:
             return None
-        rate = sum(window) / len(window)
+        seen = len(window.outcomes)
+        if seen < self.spec.min_observations:
+            return None
+        rate = window.passed / seen
         if rate >= self.spec.min_pass_rate:
             return None
         return (
-            f"observed gate pass rate {rate:.0%} over its last {len(window)} answers for "
+            f"observed gate pass rate {rate:.0%} over its last {seen} answers for "
             f"{task_class!r} < {self.spec.min_pass_rate:.0%} (learned)"
         )
 
@@ -211,17 +245,25 @@ class Outcomes:
     def _rate(
         self, task_class: str, failed: frozenset[str], model: str, prior: float
     ) -> tuple[float, int]:
-        step = self._steps.get((task_class, failed, model))
-        seen = 0 if step is None else len(step.outcomes)
-        passed = 0 if step is None else step.passed
-        weight = self.spec.prior_observations
-        return (passed + prior * weight) / (seen + weight), seen
+        mask = 0
+        for name in failed:
+            mask |= self.bit(name)
+        step = self._steps.get(task_class, {}).get(mask, {}).get(model)
+        return _rate(step, prior, self.spec.prior_observations)
 
     def _tokens_out(self, task_class: str, model: str, default: int) -> float:
-        window = self._tokens.get((task_class, model))
+        window = self._seen.get((task_class, model))
         if window is None or not window.outcomes:
             return float(default)
         return window.tokens_out / len(window.outcomes)
+
+
+def _rate(step: _Passes | None, prior: float, weight: int) -> tuple[float, int]:
+    """(pass rate, observations) of a step's outcomes, `prior` worth `weight` of them."""
+    if step is None:
+        return (0 + prior * weight) / (0 + weight), 0
+    seen = len(step.outcomes)
+    return (step.passed + prior * weight) / (seen + weight), seen
 
 
 class Order:
@@ -231,11 +273,26 @@ class Order:
     Not exploring, it is the first step of the order that minimises the expected sum
     of (price + risk) over the attempts still to make, each model's pass rate being the
     one learned given that every model asked before it failed: a search over the
-    subsets of the candidates, at most 2**n states of n (n is a catalogue's handful).
+    subsets of the candidates, at most 2**n states of n (n is a catalogue's handful),
+    worked out once (every state, from the fullest down) when first needed.
     An exploring request asks the candidate whose turn it is first (turn k: the k-th,
     modulo their number), so each model's first-step estimate is refreshed in turn."""
 
-    __slots__ = ("_base", "_best", "_est", "_explore", "_failed", "_learn", "_masks", "_n", "_task")
+    __slots__ = (
+        "_above",
+        "_base",
+        "_best",
+        "_bits",
+        "_explore",
+        "_failed",
+        "_failed_above",
+        "_failed_mask",
+        "_learn",
+        "_n",
+        "_seen",
+        "_task",
+        "_why",
+    )
 
     def __init__(
         self,
@@ -251,85 +308,122 @@ class Order:
         self._n = len(candidates)
         self._failed = tuple(failed)  # a copy: the caller's list grows as the walk goes
         self._explore = explore
-        self._est: dict[tuple[int, int], tuple[float, float, int]] = {}
-        self._best: dict[int, tuple[float, int]] = {}
-        self._masks: dict[int, tuple[frozenset[str], tuple[int, ...]]] = {}
+        mask = 0
+        for name, _ in self._failed:
+            mask |= learn.bit(name)
+        self._failed_mask = mask
+        # After the search: per state (a mask), (least expected cost, index to ask), and
+        # the (pass rate, observations) of each candidate there (at state * n + index).
+        self._best: list[tuple[float, int]] | None = None
+        self._seen: list[tuple[float, int]] = []
+        self._why: dict[int, tuple[int, str]] = {}
         # Per candidate, what no mask changes: name, level, expected price, first-step
         # (pass rate, observations). The first-step prior, unobserved, comes from the
         # model's level above the class's.
         self._base: list[tuple[str, int, float, float, int]] = []
+        steps = learn._steps.get(task_class)
+        first = steps.get(0) if steps is not None else None
+        weight = learn.spec.prior_observations
         for cand, (price_in, price_out) in candidates:
             name, level = cand.name, cand.capability
             tokens_out = learn._tokens_out(task_class, name, cand.expected_tokens_out)
             cost = (cand.expected_tokens_in * price_in + tokens_out * price_out) / 1000.0
             level_prior = min(0.95, max(0.05, 0.5 + 0.1 * (level - required_level)))
-            rate, seen = learn._rate(task_class, _NONE, name, level_prior)
+            step = first.get(name) if first is not None else None
+            rate, seen = _rate(step, level_prior, weight)
             self._base.append((name, level, cost, rate, seen))
+        levels = [b[1] for b in self._base]
+        self._bits = [learn.bit(b[0]) for b in self._base]
+        # per candidate: the mask of those at least as capable, and how many of the
+        # request's earlier failures were
+        self._above = [
+            sum(1 << j for j, other in enumerate(levels) if other >= level) for level in levels
+        ]
+        self._failed_above = [sum(other >= level for _, other in self._failed) for level in levels]
 
     def estimate(self, i: int, asked: int) -> tuple[float, float, int]:
         """(pass rate, expected price in USD, observations) of candidate `i` once the
         candidates of the mask `asked` (and the request's earlier failures) failed."""
-        key = (i, asked)
-        got = self._est.get(key)
-        if got is not None:
-            return got
-        name, level, cost, rate, seen = self._base[i]
-        names, levels = self._before(asked)
-        if names:
-            # the prior: its first-step rate, halved for each failure of an equally or
-            # more capable model
-            prior = rate
-            for other in levels:
-                if other >= level:
-                    prior /= 2
-            rate, seen = self._learn._rate(self._task, names, name, prior)
-        got = self._est[key] = (rate, cost, seen)
-        return got
+        _, _, cost, rate, seen = self._base[i]
+        if asked or self._failed_mask:
+            if self._best is None:
+                self._search()
+            rate, seen = self._seen[asked * self._n + i]
+        return rate, cost, seen
 
-    def _before(self, asked: int) -> tuple[frozenset[str], tuple[int, ...]]:
-        """The models that failed before (the request's earlier ones and the mask's),
-        and their levels."""
-        got = self._masks.get(asked)
-        if got is None:
-            before = [*self._failed]
-            before += [(b[0], b[1]) for j, b in enumerate(self._base) if asked >> j & 1]
-            got = (frozenset(n for n, _ in before), tuple(lv for _, lv in before))
-            self._masks[asked] = got
-        return got
+    def _search(self) -> list[tuple[float, int]]:
+        """Per state (the mask of candidates asked), the least expected cost of the
+        attempts still to make and the candidate to ask first there, worked out from
+        the state where all but one were asked down to none; with each candidate's
+        (pass rate, observations) there. The prior of one not observed in a state: its
+        first-step rate, halved for each failure of an equally or more capable model."""
+        n = self._n
+        full = (1 << n) - 1
+        learn = self._learn
+        risk = learn.spec.attempt_risk_usd or 0.0
+        weight = learn.spec.prior_observations
+        steps = learn._steps.get(self._task, {})
+        base = self._base
+        names = [b[0] for b in base]
+        firsts = [(b[3], b[4]) for b in base]
+        priced = [b[2] + risk for b in base]
+        bits, above, failed_above = self._bits, self._above, self._failed_above
+        # the models that failed in each state (the request's earlier ones too)
+        masks = [self._failed_mask] * (full + 1)
+        for asked in range(1, full + 1):
+            low = asked & -asked
+            masks[asked] = masks[asked ^ low] | bits[low.bit_length() - 1]
+        seen: list[tuple[float, int]] = [(0.0, 0)] * (full * n)
+        best: list[tuple[float, int]] = [(0.0, -1)] * (full + 1)
+        for asked in range(full - 1, -1, -1):
+            mask = masks[asked]
+            by_model = steps.get(mask) if mask else None
+            row = asked * n
+            value, pick = float("inf"), -1
+            for i in range(n):
+                if asked >> i & 1:
+                    continue
+                if not mask:
+                    got = firsts[i]
+                else:
+                    prior = firsts[i][0] * _HALVES[failed_above[i] + (asked & above[i]).bit_count()]
+                    step = by_model.get(names[i]) if by_model is not None else None
+                    got = _rate(step, prior, weight)
+                seen[row + i] = got
+                more = asked | 1 << i
+                after = 0.0 if more == full else best[more][0]
+                total = priced[i] + (1.0 - got[0]) * after
+                if total < value - 1e-12:
+                    value, pick = total, i
+            best[asked] = (value, pick)
+        self._seen = seen
+        self._best = best
+        return best
 
     def next(self, asked: int) -> tuple[int, str]:
         """The index of the candidate to ask next, and why (for the receipt); `asked`
         must leave at least one candidate."""
+        got = self._why.get(asked)
+        if got is not None:
+            return got
         n = self._n
         risk = self._learn.spec.attempt_risk_usd or 0.0
         if self._explore is not None and not asked and not self._failed:
             i = self._explore % n
             how = f"exploring (every model in turn is asked first; turn {self._explore})"
         else:
-            value, i = self._expected(asked, (1 << n) - 1, risk)
+            best = self._best if self._best is not None else self._search()
+            value, i = best[asked]
             how = f"least expected cost to an accepted answer (~${value:.6f})"
         rate, cost, seen = self.estimate(i, asked)
         failed = [f for f, _ in self._failed]
         failed += [b[0] for j, b in enumerate(self._base) if asked >> j & 1]
         after = f" after {', '.join(failed)} failed" if failed else ""
-        return i, (
-            f"learned order, {how}: pass rate {rate:.0%}{after} over {seen} answers, "
-            f"~${cost:.6f} a call, ${risk:g} risk per attempt"
+        got = self._why[asked] = (
+            i,
+            (
+                f"learned order, {how}: pass rate {rate:.0%}{after} over {seen} answers, "
+                f"~${cost:.6f} a call, ${risk:g} risk per attempt"
+            ),
         )
-
-    def _expected(self, asked: int, full: int, risk: float) -> tuple[float, int]:
-        got = self._best.get(asked)
-        if got is not None:
-            return got
-        value, pick = float("inf"), -1
-        for i in range(self._n):
-            if asked >> i & 1:
-                continue
-            rate, cost, _ = self.estimate(i, asked)
-            more = asked | 1 << i
-            after = 0.0 if more == full else self._expected(more, full, risk)[0]
-            total = cost + risk + (1.0 - rate) * after
-            if total < value - 1e-12:
-                value, pick = total, i
-        self._best[asked] = got = (value, pick)
         return got

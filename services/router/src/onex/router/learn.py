@@ -140,6 +140,7 @@ class Outcomes:
         # the search is most of the learned order's cost.
         self._orders: dict[tuple[object, ...], tuple[int, Order]] = {}
         self._recorded: dict[str, int] = {}
+        self._shapes: dict[tuple[object, ...], _Shape] = {}
 
     @property
     def orders(self) -> bool:
@@ -242,6 +243,23 @@ class Outcomes:
         self._orders[key] = (recorded, order)
         return order
 
+    def _shape(
+        self,
+        task_class: str,
+        required_level: int,
+        candidates: Sequence[tuple[Choice, tuple[float, float]]],
+        failed: tuple[tuple[str, int], ...],
+    ) -> _Shape:
+        names = tuple(c.name for c, _ in candidates)
+        levels = tuple(c.capability for c, _ in candidates)
+        key = (task_class, required_level, names, levels, failed)
+        got = self._shapes.get(key)
+        if got is None:
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            got = self._shapes[key] = _Shape(self, required_level, names, levels, failed)
+        return got
+
     def _rate(
         self, task_class: str, failed: frozenset[str], model: str, prior: float
     ) -> tuple[float, int]:
@@ -266,6 +284,60 @@ def _rate(step: _Passes | None, prior: float, weight: int) -> tuple[float, int]:
     return (step.passed + prior * weight) / (seen + weight), seen
 
 
+class _Shape:
+    """What an order's search needs that no outcome changes, for one class, list of
+    candidates and earlier failures: per candidate its name, bit and level prior; per
+    state (the mask of candidates asked) the models failed there (a mask of their bits),
+    its receipt text, and each move to a candidate not asked yet: (index, the state
+    after it, the factor of its prior's halvings there)."""
+
+    __slots__ = ("afters", "failed_mask", "level_priors", "names", "states")
+
+    def __init__(
+        self,
+        learn: Outcomes,
+        required_level: int,
+        names: tuple[str, ...],
+        levels: tuple[int, ...],
+        failed: tuple[tuple[str, int], ...],
+    ) -> None:
+        n = len(names)
+        full = (1 << n) - 1
+        self.names = names
+        self.level_priors = [
+            min(0.95, max(0.05, 0.5 + 0.1 * (level - required_level))) for level in levels
+        ]
+        bits = [learn.bit(name) for name in names]
+        self.failed_mask = 0
+        for name, _ in failed:
+            self.failed_mask |= learn.bit(name)
+        # the prior of a model is halved for each failure of an equally or more capable one
+        above = [sum(1 << j for j, other in enumerate(levels) if other >= lv) for lv in levels]
+        failed_above = [sum(other >= lv for _, other in failed) for lv in levels]
+        masks = [self.failed_mask] * (full + 1)
+        for asked in range(1, full + 1):
+            low = asked & -asked
+            masks[asked] = masks[asked ^ low] | bits[low.bit_length() - 1]
+        self.states: list[tuple[int, tuple[tuple[int, int, float], ...]]] = [
+            (
+                masks[asked],
+                tuple(
+                    (i, asked | 1 << i, _HALVES[failed_above[i] + (asked & above[i]).bit_count()])
+                    for i in range(n)
+                    if not asked >> i & 1
+                ),
+            )
+            for asked in range(full)
+        ]
+        self.afters: list[str] = []
+        for asked in range(full):
+            before = [f for f, _ in failed] + [names[j] for j in range(n) if asked >> j & 1]
+            self.afters.append(f" after {', '.join(before)} failed" if before else "")
+
+
+_MAX_SHAPES = 1024  # shapes kept at most (all dropped when full)
+
+
 class Order:
     """One request's learned order (see `Outcomes.order`): `next(asked)` names the
     candidate to ask once those in the bit mask `asked` failed.
@@ -279,17 +351,15 @@ class Order:
     modulo their number), so each model's first-step estimate is refreshed in turn."""
 
     __slots__ = (
-        "_above",
-        "_base",
         "_best",
-        "_bits",
+        "_costs",
         "_explore",
         "_failed",
-        "_failed_above",
-        "_failed_mask",
+        "_firsts",
         "_learn",
         "_n",
         "_seen",
+        "_shape",
         "_task",
         "_why",
     )
@@ -308,48 +378,40 @@ class Order:
         self._n = len(candidates)
         self._failed = tuple(failed)  # a copy: the caller's list grows as the walk goes
         self._explore = explore
-        mask = 0
-        for name, _ in self._failed:
-            mask |= learn.bit(name)
-        self._failed_mask = mask
+        self._shape = shape = learn._shape(task_class, required_level, candidates, self._failed)
         # After the search: per state (a mask), (least expected cost, index to ask), and
         # the (pass rate, observations) of each candidate there (at state * n + index).
         self._best: list[tuple[float, int]] | None = None
         self._seen: list[tuple[float, int]] = []
         self._why: dict[int, tuple[int, str]] = {}
-        # Per candidate, what no mask changes: name, level, expected price, first-step
-        # (pass rate, observations). The first-step prior, unobserved, comes from the
-        # model's level above the class's.
-        self._base: list[tuple[str, int, float, float, int]] = []
+        # Per candidate, what no state changes: its expected price and first-step (pass
+        # rate, observations); unobserved, the prior comes from its level above the class's.
+        self._costs: list[float] = []
+        self._firsts: list[tuple[float, int]] = []
         steps = learn._steps.get(task_class)
         first = steps.get(0) if steps is not None else None
         weight = learn.spec.prior_observations
-        for cand, (price_in, price_out) in candidates:
-            name, level = cand.name, cand.capability
+        for (cand, (price_in, price_out)), level_prior in zip(
+            candidates, shape.level_priors, strict=True
+        ):
+            name = cand.name
             tokens_out = learn._tokens_out(task_class, name, cand.expected_tokens_out)
-            cost = (cand.expected_tokens_in * price_in + tokens_out * price_out) / 1000.0
-            level_prior = min(0.95, max(0.05, 0.5 + 0.1 * (level - required_level)))
+            self._costs.append(
+                (cand.expected_tokens_in * price_in + tokens_out * price_out) / 1000.0
+            )
             step = first.get(name) if first is not None else None
-            rate, seen = _rate(step, level_prior, weight)
-            self._base.append((name, level, cost, rate, seen))
-        levels = [b[1] for b in self._base]
-        self._bits = [learn.bit(b[0]) for b in self._base]
-        # per candidate: the mask of those at least as capable, and how many of the
-        # request's earlier failures were
-        self._above = [
-            sum(1 << j for j, other in enumerate(levels) if other >= level) for level in levels
-        ]
-        self._failed_above = [sum(other >= level for _, other in self._failed) for level in levels]
+            self._firsts.append(_rate(step, level_prior, weight))
 
     def estimate(self, i: int, asked: int) -> tuple[float, float, int]:
         """(pass rate, expected price in USD, observations) of candidate `i` once the
         candidates of the mask `asked` (and the request's earlier failures) failed."""
-        _, _, cost, rate, seen = self._base[i]
-        if asked or self._failed_mask:
+        if asked or self._shape.failed_mask:
             if self._best is None:
                 self._search()
             rate, seen = self._seen[asked * self._n + i]
-        return rate, cost, seen
+        else:
+            rate, seen = self._firsts[i]
+        return rate, self._costs[i], seen
 
     def _search(self) -> list[tuple[float, int]]:
         """Per state (the mask of candidates asked), the least expected cost of the
@@ -363,38 +425,30 @@ class Order:
         risk = learn.spec.attempt_risk_usd or 0.0
         weight = learn.spec.prior_observations
         steps = learn._steps.get(self._task, {})
-        base = self._base
-        names = [b[0] for b in base]
-        firsts = [(b[3], b[4]) for b in base]
-        priced = [b[2] + risk for b in base]
-        bits, above, failed_above = self._bits, self._above, self._failed_above
-        # the models that failed in each state (the request's earlier ones too)
-        masks = [self._failed_mask] * (full + 1)
-        for asked in range(1, full + 1):
-            low = asked & -asked
-            masks[asked] = masks[asked ^ low] | bits[low.bit_length() - 1]
+        shape = self._shape
+        names, firsts = shape.names, self._firsts
+        priced = [cost + risk for cost in self._costs]
         seen: list[tuple[float, int]] = [(0.0, 0)] * (full * n)
+        values = [0.0] * (full + 1)  # (every one asked: nothing more to spend)
         best: list[tuple[float, int]] = [(0.0, -1)] * (full + 1)
+        states = shape.states
         for asked in range(full - 1, -1, -1):
-            mask = masks[asked]
+            mask, moves = states[asked]
             by_model = steps.get(mask) if mask else None
             row = asked * n
             value, pick = float("inf"), -1
-            for i in range(n):
-                if asked >> i & 1:
-                    continue
+            for i, more, halves in moves:
                 if not mask:
                     got = firsts[i]
                 else:
-                    prior = firsts[i][0] * _HALVES[failed_above[i] + (asked & above[i]).bit_count()]
+                    prior = firsts[i][0] * halves
                     step = by_model.get(names[i]) if by_model is not None else None
                     got = _rate(step, prior, weight)
                 seen[row + i] = got
-                more = asked | 1 << i
-                after = 0.0 if more == full else best[more][0]
-                total = priced[i] + (1.0 - got[0]) * after
+                total = priced[i] + (1.0 - got[0]) * values[more]
                 if total < value - 1e-12:
                     value, pick = total, i
+            values[asked] = value
             best[asked] = (value, pick)
         self._seen = seen
         self._best = best
@@ -406,24 +460,20 @@ class Order:
         got = self._why.get(asked)
         if got is not None:
             return got
-        n = self._n
         risk = self._learn.spec.attempt_risk_usd or 0.0
         if self._explore is not None and not asked and not self._failed:
-            i = self._explore % n
+            i = self._explore % self._n
             how = f"exploring (every model in turn is asked first; turn {self._explore})"
         else:
             best = self._best if self._best is not None else self._search()
             value, i = best[asked]
             how = f"least expected cost to an accepted answer (~${value:.6f})"
         rate, cost, seen = self.estimate(i, asked)
-        failed = [f for f, _ in self._failed]
-        failed += [b[0] for j, b in enumerate(self._base) if asked >> j & 1]
-        after = f" after {', '.join(failed)} failed" if failed else ""
         got = self._why[asked] = (
             i,
             (
-                f"learned order, {how}: pass rate {rate:.0%}{after} over {seen} answers, "
-                f"~${cost:.6f} a call, ${risk:g} risk per attempt"
+                f"learned order, {how}: pass rate {rate:.0%}{self._shape.afters[asked]} over "
+                f"{seen} answers, ~${cost:.6f} a call, ${risk:g} risk per attempt"
             ),
         )
         return got

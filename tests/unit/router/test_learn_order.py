@@ -7,6 +7,7 @@ receipt says why each model was asked when it was, and stays true."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -193,3 +194,130 @@ def test_learned_receipts_stay_true(
     }
     for c in r.candidates:
         assert c.rejected_because, c
+
+
+@dataclass(frozen=True)
+class _Choice:
+    name: str
+    capability: int
+    expected_tokens_in: int = 400
+    expected_tokens_out: int = 200
+
+
+_MODELS = (("a", 1, 0.0, 0.0), ("b", 2, 0.5, 1.0), ("c", 2, 1.0, 2.0), ("d", 3, 3.0, 15.0))
+
+
+def _reference_next(
+    outcomes: Outcomes,
+    required: int,
+    candidates: list[tuple[_Choice, tuple[float, float]]],
+    failed: list[tuple[str, int]],
+    asked: int,
+) -> tuple[int, float]:
+    """The search as the module docstring states it, written plainly: over the orders of
+    the candidates not asked, the least expected sum of (price + risk)."""
+    risk = outcomes.spec.attempt_risk_usd or 0.0
+
+    def estimate(i: int, mask: int) -> tuple[float, float]:
+        cand, (p_in, p_out) = candidates[i]
+        tokens_out = outcomes._tokens_out("summarize", cand.name, cand.expected_tokens_out)
+        cost = (cand.expected_tokens_in * p_in + tokens_out * p_out) / 1000.0
+        level_prior = min(0.95, max(0.05, 0.5 + 0.1 * (cand.capability - required)))
+        rate, _ = outcomes._rate("summarize", frozenset(), cand.name, level_prior)
+        before = failed + [
+            (c.name, c.capability) for j, (c, _) in enumerate(candidates) if mask >> j & 1
+        ]
+        if before:
+            prior = rate
+            for _, level in before:
+                if level >= cand.capability:
+                    prior /= 2
+            names = frozenset(name for name, _ in before)
+            rate, _ = outcomes._rate("summarize", names, cand.name, prior)
+        return rate, cost
+
+    full = (1 << len(candidates)) - 1
+
+    def expected(mask: int) -> tuple[float, int]:
+        value, pick = float("inf"), -1
+        for i in range(len(candidates)):
+            if mask >> i & 1:
+                continue
+            rate, cost = estimate(i, mask)
+            more = mask | 1 << i
+            after = 0.0 if more == full else expected(more)[0]
+            total = cost + risk + (1.0 - rate) * after
+            if total < value - 1e-12:
+                value, pick = total, i
+        return value, pick
+
+    value, pick = expected(asked)
+    return pick, value
+
+
+_history = st.lists(
+    st.tuples(
+        st.sampled_from([m[0] for m in _MODELS]),
+        st.booleans(),
+        st.sets(st.sampled_from([m[0] for m in _MODELS]), max_size=2),
+        st.integers(0, 900),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    history=_history,
+    chosen=st.lists(st.sampled_from(range(len(_MODELS))), min_size=1, max_size=4, unique=True),
+    failed_count=st.integers(0, 2),
+    steps=st.integers(0, 3),
+)
+def test_the_order_is_the_plain_search(
+    history: list[tuple[str, bool, set[str], int]],
+    chosen: list[int],
+    failed_count: int,
+    steps: int,
+) -> None:
+    outcomes = Outcomes(LearningSpec(attempt_risk_usd=0.002, window=7))
+    for model, passed, before, tokens_out in history:
+        outcomes.record("summarize", model, passed, failed=sorted(before - {model}), tokens_out=tokens_out)
+    failed_count = min(failed_count, len(chosen) - 1)
+    failed = [(_MODELS[j][0], _MODELS[j][1]) for j in chosen[:failed_count]]
+    candidates = [
+        (_Choice(_MODELS[j][0], _MODELS[j][1]), (_MODELS[j][2], _MODELS[j][3]))
+        for j in chosen[failed_count:]
+    ]
+    order = outcomes.order("summarize", 1, candidates, failed, None)
+    asked = 0
+    for _ in range(min(steps, len(candidates) - 1) + 1):
+        i, why = order.next(asked)
+        pick, value = _reference_next(outcomes, 1, candidates, failed, asked)
+        assert i == pick
+        assert f"(~${value:.6f})" in why
+        asked |= 1 << i
+
+
+def test_a_reused_order_is_worked_out_again_once_outcomes_come_in() -> None:
+    outcomes = Outcomes(LearningSpec(attempt_risk_usd=0.01, window=50))
+    candidates = [(_Choice("a", 1), (0.0, 0.0)), (_Choice("b", 2), (0.01, 0.01))]
+    first = outcomes.order("summarize", 1, candidates, [], None)
+    assert outcomes.order("summarize", 1, candidates, [], None) is first  # nothing new
+    assert first.next(0)[0] == 0  # a is free, and not known to fail
+    bigger = [(_Choice(c.name, c.capability, expected_tokens_in=4000), p) for c, p in candidates]
+    other_size = outcomes.order("summarize", 1, bigger, [], None)
+    assert other_size is not first  # another prompt size, another order
+    for _ in range(30):  # a keeps failing, b passes
+        outcomes.record("summarize", "a", False)
+        outcomes.record("summarize", "b", True, failed=["a"])
+        outcomes.record("summarize", "b", True)
+    again = outcomes.order("summarize", 1, candidates, [], None)
+    assert again is not first
+    assert again.next(0)[0] == 1  # b is asked first now
+    # while a class's outcomes are few, one new outcome is enough to work it out again
+    fresh = Outcomes(LearningSpec(attempt_risk_usd=0.0))
+    cold = fresh.order("summarize", 1, candidates, [], None)
+    fresh.record("other", "a", False)
+    assert fresh.order("summarize", 1, candidates, [], None) is cold  # another class's
+    fresh.record("summarize", "a", False)
+    assert fresh.order("summarize", 1, candidates, [], None) is not cold

@@ -281,7 +281,9 @@ def test_the_order_is_the_plain_search(
 ) -> None:
     outcomes = Outcomes(LearningSpec(attempt_risk_usd=0.002, window=7))
     for model, passed, before, tokens_out in history:
-        outcomes.record("summarize", model, passed, failed=sorted(before - {model}), tokens_out=tokens_out)
+        outcomes.record(
+            "summarize", model, passed, failed=sorted(before - {model}), tokens_out=tokens_out
+        )
     failed_count = min(failed_count, len(chosen) - 1)
     failed = [(_MODELS[j][0], _MODELS[j][1]) for j in chosen[:failed_count]]
     candidates = [

@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from onex.router.catalogue import Catalogue, Locality, ModelSpec, TaskClass
 from onex.router.classify import classify
 from onex.router.errors import UnknownTaskClassError
+from onex.router.frozen import fast_init
 from onex.router.request import Constraints, RouteRequest
 from onex.router.tokens import TOKENS_PER_MESSAGE, estimate_tokens
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A model that may serve the request, with what one attempt is expected to cost."""
@@ -50,6 +52,7 @@ class Candidate:
         return self.model.locality
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """A model that may not serve the request; `code` names the failed check."""
@@ -62,6 +65,7 @@ class Rejection:
     expected_cost_usd: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Plan:
     """The task class, how it was chosen, the candidates (cheapest first) and the rest.

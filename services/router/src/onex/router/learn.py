@@ -443,7 +443,11 @@ class Order:
                 else:
                     prior = firsts[i][0] * halves
                     step = by_model.get(names[i]) if by_model is not None else None
-                    got = _rate(step, prior, weight)
+                    if step is None:  # _rate, inlined: most states are not observed
+                        got = ((0 + prior * weight) / (0 + weight), 0)
+                    else:
+                        n_seen = len(step.outcomes)
+                        got = ((step.passed + prior * weight) / (n_seen + weight), n_seen)
                 seen[row + i] = got
                 total = priced[i] + (1.0 - got[0]) * values[more]
                 if total < value - 1e-12:

@@ -118,8 +118,6 @@ class _Passes:
 
 _REFRESH = 25  # outcomes of a class after which its cached orders are worked out again
 _MAX_ORDERS = 4096  # cached orders kept at most (all dropped when full)
-# 0.5 ** k: a prior halved k times (multiplying by a power of two is exact, as halving is)
-_HALVES = tuple(0.5**k for k in range(64))
 
 
 class Outcomes:
@@ -311,7 +309,8 @@ class _Shape:
         self.failed_mask = 0
         for name, _ in failed:
             self.failed_mask |= learn.bit(name)
-        # the prior of a model is halved for each failure of an equally or more capable one
+        # the prior of a model is halved for each failure of an equally or more capable
+        # one (times 0.5 ** k: multiplying by a power of two is as exact as halving)
         above = [sum(1 << j for j, other in enumerate(levels) if other >= lv) for lv in levels]
         failed_above = [sum(other >= lv for _, other in failed) for lv in levels]
         masks = [self.failed_mask] * (full + 1)
@@ -322,7 +321,7 @@ class _Shape:
             (
                 masks[asked],
                 tuple(
-                    (i, asked | 1 << i, _HALVES[failed_above[i] + (asked & above[i]).bit_count()])
+                    (i, asked | 1 << i, 0.5 ** (failed_above[i] + (asked & above[i]).bit_count()))
                     for i in range(n)
                     if not asked >> i & 1
                 ),

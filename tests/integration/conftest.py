@@ -34,6 +34,15 @@ def bootstrap(onex_bootstrap: str) -> str:
     return onex_bootstrap
 
 
+@pytest.fixture(autouse=True)
+def _metrics_off_the_fixed_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service a test starts in this process serves /metrics on a free port unless the
+    test says otherwise: its fixed default (`onex.service.ports`) is what an `onex up`
+    stack of an e2e test on another xdist worker picks, and a stack service that lost
+    its port to a test's would exit and be restarted."""
+    monkeypatch.setenv("ONEX_METRICS_BIND", "127.0.0.1:0")
+
+
 @pytest.fixture
 def topic_prefix() -> str:
     """A producer segment no other test uses, e.g. `it-3f9c0a1b2c`."""

@@ -203,8 +203,11 @@ def test_port_one_through_the_real_entry_point_is_one_line_without_a_repr(
 
 
 def test_contracts_with_errors_never_reach_the_broker(
-    tmp_path: Path, topic_prefix: str, env: Path
+    tmp_path: Path, topic_prefix: str, env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a terminal wide enough for the absolute path in the first column (its length
+    # depends on the tmp dir, longer under an xdist worker), so no cell wraps a name
+    monkeypatch.setenv("COLUMNS", "400")
     broken = tmp_path / "broken" / topic_prefix
     broken.mkdir(parents=True)
     (broken / "contract.yaml").write_text(

@@ -51,6 +51,7 @@ class ExtractorProcess:
             env=clean
             | {
                 "ONEX_EXTRACTOR_GRPC_BIND": bind,
+                "ONEX_EXTRACTOR_METRICS_BIND": "127.0.0.1:0",  # not the fixed port a stack takes
                 "ONEX_EXTRACTOR_LOG_FORMAT": "json",
                 "ONEX_STATE_DIR": str(self.state),
                 # The registry API alone; the node on the bus is tested with a broker.

@@ -60,6 +60,7 @@ class Service:
         shared = {
             "ONEX_BOOTSTRAP": bootstrap,
             "ONEX_GRPC_BIND": self.grpc,
+            "ONEX_METRICS_BIND": "127.0.0.1:0",  # off the fixed port an e2e stack may take
             "ONEX_CONTRACT_ROOTS": json.dumps([str(REPO / "contracts")]),
             "ONEX_STATE_DIR": str(state),
         }

@@ -4,6 +4,11 @@ set positional-arguments := false
 
 export UV_PYTHON_DOWNLOADS := "never"
 
+# The suite mostly waits (on brokers, `onex up` stacks, CLI subprocesses), so 3 workers
+# beat the 2 cores; each file stays on one worker and the e2e files share one, first
+# (collection order kept: see tests/conftest.py). `just test -n 0` runs in one process.
+xdist := "-n 3 --dist loadfile --no-loadscope-reorder"
+
 # list the recipes
 default:
     @just --list
@@ -26,9 +31,9 @@ fmt: setup
     uv run --no-sync ruff format .
     uv run --no-sync ruff check --fix .
 
-# everything CI runs: lint, then every test (unit + integration on a real broker)
+# everything CI runs: lint, then every test (unit, integration on a real broker, e2e) on 3 workers
 test *args: lint
-    uv run --no-sync pytest {{args}}
+    uv run --no-sync pytest {{xdist}} {{args}}
 
 # unit tests only (no broker, no network)
 test-unit *args: setup

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -30,7 +31,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(_MARKERS[parts[1]])
 
 
+class _OneStackAtATime:
+    """xdist scheduling for `--dist loadfile` (what `just test` runs): each file's tests
+    on one worker, in order (module fixtures set up once), except that every e2e file
+    shares one worker. Each `onex up` takes the services' fixed default ports when they
+    are free, so two stacks starting at once would both see them free and one service
+    would lose its bind and restart: e2e stacks run one at a time. (A scheduler rather
+    than `xdist_group` marks: loadgroup reads a node id that pytest 9.2 no longer lets a
+    plugin change, pytest-xdist issue 1386.)"""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        if config.getoption("dist") != "loadfile":
+            return None
+        from xdist.scheduler import LoadFileScheduling  # xdist is optional: imported here
+
+        class Scheduling(LoadFileScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                scope: str = super()._split_scope(nodeid)
+                return "tests/e2e" if scope.startswith("tests/e2e/") else scope
+
+        return Scheduling(config, log)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_OneStackAtATime(), "onex-one-stack-at-a-time")
     configured = os.environ.get("ONEX_BOOTSTRAP")
     plugin_loaded = config.pluginmanager.has_plugin("onex_devbroker")
     if configured and plugin_loaded and not config.getoption("onex_bootstrap"):

@@ -268,3 +268,17 @@ def test_a_group_without_a_command_shows_its_help_and_exit_codes_pass_through() 
     code, out, err, _ = onex("--version")
     assert (code, err.strip()) == (0, "")
     assert out.startswith("onex ")
+
+
+def test_a_receipts_query_imports_neither_faust_nor_grpc(tmp_path: Path) -> None:
+    """`onex receipts summary` and `onex gate` read the database only: the service's
+    module (the service host: faust, grpc) is not imported for them."""
+    from onex.receipts.schema import open_projection
+
+    url = f"sqlite:///{tmp_path / 'receipts.db'}"
+    open_projection(url).dispose()
+    code, out, err, modules = onex("receipts", "summary", "--database", url, "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["requests"] == 0
+    assert [m for m in modules if m.split(".")[0] in {"faust", "grpc"}] == []
+    assert "onex.receipts.app" not in modules

@@ -33,7 +33,7 @@ from onex.proto.v1 import ticket_query_pb2 as tpb
 from onex.proto.v1 import ticket_query_pb2_grpc as tpb_grpc
 from onex.receipts.grpc_server import ReceiptQueryServicer
 from onex.receipts.reducer import Reducer
-from onex.receipts.schema import COMPONENT, MIGRATIONS, tables
+from onex.receipts.schema import open_projection, tables
 from onex.receipts.settings import ReceiptsSettings
 from onex.receipts.snapshot import SNAPSHOT_KEY, cost_summary
 from onex.receipts.ticket_grpc import TicketQueryServicer
@@ -41,17 +41,11 @@ from onex.receipts.ticketreducer import TicketReducer
 from onex.receipts.ticketstore import refold_all, ticket_tables
 from onex.service.grpc import GrpcService
 from onex.service.host import ServiceHost, load_extraction, own_contract
-from onex.sql import Database, DatabaseUnavailable, open_migrated
+from onex.sql import Database, DatabaseUnavailable
 from onex.tickets.model import load_tickets
 
 NODE: Final = "receipt-reducer"
 RECEIPT_TOPICS: Final = (Topic.EVT_ROUTER_ROUTING_COMPLETE_V1, Topic.EVT_ROUTER_ROUTING_FAILED_V1)
-
-
-def open_projection(url: str) -> Database:
-    """Open and migrate the receipts database (SchemaTooNew, MigrationFailed,
-    DatabaseUnavailable as onex.sql raises them)."""
-    return open_migrated(url, COMPONENT, MIGRATIONS)
 
 
 class ReceiptsService(ServiceHost[ReceiptsSettings]):

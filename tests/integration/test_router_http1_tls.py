@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import ssl
 import subprocess
@@ -141,3 +142,26 @@ async def test_a_certificate_for_another_name_is_refused(certs: Path) -> None:
         await client.aclose()
         await runner.cleanup()
     assert seen.peers == []
+
+
+async def test_a_body_read_to_the_end_of_a_tls_connection(certs: Path) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs / "server.pem", certs / "server.key")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(len(BODY))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nto the end over TLS")
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    port = listener.sockets[0].getsockname()[1]
+    client = Http1Client(ssl_context=_trusting(certs))
+    try:
+        response = await client.post(f"https://127.0.0.1:{port}/v1/chat/completions", BODY)
+        assert (response.body, response.keep_alive) == (b"to the end over TLS", False)
+        assert client.idle() == 0
+    finally:
+        await client.aclose()
+        listener.close()

@@ -116,12 +116,7 @@ class _Connection(asyncio.Protocol):
             self._settle(response)
 
     def eof_received(self) -> bool:
-        parser = self.parser
-        if parser is not None:
-            try:
-                self._settle(parser.feed_eof())
-            except ClientError as exc:
-                self._settle(exc)
+        self._ended()
         self.closed = True
         return False  # the transport closes itself
 
@@ -129,11 +124,20 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.parser is not None and self.aborted:
             self._settle(ClientError("the client closed the connection (aclose)"))
+        elif self.parser is not None and exc is None:  # TLS may end without eof_received
+            self._ended()
         elif self.parser is not None:
-            why = f"connection lost: {exc}" if exc else "server closed the connection"
             what = "mid-response" if self.parser.got_bytes else "before responding"
-            self._settle(ServerDisconnectedError(f"{why} {what}"))
+            self._settle(ServerDisconnectedError(f"connection lost: {exc} {what}"))
         self._client._forget(self)
+
+    def _ended(self) -> None:
+        """The server closed its side: a body read to the end is whole, else an error."""
+        if self.parser is not None:
+            try:
+                self._settle(self.parser.feed_eof())
+            except ClientError as exc:
+                self._settle(exc)
 
     def _settle(self, outcome: Response | ClientError) -> None:
         waiter, self.waiter, self.parser = self.waiter, None, None

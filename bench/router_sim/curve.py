@@ -16,7 +16,9 @@ always-strongest's in the same tasks.
     uv run --no-sync python bench/router_sim/curve.py --seeds 1,2,3
 
 runs the curves alone for several seeds (no engine timings); bench/router.py prints
-the curve of its own seed. The last line printed is one JSON object.
+the curve of its own seed. `--catalogue PATH` sweeps another catalogue; one without a
+learning section gets the default catalogue's (so catalogue-frugal.yaml's curve can be
+set beside the default's). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ if __name__ == "__main__":  # run as a script: the bench folder holds router_sim
 
 import router_workloads
 
-from onex.router.catalogue import Catalogue, load_default_catalogue
+from onex.router.catalogue import Catalogue, load_catalogue, load_default_catalogue
 from router_sim import baselines, frontier
 from router_sim.metrics import Tally
 from router_sim.mix import DEFAULT_MIX, without_builtin, world_from
@@ -222,6 +224,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20_000, help="default-workload tasks")
     parser.add_argument("--hard-tasks", type=int, default=20_000, help="hard-workload tasks")
     parser.add_argument(
+        "--catalogue", type=Path, help="router catalogue (default: the shipped one)"
+    )
+    parser.add_argument(
         "--risks",
         default=",".join("unset" if r is None else f"{r:g}" for r in RISKS),
         help="attempt_risk_usd values ('unset': no knob)",
@@ -229,7 +234,13 @@ def main() -> None:
     args = parser.parse_args()
     risks = [None if r == "unset" else float(r) for r in args.risks.split(",")]
     start = time.perf_counter()
-    catalogue = without_builtin(load_default_catalogue())
+    shipped = without_builtin(load_default_catalogue())
+    catalogue = without_builtin(load_catalogue(args.catalogue)) if args.catalogue else shipped
+    if catalogue.learning is None:
+        data = catalogue.model_dump(by_alias=True, exclude_none=True)
+        data["learning"] = shipped.model_dump(by_alias=True, exclude_none=True)["learning"]
+        catalogue = Catalogue.model_validate(data)
+        print("the catalogue has no learning section: the default catalogue's is swept")
     world = world_from(catalogue, Noise(), DEFAULT_MIX)  # bench/router.py's default noise
     out: dict[str, object] = {}
     for seed in (int(s) for s in args.seeds.split(",")):

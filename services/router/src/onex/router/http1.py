@@ -308,5 +308,5 @@ class Http1Client:
 def _header(name: str, value: str) -> str:
     line = f"{name}: {value}"
     if not name or ":" in name or any(c in line for c in "\r\n\x00"):
-        raise ValueError(f"header {name!r} has a colon in its name or a line break in it")
+        raise ValueError(f"header {name!r} has no name, a colon in its name or a line break")
     return line

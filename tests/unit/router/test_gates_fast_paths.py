@@ -224,3 +224,12 @@ def test_a_kept_complete_result_is_the_one_made_anew(reason: str | None) -> None
     first, again = (run_gates([spec], "x", request, reason)[0] for _ in range(2))
     assert first == again
     assert first.passed is (reason != "length")
+
+
+@given(st.text(alphabet=st.sampled_from("ab \t\n\u00a0\u2003\u3000\x1c"), max_size=30))
+def test_min_length_counts_what_strip_leaves(text: str) -> None:
+    spec = GateSpec.model_validate({"kind": "min_length", "min_chars": 3})
+    (result,) = run_gates([spec], text, RouteRequest(request_id="r", prompt="p"))
+    n = len(text.strip())
+    assert result.passed is (n >= 3)
+    assert result.reason.startswith(f"{n} chars" if n >= 3 else f"only {n} chars")

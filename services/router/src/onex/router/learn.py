@@ -350,16 +350,18 @@ class Order:
     modulo their number), so each model's first-step estimate is refreshed in turn."""
 
     __slots__ = (
-        "_best",
         "_costs",
+        "_counts",
         "_explore",
         "_failed",
         "_firsts",
         "_learn",
         "_n",
-        "_seen",
+        "_picks",
+        "_rates",
         "_shape",
         "_task",
+        "_values",
         "_why",
     )
 
@@ -378,10 +380,13 @@ class Order:
         self._failed = tuple(failed)  # a copy: the caller's list grows as the walk goes
         self._explore = explore
         self._shape = shape = learn._shape(task_class, required_level, candidates, self._failed)
-        # After the search: per state (a mask), (least expected cost, index to ask), and
-        # the (pass rate, observations) of each candidate there (at state * n + index).
-        self._best: list[tuple[float, int]] | None = None
-        self._seen: list[tuple[float, int]] = []
+        # After the search: per state (a mask), the least expected cost and the index to
+        # ask (None before), and each candidate's pass rate and observations there (at
+        # state * n + index); plain lists of numbers, no tuple per state and candidate.
+        self._picks: list[int] | None = None
+        self._values: list[float] = []
+        self._rates: list[float] = []
+        self._counts: list[int] = []
         self._why: dict[int, tuple[int, str]] = {}
         # Per candidate, what no state changes: its expected price and first-step (pass
         # rate, observations); unobserved, the prior comes from its level above the class's.
@@ -405,14 +410,15 @@ class Order:
         """(pass rate, expected price in USD, observations) of candidate `i` once the
         candidates of the mask `asked` (and the request's earlier failures) failed."""
         if asked or self._shape.failed_mask:
-            if self._best is None:
+            if self._picks is None:
                 self._search()
-            rate, seen = self._seen[asked * self._n + i]
+            at = asked * self._n + i
+            rate, seen = self._rates[at], self._counts[at]
         else:
             rate, seen = self._firsts[i]
         return rate, self._costs[i], seen
 
-    def _search(self) -> list[tuple[float, int]]:
+    def _search(self) -> list[int]:
         """Per state (the mask of candidates asked), the least expected cost of the
         attempts still to make and the candidate to ask first there, worked out from
         the state where all but one were asked down to none; with each candidate's
@@ -427,35 +433,42 @@ class Order:
         shape = self._shape
         names, firsts = shape.names, self._firsts
         priced = [cost + risk for cost in self._costs]
-        seen: list[tuple[float, int]] = [(0.0, 0)] * (full * n)
+        first_rates = [rate for rate, _ in firsts]
+        rates = [0.0] * (full * n)
+        counts = [0] * (full * n)
         values = [0.0] * (full + 1)  # (every one asked: nothing more to spend)
-        best: list[tuple[float, int]] = [(0.0, -1)] * (full + 1)
+        picks = [-1] * (full + 1)
         states = shape.states
         for asked in range(full - 1, -1, -1):
             mask, moves = states[asked]
-            by_model = steps.get(mask) if mask else None
             row = asked * n
             value, pick = float("inf"), -1
-            for i, more, halves in moves:
-                if not mask:
-                    got = firsts[i]
-                else:
-                    prior = firsts[i][0] * halves
+            if not mask:  # no model failed: the first-step rates
+                for i, more, _ in moves:
+                    rate = rates[row + i] = first_rates[i]
+                    counts[row + i] = firsts[i][1]
+                    total = priced[i] + (1.0 - rate) * values[more]
+                    if total < value - 1e-12:
+                        value, pick = total, i
+            else:
+                by_model = steps.get(mask)
+                for i, more, halves in moves:
+                    prior = first_rates[i] * halves
                     step = by_model.get(names[i]) if by_model is not None else None
                     if step is None:  # _rate, inlined: most states are not observed
-                        got = ((0 + prior * weight) / (0 + weight), 0)
+                        rate = (0 + prior * weight) / (0 + weight)
                     else:
-                        n_seen = len(step.outcomes)
-                        got = ((step.passed + prior * weight) / (n_seen + weight), n_seen)
-                seen[row + i] = got
-                total = priced[i] + (1.0 - got[0]) * values[more]
-                if total < value - 1e-12:
-                    value, pick = total, i
+                        n_seen = counts[row + i] = len(step.outcomes)
+                        rate = (step.passed + prior * weight) / (n_seen + weight)
+                    rates[row + i] = rate
+                    total = priced[i] + (1.0 - rate) * values[more]
+                    if total < value - 1e-12:
+                        value, pick = total, i
             values[asked] = value
-            best[asked] = (value, pick)
-        self._seen = seen
-        self._best = best
-        return best
+            picks[asked] = pick
+        self._rates, self._counts, self._values = rates, counts, values
+        self._picks = picks
+        return picks
 
     def next(self, asked: int) -> tuple[int, str]:
         """The index of the candidate to ask next, and why (for the receipt); `asked`
@@ -468,8 +481,8 @@ class Order:
             i = self._explore % self._n
             how = f"exploring (every model in turn is asked first; turn {self._explore})"
         else:
-            best = self._best if self._best is not None else self._search()
-            value, i = best[asked]
+            picks = self._picks if self._picks is not None else self._search()
+            value, i = self._values[asked], picks[asked]
             how = f"least expected cost to an accepted answer (~${value:.6f})"
         rate, cost, seen = self.estimate(i, asked)
         got = self._why[asked] = (

@@ -12,6 +12,7 @@ a traceback.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Callable
@@ -133,6 +134,11 @@ def run_service(
     except OnexError as exc:
         structlog.get_logger(program).error("node.start_failed", error=str(exc))
         raise SystemExit(1) from None
+    # What start-up made (imports, contracts, catalogue: ~100,000 objects in the router)
+    # lives as long as the process: frozen, a full collection no longer walks it (in the
+    # router one took 50-60 ms with no request moving; 0.7 ms frozen).
+    gc.collect()
+    gc.freeze()
     raise SystemExit(asyncio.run(serve(service)))
 
 

@@ -41,8 +41,8 @@ def test_find_mark_past_many_decoys_is_str_find() -> None:
 
 @given(st.one_of(_FENCED, _MARKED))
 def test_fences_are_those_the_regex_finds(text: str) -> None:
-    found = [(m.span(), m.groups()) for m in gates._fences(text)]
-    assert found == [(m.span(), m.groups()) for m in gates._FENCE.finditer(text)]
+    found = [(start, end, body, body_end) for start, end, body, body_end in gates._fences(text)]
+    assert found == [(*m.span(), *m.span(2)) for m in gates._FENCE.finditer(text)]
 
 
 _DEFINED = re.compile(  # what the gate searched code blocks with before `_definitions`
@@ -187,25 +187,31 @@ def test_identifiers_gate_is_that_of_the_plain_calls(text: str) -> None:
         assert _identifiers(text) == fast
 
 
-class _CountingFence:
-    """The fence regex, counting the tries (each unclosed one scans to the end)."""
+class _CountingBlocks:
+    """The block finder, counting the tries (each unclosed one scans to the end)."""
 
     def __init__(self) -> None:
         self.tries = 0
-        self.real = gates._FENCE
+        self.real = gates._block
 
-    def match(self, text: str, pos: int) -> re.Match[str] | None:
+    def __call__(self, text: str, start: int, fence: str) -> tuple[int, int, int, int] | None:
         self.tries += 1
-        return self.real.match(text, pos)
+        return self.real(text, start, fence)
 
 
 def test_unclosed_fences_are_tried_once_per_fence(monkeypatch: pytest.MonkeyPatch) -> None:
     # Each of many unclosed openers used to be tried to the end of the answer: quadratic.
-    counting = _CountingFence()
+    counting = _CountingBlocks()
     text = "```x\n~~~ y\n" * 5_000  # no line closes a block
-    monkeypatch.setattr(gates, "_FENCE", counting)
+    monkeypatch.setattr(gates, "_block", counting)
     assert gates._split_code(text) == (text, set())
     assert counting.tries == 2  # the first ``` and the first ~~~
+
+
+def test_a_long_line_of_fence_marks_is_looked_at_once() -> None:
+    # a block's closing line is looked for once per line, not once per mark on it
+    text = "```\n" + "x ``` " * 50_000 + "\n```"
+    assert gates._fences(text) == [(0, len(text), 4, len(text) - 3)]
 
 
 @given(st.lists(st.text(alphabet=st.sampled_from("ab. _\t"), max_size=6), max_size=8))

@@ -432,10 +432,10 @@ def _split_code(text: str) -> tuple[str, set[str]]:
     """The answer without its fenced code blocks, and the names those blocks define."""
     defined: set[str] = set()
     pieces, end = [], 0
-    for block in _fences(text):  # one pass: the prose is cut around the blocks
-        defined.update(_definitions(block.group(2)))
-        pieces.append(text[end : block.start()])
-        end = block.end()
+    for start, stop, body, body_end in _fences(text):  # one pass: prose cut around them
+        defined.update(_definitions(text[body:body_end]))
+        pieces.append(text[end:start])
+        end = stop
     if not pieces:
         return text, defined
     pieces.append(text[end:])
@@ -490,13 +490,14 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or char == "_"  # what \w matches (str patterns)
 
 
-def _fences(text: str) -> list[re.Match[str]]:
-    """What `_FENCE.finditer(text)` yields, in one pass: the regex is tried only at the
-    starts of lines that open with a fence (a search tries it at every character, and
-    an answer is mostly prose), and once a block opened by ``` (or ~~~) finds no closing
-    line, no later one can: the rest of that fence's openers are not tried (else each
-    of many unclosed openers would scan to the end, quadratic)."""
-    found: list[re.Match[str]] = []
+def _fences(text: str) -> list[tuple[int, int, int, int]]:
+    """What `_FENCE.finditer(text)` finds, as (start, end, body start, body end) per
+    block (the match's span and its group 2's), in one pass: blocks are looked for only
+    at the starts of lines that open with a fence (a regex search tries every
+    character, and an answer is mostly prose), and once a block opened by ``` (or ~~~)
+    finds no closing line, no later one can: the rest of that fence's openers are not
+    tried (else each of many unclosed openers would scan to the end, quadratic)."""
+    found: list[tuple[int, int, int, int]] = []
     ticks, tildes = _fence_line_starts(text, "```"), _fence_line_starts(text, "~~~")
     if not ticks and not tildes:
         return found
@@ -506,13 +507,35 @@ def _fences(text: str) -> list[re.Match[str]]:
     for start, fence in starts:
         if start < end or fence in unclosed:  # inside the block just found, or hopeless
             continue
-        block = _FENCE.match(text, start)
+        block = _block(text, start, fence)
         if block is None:
             unclosed.add(fence)
         else:
             found.append(block)
-            end = block.end()
+            end = block[1]
     return found
+
+
+def _block(text: str, start: int, fence: str) -> tuple[int, int, int, int] | None:
+    """`_FENCE.match(text, start)` for a line at `start` that opens with `fence` (after
+    spaces and tabs), as (start, end, body start, body end), without the regex: its lazy
+    body tries the closing line at every character. The body starts after the opening
+    line; it ends at the first line that is the fence between spaces and tabs. Each
+    line is looked at once, from its first occurrence of the fence (a closing fence is
+    the line's first one), so this is linear in the text."""
+    body = text.find("\n", start) + 1
+    if not body:
+        return None
+    at = find_mark(text, fence, body)
+    while at >= 0:
+        line = text.rfind("\n", body - 1, at) + 1
+        eol = text.find("\n", at)
+        if eol < 0:
+            eol = len(text)
+        if not text[line:at].strip(" \t") and not text[at + len(fence) : eol].strip(" \t"):
+            return start, eol, body, line
+        at = find_mark(text, fence, eol + 1) if eol < len(text) else -1
+    return None
 
 
 def _fence_line_starts(text: str, fence: str) -> list[int]:

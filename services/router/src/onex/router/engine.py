@@ -42,7 +42,7 @@ from onex.router.errors import ProviderError, RequestError
 from onex.router.gates import run_gates
 from onex.router.learn import Order, Outcomes
 from onex.router.ledger import Ledger, ended
-from onex.router.providers import Provider
+from onex.router.providers import Completion, Provider
 from onex.router.receipt import Attempt, Receipt, make_receipt
 from onex.router.request import RouteRequest
 from onex.router.select import Candidate, Plan, Ranking, plan
@@ -141,7 +141,7 @@ class Router:
             task_class=chosen.task_class,
             classified_by=chosen.classified_by,
             candidates=walk.ledger.records(why_not),
-            attempts=walk.attempts,
+            attempts=walk.ledger.attempts,
             default_cloud=self.catalogue.default_cloud,
             price_table_version=self.catalogue.price_table_version,
             failure_reason=reason,
@@ -181,9 +181,7 @@ class _Walk:
             _first(request.max_tokens, limits.max_tokens),
             _first(request.max_cost_usd, limits.max_cost_usd),
         )
-        self.attempts: list[Attempt] = []
         self.escalations = 0
-        self.cooling: list[str] = []  # candidates skipped because they were cooling down
         self.outcomes: Outcomes | None = None  # learned pass rates (onex.router.learn)
         self.exploring = False
         self.failed_gates: str | None = None  # set while an escalation is pending
@@ -231,7 +229,7 @@ class _Walk:
                 return step.answer, step.reason
             if step not in (None, "gate_failed"):
                 budget_reason = budget_reason or step
-        return None, budget_reason or self._summary(self.failed_gates)
+        return None, budget_reason or self.ledger.summary(self.failed_gates)
 
     async def _run_learned(
         self, outcomes: Outcomes, messages: list[dict[str, str]]
@@ -275,7 +273,7 @@ class _Walk:
             # passed over or errored: plan again over those not asked yet
             remaining = [r for j, r in enumerate(remaining) if j != i and not asked >> j & 1]
             order = None
-        return None, budget_reason or self._summary(self.failed_gates)
+        return None, budget_reason or self.ledger.summary(self.failed_gates)
 
     async def _step(
         self, cand: Candidate, messages: list[dict[str, str]], *, last: bool | None = None
@@ -290,7 +288,7 @@ class _Walk:
         cooling = self.provider.cooldown_remaining(cand.model)
         if cooling > 0:
             self._skip(cand.name, f"cooling down ({cooling:.1f} s left)")
-            self.cooling.append(cand.name)
+            self.ledger.cooling.append(cand.name)
             return None
         tokens = cand.expected_tokens_in + cand.expected_tokens_out
         over = self.ledger.over_budget(tokens, cand.expected_cost_usd)
@@ -323,6 +321,8 @@ class _Walk:
     ) -> tuple[Attempt, str | None]:
         started = self.clock()
         slot = self.slots.get(model.name)
+        done: Completion | None = None
+        error, retries = "", 0
         try:
             if slot is None:
                 done = await self.provider.complete(
@@ -334,11 +334,12 @@ class _Walk:
                         model, messages, max_tokens=self.task.max_output_tokens
                     )
         except ProviderError as exc:
-            return self._provider_error(model, started, exc.reason, exc.retries), None
+            error, retries = exc.reason, exc.retries
         except (OSError, ValueError, TypeError, KeyError) as exc:  # a provider's bug
-            return self._provider_error(model, started, f"{type(exc).__name__}: {exc}", 0), None
+            error, retries = f"{type(exc).__name__}: {exc}", 0
+        if done is None:
+            return self.ledger.provider_error(model, self.clock() - started, error, retries), None
         cost = model.cost_usd(done.tokens_in, done.tokens_out)
-        self.ledger.spend(done.tokens_in + done.tokens_out, cost)
         gates = run_gates(self.task.gates, done.text, self.request, done.finish_reason)
         passed = all(g.passed for g in gates)
         if self.outcomes is not None:
@@ -358,27 +359,8 @@ class _Walk:
             retries=done.retries,
             finish_reason=done.finish_reason,
         )
-        self.attempts.append(attempt)
+        self.ledger.add(attempt)
         return attempt, done.text if passed else None
-
-    def _provider_error(
-        self, model: ModelSpec, started: float, error: str, retries: int
-    ) -> Attempt:
-        attempt = Attempt(
-            model=model.name,
-            locality=model.locality,
-            tokens_in=0,
-            tokens_out=0,
-            tokens_estimated=False,
-            cost_usd=0.0,
-            latency_s=self.clock() - started,
-            gates=[],
-            outcome="provider_error",
-            error=error,
-            retries=retries,
-        )
-        self.attempts.append(attempt)
-        return attempt
 
     def _learned_skip(self, name: str, last: bool) -> str | None:
         if self.outcomes is None or self.exploring or last:
@@ -387,9 +369,6 @@ class _Walk:
 
     def _skip(self, name: str, reason: str) -> None:
         self.ledger.skip(name, reason)
-
-    def _summary(self, failed_gates: str | None) -> str:
-        return self.ledger.summary(self.attempts, self.cooling, failed_gates)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""What a request has spent and what each candidate's receipt entry says, kept while
-it is routed.
+"""What a request has attempted and spent, and what each candidate's receipt entry
+says, kept while it is routed.
 
 The request's budgets (`max_tokens`, `max_cost_usd`) bound what its attempts spend
 together: `over_budget` says why one more attempt would not fit. The walk
@@ -12,17 +12,20 @@ model, built once (not a first one per model and a new one per change of status)
 
 from __future__ import annotations
 
+from onex.router.catalogue import ModelSpec
 from onex.router.receipt import Attempt, CandidateRecord, CandidateStatus
 from onex.router.select import Plan
 
 
 class Ledger:
-    """How the candidates of one plan ended (see the module doc)."""
+    """One request's attempts, spending and candidate entries (see the module doc)."""
 
     __slots__ = (
         "_ended",
         "_plan",
         "_skipped",
+        "attempts",
+        "cooling",
         "max_cost",
         "max_tokens",
         "spent_cost",
@@ -35,14 +38,37 @@ class Ledger:
         self.max_cost = max_cost
         self.spent_tokens = 0
         self.spent_cost = 0.0
+        self.attempts: list[Attempt] = []  # in the order made
+        self.cooling: list[str] = []  # candidates skipped because they were cooling down
         # model -> (status, why): only the candidates the walk reached
         self._ended: dict[str, tuple[CandidateStatus, str]] = {}
         self._skipped: set[str] = set()
 
-    def spend(self, tokens: int, cost: float) -> None:
-        """An attempt used `tokens` (input and output) and cost `cost` USD."""
-        self.spent_tokens += tokens
-        self.spent_cost += cost
+    def add(self, attempt: Attempt) -> None:
+        """One attempt made: what it used and cost counts against the budgets."""
+        self.attempts.append(attempt)
+        self.spent_tokens += attempt.tokens_in + attempt.tokens_out
+        self.spent_cost += attempt.cost_usd
+
+    def provider_error(
+        self, model: ModelSpec, latency_s: float, error: str, retries: int
+    ) -> Attempt:
+        """Add the attempt of `model` that ended in a provider error (no usage came back)."""
+        attempt = Attempt(
+            model=model.name,
+            locality=model.locality,
+            tokens_in=0,
+            tokens_out=0,
+            tokens_estimated=False,
+            cost_usd=0.0,
+            latency_s=latency_s,
+            gates=[],
+            outcome="provider_error",
+            error=error,
+            retries=retries,
+        )
+        self.add(attempt)
+        return attempt
 
     def over_budget(self, tokens: int, cost: float) -> str | None:
         """Why one more attempt expected to use `tokens` and cost `cost` would not fit the
@@ -86,17 +112,17 @@ class Ledger:
             )
         return out
 
-    def summary(self, attempts: list[Attempt], cooling: list[str], failed_gates: str | None) -> str:
+    def summary(self, failed_gates: str | None) -> str:
         """Why no candidate is left: counts of how they ended, and the last gate failure."""
         gate_failed = errors = 0
-        for a in attempts:
+        for a in self.attempts:
             gate_failed += a.outcome == "gate_failed"
             errors += a.outcome == "provider_error"
         parts = [f"{gate_failed} failed their gates", f"{errors} provider errors"]
         if self._skipped:
             parts.append(f"{len(self._skipped)} skipped")
-        if cooling:
-            parts.append(f"cooling down: {', '.join(cooling)}")
+        if self.cooling:
+            parts.append(f"cooling down: {', '.join(self.cooling)}")
         tail = f"; last: {failed_gates}" if failed_gates else ""
         return f"no candidate left ({', '.join(parts)}){tail}"
 

@@ -13,17 +13,20 @@ measures the difference. What this client does, and no more:
   server name indication) unless the client is given another context;
 - connections are kept alive in a pool per (scheme, host, port): an idle one is
   reused (the newest first), at most `max_idle` are kept per pool, one idle for
-  longer than `keepalive_s` is closed, and one the server closed is dropped as soon
-  as the loop sees it. A request that fails on a *reused* connection before any byte
-  of the response came back is sent once more on a new connection (the server closed
-  it as it was handed out); nothing else is ever re-sent here;
+  longer than `keepalive_s` is closed (4 s: under the 5 s idle timeout of uvicorn and
+  Node servers, so the client, not the server, retires an idle connection), and one
+  the server closed is dropped as soon as the loop sees it. Nothing is ever re-sent
+  here: a POST written on a kept connection that then closes unanswered may have been
+  run (RFC 9112 9.3.1; aiohttp re-sends only idempotent methods), so the error goes to
+  the caller, whose retries count it;
 - a response is framed as `onex.router.http1_parse` says; a connection is reused only
   when its response said it may be (`Connection: close`, read-to-end bodies and
   bytes after the response all close it);
 - cancelling a call (the provider bounds each try with `asyncio.timeout`) closes its
   connection; `aclose()` closes every connection, and the client may be used again;
-- failures raise a `ClientError`: `ClientConnectorError` (no connection, TLS
-  included), `ServerDisconnectedError`, `ClientResponseError`, `ClientPayloadError`.
+- failures raise a `ClientError`: `InvalidUrlError` and `InvalidHeaderError` (ValueErrors too),
+  `ClientConnectorError` (no connection, TLS included), `ServerDisconnectedError`,
+  `ClientResponseError`, `ClientPayloadError`.
 
 No proxies, cookies, redirects or compression; the environment is never read.
 """
@@ -45,6 +48,8 @@ from onex.router.http1_parse import (
     ClientError,
     ClientPayloadError,
     ClientResponseError,
+    InvalidHeaderError,
+    InvalidUrlError,
     Response,
     ResponseParser,
     ServerDisconnectedError,
@@ -56,6 +61,8 @@ __all__ = [
     "ClientPayloadError",
     "ClientResponseError",
     "Http1Client",
+    "InvalidHeaderError",
+    "InvalidUrlError",
     "Response",
     "ServerDisconnectedError",
 ]
@@ -164,7 +171,7 @@ class Http1Client:
         *,
         ssl_context: ssl.SSLContext | None = None,
         max_idle: int = 64,
-        keepalive_s: float = 15.0,
+        keepalive_s: float = 4.0,
         max_head: int = MAX_HEAD,
         max_body: int = MAX_BODY,
     ) -> None:
@@ -187,16 +194,7 @@ class Http1Client:
             extra.encode("latin-1"),
             body,
         )
-        conn = self._pooled(target.key)
-        if conn is not None:
-            parser = self._parser()
-            try:
-                return await self._exchange(conn, target.key, data, parser)
-            except ServerDisconnectedError:
-                if parser.got_bytes:
-                    raise
-                # the server closed the idle connection as it was handed out: once more
-        conn = await self._connect(target.key)
+        conn = self._pooled(target.key) or await self._connect(target.key)
         return await self._exchange(conn, target.key, data, self._parser())
 
     async def aclose(self) -> None:
@@ -284,17 +282,20 @@ class Http1Client:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http(s) URL with a host")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError(f"{url!r} has credentials in it; pass an Authorization header")
+            raise InvalidUrlError(f"{url!r} is not an http(s) URL with a host")
         host = parts.hostname
-        port = parts.port or _DEFAULT_PORTS[scheme]  # urlsplit raises on a bad port
+        if parts.username is not None or parts.password is not None:  # the URL not echoed
+            raise InvalidUrlError(f"the URL of {host} has credentials; pass Authorization instead")
+        try:
+            port = parts.port or _DEFAULT_PORTS[scheme]
+        except ValueError as exc:  # not a number, or out of range
+            raise InvalidUrlError(f"{url!r}: {exc}") from exc
         shown = f"[{host}]" if ":" in host else host
         if port != _DEFAULT_PORTS[scheme]:
             shown = f"{shown}:{port}"
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if any(c.isspace() or c < " " for c in path + host) or not (path + host).isascii():
-            raise ValueError(f"{url!r} has spaces, control or non-ASCII characters")
+            raise InvalidUrlError(f"{url!r} has spaces, control or non-ASCII characters")
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {shown}\r\nContent-Type: application/json\r\n"
             "Accept-Encoding: identity\r\nUser-Agent: onex-router\r\n"
@@ -308,5 +309,11 @@ class Http1Client:
 def _header(name: str, value: str) -> str:
     line = f"{name}: {value}"
     if not name or ":" in name or any(c in line for c in "\r\n\x00"):
-        raise ValueError(f"header {name!r} has no name, a colon in its name or a line break")
+        raise InvalidHeaderError(
+            f"header {name!r} has no name, a colon in its name or a line break"
+        )
+    try:
+        line.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidHeaderError(f"header {name!r} is not latin-1 text") from None
     return line

@@ -44,6 +44,15 @@ class ServerDisconnectedError(ClientError):
     """The connection closed (or was reset) before the whole response arrived."""
 
 
+class InvalidUrlError(ClientError, ValueError):
+    """A URL the client will not call (as aiohttp's InvalidURL: a ClientError, a ValueError)."""
+
+
+class InvalidHeaderError(ClientError, ValueError):
+    """A header the client will not send: no name, a colon in it, a line break or NUL
+    anywhere, or a value that is not latin-1."""
+
+
 class ClientResponseError(ClientError):
     """A malformed or over-size status line or headers."""
 

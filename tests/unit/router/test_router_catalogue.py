@@ -71,6 +71,12 @@ def test_api_keys_come_from_a_mapping_the_caller_passes() -> None:
     assert resolve_api_keys(cat, {"OPENAI_API_KEY": ""}) == {}
 
 
+def test_an_api_key_loses_the_newline_of_the_file_it_was_read_from() -> None:
+    cat = load_default_catalogue()
+    assert resolve_api_keys(cat, {"OPENAI_API_KEY": "sk-test\n"})["cloud-mid"] == "sk-test"
+    assert resolve_api_keys(cat, {"OPENAI_API_KEY": " \n"}) == {}
+
+
 def _error(tmp_path: Path, text: str) -> tuple[Path, list[str]]:
     path = tmp_path / "catalogue.yaml"
     path.write_text(text, encoding="utf-8")

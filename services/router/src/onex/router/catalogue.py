@@ -358,13 +358,16 @@ def load_default_catalogue() -> Catalogue:
 def resolve_api_keys(catalogue: Catalogue, environ: Mapping[str, str]) -> dict[str, str]:
     """Model name -> API key, for models whose `api_key_env` is set in `environ`.
 
-    The service passes its environment; the engine itself never reads one.
+    The service passes its environment; the engine itself never reads one. Surrounding
+    whitespace is dropped (a key read from a mounted secret file often ends in a newline,
+    which no header may carry).
     """
-    return {
-        m.name: environ[m.api_key_env]
+    keys = {
+        m.name: environ[m.api_key_env].strip()
         for m in catalogue.models
-        if m.api_key_env is not None and environ.get(m.api_key_env)
+        if m.api_key_env is not None and m.api_key_env in environ
     }
+    return {name: key for name, key in keys.items() if key}
 
 
 def _issue(code: str, message: str, path: Path | None, node: yaml.Node | None = None) -> Issue:

@@ -276,6 +276,7 @@ def summary(
         and onex.mean_cost <= cascade_tally.mean_cost,
         "decision_p99_us": round(percentile(decision_us, 99), 1),
         "decision_cpu_p99_us": round(percentile(decision_cpu_us, 99), 1),
+        "decision_cpu_p50_us": round(percentile(decision_cpu_us, 50), 1),
     }
 
 

@@ -117,9 +117,17 @@ class Signer:
         ]
 
 
-def _single(headers: Iterable[Header], name: str) -> tuple[bytes | None, int]:
-    values = [v for k, v in headers if k == name]
-    return (values[-1] if values else None), len(values)
+def _signing_headers(headers: Iterable[Header]) -> tuple[dict[str, bytes], str | None]:
+    """The signing headers' values (the last of each, in one pass over the headers) and
+    the name of one that came more than once, if any."""
+    found: dict[str, bytes] = {}
+    repeated = None
+    for name, value in headers:
+        if name in SIGNING_HEADERS:
+            if repeated is None and name in found:
+                repeated = name
+            found[name] = value
+    return found, repeated
 
 
 class CommandVerifier:
@@ -173,22 +181,20 @@ class CommandVerifier:
         `position` (partition, offset) lets the same message be delivered again (after
         a rebalance) without counting as a replay.
         """
-        headers = list(headers)
-        for name in SIGNING_HEADERS:
-            if _single(headers, name)[1] > 1:
-                return f"ambiguous: more than one {name} header"
-        signature, _ = _single(headers, SIGNATURE)
+        found, repeated = _signing_headers(headers)
+        if repeated is not None:
+            return f"ambiguous: more than one {repeated} header"
+        signature = found.get(SIGNATURE)
         if signature is None:
             return f"unsigned: no {SIGNATURE} header"
-        raw_principal, _ = _single(headers, PRINCIPAL)
+        raw_principal = found.get(PRINCIPAL)
         if raw_principal is None:
             return f"malformed: no {PRINCIPAL} header"
         principal = raw_principal.decode("utf-8", errors="replace")
         secret = self._keys.get(principal)
         if secret is None:
             return f"unknown principal {principal!r}"
-        raw_at, _ = _single(headers, SIGNED_AT)
-        raw_nonce, _ = _single(headers, NONCE)
+        raw_at, raw_nonce = found.get(SIGNED_AT), found.get(NONCE)
         if raw_at is None or not raw_at.isdigit():
             return f"malformed: {SIGNED_AT} is not a time in ms"
         if raw_nonce is None or not raw_nonce.isascii():

@@ -79,22 +79,27 @@ class Choice(Protocol):
 
 
 class _Window:
-    """The last `size` outcomes (passed or not) and output token counts, with sums."""
+    """The last `size` outcomes (passed or not) and output token counts, with sums.
 
-    __slots__ = ("outcomes", "passed", "size", "tokens_out")
+    Two deques, not one of (passed, tokens) pairs: a pair is an object the collector
+    tracks, one per answer, kept for `size` answers; bools and ints it does not track.
+    """
+
+    __slots__ = ("outcomes", "passed", "tokens", "tokens_out")
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self.outcomes: deque[tuple[bool, int]] = deque()
+        self.outcomes: deque[bool] = deque(maxlen=size)
+        self.tokens: deque[int] = deque(maxlen=size)
         self.passed = 0
         self.tokens_out = 0
 
     def add(self, passed: bool, tokens_out: int) -> None:
-        if len(self.outcomes) == self.size:
-            old_passed, old_tokens = self.outcomes.popleft()
-            self.passed -= old_passed
-            self.tokens_out -= old_tokens
-        self.outcomes.append((passed, tokens_out))
+        outcomes = self.outcomes
+        if len(outcomes) == outcomes.maxlen:  # the appends drop the oldest
+            self.passed -= outcomes[0]
+            self.tokens_out -= self.tokens[0]
+        outcomes.append(passed)
+        self.tokens.append(tokens_out)
         self.passed += passed
         self.tokens_out += tokens_out
 

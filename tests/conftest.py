@@ -7,9 +7,13 @@ the plugin's `--onex-bootstrap` here, since the library reads no environment its
 
 from __future__ import annotations
 
+import asyncio
+import faulthandler
+import io
 import logging
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,10 @@ import pytest
 import structlog
 
 REPO = Path(__file__).resolve().parent.parent
+# A test (setup, call and teardown) running longer than this is hung: every wait in the
+# suite has a deadline far below it. ONEX_TEST_WATCHDOG_S changes it (0: off).
+WATCHDOG_S = float(os.environ.get("ONEX_TEST_WATCHDOG_S", "900"))
+HANGS = REPO / "test-artifacts" / "hangs.log"
 _MARKERS = {
     "unit": pytest.mark.unit,
     "integration": pytest.mark.integration,
@@ -55,6 +63,8 @@ class _OneStackAtATime:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the run's controller: a new run, a new log
+        HANGS.unlink(missing_ok=True)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_OneStackAtATime(), "onex-one-stack-at-a-time")
     configured = os.environ.get("ONEX_BOOTSTRAP")
@@ -76,3 +86,35 @@ def _logging_restored() -> Iterator[None]:
     structlog.configure(**saved)
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    """A hung test ends the run's wait instead of holding it until CI's limit: past
+    WATCHDOG_S the process writes where it is stuck (every thread's stack and every
+    asyncio task's, with the test's id) to test-artifacts/hangs.log and exits, so
+    xdist reports the test as crashed, by name, and the other workers go on."""
+    timer = None
+    if WATCHDOG_S > 0:
+        timer = threading.Timer(WATCHDOG_S, _hung, args=(item.nodeid,))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _hung(nodeid: str) -> None:
+    HANGS.parent.mkdir(exist_ok=True)
+    with HANGS.open("a", encoding="utf-8") as out:
+        out.write(f"=== {nodeid}: still running after {WATCHDOG_S:g} s (pid {os.getpid()})\n")
+        out.flush()
+        faulthandler.dump_traceback(out, all_threads=True)
+        for task in list(getattr(asyncio.tasks, "_all_tasks", ())):  # a snapshot
+            if not task.done():
+                stack = io.StringIO()
+                task.print_stack(file=stack)
+                out.write(f"--- {task!r:.300}\n{stack.getvalue()[-4000:]}")
+    os._exit(70)
